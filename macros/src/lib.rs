@@ -1,0 +1,30 @@
+//! Implementation detail of the `strata` crate: `#[migration]`, `schema!` and `sql!`.
+//!
+//! Each macro parses its input, validates it (reporting every error of the item at once, at the
+//! tokens at fault), then expands to code that names only `::strata::…` paths.
+
+use proc_macro::TokenStream;
+
+mod canonical;
+mod migration;
+mod schema;
+mod sql;
+mod version;
+
+/// Registers a migration. See the `strata` crate.
+#[proc_macro_attribute]
+pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
+    migration::expand(args.into(), item.into()).into()
+}
+
+/// Declares the tables a migration leaves behind. See the `strata` crate.
+#[proc_macro]
+pub fn schema(input: TokenStream) -> TokenStream {
+    schema::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// An SQL string literal checked by SQLite's parser at compile time. See the `strata` crate.
+#[proc_macro]
+pub fn sql(input: TokenStream) -> TokenStream {
+    sql::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}

@@ -1,0 +1,296 @@
+//! `#[migration(VERSION, ..)]`: parse → validate → expand.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitInt, Meta, Path, ReturnType, Token, Type};
+
+use crate::canonical::canonical;
+use crate::version;
+
+/// The attribute's arguments, as written.
+struct Args {
+    version: Option<LitInt>,
+    role: Option<String>,
+    no_transaction: bool,
+    foreign_keys_off: bool,
+    down: Option<Path>,
+    /// `None` = default `SCHEMA`; `Some(None)` = `schema = none`.
+    schema: Option<Option<Path>>,
+}
+
+/// Collects every error of the item before giving up, as serde does.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+    fn at(&mut self, span: impl Spanned, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new(span.span(), msg));
+    }
+}
+
+const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = fn_name, \
+                     schema = PATH | none";
+
+pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let function = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let e = syn::Error::new(
+                Span::call_site(),
+                "#[migration] goes on a function: \
+                 `fn name(tx: &mut strata::Tx) -> strata::Result<()>`",
+            );
+            let mut out = e.into_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    let args = parse_args(args, &mut errors);
+    validate_signature(&function, &mut errors);
+    let version = match &args.version {
+        Some(lit) => version::validate(lit).map_err(|e| errors.push(e)).ok(),
+        None => None,
+    };
+    match (errors.0, version) {
+        (None, Some(version)) => registration(&function, &args, version),
+        (errors, _) => {
+            // The function is still emitted so that errors inside it are reported too.
+            let mut out = errors.map(|e| e.into_compile_error()).unwrap_or_default();
+            out.extend(function.into_token_stream());
+            out
+        }
+    }
+}
+
+fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
+    let mut args = Args {
+        version: None,
+        role: None,
+        no_transaction: false,
+        foreign_keys_off: false,
+        down: None,
+        schema: None,
+    };
+    let metas = match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(e);
+            return args;
+        }
+    };
+    let mut metas = metas.into_iter();
+    match metas.next() {
+        Some(Expr::Lit(ExprLit { lit: Lit::Int(lit), .. })) => args.version = Some(lit),
+        Some(other) => errors.at(
+            &other,
+            "expected the migration version first, a UTC timestamp: \
+             `#[migration(20240226153000)]`",
+        ),
+        None => errors.at(
+            Span::call_site(),
+            "missing version: `#[migration(20240226153000)]` (a UTC timestamp YYYYMMDDHHMMSS)",
+        ),
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for expr in metas {
+        let meta = match syn::parse2::<Meta>(expr.to_token_stream()) {
+            Ok(m) => m,
+            Err(_) => {
+                errors.at(&expr, format!("unexpected argument; expected one of: {KNOWN}"));
+                continue;
+            }
+        };
+        let key = meta.path().to_token_stream().to_string();
+        if seen.contains(&key) {
+            errors.at(meta.path(), format!("`{key}` is given twice"));
+            continue;
+        }
+        seen.push(key.clone());
+        match (key.as_str(), &meta) {
+            ("no_transaction", Meta::Path(_)) => args.no_transaction = true,
+            ("role", Meta::NameValue(nv)) => match word(&nv.value) {
+                Some(role) if valid_role(&role) => args.role = Some(role),
+                _ => errors.at(
+                    &nv.value,
+                    "role must be a lowercase name like `\"notes\"` (letters, digits, `_`)",
+                ),
+            },
+            ("foreign_keys", Meta::NameValue(nv)) => match word(&nv.value).as_deref() {
+                Some("off") => args.foreign_keys_off = true,
+                Some("on") => args.foreign_keys_off = false,
+                _ => errors.at(&nv.value, "expected `foreign_keys = off` or `foreign_keys = on`"),
+            },
+            ("down", Meta::NameValue(nv)) => match &nv.value {
+                Expr::Path(p) => args.down = Some(p.path.clone()),
+                other => errors.at(other, "expected the name of the down function: `down = f`"),
+            },
+            ("schema", Meta::NameValue(nv)) => match &nv.value {
+                Expr::Path(p) if p.path.is_ident("none") => args.schema = Some(None),
+                Expr::Path(p) => args.schema = Some(Some(p.path.clone())),
+                other => errors.at(other, "expected `schema = PATH` or `schema = none`"),
+            },
+            ("no_transaction" | "role" | "foreign_keys" | "down" | "schema", _) => {
+                let usage = match key.as_str() {
+                    "no_transaction" => "no_transaction",
+                    "role" => "role = \"notes\"",
+                    "foreign_keys" => "foreign_keys = off",
+                    "down" => "down = fn_name",
+                    _ => "schema = PATH",
+                };
+                errors.at(&meta, format!("expected `{usage}`"));
+            }
+            _ => errors.at(
+                meta.path(),
+                format!("unknown argument `{key}`; expected one of: {KNOWN}"),
+            ),
+        }
+    }
+    args
+}
+
+/// A string literal or a bare identifier.
+fn word(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
+        Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+fn valid_role(role: &str) -> bool {
+    !role.is_empty()
+        && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn expected_signature(f: &ItemFn) -> String {
+    format!("expected `fn {}(tx: &mut strata::Tx) -> strata::Result<()>`", f.sig.ident)
+}
+
+fn last_segment_is(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+fn validate_signature(f: &ItemFn, errors: &mut Errors) {
+    let sig = &f.sig;
+    let expected = expected_signature(f);
+    if let Some(a) = &sig.asyncness {
+        errors.at(a, format!("migrations run synchronously; remove `async` ({expected})"));
+    }
+    if let Some(c) = &sig.constness {
+        errors.at(c, format!("a migration cannot be `const` ({expected})"));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.at(&sig.generics, format!("a migration cannot be generic ({expected})"));
+    }
+    if sig.inputs.len() != 1 {
+        let span = if sig.inputs.is_empty() { sig.paren_token.span.join() } else { sig.inputs.span() };
+        errors.at(span, format!("a migration takes exactly one argument; {expected}"));
+    } else {
+        match &sig.inputs[0] {
+            FnArg::Receiver(r) => errors.at(r, format!("a migration is a free function; {expected}")),
+            FnArg::Typed(arg) => {
+                let ok = matches!(&*arg.ty, Type::Reference(r)
+                    if r.mutability.is_some() && last_segment_is(&r.elem, "Tx"));
+                if !ok {
+                    errors.at(&arg.ty, format!("the argument must be `&mut strata::Tx`; {expected}"));
+                }
+            }
+        }
+    }
+    match &sig.output {
+        ReturnType::Default => errors.at(
+            sig.paren_token.span.join(),
+            format!("a migration returns `strata::Result<()>`; {expected}"),
+        ),
+        ReturnType::Type(_, ty) if !last_segment_is(ty, "Result") => {
+            errors.at(ty, format!("a migration returns `strata::Result<()>`; {expected}"))
+        }
+        ReturnType::Type(..) => {}
+    }
+}
+
+fn description(f: &ItemFn) -> String {
+    let lines: Vec<String> = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|l| l.strip_prefix(' ').unwrap_or(&l).trim_end().to_string())
+        .collect();
+    lines.join("\n").trim().to_string()
+}
+
+fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
+    let ident = &f.sig.ident;
+    let name = ident.to_string();
+    let description = description(f);
+    let role = args.role.clone().unwrap_or_else(|| "main".to_string());
+    let transaction = !args.no_transaction;
+    let fk = if args.foreign_keys_off { quote!(Off) } else { quote!(Enforce) };
+    // The checksum covers the function (without its doc comment) and every argument that
+    // changes what applying it does.
+    let tokens = format!(
+        "role={role};transaction={transaction};foreign_keys_off={};{}",
+        args.foreign_keys_off,
+        canonical(f.to_token_stream())
+    );
+    let down = match &args.down {
+        Some(p) => quote_spanned!(p.span()=> ::core::option::Option::Some(#p)),
+        None => quote!(::core::option::Option::None),
+    };
+    let version_span = args.version.as_ref().map(|l| l.span()).unwrap_or_else(Span::call_site);
+    let schema = match &args.schema {
+        Some(Some(p)) => quote_spanned!(p.span()=> ::core::option::Option::Some(&#p)),
+        Some(None) => quote!(::core::option::Option::None),
+        None => {
+            let default = quote_spanned!(version_span=> SCHEMA);
+            quote!(::core::option::Option::Some(&#default))
+        }
+    };
+    let up = quote_spanned!(ident.span()=> #ident);
+    // Two migrations of one crate with the same version define the same crate-level macro name:
+    // rustc rejects the second at compile time.
+    let marker = format_ident!("__strata_migration_version_{}_is_taken", version as u64, span = version_span);
+    quote! {
+        #f
+
+        ::strata::__private::inventory::submit! {
+            ::strata::Migration::__new(::strata::__private::MigrationDef {
+                version: #version,
+                name: #name,
+                description: #description,
+                role: #role,
+                module: ::core::module_path!(),
+                file: ::core::file!(),
+                line: ::core::line!(),
+                tokens: #tokens,
+                transaction: #transaction,
+                foreign_keys: ::strata::ForeignKeys::#fk,
+                up: #up,
+                down: #down,
+                schema: #schema,
+            })
+        }
+
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #marker { () => {}; }
+    }
+}

@@ -1,0 +1,413 @@
+//! `schema! { table name { column: Type [options], .. } .. }`: parse → validate → expand.
+//!
+//! ```text
+//! table notes {
+//!     id: Uuid primary key,
+//!     creator: Uuid references accounts(id) on delete cascade,
+//!     title: Option<String> = "untitled",
+//!     index notes_by_creator (creator),
+//!     unique index notes_by_title (creator, title),
+//!     primary key (a, b),              // composite keys
+//! }
+//! ```
+
+use std::collections::HashSet;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, Lit, Token, Type, braced, parenthesized};
+
+use crate::canonical::canonical;
+
+mod kw {
+    syn::custom_keyword!(table);
+    syn::custom_keyword!(index);
+    syn::custom_keyword!(unique);
+    syn::custom_keyword!(primary);
+    syn::custom_keyword!(key);
+    syn::custom_keyword!(references);
+    syn::custom_keyword!(on);
+    syn::custom_keyword!(delete);
+    syn::custom_keyword!(cascade);
+    syn::custom_keyword!(restrict);
+    syn::custom_keyword!(set);
+    syn::custom_keyword!(null);
+    syn::custom_keyword!(no);
+    syn::custom_keyword!(action);
+}
+
+struct SchemaInput {
+    tables: Vec<TableInput>,
+}
+
+struct TableInput {
+    attrs: Vec<Attribute>,
+    name: Ident,
+    columns: Vec<ColumnInput>,
+    indexes: Vec<IndexInput>,
+    primary_key: Option<(Span, Vec<Ident>)>,
+}
+
+struct ColumnInput {
+    attrs: Vec<Attribute>,
+    name: Ident,
+    ty: Type,
+    primary_key: bool,
+    unique: bool,
+    default: Option<(Span, String)>,
+    references: Option<(Ident, Ident, &'static str)>,
+}
+
+struct IndexInput {
+    name: Ident,
+    unique: bool,
+    columns: Vec<Ident>,
+}
+
+impl Parse for SchemaInput {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut tables = Vec::new();
+        while !input.is_empty() {
+            let attrs = input.call(Attribute::parse_outer)?;
+            input.parse::<kw::table>().map_err(|e| {
+                syn::Error::new(e.span(), "expected `table name { column: Type, .. }`")
+            })?;
+            let name = input.call(Ident::parse_any)?;
+            let body;
+            braced!(body in input);
+            let mut table =
+                TableInput { attrs, name, columns: Vec::new(), indexes: Vec::new(), primary_key: None };
+            while !body.is_empty() {
+                parse_entry(&body, &mut table)?;
+                if body.is_empty() {
+                    break;
+                }
+                body.parse::<Token![,]>()?;
+            }
+            tables.push(table);
+        }
+        Ok(SchemaInput { tables })
+    }
+}
+
+fn ident_list(input: ParseStream) -> syn::Result<Vec<Ident>> {
+    let content;
+    parenthesized!(content in input);
+    Ok(Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?
+        .into_iter()
+        .collect())
+}
+
+fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
+    let attrs = input.call(Attribute::parse_outer)?;
+    let is_column = input.peek2(Token![:]);
+    if !is_column && input.peek(kw::index) {
+        input.parse::<kw::index>()?;
+        let name = input.call(Ident::parse_any)?;
+        let columns = ident_list(input)?;
+        table.indexes.push(IndexInput { name, unique: false, columns });
+        return Ok(());
+    }
+    if !is_column && input.peek(kw::unique) {
+        input.parse::<kw::unique>()?;
+        input.parse::<kw::index>()?;
+        let name = input.call(Ident::parse_any)?;
+        let columns = ident_list(input)?;
+        table.indexes.push(IndexInput { name, unique: true, columns });
+        return Ok(());
+    }
+    if !is_column && input.peek(kw::primary) {
+        let span = input.parse::<kw::primary>()?.span;
+        input.parse::<kw::key>()?;
+        let columns = ident_list(input)?;
+        if table.primary_key.is_some() {
+            return Err(syn::Error::new(span, "the table already has a primary key"));
+        }
+        table.primary_key = Some((span, columns));
+        return Ok(());
+    }
+    let name = input.call(Ident::parse_any)?;
+    input.parse::<Token![:]>()?;
+    let ty: Type = input.parse()?;
+    let mut column = ColumnInput {
+        attrs,
+        name,
+        ty,
+        primary_key: false,
+        unique: false,
+        default: None,
+        references: None,
+    };
+    while !input.is_empty() && !input.peek(Token![,]) {
+        if input.peek(kw::primary) {
+            input.parse::<kw::primary>()?;
+            input.parse::<kw::key>()?;
+            column.primary_key = true;
+        } else if input.peek(kw::unique) {
+            input.parse::<kw::unique>()?;
+            column.unique = true;
+        } else if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            column.default = Some(parse_default(input)?);
+        } else if input.peek(kw::references) {
+            input.parse::<kw::references>()?;
+            let table = input.call(Ident::parse_any)?;
+            let cols = ident_list(input)?;
+            let [col] = <[Ident; 1]>::try_from(cols)
+                .map_err(|_| input.error("`references table(column)` takes one column"))?;
+            let mut on_delete = "NoAction";
+            if input.peek(kw::on) {
+                input.parse::<kw::on>()?;
+                input.parse::<kw::delete>()?;
+                on_delete = if input.parse::<Option<kw::cascade>>()?.is_some() {
+                    "Cascade"
+                } else if input.parse::<Option<kw::restrict>>()?.is_some() {
+                    "Restrict"
+                } else if input.parse::<Option<kw::set>>()?.is_some() {
+                    input.parse::<kw::null>()?;
+                    "SetNull"
+                } else if input.parse::<Option<kw::no>>()?.is_some() {
+                    input.parse::<kw::action>()?;
+                    "NoAction"
+                } else {
+                    return Err(input.error("expected `cascade`, `restrict`, `set null` or `no action`"));
+                };
+            }
+            column.references = Some((table, col, on_delete));
+        } else {
+            return Err(input.error(
+                "expected `,` or a column option: `primary key`, `unique`, `= default`, \
+                 `references table(column)`",
+            ));
+        }
+    }
+    table.columns.push(column);
+    Ok(())
+}
+
+/// A literal default, as SQL text.
+fn parse_default(input: ParseStream) -> syn::Result<(Span, String)> {
+    let negative = input.parse::<Option<Token![-]>>()?.is_some();
+    let lit: Lit = input.parse()?;
+    let sign = if negative { "-" } else { "" };
+    let sql = match &lit {
+        Lit::Int(i) if i.suffix().is_empty() || i.suffix().starts_with('i') || i.suffix().starts_with('u') => {
+            format!("{sign}{}", i.base10_digits())
+        }
+        Lit::Float(f) => format!("{sign}{}", f.base10_digits()),
+        Lit::Bool(b) if !negative => if b.value { "1" } else { "0" }.to_string(),
+        Lit::Str(s) if !negative => format!("'{}'", s.value().replace('\'', "''")),
+        _ => return Err(syn::Error::new(lit.span(), "a default is a number, `true`/`false` or a string")),
+    };
+    Ok((lit.span(), sql))
+}
+
+pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let schema_text = canonical(input.clone());
+    let schema: SchemaInput = syn::parse2(input)?;
+    validate(&schema)?;
+    let modules = schema.tables.iter().map(expand_table);
+    let table_mods = schema.tables.iter().map(|t| &t.name);
+    Ok(quote! {
+        #(#modules)*
+
+        /// Every table of this role's database as this migration leaves it.
+        #[allow(dead_code)]
+        pub const SCHEMA: ::strata::Schema = ::strata::Schema::__new(
+            &[#(<#table_mods::Table as ::strata::Table>::DEF),*],
+            #schema_text,
+        );
+    })
+}
+
+fn validate(schema: &SchemaInput) -> syn::Result<()> {
+    let mut errors: Option<syn::Error> = None;
+    let mut err = |span: Span, msg: String| {
+        let e = syn::Error::new(span, msg);
+        match &mut errors {
+            Some(all) => all.combine(e),
+            None => errors = Some(e),
+        }
+    };
+    let mut tables = HashSet::new();
+    let mut index_names = HashSet::new();
+    for t in &schema.tables {
+        let name = t.name.unraw().to_string();
+        if !tables.insert(name.clone()) {
+            err(t.name.span(), format!("table `{name}` is declared twice"));
+        }
+        if name.starts_with("sqlite_") || name.starts_with("strata_") {
+            err(t.name.span(), format!("table names starting with `sqlite_` or `strata_` are reserved: `{name}`"));
+        }
+        if t.columns.is_empty() {
+            err(t.name.span(), format!("table `{name}` declares no column"));
+        }
+        let mut cols = HashSet::new();
+        for c in &t.columns {
+            let c_name = c.name.unraw().to_string();
+            if !cols.insert(c_name.clone()) {
+                err(c.name.span(), format!("column `{c_name}` is declared twice in `{name}`"));
+            }
+        }
+        let column_pks = t.columns.iter().filter(|c| c.primary_key).count();
+        if column_pks + usize::from(t.primary_key.is_some()) > 1 {
+            err(t.name.span(), format!("table `{name}` declares more than one primary key"));
+        }
+        let mut check_cols = |list: &[Ident], what: &str| {
+            for c in list {
+                if !cols.contains(&c.unraw().to_string()) {
+                    err(c.span(), format!("{what} names column `{}`, which `{name}` does not declare", c.unraw()));
+                }
+            }
+        };
+        if let Some((_, pk)) = &t.primary_key {
+            check_cols(pk, "the primary key");
+        }
+        for i in &t.indexes {
+            check_cols(&i.columns, &format!("index `{}`", i.name.unraw()));
+        }
+        for i in &t.indexes {
+            let i_name = i.name.unraw().to_string();
+            if !index_names.insert(i_name.clone()) {
+                err(i.name.span(), format!("index `{i_name}` is declared twice"));
+            }
+            if cols.contains(&i_name) {
+                err(i.name.span(), format!("index `{i_name}` has the name of a column of `{name}`"));
+            }
+        }
+    }
+    for t in &schema.tables {
+        for c in &t.columns {
+            if let Some((rt, rc, _)) = &c.references {
+                match schema.tables.iter().find(|x| x.name.unraw() == rt.unraw()) {
+                    None => err(rt.span(), format!("table `{}` is not declared in this schema", rt.unraw())),
+                    Some(x) if !x.columns.iter().any(|xc| xc.name.unraw() == rc.unraw()) => {
+                        err(rc.span(), format!("table `{}` has no column `{}`", rt.unraw(), rc.unraw()))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+fn const_name(ident: &Ident) -> Ident {
+    format_ident!("{}", ident.unraw().to_string().to_uppercase(), span = ident.span())
+}
+
+fn expand_table(t: &TableInput) -> TokenStream {
+    let module = &t.name;
+    let name = t.name.unraw().to_string();
+    let attrs = &t.attrs;
+    let field_attrs = t.columns.iter().map(|c| &c.attrs);
+    let fields: Vec<&Ident> = t.columns.iter().map(|c| &c.name).collect();
+    let types: Vec<&Type> = t.columns.iter().map(|c| &c.ty).collect();
+    let column_defs = t.columns.iter().map(|c| {
+        let col = c.name.unraw().to_string();
+        let ty = &c.ty;
+        let pk = c.primary_key;
+        let unique = c.unique;
+        let default = match &c.default {
+            Some((_, sql)) => quote!(::core::option::Option::Some(#sql)),
+            None => quote!(::core::option::Option::None),
+        };
+        let references = match &c.references {
+            Some((rt, rc, on_delete)) => {
+                let (rt, rc) = (rt.unraw().to_string(), rc.unraw().to_string());
+                let on_delete = format_ident!("{}", on_delete);
+                quote!(::core::option::Option::Some((#rt, #rc, ::strata::__private::OnDelete::#on_delete)))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let sql_type = quote_spanned!(ty.span()=> <#ty as ::strata::SqlType>::SQL_TYPE);
+        let nullable = quote_spanned!(ty.span()=> <#ty as ::strata::SqlType>::NULLABLE);
+        quote! {
+            ::strata::__private::ColumnDef {
+                name: #col,
+                sql_type: #sql_type,
+                nullable: #nullable,
+                primary_key: #pk,
+                unique: #unique,
+                default: #default,
+                references: #references,
+            }
+        }
+    });
+    let primary_key: Vec<String> = t
+        .primary_key
+        .as_ref()
+        .map(|(_, cols)| cols.iter().map(|c| c.unraw().to_string()).collect())
+        .unwrap_or_default();
+    let index_defs = t.indexes.iter().map(|i| {
+        let i_name = i.name.unraw().to_string();
+        let cols = i.columns.iter().map(|c| c.unraw().to_string());
+        let unique = i.unique;
+        quote!(::strata::__private::IndexDef { name: #i_name, columns: &[#(#cols),*], unique: #unique })
+    });
+    let column_consts = t.columns.iter().enumerate().map(|(i, c)| {
+        let konst = const_name(&c.name);
+        let ty = &c.ty;
+        let doc = format!("Column `{}` of `{name}`.", c.name.unraw());
+        quote! {
+            #[doc = #doc]
+            pub const #konst: ::strata::Column<Table, #ty> = ::strata::Column::__new(#i);
+        }
+    });
+    let index_consts = t.indexes.iter().enumerate().map(|(i, idx)| {
+        let konst = const_name(&idx.name);
+        let doc = format!("Index `{}` of `{name}`.", idx.name.unraw());
+        quote! {
+            #[doc = #doc]
+            pub const #konst: ::strata::Index<Table> = ::strata::Index::__new(#i);
+        }
+    });
+    let getters = (0..t.columns.len()).map(|i| quote!(row.get(#i)?));
+    let row_doc = format!("A row of `{name}`, as this migration declares it.");
+    let table_doc = format!("The `{name}` table, as this migration declares it.");
+    quote! {
+        #(#attrs)*
+        #[allow(dead_code, unused_imports, clippy::all)]
+        pub mod #module {
+            use super::*;
+
+            #[doc = #row_doc]
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct Row {
+                #( #(#field_attrs)* pub #fields: #types, )*
+            }
+
+            #[doc = #table_doc]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+            pub struct Table;
+
+            impl ::strata::Table for Table {
+                const DEF: &'static ::strata::__private::TableDef = &::strata::__private::TableDef {
+                    name: #name,
+                    columns: &[#(#column_defs),*],
+                    primary_key: &[#(#primary_key),*],
+                    indexes: &[#(#index_defs),*],
+                };
+            }
+
+            impl ::strata::Record for Row {
+                type Table = Table;
+                fn values(&self) -> ::std::vec::Vec<&dyn ::strata::__private::rusqlite::types::ToSql> {
+                    ::std::vec![#(&self.#fields as &dyn ::strata::__private::rusqlite::types::ToSql),*]
+                }
+                fn from_row(
+                    row: &::strata::__private::rusqlite::Row<'_>,
+                ) -> ::strata::__private::rusqlite::Result<Self> {
+                    ::core::result::Result::Ok(Row { #(#fields: #getters,)* })
+                }
+            }
+
+            #(#column_consts)*
+            #(#index_consts)*
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Notely's schema migrations, one file per migration, named after its version.
+//!
+//! Roles: [`CONTROL`] is the control database (accounts), [`NOTES`] a note store.
+//! Each migration declares, with `strata::schema!`, its role's tables as it leaves them; a later
+//! migration starts from a copy of the previous one's declaration.
+
+strata::migrations!();
+
+/// The control database: accounts.
+pub const CONTROL: &str = "control";
+/// A note store.
+pub const NOTES: &str = "notes";
+
+pub mod m20240226153000_create_accounts;
+pub mod m20240226153100_create_notes;
+pub mod m20240301090000_index_notes_by_creator;

@@ -1,0 +1,149 @@
+//! Strata's error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `Result` with Strata's [`Error`]; the return type of every migration.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A migration registered in the binary, named in errors as `20240226153000 create_notes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationId {
+    pub version: i64,
+    pub name: String,
+}
+
+impl std::fmt::Display for MigrationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}`", self.version, self.name)
+    }
+}
+
+/// Everything that can go wrong while opening, checking or migrating a database.
+///
+/// Messages name what is wrong and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An SQLite call failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    /// An error raised by migration code itself (see [`Error::msg`] and [`Error::other`]).
+    #[error("{0}")]
+    Custom(Box<dyn std::error::Error + Send + Sync + 'static>),
+
+    #[error(
+        "no migrations are registered{}: the crate defining them was not linked into this \
+         binary. Put `strata::migrations!()` in that crate's lib.rs and pass its `MIGRATIONS` to \
+         the migrator, which makes the binary depend on it",
+        if .set.is_empty() { String::new() } else { format!(" under `{}`", .set) }
+    )]
+    EmptyRegistry { set: String },
+
+    #[error("no migrations for role `{role}` in `{set}` (roles present: {known})")]
+    UnknownRole { role: String, set: String, known: String },
+
+    #[error(
+        "migration version {version} is used twice: by `{first}` and by `{second}`; give one of \
+         them a new timestamp"
+    )]
+    DuplicateVersion { version: i64, first: String, second: String },
+
+    #[error("directory {} does not exist; create it first", .0.display())]
+    MissingDirectory(PathBuf),
+
+    #[error(
+        "{} is not an SQLite database (its header is not `SQLite format 3`); point Strata at a \
+         database file or at a path where it may create one",
+        .0.display()
+    )]
+    NotADatabase(PathBuf),
+
+    #[error("{} is corrupt: {message}; restore it from a backup", .path.display())]
+    Corrupt { path: PathBuf, message: String },
+
+    #[error(
+        "{} cannot be written (read-only file, directory or file system); fix its permissions",
+        .0.display()
+    )]
+    ReadOnly(PathBuf),
+
+    #[error(
+        "{} holds tables ({tables}) but no Strata history: it was not created by Strata. Move it \
+         away, or adopt it with a baseline migration",
+        .path.display()
+    )]
+    ForeignDatabase { path: PathBuf, tables: String },
+
+    #[error(
+        "{} is a `{found}` database, not a `{expected}` one; check the path",
+        .path.display()
+    )]
+    WrongRole { path: PathBuf, expected: String, found: String },
+
+    #[error(
+        "migration {id} was changed after it was applied to {}: applied checksum {applied}, \
+         checksum in this binary {compiled}. Restore the migration as it was and put the change \
+         in a new migration",
+        .path.display()
+    )]
+    ChecksumMismatch { path: PathBuf, id: MigrationId, applied: String, compiled: String },
+
+    #[error(
+        "{} has migrations applied that this binary does not know: {}. It was migrated by a newer \
+         build; deploy that build, or start with unknown migrations allowed \
+         (`allow_unknown`) if this rollback is intended",
+        .path.display(),
+        list(.unknown)
+    )]
+    UnknownApplied { path: PathBuf, unknown: Vec<MigrationId> },
+
+    #[error(
+        "migration {id} is older than {newest}, which {} already has applied (merged from a \
+         parallel branch?). Give it a newer timestamp, or allow out-of-order migrations \
+         (`allow_out_of_order`) after checking it does not depend on order",
+        .path.display()
+    )]
+    OutOfOrder { path: PathBuf, id: MigrationId, newest: MigrationId },
+
+    #[error("migration {id} failed and was rolled back: {source}")]
+    MigrationFailed {
+        id: MigrationId,
+        #[source]
+        source: Box<Error>,
+    },
+
+    #[error(
+        "migration {id} would leave foreign key violations, so it was rolled back: {violations}"
+    )]
+    ForeignKeyViolation { id: MigrationId, violations: String },
+
+    #[error(
+        "gave up after {:.1}s waiting for the migration lock on {}{}; raise the lock timeout or \
+         check that process",
+        .waited.as_secs_f64(),
+        .path.display(),
+        .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
+    )]
+    LockTimeout { path: PathBuf, waited: Duration, holder: Option<String> },
+
+    #[error("invalid migration usage: {0}")]
+    Usage(String),
+}
+
+fn list(ids: &[MigrationId]) -> String {
+    ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+impl Error {
+    /// An error with a message, for migration code: `return Err(strata::Error::msg("..."))`.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::Custom(message.into().into())
+    }
+
+    /// Wraps any error raised by migration code.
+    pub fn other(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Custom(Box::new(error))
+    }
+}

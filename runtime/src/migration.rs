@@ -1,0 +1,301 @@
+//! Migrations registered at link time, and the sets of them an application runs.
+
+use std::collections::BTreeSet;
+
+use crate::checksum::Checksum;
+use crate::error::{Error, MigrationId, Result};
+use crate::schema::Schema;
+use crate::tx::Tx;
+
+/// The body of a migration (`up`) or of its reversal (`down`).
+pub type MigrationFn = for<'a, 'c> fn(&'a mut Tx<'c>) -> Result<()>;
+
+/// How the runner treats foreign keys while a migration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignKeys {
+    /// Leave enforcement as the connection has it.
+    Enforce,
+    /// Table rebuilds: enforcement is switched off before the transaction starts (SQLite ignores
+    /// the pragma inside one), `PRAGMA foreign_key_check` runs before commit and any violation
+    /// that was not there before rolls the migration back; enforcement is then restored.
+    Off,
+}
+
+/// One migration, as `#[migration]` registers it. Read-only; the macro builds it.
+#[derive(Debug)]
+pub struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
+    pub(crate) description: &'static str,
+    pub(crate) role: &'static str,
+    pub(crate) module: &'static str,
+    pub(crate) location: (&'static str, u32),
+    pub(crate) checksum: Checksum,
+    pub(crate) transaction: bool,
+    pub(crate) foreign_keys: ForeignKeys,
+    pub(crate) up: MigrationFn,
+    pub(crate) down: Option<MigrationFn>,
+    pub(crate) schema: Option<&'static Schema>,
+}
+
+/// The parts of a [`Migration`], as the macro fills them in. Not public API.
+#[doc(hidden)]
+pub struct MigrationDef {
+    pub version: i64,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub role: &'static str,
+    pub module: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    /// Canonical text of the migration's tokens and attribute arguments.
+    pub tokens: &'static str,
+    pub transaction: bool,
+    pub foreign_keys: ForeignKeys,
+    pub up: MigrationFn,
+    pub down: Option<MigrationFn>,
+    pub schema: Option<&'static Schema>,
+}
+
+/// The role every migration without `role = ..` belongs to.
+pub const DEFAULT_ROLE: &str = "main";
+
+impl Migration {
+    #[doc(hidden)]
+    pub const fn __new(def: MigrationDef) -> Migration {
+        let schema_text: &[u8] = match def.schema {
+            Some(s) => s.canonical().as_bytes(),
+            None => b"",
+        };
+        Migration {
+            version: def.version,
+            name: def.name,
+            description: def.description,
+            role: def.role,
+            module: def.module,
+            location: (def.file, def.line),
+            checksum: Checksum::of(&[b"strata-migration-1", def.tokens.as_bytes(), schema_text]),
+            transaction: def.transaction,
+            foreign_keys: def.foreign_keys,
+            up: def.up,
+            down: def.down,
+            schema: def.schema,
+        }
+    }
+
+    /// The version: a UTC timestamp `YYYYMMDDHHMMSS`.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+    /// The migration function's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// The migration function's doc comment.
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+    /// The kind of database it applies to.
+    pub fn role(&self) -> &'static str {
+        self.role
+    }
+    /// The module that defines it, e.g. `notely_migrations::m20240226153000_create_notes`.
+    pub fn module(&self) -> &'static str {
+        self.module
+    }
+    /// Source file and line of the `#[migration]` attribute.
+    pub fn location(&self) -> (&'static str, u32) {
+        self.location
+    }
+    /// Digest of the migration's code and declared schema, fixed at compile time.
+    pub fn checksum(&self) -> Checksum {
+        self.checksum
+    }
+    /// False for `no_transaction` migrations.
+    pub fn transactional(&self) -> bool {
+        self.transaction
+    }
+    /// Foreign-key handling while it runs.
+    pub fn foreign_keys(&self) -> ForeignKeys {
+        self.foreign_keys
+    }
+    /// Whether it has a paired `down`.
+    pub fn has_down(&self) -> bool {
+        self.down.is_some()
+    }
+    /// The schema the migration declares it leaves behind.
+    pub fn schema(&self) -> Option<&'static Schema> {
+        self.schema
+    }
+    /// Version and name, for messages.
+    pub fn id(&self) -> MigrationId {
+        MigrationId { version: self.version, name: self.name.to_string() }
+    }
+    pub(crate) fn up_fn(&self) -> MigrationFn {
+        self.up
+    }
+    #[allow(dead_code)]
+    pub(crate) fn down_fn(&self) -> Option<MigrationFn> {
+        self.down
+    }
+}
+
+inventory::collect!(Migration);
+
+/// The migrations defined in one crate or module, collected at link time.
+///
+/// Declare one with [`migrations!`](crate::migrations) in the crate that defines the
+/// migrations and hand it to the [`Migrator`](crate::Migrator). Because the application names
+/// this static, the linker cannot drop that crate and its migrations with it.
+#[derive(Debug)]
+pub struct Source {
+    prefix: &'static str,
+}
+
+impl Source {
+    #[doc(hidden)]
+    pub const fn __new(module_path: &'static str) -> Source {
+        Source { prefix: module_path }
+    }
+
+    /// The module path whose migrations (including those of its submodules) this source holds.
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
+    }
+
+    /// All migrations of the source, sorted by version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyRegistry`] when there are none, [`Error::DuplicateVersion`] when two share a
+    /// version.
+    pub fn all(&self) -> Result<Vec<&'static Migration>> {
+        let mut all: Vec<&'static Migration> = inventory::iter::<Migration>
+            .into_iter()
+            .filter(|m| in_module(m.module, self.prefix))
+            .collect();
+        if all.is_empty() {
+            return Err(Error::EmptyRegistry { set: self.prefix.to_string() });
+        }
+        sort_and_check(&mut all)?;
+        Ok(all)
+    }
+
+    /// The migrations of `role`, sorted by version.
+    ///
+    /// # Errors
+    ///
+    /// As [`Source::all`], and [`Error::UnknownRole`] when no migration targets `role`.
+    pub fn for_role(&self, role: &str) -> Result<Vec<&'static Migration>> {
+        let all = self.all()?;
+        let of_role: Vec<_> = all.iter().copied().filter(|m| m.role == role).collect();
+        if of_role.is_empty() {
+            return Err(Error::UnknownRole {
+                role: role.to_string(),
+                set: self.prefix.to_string(),
+                known: roles(&all).join(", "),
+            });
+        }
+        Ok(of_role)
+    }
+
+    /// The roles the source's migrations target, sorted.
+    pub fn roles(&self) -> Result<Vec<&'static str>> {
+        Ok(roles(&self.all()?))
+    }
+}
+
+fn roles(all: &[&'static Migration]) -> Vec<&'static str> {
+    let set: BTreeSet<_> = all.iter().map(|m| m.role).collect();
+    set.into_iter().collect()
+}
+
+fn in_module(module: &str, prefix: &str) -> bool {
+    module == prefix
+        || (module.starts_with(prefix) && module[prefix.len()..].starts_with("::"))
+}
+
+/// Sorts by version and rejects duplicates, naming both migrations.
+pub(crate) fn sort_and_check(all: &mut [&'static Migration]) -> Result<()> {
+    all.sort_by_key(|m| m.version);
+    for pair in all.windows(2) {
+        if pair[0].version == pair[1].version {
+            let describe = |m: &Migration| format!("{}::{}", m.module, m.name);
+            return Err(Error::DuplicateVersion {
+                version: pair[0].version,
+                first: describe(pair[0]),
+                second: describe(pair[1]),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: &mut Tx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    const fn def(version: i64, name: &'static str, module: &'static str) -> MigrationDef {
+        MigrationDef {
+            version,
+            name,
+            description: "",
+            role: DEFAULT_ROLE,
+            module,
+            file: file!(),
+            line: line!(),
+            tokens: name,
+            transaction: true,
+            foreign_keys: ForeignKeys::Enforce,
+            up: noop,
+            down: None,
+            schema: None,
+        }
+    }
+
+    static A: Migration = Migration::__new(def(20240101000000, "a", "app::m1"));
+    static B: Migration = Migration::__new(def(20240102000000, "b", "app::m2"));
+    static B2: Migration = Migration::__new(def(20240102000000, "b_again", "app::m3"));
+
+    #[test]
+    fn duplicates_are_reported_with_both_names() {
+        let mut all = vec![&B2, &A, &B];
+        let err = sort_and_check(&mut all).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("20240102000000"), "{msg}");
+        assert!(msg.contains("app::m2::b") && msg.contains("app::m3::b_again"), "{msg}");
+    }
+
+    #[test]
+    fn sorted_by_version() {
+        let mut all = vec![&B, &A];
+        sort_and_check(&mut all).unwrap();
+        assert_eq!(all[0].name(), "a");
+    }
+
+    #[test]
+    fn empty_source_is_an_error() {
+        let err = Source::__new("nothing::here").all().unwrap_err();
+        assert!(matches!(err, Error::EmptyRegistry { .. }), "{err}");
+        assert!(err.to_string().contains("strata::migrations!()"));
+    }
+
+    #[test]
+    fn module_prefix_matches_whole_segments() {
+        assert!(in_module("app::m1", "app"));
+        assert!(in_module("app", "app"));
+        assert!(!in_module("apple::m1", "app"));
+    }
+
+    #[test]
+    fn checksum_covers_tokens() {
+        let mut other = def(20240101000000, "a", "app::m1");
+        other.tokens = "a changed";
+        assert_ne!(A.checksum(), Migration::__new(other).checksum());
+        assert_eq!(A.checksum(), Migration::__new(def(20240101000000, "a", "x")).checksum());
+    }
+}

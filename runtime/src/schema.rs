@@ -1,0 +1,386 @@
+//! Typed schema declarations: what `strata::schema!` generates code against.
+//!
+//! Each migration declares the tables its role's database holds after it ran. `schema!` turns
+//! that declaration into a module per table with a marker type implementing [`Table`], a `Row`
+//! struct implementing [`Record`], one [`Column`] constant per column and one [`Index`] constant
+//! per index, plus a `SCHEMA` constant of type [`Schema`] listing every table.
+
+use std::fmt::Write as _;
+use std::marker::PhantomData;
+
+use rusqlite::types::{FromSql, ToSql};
+
+/// A Rust type that can be stored in a column: its SQLite type name and whether it admits NULL.
+///
+/// Implemented for the integer types, `f64`, `bool`, `String`, `Vec<u8>`, `uuid::Uuid` (16-byte
+/// BLOB), `chrono::DateTime<Utc>` (TEXT) and `Option<T>` (nullable). Implement it for your own
+/// newtypes together with rusqlite's `ToSql` and `FromSql`.
+pub trait SqlType: ToSql + FromSql {
+    /// Declared type in `CREATE TABLE`.
+    const SQL_TYPE: &'static str;
+    /// Whether the column admits NULL (`Option<T>`).
+    const NULLABLE: bool = false;
+}
+
+macro_rules! sql_types {
+    ($($t:ty => $name:literal),* $(,)?) => {
+        $(impl SqlType for $t { const SQL_TYPE: &'static str = $name; })*
+    };
+}
+
+sql_types! {
+    i8 => "INTEGER", i16 => "INTEGER", i32 => "INTEGER", i64 => "INTEGER",
+    u8 => "INTEGER", u16 => "INTEGER", u32 => "INTEGER",
+    bool => "INTEGER", f32 => "REAL", f64 => "REAL",
+    String => "TEXT", Vec<u8> => "BLOB",
+    uuid::Uuid => "BLOB",
+    chrono::DateTime<chrono::Utc> => "TEXT",
+}
+
+impl<T: SqlType> SqlType for Option<T> {
+    const SQL_TYPE: &'static str = T::SQL_TYPE;
+    const NULLABLE: bool = true;
+}
+
+/// What happens to referencing rows when the referenced row is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    /// The default: deleting a referenced row fails (when foreign keys are enforced).
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+}
+
+/// A column's declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnDef {
+    pub name: &'static str,
+    pub sql_type: &'static str,
+    pub nullable: bool,
+    pub primary_key: bool,
+    pub unique: bool,
+    /// SQL text of the default value, e.g. `0` or `'draft'`.
+    pub default: Option<&'static str>,
+    /// `(table, column, on delete)` of a foreign key.
+    pub references: Option<(&'static str, &'static str, OnDelete)>,
+}
+
+/// An index's declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+    pub unique: bool,
+}
+
+/// A table's declaration, from which its DDL is generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDef {
+    pub name: &'static str,
+    pub columns: &'static [ColumnDef],
+    /// Composite primary key; empty when a column carries `primary key` itself.
+    pub primary_key: &'static [&'static str],
+    pub indexes: &'static [IndexDef],
+}
+
+/// Double-quote an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl TableDef {
+    /// `CREATE TABLE` for this table under `name` (its own name, or a temporary one during a
+    /// rebuild).
+    pub fn create_sql_named(&self, name: &str) -> String {
+        let mut sql = format!("CREATE TABLE {} (", quote_ident(name));
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&c.column_sql());
+        }
+        if !self.primary_key.is_empty() {
+            let cols: Vec<_> = self.primary_key.iter().map(|c| quote_ident(c)).collect();
+            let _ = write!(sql, ", PRIMARY KEY ({})", cols.join(", "));
+        }
+        sql.push(')');
+        sql
+    }
+
+    /// `CREATE TABLE` for this table.
+    pub fn create_sql(&self) -> String {
+        self.create_sql_named(self.name)
+    }
+
+    /// `CREATE [UNIQUE] INDEX` statements for this table's indexes.
+    pub fn index_sql(&self) -> Vec<String> {
+        self.indexes.iter().map(|i| i.create_sql(self.name)).collect()
+    }
+
+    /// The declaration of column `name`.
+    pub fn column(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+impl ColumnDef {
+    /// The column's definition inside `CREATE TABLE` or `ALTER TABLE ADD COLUMN`.
+    pub fn column_sql(&self) -> String {
+        let mut sql = format!("{} {}", quote_ident(self.name), self.sql_type);
+        if !self.nullable {
+            sql.push_str(" NOT NULL");
+        }
+        if self.primary_key {
+            sql.push_str(" PRIMARY KEY");
+        }
+        if self.unique {
+            sql.push_str(" UNIQUE");
+        }
+        if let Some(d) = self.default {
+            let _ = write!(sql, " DEFAULT {d}");
+        }
+        if let Some((table, column, on_delete)) = self.references {
+            let _ = write!(sql, " REFERENCES {}({})", quote_ident(table), quote_ident(column));
+            sql.push_str(match on_delete {
+                OnDelete::NoAction => "",
+                OnDelete::Restrict => " ON DELETE RESTRICT",
+                OnDelete::Cascade => " ON DELETE CASCADE",
+                OnDelete::SetNull => " ON DELETE SET NULL",
+            });
+        }
+        sql
+    }
+}
+
+impl IndexDef {
+    /// `CREATE [UNIQUE] INDEX` on `table`.
+    pub fn create_sql(&self, table: &str) -> String {
+        let cols: Vec<_> = self.columns.iter().map(|c| quote_ident(c)).collect();
+        format!(
+            "CREATE {}INDEX {} ON {} ({})",
+            if self.unique { "UNIQUE " } else { "" },
+            quote_ident(self.name),
+            quote_ident(table),
+            cols.join(", ")
+        )
+    }
+}
+
+/// Every table of a role's database as one migration leaves it.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    tables: &'static [&'static TableDef],
+    canonical: &'static str,
+}
+
+impl Schema {
+    #[doc(hidden)]
+    pub const fn __new(tables: &'static [&'static TableDef], canonical: &'static str) -> Self {
+        Schema { tables, canonical }
+    }
+
+    /// The declared tables, in declaration order.
+    pub fn tables(&self) -> &'static [&'static TableDef] {
+        self.tables
+    }
+
+    /// The declared table called `name`.
+    pub fn table(&self, name: &str) -> Option<&'static TableDef> {
+        self.tables.iter().copied().find(|t| t.name == name)
+    }
+
+    /// DDL creating every table and index, in declaration order.
+    pub fn ddl(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in self.tables {
+            out.push(t.create_sql());
+            out.extend(t.index_sql());
+        }
+        out
+    }
+
+    pub(crate) const fn canonical(&self) -> &'static str {
+        self.canonical
+    }
+}
+
+/// Implemented by the marker type `schema!` generates for each table (`notes::Table`).
+pub trait Table: Copy + 'static {
+    const DEF: &'static TableDef;
+}
+
+/// A row of one table, as declared by one migration (`notes::Row`).
+pub trait Record: Sized {
+    type Table: Table;
+    /// The row's values in column order.
+    fn values(&self) -> Vec<&dyn ToSql>;
+    /// Reads a row whose columns were selected in declaration order.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// A typed column: `notes::CONTENT` is a `Column<notes::Table, String>`.
+pub struct Column<T, V> {
+    index: usize,
+    _marker: PhantomData<fn() -> (T, V)>,
+}
+
+impl<T, V> Clone for Column<T, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, V> Copy for Column<T, V> {}
+
+impl<T: Table, V: SqlType + 'static> Column<T, V> {
+    #[doc(hidden)]
+    pub const fn __new(index: usize) -> Self {
+        Column { index, _marker: PhantomData }
+    }
+
+    /// The column's declaration.
+    pub fn def(&self) -> &'static ColumnDef {
+        &T::DEF.columns[self.index]
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &'static str {
+        self.def().name
+    }
+
+    fn compare(self, op: &str, value: impl Into<V>) -> Filter<T> {
+        Filter::leaf(format!("{} {op} ?", quote_ident(self.name())), Box::new(value.into()))
+    }
+
+    /// `column IS value` (NULL-safe equality).
+    pub fn eq(self, value: impl Into<V>) -> Filter<T> {
+        self.compare("IS", value)
+    }
+    /// `column IS NOT value`.
+    pub fn ne(self, value: impl Into<V>) -> Filter<T> {
+        self.compare("IS NOT", value)
+    }
+    /// `column < value`.
+    pub fn lt(self, value: impl Into<V>) -> Filter<T> {
+        self.compare("<", value)
+    }
+    /// `column <= value`.
+    pub fn le(self, value: impl Into<V>) -> Filter<T> {
+        self.compare("<=", value)
+    }
+    /// `column > value`.
+    pub fn gt(self, value: impl Into<V>) -> Filter<T> {
+        self.compare(">", value)
+    }
+    /// `column >= value`.
+    pub fn ge(self, value: impl Into<V>) -> Filter<T> {
+        self.compare(">=", value)
+    }
+}
+
+/// A typed index: `notes::NOTES_BY_CREATOR` is an `Index<notes::Table>`.
+pub struct Index<T> {
+    index: usize,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Index<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Index<T> {}
+
+impl<T: Table> Index<T> {
+    #[doc(hidden)]
+    pub const fn __new(index: usize) -> Self {
+        Index { index, _marker: PhantomData }
+    }
+
+    /// The index's declaration.
+    pub fn def(&self) -> &'static IndexDef {
+        &T::DEF.indexes[self.index]
+    }
+}
+
+/// A condition on the rows of table `T`; build one from a column (`notes::ID.eq(id)`).
+pub struct Filter<T> {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Box<dyn ToSql>>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> Filter<T> {
+    fn leaf(sql: String, value: Box<dyn ToSql>) -> Self {
+        Filter { sql, params: vec![value], _marker: PhantomData }
+    }
+
+    /// Both conditions.
+    pub fn and(mut self, other: Filter<T>) -> Filter<T> {
+        self.sql = format!("({}) AND ({})", self.sql, other.sql);
+        self.params.extend(other.params);
+        self
+    }
+
+    /// Either condition.
+    pub fn or(mut self, other: Filter<T>) -> Filter<T> {
+        self.sql = format!("({}) OR ({})", self.sql, other.sql);
+        self.params.extend(other.params);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTES: TableDef = TableDef {
+        name: "notes",
+        columns: &[
+            ColumnDef {
+                name: "id",
+                sql_type: "BLOB",
+                nullable: false,
+                primary_key: true,
+                unique: false,
+                default: None,
+                references: None,
+            },
+            ColumnDef {
+                name: "creator",
+                sql_type: "BLOB",
+                nullable: false,
+                primary_key: false,
+                unique: false,
+                default: None,
+                references: Some(("accounts", "id", OnDelete::Cascade)),
+            },
+            ColumnDef {
+                name: "title",
+                sql_type: "TEXT",
+                nullable: true,
+                primary_key: false,
+                unique: false,
+                default: Some("'untitled'"),
+                references: None,
+            },
+        ],
+        primary_key: &[],
+        indexes: &[IndexDef { name: "notes_by_creator", columns: &["creator"], unique: false }],
+    };
+
+    #[test]
+    fn ddl_is_valid_sqlite() {
+        assert_eq!(
+            NOTES.create_sql(),
+            "CREATE TABLE \"notes\" (\"id\" BLOB NOT NULL PRIMARY KEY, \"creator\" BLOB NOT NULL \
+             REFERENCES \"accounts\"(\"id\") ON DELETE CASCADE, \"title\" TEXT DEFAULT 'untitled')"
+        );
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE accounts (id BLOB PRIMARY KEY)").unwrap();
+        conn.execute_batch(&NOTES.create_sql()).unwrap();
+        for sql in NOTES.index_sql() {
+            conn.execute_batch(&sql).unwrap();
+        }
+    }
+}

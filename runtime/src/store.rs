@@ -1,0 +1,351 @@
+//! Strata's own tables in each database: metadata, history and the audit log.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+
+/// History: one row per applied migration, written in the migration's own transaction.
+pub const HISTORY_TABLE: &str = "strata_migrations";
+/// Audit log: append-only.
+pub const EVENTS_TABLE: &str = "strata_events";
+/// Key/value facts about the database (its role).
+pub const META_TABLE: &str = "strata_meta";
+/// Lease held while a `no_transaction` migration runs outside any transaction.
+pub const LEASE_TABLE: &str = "strata_lease";
+
+/// `PRAGMA application_id` of databases created by Strata ("STRA").
+pub const APPLICATION_ID: i32 = 0x5354_5241;
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS strata_meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS strata_migrations (
+    version INTEGER PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    duration_ms REAL NOT NULL,
+    applied_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS strata_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    version INTEGER,
+    name TEXT,
+    actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS strata_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    acquired_at TEXT NOT NULL
+);
+";
+
+/// A row of the history table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+    pub applied_at: String,
+    pub duration_ms: f64,
+    pub applied_by: String,
+}
+
+/// A row of the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub version: Option<i64>,
+    pub name: Option<String>,
+    pub actor: String,
+    pub detail: String,
+}
+
+/// Kinds of audit events.
+pub mod event {
+    /// A run with pending migrations began.
+    pub const RUN_STARTED: &str = "run_started";
+    /// A migration was applied (written with it, in its transaction).
+    pub const APPLIED: &str = "applied";
+    /// A migration failed and was rolled back.
+    pub const FAILED: &str = "failed";
+    /// The runner refused to migrate (checksum, unknown or out-of-order).
+    pub const REFUSED: &str = "refused";
+    /// A stale lease of a crashed `no_transaction` migration was taken over.
+    pub const LEASE_RECOVERED: &str = "lease_recovered";
+}
+
+/// Who is acting: `host/pid`.
+pub fn actor() -> String {
+    format!("{}/{}", hostname(), std::process::id())
+}
+
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Current UTC time, RFC 3339 with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Checks that `path` can hold an SQLite database before SQLite touches it: its directory
+/// exists and, if the file exists and is not empty, it starts with SQLite's header.
+fn check_file(path: &Path) -> Result<bool> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::MissingDirectory(dir));
+    }
+    match std::fs::File::open(path) {
+        Ok(mut f) => {
+            let mut header = [0u8; 16];
+            let mut read = 0;
+            while read < 16 {
+                match f.read(&mut header[read..]) {
+                    Ok(0) => break,
+                    Ok(n) => read += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return Err(Error::ReadOnly(path.to_path_buf())),
+                }
+            }
+            if read != 0 && (read < 16 || &header != SQLITE_HEADER) {
+                return Err(Error::NotADatabase(path.to_path_buf()));
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(Error::ReadOnly(path.to_path_buf()))
+        }
+        Err(e) if path.is_dir() => {
+            Err(Error::Corrupt { path: path.to_path_buf(), message: format!("is a directory: {e}") })
+        }
+        Err(e) => Err(Error::Corrupt { path: path.to_path_buf(), message: e.to_string() }),
+    }
+}
+
+/// Maps SQLite's errors about the file itself to errors naming the file.
+pub(crate) fn file_error(path: &Path, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::NotADatabase(path.to_path_buf()),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            Error::Corrupt { path: path.to_path_buf(), message: e.to_string() }
+        }
+        Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
+            if path.exists() || e.sqlite_error_code() == Some(ErrorCode::ReadOnly) =>
+        {
+            Error::ReadOnly(path.to_path_buf())
+        }
+        _ => Error::Sqlite(e),
+    }
+}
+
+/// Opens (creating if missing) `path` for migrating. Writes nothing: the file SQLite creates
+/// stays empty until the first migration commits.
+pub fn open_rw(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let existed = check_file(path)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| file_error(path, e))?;
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(Error::ReadOnly(path.to_path_buf()));
+    }
+    conn.busy_timeout(busy_timeout)?;
+    if existed {
+        // Reading the schema makes SQLite validate the header and the first page.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| file_error(path, e))?;
+    }
+    Ok(conn)
+}
+
+/// Opens `path` read-only; `None` when the file does not exist.
+pub fn open_ro(path: &Path, busy_timeout: Duration) -> Result<Option<Connection>> {
+    if !check_file(path)? {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| file_error(path, e))?;
+    conn.busy_timeout(busy_timeout)?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| file_error(path, e))?;
+    Ok(Some(conn))
+}
+
+/// What Strata knows about a database, read in one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Strata's tables exist and carry a role.
+    pub role: Option<String>,
+    pub history: Vec<AppliedMigration>,
+    pub lease: Option<Lease>,
+}
+
+/// The lease of a running `no_transaction` migration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub holder: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: i64,
+    pub acquired_at: String,
+}
+
+impl Lease {
+    /// Whether the holder is certainly gone: same host and its process no longer exists.
+    pub fn is_stale(&self) -> bool {
+        self.host == hostname() && !Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
+/// Reads role, history and lease. A database without Strata's tables yields an empty state if
+/// it has no tables at all, and [`Error::ForeignDatabase`] otherwise.
+pub fn read_state(conn: &Connection, path: &Path) -> Result<State> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| file_error(path, e))?;
+    if !tables.iter().any(|t| t == META_TABLE) {
+        if tables.is_empty() {
+            return Ok(State::default());
+        }
+        return Err(Error::ForeignDatabase {
+            path: path.to_path_buf(),
+            tables: tables.join(", "),
+        });
+    }
+    let role: Option<String> = conn
+        .query_row("SELECT value FROM strata_meta WHERE key = 'role'", [], |r| r.get(0))
+        .optional()?;
+    let history = read_history(conn)?;
+    let lease = conn
+        .query_row(
+            "SELECT holder, host, pid, version, acquired_at FROM strata_lease WHERE id = 1",
+            [],
+            |r| {
+                Ok(Lease {
+                    holder: r.get(0)?,
+                    host: r.get(1)?,
+                    pid: r.get(2)?,
+                    version: r.get(3)?,
+                    acquired_at: r.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    Ok(State { role, history, lease })
+}
+
+/// The history, by version.
+pub fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, name, checksum, applied_at, duration_ms, applied_by \
+         FROM strata_migrations ORDER BY version",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(AppliedMigration {
+            version: r.get(0)?,
+            name: r.get(1)?,
+            checksum: r.get(2)?,
+            applied_at: r.get(3)?,
+            duration_ms: r.get(4)?,
+            applied_by: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The audit log, oldest first.
+pub fn read_events(conn: &Connection) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, kind, version, name, actor, detail FROM strata_events ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Event {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            kind: r.get(2)?,
+            version: r.get(3)?,
+            name: r.get(4)?,
+            actor: r.get(5)?,
+            detail: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Creates Strata's tables and records the role. Call inside a write transaction.
+pub(crate) fn initialize(conn: &Connection, role: &str) -> Result<()> {
+    conn.execute_batch(CREATE)?;
+    conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+    conn.execute(
+        "INSERT OR IGNORE INTO strata_meta (key, value) VALUES ('role', ?1), ('created_at', ?2), \
+         ('created_by', ?3)",
+        params![role, now(), actor()],
+    )?;
+    Ok(())
+}
+
+/// Appends an audit event.
+pub(crate) fn record_event(
+    conn: &Connection,
+    kind: &str,
+    migration: Option<(i64, &str)>,
+    detail: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO strata_events (at, kind, version, name, actor, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![now(), kind, migration.map(|m| m.0), migration.map(|m| m.1), actor(), detail])?;
+    Ok(())
+}
+
+/// Appends a history row.
+pub(crate) fn record_applied(
+    conn: &Connection,
+    version: i64,
+    name: &str,
+    checksum: &str,
+    duration: Duration,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO strata_migrations (version, name, checksum, applied_at, duration_ms, \
+         applied_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![version, name, checksum, now(), duration.as_secs_f64() * 1e3, actor()])?;
+    Ok(())
+}
