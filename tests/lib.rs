@@ -1,1 +1,3 @@
+//! Migrations and helpers shared by Strata's integration tests and the `strata-probe` binary.
 
+pub mod probe;

@@ -12,7 +12,8 @@ use crate::version;
 
 /// The attribute's arguments, as written.
 struct Args {
-    version: Option<LitInt>,
+    /// The literal and its value, once validated.
+    version: Option<(LitInt, i64)>,
     role: Option<String>,
     no_transaction: bool,
     foreign_keys_off: bool,
@@ -32,8 +33,12 @@ impl Errors {
             None => self.0 = Some(e),
         }
     }
-    fn at(&mut self, span: impl Spanned, msg: impl std::fmt::Display) {
-        self.push(syn::Error::new(span.span(), msg));
+    /// An error covering all of `tokens`.
+    fn at(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, msg));
+    }
+    fn at_span(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, msg));
     }
 }
 
@@ -57,10 +62,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let args = parse_args(args, &mut errors);
     validate_signature(&function, &mut errors);
-    let version = match &args.version {
-        Some(lit) => version::validate(lit).map_err(|e| errors.push(e)).ok(),
-        None => None,
-    };
+    let version = args.version.as_ref().map(|(_, v)| *v);
     match (errors.0, version) {
         (None, Some(version)) => registration(&function, &args, version),
         (errors, _) => {
@@ -90,13 +92,18 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
     };
     let mut metas = metas.into_iter();
     match metas.next() {
-        Some(Expr::Lit(ExprLit { lit: Lit::Int(lit), .. })) => args.version = Some(lit),
+        Some(Expr::Lit(ExprLit { lit: Lit::Int(lit), .. })) => {
+            match version::validate(&lit) {
+                Ok(v) => args.version = Some((lit, v)),
+                Err(e) => errors.push(e),
+            }
+        }
         Some(other) => errors.at(
             &other,
             "expected the migration version first, a UTC timestamp: \
              `#[migration(20240226153000)]`",
         ),
-        None => errors.at(
+        None => errors.at_span(
             Span::call_site(),
             "missing version: `#[migration(20240226153000)]` (a UTC timestamp YYYYMMDDHHMMSS)",
         ),
@@ -194,8 +201,12 @@ fn validate_signature(f: &ItemFn, errors: &mut Errors) {
         errors.at(&sig.generics, format!("a migration cannot be generic ({expected})"));
     }
     if sig.inputs.len() != 1 {
-        let span = if sig.inputs.is_empty() { sig.paren_token.span.join() } else { sig.inputs.span() };
-        errors.at(span, format!("a migration takes exactly one argument; {expected}"));
+        let msg = format!("a migration takes exactly one argument; {expected}");
+        if sig.inputs.is_empty() {
+            errors.at_span(sig.paren_token.span.join(), msg);
+        } else {
+            errors.at(&sig.inputs, msg);
+        }
     } else {
         match &sig.inputs[0] {
             FnArg::Receiver(r) => errors.at(r, format!("a migration is a free function; {expected}")),
@@ -209,7 +220,7 @@ fn validate_signature(f: &ItemFn, errors: &mut Errors) {
         }
     }
     match &sig.output {
-        ReturnType::Default => errors.at(
+        ReturnType::Default => errors.at_span(
             sig.paren_token.span.join(),
             format!("a migration returns `strata::Result<()>`; {expected}"),
         ),
@@ -255,7 +266,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
         Some(p) => quote_spanned!(p.span()=> ::core::option::Option::Some(#p)),
         None => quote!(::core::option::Option::None),
     };
-    let version_span = args.version.as_ref().map(|l| l.span()).unwrap_or_else(Span::call_site);
+    let version_span = args.version.as_ref().map(|(l, _)| l.span()).unwrap_or_else(Span::call_site);
     let schema = match &args.schema {
         Some(Some(p)) => quote_spanned!(p.span()=> ::core::option::Option::Some(&#p)),
         Some(None) => quote!(::core::option::Option::None),

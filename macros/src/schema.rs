@@ -352,10 +352,11 @@ fn expand_table(t: &TableInput) -> TokenStream {
     let column_consts = t.columns.iter().enumerate().map(|(i, c)| {
         let konst = const_name(&c.name);
         let ty = &c.ty;
+        let column_type = quote_spanned!(ty.span()=> ::strata::Column<Table, #ty>);
         let doc = format!("Column `{}` of `{name}`.", c.name.unraw());
         quote! {
             #[doc = #doc]
-            pub const #konst: ::strata::Column<Table, #ty> = ::strata::Column::__new(#i);
+            pub const #konst: #column_type = ::strata::Column::__new(#i);
         }
     });
     let index_consts = t.indexes.iter().enumerate().map(|(i, idx)| {
@@ -366,7 +367,14 @@ fn expand_table(t: &TableInput) -> TokenStream {
             pub const #konst: ::strata::Index<Table> = ::strata::Index::__new(#i);
         }
     });
-    let getters = (0..t.columns.len()).map(|i| quote!(row.get(#i)?));
+    let getters = t.columns.iter().enumerate().map(|(i, c)| {
+        let ty = &c.ty;
+        quote_spanned!(ty.span()=> ::strata::__private::column_value::<#ty>(row, #i)?)
+    });
+    let values = t.columns.iter().map(|c| {
+        let (ty, field) = (&c.ty, &c.name);
+        quote_spanned!(ty.span()=> ::strata::__private::sql_param::<#ty>(&self.#field))
+    });
     let row_doc = format!("A row of `{name}`, as this migration declares it.");
     let table_doc = format!("The `{name}` table, as this migration declares it.");
     quote! {
@@ -397,7 +405,7 @@ fn expand_table(t: &TableInput) -> TokenStream {
             impl ::strata::Record for Row {
                 type Table = Table;
                 fn values(&self) -> ::std::vec::Vec<&dyn ::strata::__private::rusqlite::types::ToSql> {
-                    ::std::vec![#(&self.#fields as &dyn ::strata::__private::rusqlite::types::ToSql),*]
+                    ::std::vec![#(#values),*]
                 }
                 fn from_row(
                     row: &::strata::__private::rusqlite::Row<'_>,

@@ -27,7 +27,7 @@ pub fn check(sql: &str) -> Result<(), String> {
         if let Err(e) = conn.prepare(&statement) {
             let msg = e.to_string();
             if is_syntax_error(&msg) {
-                return Err(format!("SQLite rejects this SQL: {msg}\n  in: {}", statement.trim()));
+                return Err(format!("SQLite rejects this SQL: {msg}"));
             }
         }
     }

@@ -57,4 +57,18 @@ pub mod __private {
     pub use crate::schema::{ColumnDef, IndexDef, OnDelete, TableDef};
     pub use inventory;
     pub use rusqlite;
+
+    use crate::schema::SqlType;
+    use rusqlite::types::ToSql;
+
+    /// A row field as a statement parameter (bounded by `SqlType` so that an unsupported
+    /// column type is reported once, at the type).
+    pub fn sql_param<T: SqlType>(value: &T) -> &dyn ToSql {
+        value
+    }
+
+    /// A column of a selected row.
+    pub fn column_value<T: SqlType>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
+        row.get(index)
+    }
 }

@@ -232,12 +232,14 @@ impl<T, V> Clone for Column<T, V> {
 }
 impl<T, V> Copy for Column<T, V> {}
 
-impl<T: Table, V: SqlType + 'static> Column<T, V> {
+impl<T, V> Column<T, V> {
     #[doc(hidden)]
     pub const fn __new(index: usize) -> Self {
         Column { index, _marker: PhantomData }
     }
+}
 
+impl<T: Table, V: SqlType + 'static> Column<T, V> {
     /// The column's declaration.
     pub fn def(&self) -> &'static ColumnDef {
         &T::DEF.columns[self.index]
