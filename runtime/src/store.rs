@@ -156,9 +156,7 @@ pub(crate) fn file_error(path: &Path, e: rusqlite::Error) -> Error {
         Some(ErrorCode::DatabaseCorrupt) => {
             Error::Corrupt { path: path.to_path_buf(), message: e.to_string() }
         }
-        Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
-            if path.exists() || e.sqlite_error_code() == Some(ErrorCode::ReadOnly) =>
-        {
+        Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) => {
             Error::ReadOnly(path.to_path_buf())
         }
         _ => Error::Sqlite(e),
@@ -181,6 +179,9 @@ pub fn open_rw(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         return Err(Error::ReadOnly(path.to_path_buf()));
     }
     conn.busy_timeout(busy_timeout)?;
+    // Migrations run with foreign keys enforced; `foreign_keys = off` migrations get them
+    // switched off around their transaction by the runner.
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
     if existed {
         // Reading the schema makes SQLite validate the header and the first page.
         conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))

@@ -20,7 +20,8 @@ strata::schema! {
 
 pub const ITEMS: i64 = 200;
 
-/// Fills `items` row by row; `STRATA_PROBE_SLOW_MS` stretches it so a test can kill it midway.
+/// Fills `items` row by row; `STRATA_PROBE_SLOW_MS` stretches it so a test can kill it midway,
+/// `STRATA_PROBE_FAIL` makes it fail halfway with an SQLite error.
 #[migration(20240102000000)]
 fn slow_fill(tx: &mut Tx) -> Result<()> {
     tx.create_table(items::Table)?;
@@ -28,6 +29,9 @@ fn slow_fill(tx: &mut Tx) -> Result<()> {
     for id in 0..ITEMS {
         tx.insert(&items::Row { id, label: format!("item {id}") })?;
         std::thread::sleep(pause);
+        if id == ITEMS / 2 && std::env::var_os("STRATA_PROBE_FAIL").is_some() {
+            tx.execute("INSERT INTO missing_table VALUES (1)", [])?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,83 @@
+//! A failing migration leaves the earlier ones applied and no trace of itself but its failed
+//! event.
+
+use strata::{Error, Migrator, Result, Tx, migration};
+
+use crate::util::{events, has_table, history, temp_db};
+
+mod sql_failure {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230201000001, schema = none)]
+    fn create_a(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY)")
+    }
+
+    #[migration(20230201000002, schema = none)]
+    fn breaks_midway(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE b (id INTEGER PRIMARY KEY); INSERT INTO b VALUES (1)")?;
+        tx.execute_batch("INSERT INTO no_such_table VALUES (1)")
+    }
+
+    #[migration(20230201000003, schema = none)]
+    fn create_c(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE c (id INTEGER PRIMARY KEY)")
+    }
+}
+
+mod rust_failure {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230201000011, schema = none)]
+    fn create_d(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE d (id INTEGER PRIMARY KEY); INSERT INTO d VALUES (1)")
+    }
+
+    #[migration(20230201000012, schema = none)]
+    fn refuses_bad_data(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("DELETE FROM d")?;
+        Err(Error::msg("found 1 row without an owner"))
+    }
+}
+
+#[test]
+fn sql_failure_rolls_back_only_the_failing_migration() {
+    let (_dir, path) = temp_db();
+    let err = Migrator::new(&sql_failure::MIGRATIONS, "main").run(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::MigrationFailed { .. }), "{msg}");
+    for part in ["20230201000002", "breaks_midway", "no such table: no_such_table", "rolled back"] {
+        assert!(msg.contains(part), "{part:?} missing from: {msg}");
+    }
+    assert!(has_table(&path, "a"));
+    assert!(!has_table(&path, "b"), "the failed migration's table must be rolled back");
+    assert!(!has_table(&path, "c"), "migrations after a failure must not run");
+    assert_eq!(history(&path), [20230201000001]);
+    assert_eq!(
+        events(&path),
+        [
+            ("run_started".into(), None),
+            ("applied".into(), Some(20230201000001)),
+            ("failed".into(), Some(20230201000002)),
+        ]
+    );
+}
+
+#[test]
+fn rust_error_rolls_back_and_is_reported() {
+    let (_dir, path) = temp_db();
+    let err = Migrator::new(&rust_failure::MIGRATIONS, "main").run(&path).unwrap_err();
+    assert!(err.to_string().contains("found 1 row without an owner"), "{err}");
+    assert_eq!(crate::util::count(&path, "d"), 1, "the DELETE must be rolled back");
+    assert_eq!(history(&path), [20230201000011]);
+    let failed = crate::util::open(&path)
+        .query_row("SELECT detail FROM strata_events WHERE kind = 'failed'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap();
+    assert!(failed.contains("refuses_bad_data") && failed.contains("without an owner"), "{failed}");
+}
