@@ -20,7 +20,11 @@ fn main() -> std::process::ExitCode {
         .lock_timeout(Duration::from_millis(timeout));
     match migrator.run(path.as_ref()) {
         Ok(report) => {
-            let applied: Vec<String> = report.applied.iter().map(|a| a.version.to_string()).collect();
+            let applied: Vec<String> = report
+                .applied
+                .iter()
+                .map(|a| a.version.to_string())
+                .collect();
             println!(
                 "{{\"pid\":{},\"applied\":[{}],\"version\":{}}}",
                 std::process::id(),

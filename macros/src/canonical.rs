@@ -18,7 +18,11 @@ fn write(tokens: TokenStream, out: &mut String) {
     while i < trees.len() {
         if is_doc_attribute(&trees[i..]) {
             // `#` (`!`) `[doc = ..]`
-            i += if matches!(&trees[i + 1], TokenTree::Punct(p) if p.as_char() == '!') { 3 } else { 2 };
+            i += if matches!(&trees[i + 1], TokenTree::Punct(p) if p.as_char() == '!') {
+                3
+            } else {
+                2
+            };
             continue;
         }
         match &trees[i] {
@@ -55,7 +59,9 @@ fn write(tokens: TokenStream, out: &mut String) {
 }
 
 fn is_doc_attribute(trees: &[TokenTree]) -> bool {
-    let TokenTree::Punct(hash) = &trees[0] else { return false };
+    let TokenTree::Punct(hash) = &trees[0] else {
+        return false;
+    };
     if hash.as_char() != '#' {
         return false;
     }
@@ -63,7 +69,9 @@ fn is_doc_attribute(trees: &[TokenTree]) -> bool {
         Some(TokenTree::Punct(p)) if p.as_char() == '!' => trees.get(2),
         other => other,
     };
-    let Some(TokenTree::Group(g)) = group else { return false };
+    let Some(TokenTree::Group(g)) = group else {
+        return false;
+    };
     if g.delimiter() != Delimiter::Bracket {
         return false;
     }
@@ -91,6 +99,9 @@ mod tests {
     fn sees_code_changes() {
         assert_ne!(canon("fn f() { a(1) }"), canon("fn f() { a(2) }"));
         assert_ne!(canon("fn f() { a - -b }"), canon("fn f() { a -- b }"));
-        assert_ne!(canon("fn f() { x(\"a b\") }"), canon("fn f() { x(\"a  b\") }"));
+        assert_ne!(
+            canon("fn f() { x(\"a b\") }"),
+            canon("fn f() { x(\"a  b\") }")
+        );
     }
 }

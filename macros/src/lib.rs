@@ -20,11 +20,15 @@ pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Declares the tables a migration leaves behind. See the `strata` crate.
 #[proc_macro]
 pub fn schema(input: TokenStream) -> TokenStream {
-    schema::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    schema::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// An SQL string literal checked by SQLite's parser at compile time. See the `strata` crate.
 #[proc_macro]
 pub fn sql(input: TokenStream) -> TokenStream {
-    sql::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    sql::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

@@ -92,12 +92,12 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
     };
     let mut metas = metas.into_iter();
     match metas.next() {
-        Some(Expr::Lit(ExprLit { lit: Lit::Int(lit), .. })) => {
-            match version::validate(&lit) {
-                Ok(v) => args.version = Some((lit, v)),
-                Err(e) => errors.push(e),
-            }
-        }
+        Some(Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        })) => match version::validate(&lit) {
+            Ok(v) => args.version = Some((lit, v)),
+            Err(e) => errors.push(e),
+        },
         Some(other) => errors.at(
             &other,
             "expected the migration version first, a UTC timestamp: \
@@ -113,7 +113,10 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
         let meta = match syn::parse2::<Meta>(expr.to_token_stream()) {
             Ok(m) => m,
             Err(_) => {
-                errors.at(&expr, format!("unexpected argument; expected one of: {KNOWN}"));
+                errors.at(
+                    &expr,
+                    format!("unexpected argument; expected one of: {KNOWN}"),
+                );
                 continue;
             }
         };
@@ -135,7 +138,10 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
             ("foreign_keys", Meta::NameValue(nv)) => match word(&nv.value).as_deref() {
                 Some("off") => args.foreign_keys_off = true,
                 Some("on") => args.foreign_keys_off = false,
-                _ => errors.at(&nv.value, "expected `foreign_keys = off` or `foreign_keys = on`"),
+                _ => errors.at(
+                    &nv.value,
+                    "expected `foreign_keys = off` or `foreign_keys = on`",
+                ),
             },
             ("down", Meta::NameValue(nv)) => match &nv.value {
                 Expr::Path(p) => args.down = Some(p.path.clone()),
@@ -168,7 +174,9 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
 /// A string literal or a bare identifier.
 fn word(expr: &Expr) -> Option<String> {
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.value()),
         Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
         _ => None,
     }
@@ -176,11 +184,16 @@ fn word(expr: &Expr) -> Option<String> {
 
 fn valid_role(role: &str) -> bool {
     !role.is_empty()
-        && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn expected_signature(f: &ItemFn) -> String {
-    format!("expected `fn {}(tx: &mut strata::Tx) -> strata::Result<()>`", f.sig.ident)
+    format!(
+        "expected `fn {}(tx: &mut strata::Tx) -> strata::Result<()>`",
+        f.sig.ident
+    )
 }
 
 fn last_segment_is(ty: &Type, name: &str) -> bool {
@@ -192,13 +205,19 @@ fn validate_signature(f: &ItemFn, errors: &mut Errors) {
     let sig = &f.sig;
     let expected = expected_signature(f);
     if let Some(a) = &sig.asyncness {
-        errors.at(a, format!("migrations run synchronously; remove `async` ({expected})"));
+        errors.at(
+            a,
+            format!("migrations run synchronously; remove `async` ({expected})"),
+        );
     }
     if let Some(c) = &sig.constness {
         errors.at(c, format!("a migration cannot be `const` ({expected})"));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.at(&sig.generics, format!("a migration cannot be generic ({expected})"));
+        errors.at(
+            &sig.generics,
+            format!("a migration cannot be generic ({expected})"),
+        );
     }
     if sig.inputs.len() != 1 {
         let msg = format!("a migration takes exactly one argument; {expected}");
@@ -209,12 +228,17 @@ fn validate_signature(f: &ItemFn, errors: &mut Errors) {
         }
     } else {
         match &sig.inputs[0] {
-            FnArg::Receiver(r) => errors.at(r, format!("a migration is a free function; {expected}")),
+            FnArg::Receiver(r) => {
+                errors.at(r, format!("a migration is a free function; {expected}"))
+            }
             FnArg::Typed(arg) => {
                 let ok = matches!(&*arg.ty, Type::Reference(r)
                     if r.mutability.is_some() && last_segment_is(&r.elem, "Tx"));
                 if !ok {
-                    errors.at(&arg.ty, format!("the argument must be `&mut strata::Tx`; {expected}"));
+                    errors.at(
+                        &arg.ty,
+                        format!("the argument must be `&mut strata::Tx`; {expected}"),
+                    );
                 }
             }
         }
@@ -224,9 +248,10 @@ fn validate_signature(f: &ItemFn, errors: &mut Errors) {
             sig.paren_token.span.join(),
             format!("a migration returns `strata::Result<()>`; {expected}"),
         ),
-        ReturnType::Type(_, ty) if !last_segment_is(ty, "Result") => {
-            errors.at(ty, format!("a migration returns `strata::Result<()>`; {expected}"))
-        }
+        ReturnType::Type(_, ty) if !last_segment_is(ty, "Result") => errors.at(
+            ty,
+            format!("a migration returns `strata::Result<()>`; {expected}"),
+        ),
         ReturnType::Type(..) => {}
     }
 }
@@ -238,7 +263,9 @@ fn description(f: &ItemFn) -> String {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             Meta::NameValue(nv) => match &nv.value {
-                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Some(s.value()),
                 _ => None,
             },
             _ => None,
@@ -254,7 +281,11 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
     let description = description(f);
     let role = args.role.clone().unwrap_or_else(|| "main".to_string());
     let transaction = !args.no_transaction;
-    let fk = if args.foreign_keys_off { quote!(Off) } else { quote!(Enforce) };
+    let fk = if args.foreign_keys_off {
+        quote!(Off)
+    } else {
+        quote!(Enforce)
+    };
     // The checksum covers the function (without its doc comment) and every argument that
     // changes what applying it does.
     let tokens = format!(
@@ -266,7 +297,11 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
         Some(p) => quote_spanned!(p.span()=> ::core::option::Option::Some(#p)),
         None => quote!(::core::option::Option::None),
     };
-    let version_span = args.version.as_ref().map(|(l, _)| l.span()).unwrap_or_else(Span::call_site);
+    let version_span = args
+        .version
+        .as_ref()
+        .map(|(l, _)| l.span())
+        .unwrap_or_else(Span::call_site);
     let schema = match &args.schema {
         Some(Some(p)) => quote_spanned!(p.span()=> ::core::option::Option::Some(&#p)),
         Some(None) => quote!(::core::option::Option::None),
@@ -278,7 +313,11 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
     let up = quote_spanned!(ident.span()=> #ident);
     // Two migrations of one crate with the same version define the same crate-level macro name:
     // rustc rejects the second at compile time.
-    let marker = format_ident!("__strata_migration_version_{}_is_taken", version as u64, span = version_span);
+    let marker = format_ident!(
+        "__strata_migration_version_{}_is_taken",
+        version as u64,
+        span = version_span
+    );
     quote! {
         #f
 

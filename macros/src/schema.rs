@@ -79,8 +79,13 @@ impl Parse for SchemaInput {
             let name = input.call(Ident::parse_any)?;
             let body;
             braced!(body in input);
-            let mut table =
-                TableInput { attrs, name, columns: Vec::new(), indexes: Vec::new(), primary_key: None };
+            let mut table = TableInput {
+                attrs,
+                name,
+                columns: Vec::new(),
+                indexes: Vec::new(),
+                primary_key: None,
+            };
             while !body.is_empty() {
                 parse_entry(&body, &mut table)?;
                 if body.is_empty() {
@@ -97,9 +102,11 @@ impl Parse for SchemaInput {
 fn ident_list(input: ParseStream) -> syn::Result<Vec<Ident>> {
     let content;
     parenthesized!(content in input);
-    Ok(Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?
-        .into_iter()
-        .collect())
+    Ok(
+        Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?
+            .into_iter()
+            .collect(),
+    )
 }
 
 fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
@@ -109,7 +116,11 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
         input.parse::<kw::index>()?;
         let name = input.call(Ident::parse_any)?;
         let columns = ident_list(input)?;
-        table.indexes.push(IndexInput { name, unique: false, columns });
+        table.indexes.push(IndexInput {
+            name,
+            unique: false,
+            columns,
+        });
         return Ok(());
     }
     if !is_column && input.peek(kw::unique) {
@@ -117,7 +128,11 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
         input.parse::<kw::index>()?;
         let name = input.call(Ident::parse_any)?;
         let columns = ident_list(input)?;
-        table.indexes.push(IndexInput { name, unique: true, columns });
+        table.indexes.push(IndexInput {
+            name,
+            unique: true,
+            columns,
+        });
         return Ok(());
     }
     if !is_column && input.peek(kw::primary) {
@@ -174,7 +189,9 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
                     input.parse::<kw::action>()?;
                     "NoAction"
                 } else {
-                    return Err(input.error("expected `cascade`, `restrict`, `set null` or `no action`"));
+                    return Err(
+                        input.error("expected `cascade`, `restrict`, `set null` or `no action`")
+                    );
                 };
             }
             column.references = Some((table, col, on_delete));
@@ -195,13 +212,22 @@ fn parse_default(input: ParseStream) -> syn::Result<(Span, String)> {
     let lit: Lit = input.parse()?;
     let sign = if negative { "-" } else { "" };
     let sql = match &lit {
-        Lit::Int(i) if i.suffix().is_empty() || i.suffix().starts_with('i') || i.suffix().starts_with('u') => {
+        Lit::Int(i)
+            if i.suffix().is_empty()
+                || i.suffix().starts_with('i')
+                || i.suffix().starts_with('u') =>
+        {
             format!("{sign}{}", i.base10_digits())
         }
         Lit::Float(f) => format!("{sign}{}", f.base10_digits()),
         Lit::Bool(b) if !negative => if b.value { "1" } else { "0" }.to_string(),
         Lit::Str(s) if !negative => format!("'{}'", s.value().replace('\'', "''")),
-        _ => return Err(syn::Error::new(lit.span(), "a default is a number, `true`/`false` or a string")),
+        _ => {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a default is a number, `true`/`false` or a string",
+            ));
+        }
     };
     Ok((lit.span(), sql))
 }
@@ -241,7 +267,10 @@ fn validate(schema: &SchemaInput) -> syn::Result<()> {
             err(t.name.span(), format!("table `{name}` is declared twice"));
         }
         if name.starts_with("sqlite_") || name.starts_with("strata_") {
-            err(t.name.span(), format!("table names starting with `sqlite_` or `strata_` are reserved: `{name}`"));
+            err(
+                t.name.span(),
+                format!("table names starting with `sqlite_` or `strata_` are reserved: `{name}`"),
+            );
         }
         if t.columns.is_empty() {
             err(t.name.span(), format!("table `{name}` declares no column"));
@@ -250,17 +279,29 @@ fn validate(schema: &SchemaInput) -> syn::Result<()> {
         for c in &t.columns {
             let c_name = c.name.unraw().to_string();
             if !cols.insert(c_name.clone()) {
-                err(c.name.span(), format!("column `{c_name}` is declared twice in `{name}`"));
+                err(
+                    c.name.span(),
+                    format!("column `{c_name}` is declared twice in `{name}`"),
+                );
             }
         }
         let column_pks = t.columns.iter().filter(|c| c.primary_key).count();
         if column_pks + usize::from(t.primary_key.is_some()) > 1 {
-            err(t.name.span(), format!("table `{name}` declares more than one primary key"));
+            err(
+                t.name.span(),
+                format!("table `{name}` declares more than one primary key"),
+            );
         }
         let mut check_cols = |list: &[Ident], what: &str| {
             for c in list {
                 if !cols.contains(&c.unraw().to_string()) {
-                    err(c.span(), format!("{what} names column `{}`, which `{name}` does not declare", c.unraw()));
+                    err(
+                        c.span(),
+                        format!(
+                            "{what} names column `{}`, which `{name}` does not declare",
+                            c.unraw()
+                        ),
+                    );
                 }
             }
         };
@@ -276,7 +317,10 @@ fn validate(schema: &SchemaInput) -> syn::Result<()> {
                 err(i.name.span(), format!("index `{i_name}` is declared twice"));
             }
             if cols.contains(&i_name) {
-                err(i.name.span(), format!("index `{i_name}` has the name of a column of `{name}`"));
+                err(
+                    i.name.span(),
+                    format!("index `{i_name}` has the name of a column of `{name}`"),
+                );
             }
         }
     }
@@ -284,10 +328,14 @@ fn validate(schema: &SchemaInput) -> syn::Result<()> {
         for c in &t.columns {
             if let Some((rt, rc, _)) = &c.references {
                 match schema.tables.iter().find(|x| x.name.unraw() == rt.unraw()) {
-                    None => err(rt.span(), format!("table `{}` is not declared in this schema", rt.unraw())),
-                    Some(x) if !x.columns.iter().any(|xc| xc.name.unraw() == rc.unraw()) => {
-                        err(rc.span(), format!("table `{}` has no column `{}`", rt.unraw(), rc.unraw()))
-                    }
+                    None => err(
+                        rt.span(),
+                        format!("table `{}` is not declared in this schema", rt.unraw()),
+                    ),
+                    Some(x) if !x.columns.iter().any(|xc| xc.name.unraw() == rc.unraw()) => err(
+                        rc.span(),
+                        format!("table `{}` has no column `{}`", rt.unraw(), rc.unraw()),
+                    ),
                     Some(_) => {}
                 }
             }
@@ -297,7 +345,11 @@ fn validate(schema: &SchemaInput) -> syn::Result<()> {
 }
 
 fn const_name(ident: &Ident) -> Ident {
-    format_ident!("{}", ident.unraw().to_string().to_uppercase(), span = ident.span())
+    format_ident!(
+        "{}",
+        ident.unraw().to_string().to_uppercase(),
+        span = ident.span()
+    )
 }
 
 fn expand_table(t: &TableInput) -> TokenStream {

@@ -9,7 +9,10 @@ use syn::LitStr;
 
 pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let lit: LitStr = syn::parse2(input).map_err(|e| {
-        syn::Error::new(e.span(), "sql! takes one string literal: sql!(\"SELECT ..\")")
+        syn::Error::new(
+            e.span(),
+            "sql! takes one string literal: sql!(\"SELECT ..\")",
+        )
     })?;
     check(&lit.value()).map_err(|msg| syn::Error::new(lit.span(), msg))?;
     Ok(quote!(#lit))
@@ -35,7 +38,9 @@ pub fn check(sql: &str) -> Result<(), String> {
 }
 
 fn is_syntax_error(msg: &str) -> bool {
-    msg.contains("syntax error") || msg.contains("incomplete input") || msg.contains("unrecognized token")
+    msg.contains("syntax error")
+        || msg.contains("incomplete input")
+        || msg.contains("unrecognized token")
 }
 
 /// Statements of `sql`, cut where SQLite considers the text so far complete.
@@ -54,7 +59,9 @@ fn split(sql: &str) -> Vec<String> {
 }
 
 fn complete(sql: &str) -> bool {
-    let Ok(c) = CString::new(sql) else { return false };
+    let Ok(c) = CString::new(sql) else {
+        return false;
+    };
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
     unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
 }
@@ -75,7 +82,11 @@ mod tests {
         assert!(check("SELEC 1").unwrap_err().contains("syntax error"));
         assert!(check("CREATE TABLE t (a INTEGER,)").is_err());
         assert!(check("SELECT 1; SELECT FROM WHERE").is_err());
-        assert!(check("INSERT INTO t VALUES (1").unwrap_err().contains("incomplete input"));
+        assert!(
+            check("INSERT INTO t VALUES (1")
+                .unwrap_err()
+                .contains("incomplete input")
+        );
         assert!(check("  ").is_err());
     }
 }

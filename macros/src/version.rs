@@ -36,7 +36,11 @@ pub fn validate(lit: &LitInt) -> syn::Result<i64> {
     }
     let days = days_in_month(year, month);
     if !(1..=days).contains(&day) {
-        return Err(bad("day", day, format!("01-{days} for {}", month_name(month, year))));
+        return Err(bad(
+            "day",
+            day,
+            format!("01-{days} for {}", month_name(month, year)),
+        ));
     }
     if hour > 23 {
         return Err(bad("hour", hour, "00-23".into()));
@@ -51,7 +55,7 @@ pub fn validate(lit: &LitInt) -> syn::Result<i64> {
 }
 
 fn is_leap(year: u32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -65,8 +69,18 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 
 fn month_name(month: u32, year: u32) -> String {
     const NAMES: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     format!("{} {year}", NAMES[(month - 1) as usize])
 }

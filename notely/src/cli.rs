@@ -29,7 +29,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// Seconds to wait for another process migrating the same database.
-    #[arg(long, global = true, env = "NOTELY_LOCK_TIMEOUT", default_value_t = 60.0)]
+    #[arg(
+        long,
+        global = true,
+        env = "NOTELY_LOCK_TIMEOUT",
+        default_value_t = 60.0
+    )]
     pub lock_timeout: f64,
 
     /// Start although a database has migrations this binary does not know (a rolled-back deploy).
@@ -88,12 +93,19 @@ pub fn run(cli: Cli) -> Result<()> {
         None => {
             let reports = db::migrate(&cli.data_dir, &policy)?;
             print_reports(&mut out, &reports)?;
-            writeln!(out, "notely: databases in {} are up to date", cli.data_dir.display())?;
+            writeln!(
+                out,
+                "notely: databases in {} are up to date",
+                cli.data_dir.display()
+            )?;
         }
         Some(Command::Migrate(Migrate::Up { json })) => {
             let reports = db::migrate(&cli.data_dir, &policy)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "databases": reports }))?;
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &serde_json::json!({ "databases": reports }),
+                )?;
                 writeln!(out)?;
             } else {
                 print_reports(&mut out, &reports)?;
@@ -102,7 +114,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Migrate(Migrate::Status { json })) => {
             let statuses = db::status(&cli.data_dir, &policy)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "databases": statuses }))?;
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &serde_json::json!({ "databases": statuses }),
+                )?;
                 writeln!(out)?;
             } else {
                 print_statuses(&mut out, &statuses)?;
@@ -114,15 +129,27 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn print_reports(out: &mut impl Write, reports: &[Report]) -> Result<()> {
     for r in reports {
-        let version = r.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        let version = r
+            .version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into());
         let what = match (r.created, r.applied.len()) {
             (true, n) => format!("created, applied {n}"),
             (false, 0) => "up to date".to_string(),
             (false, n) => format!("applied {n}"),
         };
-        writeln!(out, "{:<8} {}  {what}, at version {version}", r.role, r.path.display())?;
+        writeln!(
+            out,
+            "{:<8} {}  {what}, at version {version}",
+            r.role,
+            r.path.display()
+        )?;
         for a in &r.applied {
-            writeln!(out, "  + {} {} ({:.1} ms)", a.version, a.name, a.duration_ms)?;
+            writeln!(
+                out,
+                "  + {} {} ({:.1} ms)",
+                a.version, a.name, a.duration_ms
+            )?;
         }
     }
     Ok(())
@@ -130,8 +157,15 @@ fn print_reports(out: &mut impl Write, reports: &[Report]) -> Result<()> {
 
 fn print_statuses(out: &mut impl Write, statuses: &[Status]) -> Result<()> {
     for s in statuses {
-        let version = s.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-        let state = if s.initialized { "" } else { " (not created yet)" };
+        let version = s
+            .version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into());
+        let state = if s.initialized {
+            ""
+        } else {
+            " (not created yet)"
+        };
         writeln!(
             out,
             "{:<8} {}{state}  version {version}, {} pending, {} problem(s)",

@@ -17,7 +17,11 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { lock_timeout: Duration::from_secs(60), allow_unknown: false, allow_out_of_order: false }
+        Policy {
+            lock_timeout: Duration::from_secs(60),
+            allow_unknown: false,
+            allow_out_of_order: false,
+        }
     }
 }
 
@@ -31,8 +35,14 @@ pub struct Database {
 /// The databases under `data_dir`: the control database and the note store.
 pub fn databases(data_dir: &Path) -> Vec<Database> {
     vec![
-        Database { role: CONTROL, path: data_dir.join("control.db") },
-        Database { role: NOTES, path: data_dir.join("notes.db") },
+        Database {
+            role: CONTROL,
+            path: data_dir.join("control.db"),
+        },
+        Database {
+            role: NOTES,
+            path: data_dir.join("notes.db"),
+        },
     ]
 }
 
@@ -51,9 +61,9 @@ pub fn migrate(data_dir: &Path, policy: &Policy) -> Result<Vec<Report>> {
     databases(data_dir)
         .iter()
         .map(|db| {
-            migrator(db.role, policy)
-                .run(&db.path)
-                .with_context(|| format!("migrating the {} database {}", db.role, db.path.display()))
+            migrator(db.role, policy).run(&db.path).with_context(|| {
+                format!("migrating the {} database {}", db.role, db.path.display())
+            })
         })
         .collect()
 }

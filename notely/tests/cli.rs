@@ -42,7 +42,15 @@ fn migrate_up_creates_and_migrates_an_empty_data_dir() {
     let out = notely(&data, &["migrate", "up"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for part in ["control", "created, applied 1", "create_accounts", "notes", "applied 2", "create_notes", "index_notes_by_creator"] {
+    for part in [
+        "control",
+        "created, applied 1",
+        "create_accounts",
+        "notes",
+        "applied 2",
+        "create_notes",
+        "index_notes_by_creator",
+    ] {
         assert!(text.contains(part), "{part:?} missing from:\n{text}");
     }
     assert_eq!(history_len(&data.join("control.db")), 1);
@@ -58,10 +66,16 @@ fn status_lists_every_compiled_migration_and_changes_nothing() {
     let before = json(&notely(dir.path(), &["migrate", "status", "--json"]));
     let dbs = before["databases"].as_array().unwrap();
     // The registry as the real binary sees it: an empty one would list nothing here.
-    let listed: usize = dbs.iter().map(|d| d["migrations"].as_array().unwrap().len()).sum();
+    let listed: usize = dbs
+        .iter()
+        .map(|d| d["migrations"].as_array().unwrap().len())
+        .sum();
     assert_eq!(listed, 3);
     assert!(dbs.iter().all(|d| d["initialized"] == false));
-    assert!(!dir.path().join("control.db").exists(), "status must not create databases");
+    assert!(
+        !dir.path().join("control.db").exists(),
+        "status must not create databases"
+    );
 
     json(&notely(dir.path(), &["migrate", "up", "--json"]));
     let after = json(&notely(dir.path(), &["migrate", "status", "--json"]));
@@ -72,7 +86,10 @@ fn status_lists_every_compiled_migration_and_changes_nothing() {
         }
     }
     let text = stdout(&notely(dir.path(), &["migrate", "status"]));
-    assert!(text.contains("0 pending") && text.contains("applied"), "{text}");
+    assert!(
+        text.contains("0 pending") && text.contains("applied"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -106,7 +123,10 @@ fn eight_notely_processes_start_at_once() {
             for db in report["databases"].as_array().unwrap() {
                 let role = db["role"].as_str().unwrap().to_string();
                 for a in db["applied"].as_array().unwrap() {
-                    applied.entry(role.clone()).or_default().push(a["version"].as_i64().unwrap());
+                    applied
+                        .entry(role.clone())
+                        .or_default()
+                        .push(a["version"].as_i64().unwrap());
                 }
             }
         }
@@ -114,7 +134,11 @@ fn eight_notely_processes_start_at_once() {
             list.sort();
         }
         assert_eq!(applied["control"], [20240226153000], "round {round}");
-        assert_eq!(applied["notes"], [20240226153100, 20240301090000], "round {round}");
+        assert_eq!(
+            applied["notes"],
+            [20240226153100, 20240301090000],
+            "round {round}"
+        );
         assert_eq!(history_len(&dir.path().join("control.db")), 1);
         assert_eq!(history_len(&dir.path().join("notes.db")), 2);
     }
@@ -128,8 +152,14 @@ fn a_foreign_file_in_the_data_dir_is_refused_untouched() {
     let out = notely(dir.path(), &["migrate", "up"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("control.db is not an SQLite database"), "{err}");
-    assert_eq!(std::fs::read_to_string(&control).unwrap(), "not a database at all, just text\n");
+    assert!(
+        err.contains("control.db is not an SQLite database"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&control).unwrap(),
+        "not a database at all, just text\n"
+    );
 }
 
 #[test]
@@ -140,10 +170,18 @@ fn bad_flags_are_explained() {
     assert!(stderr(&out).contains("--lock-timeout"), "{}", stderr(&out));
     let out = notely(dir.path(), &["migrate", "sideways"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unrecognized subcommand"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unrecognized subcommand"),
+        "{}",
+        stderr(&out)
+    );
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let out = notely(&file, &["migrate", "up"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("creating data directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("creating data directory"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -42,13 +42,21 @@ pub enum Error {
     EmptyRegistry { set: String },
 
     #[error("no migrations for role `{role}` in `{set}` (roles present: {known})")]
-    UnknownRole { role: String, set: String, known: String },
+    UnknownRole {
+        role: String,
+        set: String,
+        known: String,
+    },
 
     #[error(
         "migration version {version} is used twice: by `{first}` and by `{second}`; give one of \
          them a new timestamp"
     )]
-    DuplicateVersion { version: i64, first: String, second: String },
+    DuplicateVersion {
+        version: i64,
+        first: String,
+        second: String,
+    },
 
     #[error("directory {} does not exist; create it first", .0.display())]
     MissingDirectory(PathBuf),
@@ -80,7 +88,11 @@ pub enum Error {
         "{} is a `{found}` database, not a `{expected}` one; check the path",
         .path.display()
     )]
-    WrongRole { path: PathBuf, expected: String, found: String },
+    WrongRole {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
 
     #[error(
         "migration {id} was changed after it was applied to {}: applied checksum {applied}, \
@@ -88,7 +100,12 @@ pub enum Error {
          in a new migration",
         .path.display()
     )]
-    ChecksumMismatch { path: PathBuf, id: MigrationId, applied: String, compiled: String },
+    ChecksumMismatch {
+        path: PathBuf,
+        id: MigrationId,
+        applied: String,
+        compiled: String,
+    },
 
     #[error(
         "{} has migrations applied that this binary does not know: {}. It was migrated by a newer \
@@ -97,7 +114,10 @@ pub enum Error {
         .path.display(),
         list(.unknown)
     )]
-    UnknownApplied { path: PathBuf, unknown: Vec<MigrationId> },
+    UnknownApplied {
+        path: PathBuf,
+        unknown: Vec<MigrationId>,
+    },
 
     #[error(
         "migration {id} is older than {newest}, which {} already has applied (merged from a \
@@ -105,7 +125,11 @@ pub enum Error {
          (`allow_out_of_order`) after checking it does not depend on order",
         .path.display()
     )]
-    OutOfOrder { path: PathBuf, id: MigrationId, newest: MigrationId },
+    OutOfOrder {
+        path: PathBuf,
+        id: MigrationId,
+        newest: MigrationId,
+    },
 
     #[error("migration {id} failed and was rolled back: {source}")]
     MigrationFailed {
@@ -126,14 +150,21 @@ pub enum Error {
         .path.display(),
         .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
     )]
-    LockTimeout { path: PathBuf, waited: Duration, holder: Option<String> },
+    LockTimeout {
+        path: PathBuf,
+        waited: Duration,
+        holder: Option<String>,
+    },
 
     #[error("invalid migration usage: {0}")]
     Usage(String),
 }
 
 fn list(ids: &[MigrationId]) -> String {
-    ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {

@@ -129,7 +129,10 @@ impl Migration {
     }
     /// Version and name, for messages.
     pub fn id(&self) -> MigrationId {
-        MigrationId { version: self.version, name: self.name.to_string() }
+        MigrationId {
+            version: self.version,
+            name: self.name.to_string(),
+        }
     }
     pub(crate) fn up_fn(&self) -> MigrationFn {
         self.up
@@ -155,7 +158,9 @@ pub struct Source {
 impl Source {
     #[doc(hidden)]
     pub const fn __new(module_path: &'static str) -> Source {
-        Source { prefix: module_path }
+        Source {
+            prefix: module_path,
+        }
     }
 
     /// The module path whose migrations (including those of its submodules) this source holds.
@@ -175,7 +180,9 @@ impl Source {
             .filter(|m| in_module(m.module, self.prefix))
             .collect();
         if all.is_empty() {
-            return Err(Error::EmptyRegistry { set: self.prefix.to_string() });
+            return Err(Error::EmptyRegistry {
+                set: self.prefix.to_string(),
+            });
         }
         sort_and_check(&mut all)?;
         Ok(all)
@@ -211,8 +218,7 @@ fn roles(all: &[&'static Migration]) -> Vec<&'static str> {
 }
 
 fn in_module(module: &str, prefix: &str) -> bool {
-    module == prefix
-        || (module.starts_with(prefix) && module[prefix.len()..].starts_with("::"))
+    module == prefix || (module.starts_with(prefix) && module[prefix.len()..].starts_with("::"))
 }
 
 /// Sorts by version and rejects duplicates, naming both migrations.
@@ -267,7 +273,10 @@ mod tests {
         let err = sort_and_check(&mut all).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("20240102000000"), "{msg}");
-        assert!(msg.contains("app::m2::b") && msg.contains("app::m3::b_again"), "{msg}");
+        assert!(
+            msg.contains("app::m2::b") && msg.contains("app::m3::b_again"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -296,6 +305,9 @@ mod tests {
         let mut other = def(20240101000000, "a", "app::m1");
         other.tokens = "a changed";
         assert_ne!(A.checksum(), Migration::__new(other).checksum());
-        assert_eq!(A.checksum(), Migration::__new(def(20240101000000, "a", "x")).checksum());
+        assert_eq!(
+            A.checksum(),
+            Migration::__new(def(20240101000000, "a", "x")).checksum()
+        );
     }
 }

@@ -101,11 +101,18 @@ impl Status {
 
     /// Migrations that stop a run: changed, unknown or out of order.
     pub fn problems(&self) -> usize {
-        self.count(&[MigrationState::Changed, MigrationState::Unknown, MigrationState::OutOfOrder])
+        self.count(&[
+            MigrationState::Changed,
+            MigrationState::Unknown,
+            MigrationState::OutOfOrder,
+        ])
     }
 
     fn count(&self, states: &[MigrationState]) -> usize {
-        self.migrations.iter().filter(|m| states.contains(&m.state)).count()
+        self.migrations
+            .iter()
+            .filter(|m| states.contains(&m.state))
+            .count()
     }
 }
 
@@ -126,7 +133,10 @@ fn analyze<'h>(known: &[&'static Migration], history: &'h [AppliedMigration]) ->
     let mut a = Analysis {
         pending: Vec::new(),
         changed: Vec::new(),
-        unknown: history.iter().filter(|h| !known_versions.contains(&h.version)).collect(),
+        unknown: history
+            .iter()
+            .filter(|h| !known_versions.contains(&h.version))
+            .collect(),
         out_of_order: Vec::new(),
         newest,
     };
@@ -146,7 +156,10 @@ fn analyze<'h>(known: &[&'static Migration], history: &'h [AppliedMigration]) ->
 }
 
 fn id_of(a: &AppliedMigration) -> MigrationId {
-    MigrationId { version: a.version, name: a.name.clone() }
+    MigrationId {
+        version: a.version,
+        name: a.name.clone(),
+    }
 }
 
 impl<'s> Migrator<'s> {
@@ -204,8 +217,11 @@ impl<'s> Migrator<'s> {
             None => State::default(),
         };
         let analysis = analyze(&known, &state.history);
-        let changed: BTreeMap<i64, &AppliedMigration> =
-            analysis.changed.iter().map(|(m, a)| (m.version(), *a)).collect();
+        let changed: BTreeMap<i64, &AppliedMigration> = analysis
+            .changed
+            .iter()
+            .map(|(m, a)| (m.version(), *a))
+            .collect();
         let ooo: BTreeSet<i64> = analysis.out_of_order.iter().map(|m| m.version()).collect();
         let applied: BTreeMap<i64, &AppliedMigration> =
             state.history.iter().map(|a| (a.version, a)).collect();
@@ -273,7 +289,13 @@ impl<'s> Migrator<'s> {
     pub fn run(&self, path: &Path) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
         let conn = store::open_rw(path, self.lock_timeout)?;
-        Run { migrator: self, conn: &conn, path, known: &known }.run()
+        Run {
+            migrator: self,
+            conn: &conn,
+            path,
+            known: &known,
+        }
+        .run()
     }
 
     fn check_role(&self, state: &State, path: &Path) -> Result<()> {
@@ -472,7 +494,11 @@ impl Run<'_, '_> {
             return Ok(Step::Done);
         };
         if !*started {
-            let list: Vec<String> = analysis.pending.iter().map(|m| m.id().to_string()).collect();
+            let list: Vec<String> = analysis
+                .pending
+                .iter()
+                .map(|m| m.id().to_string())
+                .collect();
             store::record_event(
                 self.conn,
                 event::RUN_STARTED,
@@ -494,7 +520,11 @@ impl Run<'_, '_> {
     fn apply_in_transaction(&self, m: &'static Migration) -> Result<Applied> {
         let fk_check = m.foreign_keys() == ForeignKeys::Off;
         let outcome = (|| {
-            let before = if fk_check { fk_violations(self.conn)? } else { BTreeSet::new() };
+            let before = if fk_check {
+                fk_violations(self.conn)?
+            } else {
+                BTreeSet::new()
+            };
             let t0 = Instant::now();
             (m.up_fn())(&mut Tx::new(self.conn, Some(m)))?;
             if self.conn.is_autocommit() {
@@ -505,7 +535,10 @@ impl Run<'_, '_> {
                 )));
             }
             if fk_check {
-                let new: Vec<_> = fk_violations(self.conn)?.difference(&before).cloned().collect();
+                let new: Vec<_> = fk_violations(self.conn)?
+                    .difference(&before)
+                    .cloned()
+                    .collect();
                 if !new.is_empty() {
                     return Err(Error::ForeignKeyViolation {
                         id: m.id(),
@@ -513,18 +546,12 @@ impl Run<'_, '_> {
                     });
                 }
             }
-            let duration = t0.elapsed();
-            store::record_applied(self.conn, m.version(), m.name(), &m.checksum().to_hex(), duration)?;
-            store::record_event(self.conn, event::APPLIED, Some((m.version(), m.name())), "")?;
+            let applied = self.record_success(m, t0.elapsed())?;
             self.conn.execute_batch("COMMIT")?;
-            Ok(duration)
+            Ok(applied)
         })();
         match outcome {
-            Ok(duration) => Ok(Applied {
-                version: m.version(),
-                name: m.name().to_string(),
-                duration_ms: duration.as_secs_f64() * 1e3,
-            }),
+            Ok(applied) => Ok(applied),
             Err(e) => {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
@@ -560,45 +587,46 @@ impl Run<'_, '_> {
         }
         let deadline = Instant::now() + self.migrator.lock_timeout;
         self.begin_immediate(deadline)?;
-        let recorded = (|| {
+        // Outer error: recording failed; inner: the migration's own outcome.
+        let recorded = (|| -> Result<Result<Applied>> {
             self.conn.execute("DELETE FROM strata_lease", [])?;
-            if result.is_ok() {
-                store::record_applied(
-                    self.conn,
-                    m.version(),
-                    m.name(),
-                    &m.checksum().to_hex(),
-                    duration,
-                )?;
-                store::record_event(self.conn, event::APPLIED, Some((m.version(), m.name())), "")?;
-            }
-            Ok::<_, Error>(())
+            Ok(match result {
+                Ok(()) => Ok(self.record_success(m, duration)?),
+                Err(e) => Err(e),
+            })
         })();
-        match (result, recorded) {
-            (Ok(()), Ok(())) => {
+        match recorded {
+            Ok(outcome) => {
                 self.conn.execute_batch("COMMIT")?;
-                Ok(Applied {
-                    version: m.version(),
-                    name: m.name().to_string(),
-                    duration_ms: duration.as_secs_f64() * 1e3,
-                })
+                outcome.map_err(|e| self.failed(m, e))
             }
-            (Err(e), Ok(())) => {
-                self.conn.execute_batch("COMMIT")?;
-                Err(self.failed(m, e))
-            }
-            (_, Err(e)) => {
+            Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
             }
         }
     }
 
+    /// Writes the history row and the `applied` event, inside the open transaction.
+    fn record_success(&self, m: &'static Migration, duration: Duration) -> Result<Applied> {
+        let checksum = m.checksum().to_hex();
+        store::record_applied(self.conn, m.version(), m.name(), &checksum, duration)?;
+        store::record_event(self.conn, event::APPLIED, Some((m.version(), m.name())), "")?;
+        Ok(Applied {
+            version: m.version(),
+            name: m.name().to_string(),
+            duration_ms: duration.as_secs_f64() * 1e3,
+        })
+    }
+
     /// Records a `failed` event in its own transaction and builds the error to return.
     fn failed(&self, m: &'static Migration, e: Error) -> Error {
         let error = match e {
             e @ Error::ForeignKeyViolation { .. } => e,
-            e => Error::MigrationFailed { id: m.id(), source: Box::new(e) },
+            e => Error::MigrationFailed {
+                id: m.id(),
+                source: Box::new(e),
+            },
         };
         let deadline = Instant::now() + self.migrator.lock_timeout;
         let recorded = self.begin_immediate(deadline).and_then(|()| {

@@ -115,7 +115,10 @@ impl TableDef {
 
     /// `CREATE [UNIQUE] INDEX` statements for this table's indexes.
     pub fn index_sql(&self) -> Vec<String> {
-        self.indexes.iter().map(|i| i.create_sql(self.name)).collect()
+        self.indexes
+            .iter()
+            .map(|i| i.create_sql(self.name))
+            .collect()
     }
 
     /// The declaration of column `name`.
@@ -141,7 +144,12 @@ impl ColumnDef {
             let _ = write!(sql, " DEFAULT {d}");
         }
         if let Some((table, column, on_delete)) = self.references {
-            let _ = write!(sql, " REFERENCES {}({})", quote_ident(table), quote_ident(column));
+            let _ = write!(
+                sql,
+                " REFERENCES {}({})",
+                quote_ident(table),
+                quote_ident(column)
+            );
             sql.push_str(match on_delete {
                 OnDelete::NoAction => "",
                 OnDelete::Restrict => " ON DELETE RESTRICT",
@@ -235,7 +243,10 @@ impl<T, V> Copy for Column<T, V> {}
 impl<T, V> Column<T, V> {
     #[doc(hidden)]
     pub const fn __new(index: usize) -> Self {
-        Column { index, _marker: PhantomData }
+        Column {
+            index,
+            _marker: PhantomData,
+        }
     }
 }
 
@@ -251,7 +262,10 @@ impl<T: Table, V: SqlType + 'static> Column<T, V> {
     }
 
     fn compare(self, op: &str, value: impl Into<V>) -> Filter<T> {
-        Filter::leaf(format!("{} {op} ?", quote_ident(self.name())), Box::new(value.into()))
+        Filter::leaf(
+            format!("{} {op} ?", quote_ident(self.name())),
+            Box::new(value.into()),
+        )
     }
 
     /// `column IS value` (NULL-safe equality).
@@ -296,7 +310,10 @@ impl<T> Copy for Index<T> {}
 impl<T: Table> Index<T> {
     #[doc(hidden)]
     pub const fn __new(index: usize) -> Self {
-        Index { index, _marker: PhantomData }
+        Index {
+            index,
+            _marker: PhantomData,
+        }
     }
 
     /// The index's declaration.
@@ -314,7 +331,19 @@ pub struct Filter<T> {
 
 impl<T> Filter<T> {
     fn leaf(sql: String, value: Box<dyn ToSql>) -> Self {
-        Filter { sql, params: vec![value], _marker: PhantomData }
+        Filter {
+            sql,
+            params: vec![value],
+            _marker: PhantomData,
+        }
+    }
+
+    /// `existing AND filter`, or `filter` alone.
+    pub(crate) fn both(existing: Option<Filter<T>>, filter: Filter<T>) -> Option<Filter<T>> {
+        Some(match existing {
+            Some(f) => f.and(filter),
+            None => filter,
+        })
     }
 
     /// Both conditions.
@@ -368,7 +397,11 @@ mod tests {
             },
         ],
         primary_key: &[],
-        indexes: &[IndexDef { name: "notes_by_creator", columns: &["creator"], unique: false }],
+        indexes: &[IndexDef {
+            name: "notes_by_creator",
+            columns: &["creator"],
+            unique: false,
+        }],
     };
 
     #[test]
@@ -379,7 +412,8 @@ mod tests {
              REFERENCES \"accounts\"(\"id\") ON DELETE CASCADE, \"title\" TEXT DEFAULT 'untitled')"
         );
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE accounts (id BLOB PRIMARY KEY)").unwrap();
+        conn.execute_batch("CREATE TABLE accounts (id BLOB PRIMARY KEY)")
+            .unwrap();
         conn.execute_batch(&NOTES.create_sql()).unwrap();
         for sql in NOTES.index_sql() {
             conn.execute_batch(&sql).unwrap();

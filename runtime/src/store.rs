@@ -142,10 +142,14 @@ fn check_file(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             Err(Error::ReadOnly(path.to_path_buf()))
         }
-        Err(e) if path.is_dir() => {
-            Err(Error::Corrupt { path: path.to_path_buf(), message: format!("is a directory: {e}") })
-        }
-        Err(e) => Err(Error::Corrupt { path: path.to_path_buf(), message: e.to_string() }),
+        Err(e) if path.is_dir() => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: format!("is a directory: {e}"),
+        }),
+        Err(e) => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -153,9 +157,10 @@ fn check_file(path: &Path) -> Result<bool> {
 pub(crate) fn file_error(path: &Path, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => Error::NotADatabase(path.to_path_buf()),
-        Some(ErrorCode::DatabaseCorrupt) => {
-            Error::Corrupt { path: path.to_path_buf(), message: e.to_string() }
-        }
+        Some(ErrorCode::DatabaseCorrupt) => Error::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
         Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) => {
             Error::ReadOnly(path.to_path_buf())
         }
@@ -184,8 +189,10 @@ pub fn open_rw(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
     if existed {
         // Reading the schema makes SQLite validate the header and the first page.
-        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
-            .map_err(|e| file_error(path, e))?;
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| file_error(path, e))?;
     }
     Ok(conn)
 }
@@ -201,8 +208,10 @@ pub fn open_ro(path: &Path, busy_timeout: Duration) -> Result<Option<Connection>
     )
     .map_err(|e| file_error(path, e))?;
     conn.busy_timeout(busy_timeout)?;
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| file_error(path, e))?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| file_error(path, e))?;
     Ok(Some(conn))
 }
 
@@ -249,7 +258,11 @@ pub fn read_state(conn: &Connection, path: &Path) -> Result<State> {
         });
     }
     let role: Option<String> = conn
-        .query_row("SELECT value FROM strata_meta WHERE key = 'role'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM strata_meta WHERE key = 'role'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     let history = read_history(conn)?;
     let lease = conn
@@ -267,7 +280,11 @@ pub fn read_state(conn: &Connection, path: &Path) -> Result<State> {
             },
         )
         .optional()?;
-    Ok(State { role, history, lease })
+    Ok(State {
+        role,
+        history,
+        lease,
+    })
 }
 
 /// The history, by version.
@@ -331,7 +348,14 @@ pub(crate) fn record_event(
         "INSERT INTO strata_events (at, kind, version, name, actor, detail) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![now(), kind, migration.map(|m| m.0), migration.map(|m| m.1), actor(), detail])?;
+    .execute(params![
+        now(),
+        kind,
+        migration.map(|m| m.0),
+        migration.map(|m| m.1),
+        actor(),
+        detail
+    ])?;
     Ok(())
 }
 
@@ -347,6 +371,13 @@ pub(crate) fn record_applied(
         "INSERT INTO strata_migrations (version, name, checksum, applied_at, duration_ms, \
          applied_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![version, name, checksum, now(), duration.as_secs_f64() * 1e3, actor()])?;
+    .execute(params![
+        version,
+        name,
+        checksum,
+        now(),
+        duration.as_secs_f64() * 1e3,
+        actor()
+    ])?;
     Ok(())
 }

@@ -27,7 +27,11 @@ pub struct Tx<'c> {
 
 impl<'c> Tx<'c> {
     pub(crate) fn new(conn: &'c Connection, migration: Option<&'static Migration>) -> Self {
-        Tx { conn, migration, redirects: RefCell::new(Vec::new()) }
+        Tx {
+            conn,
+            migration,
+            redirects: RefCell::new(Vec::new()),
+        }
     }
 
     /// A `Tx` over a connection outside of any migration, e.g. to seed rows through a
@@ -77,7 +81,8 @@ impl<'c> Tx<'c> {
 
     /// Creates one declared index.
     pub fn create_index<T: Table>(&self, index: Index<T>) -> Result<()> {
-        self.conn.execute_batch(&index.def().create_sql(&self.table_name::<T>()))?;
+        self.conn
+            .execute_batch(&index.def().create_sql(&self.table_name::<T>()))?;
         Ok(())
     }
 
@@ -96,7 +101,8 @@ impl<'c> Tx<'c> {
 
     /// Drops a table that a later schema no longer declares.
     pub fn drop_table(&self, name: &str) -> Result<()> {
-        self.conn.execute_batch(&format!("DROP TABLE {}", quote_ident(name)))?;
+        self.conn
+            .execute_batch(&format!("DROP TABLE {}", quote_ident(name)))?;
         Ok(())
     }
 
@@ -111,24 +117,38 @@ impl<'c> Tx<'c> {
             cols.join(", "),
             marks.join(", ")
         );
-        self.conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(row.values()))?;
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(row.values()))?;
         Ok(())
     }
 
     /// Selects rows through a migration's declaration (usually the previous migration's, to read
     /// data as it was before this one).
     pub fn select<R: Record>(&self) -> Select<'_, 'c, R> {
-        Select { tx: self, filter: None, order: Vec::new(), _row: PhantomData }
+        Select {
+            tx: self,
+            filter: None,
+            order: Vec::new(),
+            _row: PhantomData,
+        }
     }
 
     /// Updates rows of a declared table.
     pub fn update<T: Table>(&self, _table: T) -> Update<'_, 'c, T> {
-        Update { tx: self, sets: Vec::new(), filter: None }
+        Update {
+            tx: self,
+            sets: Vec::new(),
+            filter: None,
+        }
     }
 
     /// Deletes rows of a declared table.
     pub fn delete<T: Table>(&self, _table: T) -> Delete<'_, 'c, T> {
-        Delete { tx: self, filter: None }
+        Delete {
+            tx: self,
+            filter: None,
+        }
     }
 
     /// Rebuilds `table` to its new declaration, following SQLite's 12-step procedure
@@ -149,7 +169,9 @@ impl<'c> Tx<'c> {
         _table: T,
         copy: impl FnOnce(&Tx<'c>) -> Result<()>,
     ) -> Result<()> {
-        let fk_off = self.migration.is_some_and(|m| m.foreign_keys == ForeignKeys::Off);
+        let fk_off = self
+            .migration
+            .is_some_and(|m| m.foreign_keys == ForeignKeys::Off);
         if self.migration.is_some() && !fk_off {
             return Err(Error::Usage(format!(
                 "rebuild_table(`{}`) needs `#[migration(.., foreign_keys = off)]`: with foreign \
@@ -175,9 +197,13 @@ impl<'c> Tx<'c> {
         drop(stmt);
         // Step 4-5: the new table, filled by the caller.
         self.conn.execute_batch(&def.create_sql_named(&tmp))?;
-        self.redirects.borrow_mut().push((TypeId::of::<T>(), tmp.clone()));
+        self.redirects
+            .borrow_mut()
+            .push((TypeId::of::<T>(), tmp.clone()));
         let copied = copy(self);
-        self.redirects.borrow_mut().retain(|(t, _)| *t != TypeId::of::<T>());
+        self.redirects
+            .borrow_mut()
+            .retain(|(t, _)| *t != TypeId::of::<T>());
         copied?;
         // Step 6-7: replace the old table.
         self.conn.execute_batch(&format!(
@@ -205,10 +231,7 @@ pub struct Select<'t, 'c, R: Record> {
 impl<R: Record> Select<'_, '_, R> {
     /// Only rows matching `filter` (several calls combine with AND).
     pub fn filter(mut self, filter: Filter<R::Table>) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(f) => f.and(filter),
-            None => filter,
-        });
+        self.filter = Filter::both(self.filter.take(), filter);
         self
     }
 
@@ -235,12 +258,19 @@ impl<R: Record> Select<'_, '_, R> {
     }
 
     fn params(&self) -> &[Box<dyn ToSql>] {
-        self.filter.as_ref().map(|f| f.params.as_slice()).unwrap_or_default()
+        self.filter
+            .as_ref()
+            .map(|f| f.params.as_slice())
+            .unwrap_or_default()
     }
 
     fn columns() -> String {
         let def = <R::Table as Table>::DEF;
-        def.columns.iter().map(|c| quote_ident(c.name)).collect::<Vec<_>>().join(", ")
+        def.columns
+            .iter()
+            .map(|c| quote_ident(c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Calls `f` with each row, streaming: memory stays flat however large the table.
@@ -278,11 +308,12 @@ impl<R: Record> Select<'_, '_, R> {
     /// The number of matching rows.
     pub fn count(self) -> Result<u64> {
         let sql = self.sql("COUNT(*)");
-        let n: i64 = self.tx.conn.query_row(
-            &sql,
-            rusqlite::params_from_iter(self.params()),
-            |r| r.get(0),
-        )?;
+        let n: i64 =
+            self.tx
+                .conn
+                .query_row(&sql, rusqlite::params_from_iter(self.params()), |r| {
+                    r.get(0)
+                })?;
         Ok(n as u64)
     }
 }
@@ -303,10 +334,7 @@ impl<T: Table> Update<'_, '_, T> {
 
     /// Only rows matching `filter` (several calls combine with AND).
     pub fn filter(mut self, filter: Filter<T>) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(f) => f.and(filter),
-            None => filter,
-        });
+        self.filter = Filter::both(self.filter.take(), filter);
         self
     }
 
@@ -318,8 +346,11 @@ impl<T: Table> Update<'_, '_, T> {
                 T::DEF.name
             )));
         }
-        let assignments: Vec<_> =
-            self.sets.iter().map(|(c, _)| format!("{} = ?", quote_ident(c))).collect();
+        let assignments: Vec<_> = self
+            .sets
+            .iter()
+            .map(|(c, _)| format!("{} = ?", quote_ident(c)))
+            .collect();
         let mut sql = format!(
             "UPDATE {} SET {}",
             quote_ident(&self.tx.table_name::<T>()),
@@ -331,7 +362,10 @@ impl<T: Table> Update<'_, '_, T> {
             sql.push_str(&f.sql);
             params.extend(f.params);
         }
-        Ok(self.tx.conn.execute(&sql, rusqlite::params_from_iter(params))?)
+        Ok(self
+            .tx
+            .conn
+            .execute(&sql, rusqlite::params_from_iter(params))?)
     }
 }
 
@@ -344,10 +378,7 @@ pub struct Delete<'t, 'c, T: Table> {
 impl<T: Table> Delete<'_, '_, T> {
     /// Only rows matching `filter` (several calls combine with AND).
     pub fn filter(mut self, filter: Filter<T>) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(f) => f.and(filter),
-            None => filter,
-        });
+        self.filter = Filter::both(self.filter.take(), filter);
         self
     }
 
@@ -360,6 +391,9 @@ impl<T: Table> Delete<'_, '_, T> {
             sql.push_str(&f.sql);
             params = f.params;
         }
-        Ok(self.tx.conn.execute(&sql, rusqlite::params_from_iter(params))?)
+        Ok(self
+            .tx
+            .conn
+            .execute(&sql, rusqlite::params_from_iter(params))?)
     }
 }

@@ -47,15 +47,28 @@ mod rust_failure {
 #[test]
 fn sql_failure_rolls_back_only_the_failing_migration() {
     let (_dir, path) = temp_db();
-    let err = Migrator::new(&sql_failure::MIGRATIONS, "main").run(&path).unwrap_err();
+    let err = Migrator::new(&sql_failure::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::MigrationFailed { .. }), "{msg}");
-    for part in ["20230201000002", "breaks_midway", "no such table: no_such_table", "rolled back"] {
+    for part in [
+        "20230201000002",
+        "breaks_midway",
+        "no such table: no_such_table",
+        "rolled back",
+    ] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
     assert!(has_table(&path, "a"));
-    assert!(!has_table(&path, "b"), "the failed migration's table must be rolled back");
-    assert!(!has_table(&path, "c"), "migrations after a failure must not run");
+    assert!(
+        !has_table(&path, "b"),
+        "the failed migration's table must be rolled back"
+    );
+    assert!(
+        !has_table(&path, "c"),
+        "migrations after a failure must not run"
+    );
     assert_eq!(history(&path), [20230201000001]);
     assert_eq!(
         events(&path),
@@ -70,14 +83,28 @@ fn sql_failure_rolls_back_only_the_failing_migration() {
 #[test]
 fn rust_error_rolls_back_and_is_reported() {
     let (_dir, path) = temp_db();
-    let err = Migrator::new(&rust_failure::MIGRATIONS, "main").run(&path).unwrap_err();
-    assert!(err.to_string().contains("found 1 row without an owner"), "{err}");
-    assert_eq!(crate::util::count(&path, "d"), 1, "the DELETE must be rolled back");
+    let err = Migrator::new(&rust_failure::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("found 1 row without an owner"),
+        "{err}"
+    );
+    assert_eq!(
+        crate::util::count(&path, "d"),
+        1,
+        "the DELETE must be rolled back"
+    );
     assert_eq!(history(&path), [20230201000011]);
     let failed = crate::util::open(&path)
-        .query_row("SELECT detail FROM strata_events WHERE kind = 'failed'", [], |r| {
-            r.get::<_, String>(0)
-        })
+        .query_row(
+            "SELECT detail FROM strata_events WHERE kind = 'failed'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
         .unwrap();
-    assert!(failed.contains("refuses_bad_data") && failed.contains("without an owner"), "{failed}");
+    assert!(
+        failed.contains("refuses_bad_data") && failed.contains("without an owner"),
+        "{failed}"
+    );
 }

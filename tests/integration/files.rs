@@ -25,7 +25,12 @@ fn migrator() -> Migrator<'static> {
 fn refused(path: &Path) -> Error {
     let before = std::fs::read(path).ok();
     let err = migrator().run(path).unwrap_err();
-    assert_eq!(std::fs::read(path).ok(), before, "{} was modified", path.display());
+    assert_eq!(
+        std::fs::read(path).ok(),
+        before,
+        "{} was modified",
+        path.display()
+    );
     err
 }
 
@@ -48,7 +53,10 @@ fn not_an_sqlite_file() {
     let err = refused(&path);
     assert!(matches!(err, Error::NotADatabase(_)), "{err}");
     assert!(err.to_string().contains("not an SQLite database"), "{err}");
-    assert!(matches!(migrator().status(&path).unwrap_err(), Error::NotADatabase(_)));
+    assert!(matches!(
+        migrator().status(&path).unwrap_err(),
+        Error::NotADatabase(_)
+    ));
 }
 
 #[test]
@@ -78,7 +86,10 @@ fn database_of_another_application() {
     let err = refused(&path);
     assert!(matches!(err, Error::ForeignDatabase { .. }), "{err}");
     assert!(err.to_string().contains("users") && err.to_string().contains("not created by Strata"));
-    assert!(matches!(migrator().status(&path).unwrap_err(), Error::ForeignDatabase { .. }));
+    assert!(matches!(
+        migrator().status(&path).unwrap_err(),
+        Error::ForeignDatabase { .. }
+    ));
 }
 
 #[test]
@@ -94,7 +105,13 @@ fn read_only_file_system() {
     // private mount namespace instead, and run the probe application there.
     let (dir, path) = temp_db();
     let probe = env!("CARGO_BIN_EXE_strata-probe");
-    assert!(std::process::Command::new(probe).arg(&path).status().unwrap().success());
+    assert!(
+        std::process::Command::new(probe)
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
     let before = std::fs::read(&path).unwrap();
     let d = dir.path().display();
     let script = format!(
@@ -102,7 +119,9 @@ fn read_only_file_system() {
          echo 'cannot set up a read-only mount' >&2; exit 99"
     );
     let out = if is_root() {
-        std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).output()
+        std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .output()
     } else {
         let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
         use std::os::unix::fs::PermissionsExt;
@@ -124,6 +143,9 @@ fn read_only_file_system() {
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }

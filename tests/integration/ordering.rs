@@ -12,7 +12,8 @@ mod set {
     // Defined newest first on purpose.
     #[migration(20230101000003, schema = none)]
     fn third(tx: &mut Tx) -> Result<()> {
-        tx.execute("INSERT INTO log (step) VALUES ('third')", []).map(drop)
+        tx.execute("INSERT INTO log (step) VALUES ('third')", [])
+            .map(drop)
     }
 
     #[migration(20230101000001, schema = none)]
@@ -22,7 +23,8 @@ mod set {
 
     #[migration(20230101000002, schema = none)]
     fn second(tx: &mut Tx) -> Result<()> {
-        tx.execute("INSERT INTO log (step) VALUES ('second')", []).map(drop)
+        tx.execute("INSERT INTO log (step) VALUES ('second')", [])
+            .map(drop)
     }
 }
 
@@ -35,7 +37,10 @@ fn applies_in_version_order_then_nothing() {
     assert_eq!(applied, ["first", "second", "third"]);
     assert!(report.created);
     assert_eq!(report.version, Some(20230101000003));
-    assert_eq!(history(&path), [20230101000001, 20230101000002, 20230101000003]);
+    assert_eq!(
+        history(&path),
+        [20230101000001, 20230101000002, 20230101000003]
+    );
     let steps: Vec<String> = open(&path)
         .prepare("SELECT step FROM log ORDER BY id")
         .unwrap()
@@ -55,7 +60,9 @@ fn applies_in_version_order_then_nothing() {
 #[test]
 fn status_of_a_missing_database_writes_nothing() {
     let (_dir, path) = temp_db();
-    let status = Migrator::new(&set::MIGRATIONS, "main").status(&path).unwrap();
+    let status = Migrator::new(&set::MIGRATIONS, "main")
+        .status(&path)
+        .unwrap();
     assert!(!status.initialized);
     assert_eq!(status.pending(), 3);
     assert!(!path.exists(), "status must not create the database");

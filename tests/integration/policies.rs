@@ -95,13 +95,25 @@ fn edited_migration_is_refused_with_both_checksums() {
     // What an edited migration looks like from the database's side: the recorded checksum
     // differs from the one compiled into the binary.
     open(&path)
-        .execute("UPDATE strata_migrations SET checksum = 'abc123' WHERE version = 20230301000001", [])
+        .execute(
+            "UPDATE strata_migrations SET checksum = 'abc123' WHERE version = 20230301000001",
+            [],
+        )
         .unwrap();
     let err = migrator.run(&path).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{msg}");
-    let compiled = migrator.status(&path).unwrap().migrations[0].checksum.clone().unwrap();
-    for part in ["20230301000001", "create_e", "abc123", compiled.as_str(), "new migration"] {
+    let compiled = migrator.status(&path).unwrap().migrations[0]
+        .checksum
+        .clone()
+        .unwrap();
+    for part in [
+        "20230301000001",
+        "create_e",
+        "abc123",
+        compiled.as_str(),
+        "new migration",
+    ] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
     assert_eq!(events(&path).last().unwrap().0, "refused");
@@ -121,12 +133,17 @@ fn checksums_are_stable_and_distinct() {
 #[test]
 fn unknown_applied_version_is_refused_unless_allowed() {
     let (_dir, path) = temp_db();
-    Migrator::new(&unknown::MIGRATIONS, "main").run(&path).unwrap();
+    Migrator::new(&unknown::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap();
     let older_binary = Migrator::new(&unknown::base::MIGRATIONS, "main");
     let err = older_binary.run(&path).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::UnknownApplied { .. }), "{msg}");
-    assert!(msg.contains("20230302000002 `create_h`") && msg.contains("allow_unknown"), "{msg}");
+    assert!(
+        msg.contains("20230302000002 `create_h`") && msg.contains("allow_unknown"),
+        "{msg}"
+    );
     assert_eq!(events(&path).last().unwrap().0, "refused");
     let status = older_binary.status(&path).unwrap();
     assert_eq!(status.migrations[1].state, MigrationState::Unknown);
@@ -138,34 +155,59 @@ fn unknown_applied_version_is_refused_unless_allowed() {
 #[test]
 fn out_of_order_version_is_refused_unless_allowed() {
     let (_dir, path) = temp_db();
-    Migrator::new(&ooo::early::MIGRATIONS, "main").run(&path).unwrap();
+    Migrator::new(&ooo::early::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap();
     let merged = Migrator::new(&ooo::MIGRATIONS, "main");
     let err = merged.run(&path).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::OutOfOrder { .. }), "{msg}");
-    assert!(msg.contains("20230303000002 `create_j`") && msg.contains("20230303000003"), "{msg}");
+    assert!(
+        msg.contains("20230303000002 `create_j`") && msg.contains("20230303000003"),
+        "{msg}"
+    );
     assert_eq!(history(&path), [20230303000001, 20230303000003]);
-    assert_eq!(merged.status(&path).unwrap().migrations[1].state, MigrationState::OutOfOrder);
+    assert_eq!(
+        merged.status(&path).unwrap().migrations[1].state,
+        MigrationState::OutOfOrder
+    );
 
     let report = merged.allow_out_of_order(true).run(&path).unwrap();
     assert_eq!(report.applied.len(), 1);
-    assert_eq!(history(&path), [20230303000001, 20230303000002, 20230303000003]);
+    assert_eq!(
+        history(&path),
+        [20230303000001, 20230303000002, 20230303000003]
+    );
 }
 
 #[test]
 fn database_of_another_role_is_refused() {
     let (_dir, path) = temp_db();
-    Migrator::new(&checked::MIGRATIONS, "main").run(&path).unwrap();
+    Migrator::new(&checked::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap();
     let before = std::fs::read(&path).unwrap();
-    let err = Migrator::new(&other_role::MIGRATIONS, "billing").run(&path).unwrap_err();
+    let err = Migrator::new(&other_role::MIGRATIONS, "billing")
+        .run(&path)
+        .unwrap_err();
     assert!(matches!(err, Error::WrongRole { .. }), "{err}");
-    assert!(err.to_string().contains("is a `main` database, not a `billing` one"), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing may be written");
+    assert!(
+        err.to_string()
+            .contains("is a `main` database, not a `billing` one"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "nothing may be written"
+    );
 }
 
 #[test]
 fn unknown_role_names_the_known_ones() {
-    let err = Migrator::new(&checked::MIGRATIONS, "nope").status("x.db".as_ref()).unwrap_err();
+    let err = Migrator::new(&checked::MIGRATIONS, "nope")
+        .status("x.db".as_ref())
+        .unwrap_err();
     assert!(matches!(err, Error::UnknownRole { .. }), "{err}");
     assert!(err.to_string().contains("roles present: main"), "{err}");
 }

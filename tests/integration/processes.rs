@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 use crate::util::{Rng, count, events, has_table, history, open, temp_db};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_strata-probe");
-const ALL: [i64; 4] = [20240101000000, 20240102000000, 20240103000000, 20240104000000];
+const ALL: [i64; 4] = [
+    20240101000000,
+    20240102000000,
+    20240103000000,
+    20240104000000,
+];
 
 fn probe(path: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(PROBE);
@@ -21,8 +26,15 @@ fn probe(path: &Path, env: &[(&str, &str)]) -> Command {
 /// Versions the probe reports it applied, from its JSON line.
 fn applied_by(out: &Output) -> Vec<i64> {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let list = stdout.split("\"applied\":[").nth(1).and_then(|s| s.split(']').next()).unwrap_or("");
-    list.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect()
+    let list = stdout
+        .split("\"applied\":[")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .unwrap_or("");
+    list.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
 }
 
 fn assert_complete(path: &Path) {
@@ -38,16 +50,30 @@ fn eight_processes_at_once_apply_each_migration_once() {
         let (_dir, path) = temp_db();
         // The slow migration keeps the write lock for a while, so the others really wait.
         let children: Vec<Child> = (0..8)
-            .map(|_| probe(&path, &[("STRATA_PROBE_SLOW_MS", "600")]).spawn().unwrap())
+            .map(|_| {
+                probe(&path, &[("STRATA_PROBE_SLOW_MS", "600")])
+                    .spawn()
+                    .unwrap()
+            })
             .collect();
-        let outputs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        let outputs: Vec<Output> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
         let mut applied: Vec<i64> = Vec::new();
         for out in &outputs {
-            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             applied.extend(applied_by(out));
         }
         applied.sort();
-        assert_eq!(applied, ALL, "round {round}: each migration applied exactly once");
+        assert_eq!(
+            applied, ALL,
+            "round {round}: each migration applied exactly once"
+        );
         assert_complete(&path);
         let applied_events = events(&path).iter().filter(|e| e.0 == "applied").count();
         assert_eq!(applied_events, 4);
@@ -71,10 +97,14 @@ fn kill_9_during_a_long_migration_then_restart_completes() {
     let mut rng = Rng::from_time();
     for round in 0..8 {
         let (_dir, path) = temp_db();
-        let mut child = probe(&path, &[("STRATA_PROBE_SLOW_MS", "1000")]).spawn().unwrap();
+        let mut child = probe(&path, &[("STRATA_PROBE_SLOW_MS", "1000")])
+            .spawn()
+            .unwrap();
         // Wait for the first migration to commit, then kill at a random point of the slow one.
-        assert!(wait_for(Duration::from_secs(20), || path.exists()
-            && std::panic::catch_unwind(|| history(&path).contains(&ALL[0])).unwrap_or(false)));
+        assert!(wait_for(Duration::from_secs(20), || {
+            path.exists()
+                && std::panic::catch_unwind(|| history(&path).contains(&ALL[0])).unwrap_or(false)
+        }));
         // Kill points range over the slow migration and past it, into the later ones.
         std::thread::sleep(Duration::from_millis(rng.below(1300)));
         child.kill().unwrap(); // SIGKILL
@@ -82,12 +112,20 @@ fn kill_9_during_a_long_migration_then_restart_completes() {
         // Either the slow migration is applied and recorded, or there is no trace of it.
         let recorded = history(&path).contains(&ALL[1]);
         eprintln!("round {round}: slow migration recorded before the kill: {recorded}");
-        assert_eq!(has_table(&path, "items"), recorded, "round {round}: half-applied migration");
+        assert_eq!(
+            has_table(&path, "items"),
+            recorded,
+            "round {round}: half-applied migration"
+        );
         if recorded {
             assert_eq!(count(&path, "items"), 200);
         }
         let out = probe(&path, &[]).output().unwrap();
-        assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_complete(&path);
     }
 }
@@ -95,41 +133,67 @@ fn kill_9_during_a_long_migration_then_restart_completes() {
 #[test]
 fn kill_9_during_a_no_transaction_migration_is_recovered() {
     let (_dir, path) = temp_db();
-    let mut child = probe(&path, &[("STRATA_PROBE_NOTX_SLOW_MS", "5000")]).spawn().unwrap();
+    let mut child = probe(&path, &[("STRATA_PROBE_NOTX_SLOW_MS", "5000")])
+        .spawn()
+        .unwrap();
     let leased = || {
         path.exists()
             && std::panic::catch_unwind(|| {
                 open(&path)
-                    .query_row("SELECT count(*) FROM strata_lease", [], |r| r.get::<_, i64>(0))
+                    .query_row("SELECT count(*) FROM strata_lease", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
                     .unwrap_or(0)
                     == 1
             })
             .unwrap_or(false)
     };
-    assert!(wait_for(Duration::from_secs(20), leased), "the no_transaction migration never started");
+    assert!(
+        wait_for(Duration::from_secs(20), leased),
+        "the no_transaction migration never started"
+    );
     // Meanwhile, another process waits for the lease rather than running past it.
-    let waiter = probe(&path, &[("STRATA_PROBE_LOCK_TIMEOUT_MS", "300")]).output().unwrap();
+    let waiter = probe(&path, &[("STRATA_PROBE_LOCK_TIMEOUT_MS", "300")])
+        .output()
+        .unwrap();
     assert!(!waiter.status.success());
     let stderr = String::from_utf8_lossy(&waiter.stderr);
-    assert!(stderr.contains("waiting for the migration lock") && stderr.contains("held by"), "{stderr}");
+    assert!(
+        stderr.contains("waiting for the migration lock") && stderr.contains("held by"),
+        "{stderr}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(history(&path), &ALL[..3]);
 
     let out = probe(&path, &[]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(applied_by(&out), [ALL[3]]);
     assert_complete(&path);
-    assert!(events(&path).iter().any(|e| e.0 == "lease_recovered" && e.1 == Some(ALL[3])));
+    assert!(
+        events(&path)
+            .iter()
+            .any(|e| e.0 == "lease_recovered" && e.1 == Some(ALL[3]))
+    );
 }
 
 #[test]
 fn failing_migration_exits_non_zero_naming_it() {
     let (_dir, path) = temp_db();
-    let out = probe(&path, &[("STRATA_PROBE_FAIL", "1")]).output().unwrap();
+    let out = probe(&path, &[("STRATA_PROBE_FAIL", "1")])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for part in ["20240102000000", "slow_fill", "no such table: missing_table"] {
+    for part in [
+        "20240102000000",
+        "slow_fill",
+        "no such table: missing_table",
+    ] {
         assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
     }
     assert_eq!(history(&path), [ALL[0]]);

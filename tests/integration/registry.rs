@@ -5,7 +5,10 @@ use strata::{Error, Source};
 #[test]
 fn notely_migrations_are_all_registered_in_order() {
     let all = notely_migrations::MIGRATIONS.all().unwrap();
-    let listed: Vec<(i64, &str, &str)> = all.iter().map(|m| (m.version(), m.name(), m.role())).collect();
+    let listed: Vec<(i64, &str, &str)> = all
+        .iter()
+        .map(|m| (m.version(), m.name(), m.role()))
+        .collect();
     assert_eq!(
         listed,
         [
@@ -14,16 +17,26 @@ fn notely_migrations_are_all_registered_in_order() {
             (20240301090000, "index_notes_by_creator", "notes"),
         ]
     );
-    assert_eq!(all[0].description(), "Accounts, as Notely first stored them.");
+    assert_eq!(
+        all[0].description(),
+        "Accounts, as Notely first stored them."
+    );
     assert!(all.iter().all(|m| m.has_down() && m.schema().is_some()));
-    assert_eq!(notely_migrations::MIGRATIONS.roles().unwrap(), ["control", "notes"]);
+    assert_eq!(
+        notely_migrations::MIGRATIONS.roles().unwrap(),
+        ["control", "notes"]
+    );
 }
 
 #[test]
 fn sources_do_not_leak_into_each_other() {
     let probe = strata_tests::probe::MIGRATIONS.all().unwrap();
     assert_eq!(probe.len(), 4);
-    assert!(probe.iter().all(|m| m.module().starts_with("strata_tests::probe")));
+    assert!(
+        probe
+            .iter()
+            .all(|m| m.module().starts_with("strata_tests::probe"))
+    );
 }
 
 #[test]

@@ -33,12 +33,30 @@ mod library {
         fn create_library(tx: &mut Tx) -> Result<()> {
             tx.create_table(authors::Table)?;
             tx.create_table(books::Table)?;
-            tx.insert(&authors::Row { id: 1, name: "Le Guin".into(), born: Some(1929) })?;
-            tx.insert(&authors::Row { id: 2, name: "Anonymous".into(), born: None })?;
+            tx.insert(&authors::Row {
+                id: 1,
+                name: "Le Guin".into(),
+                born: Some(1929),
+            })?;
+            tx.insert(&authors::Row {
+                id: 2,
+                name: "Anonymous".into(),
+                born: None,
+            })?;
             for (id, title, pages) in [(1, "The Dispossessed", 387), (2, "Lathe of Heaven", 184)] {
-                tx.insert(&books::Row { id, author: 1, title: title.into(), pages })?;
+                tx.insert(&books::Row {
+                    id,
+                    author: 1,
+                    title: title.into(),
+                    pages,
+                })?;
             }
-            tx.insert(&books::Row { id: 3, author: 2, title: "Beowulf".into(), pages: 0 })?;
+            tx.insert(&books::Row {
+                id: 3,
+                author: 2,
+                title: "Beowulf".into(),
+                pages: 0,
+            })?;
             Ok(())
         }
     }
@@ -51,16 +69,25 @@ mod library {
         /// Data-only: fills in page counts and drops anonymous books, through typed columns.
         #[migration(20230501000002)]
         fn fix_pages(tx: &mut Tx) -> Result<()> {
-            let unknown = tx.select::<books::Row>().filter(books::PAGES.eq(0)).count()?;
+            let unknown = tx
+                .select::<books::Row>()
+                .filter(books::PAGES.eq(0))
+                .count()?;
             assert_eq!(unknown, 1);
-            tx.update(books::Table).set(books::PAGES, 182).filter(books::ID.eq(3)).execute()?;
+            tx.update(books::Table)
+                .set(books::PAGES, 182)
+                .filter(books::ID.eq(3))
+                .execute()?;
             let long = tx
                 .select::<books::Row>()
                 .filter(books::PAGES.gt(185).and(books::AUTHOR.eq(1)))
                 .order_by(books::TITLE)
                 .all()?;
             assert_eq!(long.len(), 1);
-            let n = tx.delete(authors::Table).filter(authors::BORN.eq(None)).execute()?;
+            let n = tx
+                .delete(authors::Table)
+                .filter(authors::BORN.eq(None))
+                .execute()?;
             assert_eq!(n, 1);
             Ok(())
         }
@@ -70,20 +97,37 @@ mod library {
 #[test]
 fn typed_rows_filters_and_updates() {
     let (_dir, path) = temp_db();
-    let report = Migrator::new(&library::MIGRATIONS, "main").run(&path).unwrap();
+    let report = Migrator::new(&library::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap();
     assert_eq!(report.applied.len(), 2);
     // The delete of the anonymous author cascaded to its book: foreign keys are enforced.
     assert_eq!(count(&path, "books"), 2);
     let conn = open(&path);
     let tx = Tx::over(&conn);
     use library::m2::books;
-    let first = tx.select::<books::Row>().order_by(books::ID).first().unwrap().unwrap();
+    let first = tx
+        .select::<books::Row>()
+        .order_by(books::ID)
+        .first()
+        .unwrap()
+        .unwrap();
     assert_eq!(first.title, "The Dispossessed");
     let ddl: String = conn
-        .query_row("SELECT sql FROM sqlite_schema WHERE name = 'books'", [], |r| r.get(0))
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'books'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert!(ddl.contains("\"pages\" INTEGER NOT NULL DEFAULT 0"), "{ddl}");
-    assert!(ddl.contains("REFERENCES \"authors\"(\"id\") ON DELETE CASCADE"), "{ddl}");
+    assert!(
+        ddl.contains("\"pages\" INTEGER NOT NULL DEFAULT 0"),
+        "{ddl}"
+    );
+    assert!(
+        ddl.contains("REFERENCES \"authors\"(\"id\") ON DELETE CASCADE"),
+        "{ddl}"
+    );
     let schema = library::m2::SCHEMA;
     assert_eq!(schema.tables().len(), 2);
     assert_eq!(schema.ddl().len(), 3);
@@ -92,7 +136,9 @@ fn typed_rows_filters_and_updates() {
 #[test]
 fn rebuild_keeps_children_and_transforms_rows() {
     let (_dir, path) = temp_db();
-    Migrator::new(&probe::MIGRATIONS, "main").run(&path).unwrap();
+    Migrator::new(&probe::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap();
     // Without `foreign_keys = off`, dropping `people` would have cascaded to `pets`.
     assert_eq!(count(&path, "pets"), 3);
     let names: Vec<(String, String)> = open(&path)
@@ -102,13 +148,23 @@ fn rebuild_keeps_children_and_transforms_rows() {
         .unwrap()
         .map(|r| r.unwrap())
         .collect();
-    assert_eq!(names[2], ("Grace Brewster".to_string(), "Hopper".to_string()));
+    assert_eq!(
+        names[2],
+        ("Grace Brewster".to_string(), "Hopper".to_string())
+    );
     // Foreign keys still point at the rebuilt table and are enforced afterwards.
     let conn = open(&path);
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-    assert!(conn.execute("INSERT INTO pets VALUES (99, 42, 'stray')", []).is_err());
+    assert!(
+        conn.execute("INSERT INTO pets VALUES (99, 42, 'stray')", [])
+            .is_err()
+    );
     let fk_list: i64 = conn
-        .query_row("SELECT count(*) FROM pragma_foreign_key_list('pets')", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM pragma_foreign_key_list('pets')",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(fk_list, 1);
 }
@@ -143,9 +199,15 @@ mod orphaning {
 #[test]
 fn new_foreign_key_violation_rolls_back() {
     let (_dir, path) = temp_db();
-    let err = Migrator::new(&orphaning::MIGRATIONS, "main").run(&path).unwrap_err();
+    let err = Migrator::new(&orphaning::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap_err();
     assert!(matches!(err, Error::ForeignKeyViolation { .. }), "{err}");
-    assert!(err.to_string().contains("`child` rowid 1 references a missing row of `parent`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`child` rowid 1 references a missing row of `parent`"),
+        "{err}"
+    );
     assert_eq!(count(&path, "parent"), 1);
     assert_eq!(history(&path), [20230502000001]);
 }
@@ -176,7 +238,9 @@ mod careless_rebuild {
 #[test]
 fn rebuild_requires_foreign_keys_off() {
     let (_dir, path) = temp_db();
-    let err = Migrator::new(&careless_rebuild::MIGRATIONS, "main").run(&path).unwrap_err();
+    let err = Migrator::new(&careless_rebuild::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap_err();
     assert!(err.to_string().contains("foreign_keys = off"), "{err}");
     assert_eq!(history(&path), [20230503000001]);
 }

@@ -17,9 +17,20 @@ strata::schema! {
 fn create_people(tx: &mut Tx) -> Result<()> {
     tx.create_table(people::Table)?;
     tx.create_table(pets::Table)?;
-    for (id, name) in [(1, "Ada Lovelace"), (2, "Alan Turing"), (3, "Grace Brewster Hopper")] {
-        tx.insert(&people::Row { id, full_name: name.to_string() })?;
-        tx.insert(&pets::Row { id: id * 10, owner: id, name: format!("pet of {name}") })?;
+    for (id, name) in [
+        (1, "Ada Lovelace"),
+        (2, "Alan Turing"),
+        (3, "Grace Brewster Hopper"),
+    ] {
+        tx.insert(&people::Row {
+            id,
+            full_name: name.to_string(),
+        })?;
+        tx.insert(&pets::Row {
+            id: id * 10,
+            owner: id,
+            name: format!("pet of {name}"),
+        })?;
     }
     Ok(())
 }

@@ -27,7 +27,10 @@ fn slow_fill(tx: &mut Tx) -> Result<()> {
     tx.create_table(items::Table)?;
     let pause = Duration::from_millis(super::env_ms("STRATA_PROBE_SLOW_MS")) / ITEMS as u32;
     for id in 0..ITEMS {
-        tx.insert(&items::Row { id, label: format!("item {id}") })?;
+        tx.insert(&items::Row {
+            id,
+            label: format!("item {id}"),
+        })?;
         std::thread::sleep(pause);
         if id == ITEMS / 2 && std::env::var_os("STRATA_PROBE_FAIL").is_some() {
             tx.execute("INSERT INTO missing_table VALUES (1)", [])?;

@@ -25,12 +25,18 @@ strata::schema! {
 #[migration(20240103000000, foreign_keys = off)]
 fn split_names(tx: &mut Tx) -> Result<()> {
     tx.rebuild_table(people::Table, |tx| {
-        tx.select::<prev::people::Row>().order_by(prev::people::ID).for_each(|old| {
-            let (first, last) = match old.full_name.rsplit_once(' ') {
-                Some((first, last)) => (first.to_string(), last.to_string()),
-                None => (old.full_name.clone(), String::new()),
-            };
-            tx.insert(&people::Row { id: old.id, first_name: first, last_name: last })
-        })
+        tx.select::<prev::people::Row>()
+            .order_by(prev::people::ID)
+            .for_each(|old| {
+                let (first, last) = match old.full_name.rsplit_once(' ') {
+                    Some((first, last)) => (first.to_string(), last.to_string()),
+                    None => (old.full_name.clone(), String::new()),
+                };
+                tx.insert(&people::Row {
+                    id: old.id,
+                    first_name: first,
+                    last_name: last,
+                })
+            })
     })
 }

@@ -9,5 +9,8 @@ pub mod m20240104000000_compact;
 
 /// Milliseconds from an environment variable, 0 when unset.
 pub(crate) fn env_ms(name: &str) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
