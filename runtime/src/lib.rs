@@ -7,7 +7,11 @@
 //! Migrations register themselves at link time; an application collects those of its
 //! migrations crate with [`migrations!`] and applies the pending ones with a [`Migrator`].
 //!
-//! ```ignore
+//! ```no_run
+//! // In the migrations crate: src/lib.rs has `strata::migrations!();` and one module per
+//! // migration, such as this one.
+//! strata::migrations!();
+//!
 //! strata::schema! {
 //!     table notes {
 //!         id: uuid::Uuid primary key,
@@ -19,6 +23,15 @@
 //! #[strata::migration(20240226153000, role = "notes")]
 //! fn create_notes(tx: &mut strata::Tx) -> strata::Result<()> {
 //!     tx.create_table(notes::Table)
+//! }
+//!
+//! // In the application, at startup:
+//! fn main() -> strata::Result<()> {
+//!     let report = strata::Migrator::new(&MIGRATIONS, "notes").run("notes.db".as_ref())?;
+//!     for applied in &report.applied {
+//!         println!("applied {} {}", applied.version, applied.name);
+//!     }
+//!     Ok(())
 //! }
 //! ```
 
@@ -35,7 +48,103 @@ pub use error::{Error, MigrationId, Result};
 pub use migration::{DEFAULT_ROLE, ForeignKeys, Migration, MigrationFn, Source};
 pub use migrator::{Applied, MigrationState, MigrationStatus, Migrator, Report, Status};
 pub use schema::{Column, Filter, Index, Record, Schema, SqlType, Table};
-pub use strata_macros::{migration, schema, sql};
+/// Registers a function as a migration.
+///
+/// ```
+/// use strata::{Result, Tx, migration};
+///
+/// strata::schema! {
+///     table notes {
+///         id: i64 primary key,
+///         content: String,
+///     }
+/// }
+///
+/// /// Notes, as Notely first stored them. (The doc comment is the description.)
+/// #[migration(20240226153000, role = "notes", down = drop_notes)]
+/// fn create_notes(tx: &mut Tx) -> Result<()> {
+///     tx.create_table(notes::Table)
+/// }
+///
+/// fn drop_notes(tx: &mut Tx) -> Result<()> {
+///     tx.drop_table("notes")
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The first argument is the version, a UTC timestamp `YYYYMMDDHHMMSS`; anything that is not
+/// a real date-time fails to compile. Optional arguments:
+///
+/// - `role = "name"`: the kind of database it applies to (default `"main"`).
+/// - `no_transaction`: run outside a transaction (`VACUUM`, `PRAGMA journal_mode`); recorded
+///   after it succeeds, under a lease other processes wait for. Make it idempotent: after a
+///   crash midway it runs again.
+/// - `foreign_keys = off`: for table rebuilds ([`Tx::rebuild_table`]); enforcement is switched
+///   off outside the transaction and `PRAGMA foreign_key_check` must find no new violation
+///   before commit.
+/// - `down = function`: the paired reversal, same signature.
+/// - `schema = PATH` / `schema = none`: the declared schema, by default `SCHEMA` from
+///   [`schema!`] in the same module.
+///
+/// The name comes from the function, the description from its doc comment. A checksum of the
+/// function's tokens and of its schema declaration (whitespace, comments and doc comments
+/// excluded) is computed at compile time; the runner refuses to start when an applied
+/// migration's code has changed. Two migrations with one version in one crate fail to compile.
+#[doc(inline)]
+pub use strata_macros::migration;
+
+/// Declares the tables a migration leaves behind: typed columns, a row struct and the DDL.
+///
+/// ```
+/// use uuid::Uuid;
+///
+/// strata::schema! {
+///     /// Notes; times are Unix milliseconds.
+///     table notes {
+///         id: Uuid primary key,
+///         creator: Uuid references accounts(id) on delete cascade,
+///         title: Option<String>,
+///         pages: i64 = 0,
+///         index notes_by_creator (creator),
+///     }
+///     table accounts {
+///         id: Uuid primary key,
+///         name: String unique,
+///     }
+/// }
+///
+/// fn main() {
+///     let _: strata::Column<notes::Table, Option<String>> = notes::TITLE;
+///     let row = notes::Row { id: Uuid::nil(), creator: Uuid::nil(), title: None, pages: 3 };
+///     assert_eq!(SCHEMA.tables().len(), 2);
+///     assert!(SCHEMA.ddl()[0].starts_with("CREATE TABLE \"notes\""));
+///     # let _ = row;
+/// }
+/// ```
+///
+/// For each table `t`: a module `t` with `t::Table` (a marker implementing [`Table`]), `t::Row`
+/// (all columns as public fields, implementing [`Record`]), one [`Column`] constant per column
+/// (`t::TITLE`) and one [`Index`] constant per index. The whole schema is `SCHEMA`.
+/// Use it at module level (one migration module each), not inside a function. Column options: `primary key`, `unique`, `= default`, `references table(column)
+/// [on delete cascade|restrict|set null|no action]`; table entries `index name (cols)`,
+/// `unique index name (cols)` and `primary key (cols)`. Column types implement [`SqlType`].
+///
+/// Declare the full schema of the role in every migration (copy the previous migration's
+/// declaration and change it): transforms read rows through the previous migration's types
+/// and write through their own, so an old migration never depends on today's model.
+#[doc(inline)]
+pub use strata_macros::schema;
+
+/// An SQL string literal whose syntax SQLite's own parser checked at compile time.
+///
+/// ```
+/// let sql: &'static str = strata::sql!("CREATE INDEX notes_by_creator ON notes (creator)");
+/// # let _ = sql;
+/// ```
+///
+/// Only syntax is checked: statements may name tables that earlier migrations create.
+#[doc(inline)]
+pub use strata_macros::sql;
 pub use tx::{Delete, Select, Tx, Update};
 
 /// Declares `pub static MIGRATIONS: strata::Source` holding every migration defined in the
