@@ -356,8 +356,14 @@ struct Run<'a, 's> {
 
 /// What to do after taking the write lock.
 enum Step {
+    /// Nothing left to apply: commit and finish.
     Done,
-    Retry,
+    /// Commit what was written (initialisation, events) and look again at once.
+    Continue,
+    /// Another process holds the lease of a `no_transaction` migration: commit and wait.
+    Wait,
+    /// Apply this migration inside the open transaction (or, for `no_transaction`, under a
+    /// lease).
     Apply(&'static Migration),
 }
 
@@ -371,7 +377,7 @@ impl Run<'_, '_> {
             created: false,
         };
         // Fast path: up to date, checked from one read snapshot without taking the write lock.
-        let state = read_snapshot(self.conn, self.path)?;
+        let state = self.snapshot()?;
         self.migrator.check_role(&state, self.path)?;
         let analysis = analyze(self.known, &state.history);
         // A refusal is not taken here: the slow path records it in the audit log.
@@ -388,7 +394,7 @@ impl Run<'_, '_> {
         let mut started = false;
         loop {
             let next = {
-                let state = read_snapshot(self.conn, self.path)?;
+                let state = self.snapshot()?;
                 analyze(self.known, &state.history).pending.first().copied()
             };
             let fk_off = next.is_some_and(|m| m.foreign_keys() == ForeignKeys::Off);
@@ -406,11 +412,12 @@ impl Run<'_, '_> {
                     self.conn.execute_batch("COMMIT")?;
                     break;
                 }
-                Step::Retry => {
+                Step::Continue => self.conn.execute_batch("COMMIT")?,
+                Step::Wait => {
                     self.conn.execute_batch("COMMIT")?;
                     drop(fk_guard);
                     if Instant::now() >= deadline {
-                        let holder = read_snapshot(self.conn, self.path)?.lease.map(|l| l.holder);
+                        let holder = self.snapshot()?.lease.map(|l| l.holder);
                         return Err(self.lock_timeout(holder));
                     }
                     std::thread::sleep(Duration::from_millis(50));
@@ -429,6 +436,17 @@ impl Run<'_, '_> {
         }
         report.version = store::read_history(self.conn)?.last().map(|a| a.version);
         Ok(report)
+    }
+
+    /// A read snapshot; a reader kept out for the whole lock timeout (a writer holding the
+    /// exclusive lock) is a lock timeout.
+    fn snapshot(&self) -> Result<State> {
+        read_snapshot(self.conn, self.path).map_err(|e| match e {
+            Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                self.lock_timeout(None)
+            }
+            e => e,
+        })
     }
 
     fn lock_timeout(&self, holder: Option<String>) -> Error {
@@ -477,7 +495,7 @@ impl Run<'_, '_> {
         }
         if let Some(lease) = &state.lease {
             if !lease.is_stale() {
-                return Ok(Step::Retry);
+                return Ok(Step::Wait);
             }
             self.conn.execute("DELETE FROM strata_lease", [])?;
             store::record_event(
@@ -506,11 +524,13 @@ impl Run<'_, '_> {
                 &format!("pending: {}", list.join(", ")),
             )?;
             *started = true;
+            // Committed on its own, so that it survives a failure of the first migration.
+            return Ok(Step::Continue);
         }
         // Foreign-key handling was set up for `expected`; if another process moved on, look
         // again rather than run a migration without it.
         if expected.map(|m| m.version()) != Some(next.version()) {
-            return Ok(Step::Retry);
+            return Ok(Step::Continue);
         }
         Ok(Step::Apply(next))
     }

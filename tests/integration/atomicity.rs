@@ -108,3 +108,30 @@ fn rust_error_rolls_back_and_is_reported() {
         "{failed}"
     );
 }
+
+mod first_fails {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230201000021, schema = none)]
+    fn broken_from_the_start(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE z (id INTEGER PRIMARY KEY); SELECT * FROM nowhere")
+    }
+}
+
+#[test]
+fn run_started_survives_a_failing_first_migration() {
+    let (_dir, path) = temp_db();
+    Migrator::new(&first_fails::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap_err();
+    assert!(!has_table(&path, "z"));
+    assert_eq!(
+        events(&path),
+        [
+            ("run_started".into(), None),
+            ("failed".into(), Some(20230201000021))
+        ]
+    );
+}

@@ -244,3 +244,41 @@ fn rebuild_requires_foreign_keys_off() {
     assert!(err.to_string().contains("foreign_keys = off"), "{err}");
     assert_eq!(history(&path), [20230503000001]);
 }
+
+mod restored {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230504000001, schema = none)]
+    fn create_tree(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch(
+            "CREATE TABLE root (id INTEGER PRIMARY KEY);
+             CREATE TABLE leaf (id INTEGER PRIMARY KEY, root INTEGER REFERENCES root(id));",
+        )
+    }
+
+    #[migration(20230504000002, schema = none, foreign_keys = off)]
+    fn harmless_without_enforcement(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("INSERT INTO root VALUES (1)")
+    }
+
+    /// Runs after the `foreign_keys = off` one: enforcement must be back.
+    #[migration(20230504000003, schema = none)]
+    fn orphan_insert(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("INSERT INTO leaf VALUES (1, 42)")
+    }
+}
+
+#[test]
+fn foreign_keys_are_enforced_again_after_a_rebuild_migration() {
+    let (_dir, path) = temp_db();
+    let err = Migrator::new(&restored::MIGRATIONS, "main")
+        .run(&path)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("FOREIGN KEY constraint failed"),
+        "{err}"
+    );
+    assert_eq!(history(&path), [20230504000001, 20230504000002]);
+}

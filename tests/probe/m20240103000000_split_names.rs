@@ -28,14 +28,14 @@ fn split_names(tx: &mut Tx) -> Result<()> {
         tx.select::<prev::people::Row>()
             .order_by(prev::people::ID)
             .for_each(|old| {
-                let (first, last) = match old.full_name.rsplit_once(' ') {
-                    Some((first, last)) => (first.to_string(), last.to_string()),
-                    None => (old.full_name.clone(), String::new()),
-                };
+                let (first, last) = old
+                    .full_name
+                    .rsplit_once(' ')
+                    .unwrap_or((&old.full_name, ""));
                 tx.insert(&people::Row {
                     id: old.id,
-                    first_name: first,
-                    last_name: last,
+                    first_name: first.into(),
+                    last_name: last.into(),
                 })
             })
     })
