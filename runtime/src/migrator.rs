@@ -361,7 +361,7 @@ enum Step {
     /// Commit what was written (initialisation, events) and look again at once.
     Continue,
     /// Another process holds the lease of a `no_transaction` migration: commit and wait.
-    Wait,
+    Wait(store::Lease),
     /// Apply this migration inside the open transaction (or, for `no_transaction`, under a
     /// lease).
     Apply(&'static Migration),
@@ -390,7 +390,10 @@ impl Run<'_, '_> {
             return Ok(report);
         }
 
-        let deadline = Instant::now() + self.migrator.lock_timeout;
+        // The lock timeout bounds waiting without progress: each wait for SQLite's write lock
+        // is bounded by the busy timeout, and a wait for another process's lease restarts when
+        // that lease changes hands.
+        let mut waiting_for: Option<(store::Lease, Instant)> = None;
         let mut started = false;
         loop {
             let next = {
@@ -399,7 +402,7 @@ impl Run<'_, '_> {
             };
             let fk_off = next.is_some_and(|m| m.foreign_keys() == ForeignKeys::Off);
             let fk_guard = ForeignKeysOff::new(self.conn, fk_off)?;
-            self.begin_immediate(deadline)?;
+            self.begin_immediate()?;
             let step = match self.locked_step(next, &mut started, &mut report) {
                 Ok(step) => step,
                 Err(e) => {
@@ -413,13 +416,17 @@ impl Run<'_, '_> {
                     break;
                 }
                 Step::Continue => self.conn.execute_batch("COMMIT")?,
-                Step::Wait => {
+                Step::Wait(lease) => {
                     self.conn.execute_batch("COMMIT")?;
                     drop(fk_guard);
-                    if Instant::now() >= deadline {
-                        let holder = self.snapshot()?.lease.map(|l| l.holder);
-                        return Err(self.lock_timeout(holder));
+                    let since = match &waiting_for {
+                        Some((held, since)) if *held == lease => *since,
+                        _ => Instant::now(),
+                    };
+                    if since.elapsed() >= self.migrator.lock_timeout {
+                        return Err(self.lock_timeout(Some(lease.holder)));
                     }
+                    waiting_for = Some((lease, since));
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Step::Apply(m) if m.transactional() => {
@@ -457,18 +464,15 @@ impl Run<'_, '_> {
         }
     }
 
-    fn begin_immediate(&self, deadline: Instant) -> Result<()> {
-        loop {
-            match self.conn.execute_batch("BEGIN IMMEDIATE") {
-                Ok(()) => return Ok(()),
-                Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
-                    // busy_timeout already waited; give up once the deadline passed.
-                    if Instant::now() >= deadline {
-                        return Err(self.lock_timeout(None));
-                    }
-                }
-                Err(e) => return Err(store::file_error(self.path, e)),
+    /// Takes SQLite's write lock, waiting up to the lock timeout (the connection's busy timeout)
+    /// for another process's transaction to end.
+    fn begin_immediate(&self) -> Result<()> {
+        match self.conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                Err(self.lock_timeout(None))
             }
+            Err(e) => Err(store::file_error(self.path, e)),
         }
     }
 
@@ -495,7 +499,7 @@ impl Run<'_, '_> {
         }
         if let Some(lease) = &state.lease {
             if !lease.is_stale() {
-                return Ok(Step::Wait);
+                return Ok(Step::Wait(lease.clone()));
             }
             self.conn.execute("DELETE FROM strata_lease", [])?;
             store::record_event(
@@ -605,8 +609,7 @@ impl Run<'_, '_> {
                 m.id()
             )));
         }
-        let deadline = Instant::now() + self.migrator.lock_timeout;
-        self.begin_immediate(deadline)?;
+        self.begin_immediate()?;
         // Outer error: recording failed; inner: the migration's own outcome.
         let recorded = (|| -> Result<Result<Applied>> {
             self.conn.execute("DELETE FROM strata_lease", [])?;
@@ -648,8 +651,7 @@ impl Run<'_, '_> {
                 source: Box::new(e),
             },
         };
-        let deadline = Instant::now() + self.migrator.lock_timeout;
-        let recorded = self.begin_immediate(deadline).and_then(|()| {
+        let recorded = self.begin_immediate().and_then(|()| {
             store::record_event(
                 self.conn,
                 event::FAILED,

@@ -182,6 +182,41 @@ fn kill_9_during_a_no_transaction_migration_is_recovered() {
 }
 
 #[test]
+fn waiting_is_bounded_by_the_lock_timeout() {
+    let (_dir, path) = temp_db();
+    let mut slow = probe(&path, &[("STRATA_PROBE_SLOW_MS", "4000")])
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || {
+        path.exists()
+            && std::panic::catch_unwind(|| history(&path).contains(&ALL[0])).unwrap_or(false)
+    }));
+    let started = Instant::now();
+    let impatient = probe(&path, &[("STRATA_PROBE_LOCK_TIMEOUT_MS", "300")])
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(impatient.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&impatient.stderr);
+    assert!(
+        stderr.contains("gave up after 0.3s waiting for the migration lock"),
+        "{stderr}"
+    );
+    // The patient one finishes normally.
+    let out = slow.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_complete(&path);
+}
+
+#[test]
 fn failing_migration_exits_non_zero_naming_it() {
     let (_dir, path) = temp_db();
     let out = probe(&path, &[("STRATA_PROBE_FAIL", "1")])
