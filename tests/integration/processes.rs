@@ -184,7 +184,7 @@ fn kill_9_during_a_no_transaction_migration_is_recovered() {
 #[test]
 fn waiting_is_bounded_by_the_lock_timeout() {
     let (_dir, path) = temp_db();
-    let mut slow = probe(&path, &[("STRATA_PROBE_SLOW_MS", "4000")])
+    let slow = probe(&path, &[("STRATA_PROBE_SLOW_MS", "4000")])
         .spawn()
         .unwrap();
     assert!(wait_for(Duration::from_secs(20), || {
