@@ -1,14 +1,15 @@
-//! Command line: `notely [--data-dir DIR] [migrate up|status]`.
+//! Command line: `notely [--data-dir DIR] [--migrate MODE] [migrate <command>]`.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use strata::{MigrationState, Report, Status};
+use strata::Mode;
 
-use crate::db::{self, Policy};
+use crate::db::{self, Settings};
 
 /// Notely: notes, on SQLite databases migrated by Strata.
 #[derive(Debug, Parser)]
@@ -19,23 +20,31 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub settings: SettingsArgs,
 
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// How migrations treat a database's history.
+/// How Notely treats its databases' migrations.
 #[derive(Debug, Args)]
-pub struct PolicyArgs {
+pub struct SettingsArgs {
+    /// At startup: `auto` backs up and migrates, `checked` waits for `migrate approve`,
+    /// `verify` only checks and fails on anything pending or drifted.
+    #[arg(long = "migrate", global = true, env = "NOTELY_MIGRATE", value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
+
     /// Seconds to wait for another process migrating the same database.
-    #[arg(
-        long,
-        global = true,
-        env = "NOTELY_LOCK_TIMEOUT",
-        default_value_t = 60.0
-    )]
+    #[arg(long, global = true, env = "NOTELY_LOCK_TIMEOUT", default_value_t = 60.0)]
     pub lock_timeout: f64,
+
+    /// In checked mode, seconds to wait for an approval before giving up (default: forever).
+    #[arg(long, global = true, env = "NOTELY_APPROVAL_TIMEOUT")]
+    pub approval_timeout: Option<f64>,
+
+    /// Backups kept per database (0: no backup before migrating).
+    #[arg(long, global = true, env = "NOTELY_BACKUPS", default_value_t = 5)]
+    pub backups: usize,
 
     /// Start although a database has migrations this binary does not know (a rolled-back deploy).
     #[arg(long, global = true, env = "NOTELY_ALLOW_UNKNOWN")]
@@ -49,142 +58,46 @@ pub struct PolicyArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Schema migrations of Notely's databases.
-    #[command(subcommand)]
-    Migrate(Migrate),
+    Migrate(strata::cli::MigrateArgs),
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Migrate {
-    /// Apply every pending migration to every database, creating missing ones.
-    Up {
-        /// Print the reports as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show each database's applied and pending migrations; changes nothing.
-    Status {
-        /// Print the status as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+fn seconds(flag: &str, value: f64) -> Result<Duration> {
+    anyhow::ensure!(value.is_finite() && value >= 0.0, "{flag} must be a number of seconds ≥ 0, got {value}");
+    Ok(Duration::from_secs_f64(value))
 }
 
-impl PolicyArgs {
-    fn policy(&self) -> Result<Policy> {
-        anyhow::ensure!(
-            self.lock_timeout.is_finite() && self.lock_timeout >= 0.0,
-            "--lock-timeout must be a number of seconds ≥ 0, got {}",
-            self.lock_timeout
-        );
-        Ok(Policy {
-            lock_timeout: Duration::from_secs_f64(self.lock_timeout),
+impl SettingsArgs {
+    fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
+            mode: self.mode,
+            lock_timeout: seconds("--lock-timeout", self.lock_timeout)?,
             allow_unknown: self.allow_unknown,
             allow_out_of_order: self.allow_out_of_order,
+            backups: self.backups,
+            approval_timeout: self.approval_timeout.map(|s| seconds("--approval-timeout", s)).transpose()?,
         })
     }
 }
 
-/// Runs the command line.
-pub fn run(cli: Cli) -> Result<()> {
-    let policy = cli.policy.policy()?;
-    let mut out = std::io::stdout().lock();
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let settings = cli.settings.settings()?;
     match cli.command {
-        // Startup: the databases are migrated before anything else happens.
+        // Startup: the databases are migrated (or checked) before anything else happens.
         None => {
-            let reports = db::migrate(&cli.data_dir, &policy)?;
-            print_reports(&mut out, &reports)?;
-            writeln!(
-                out,
-                "notely: databases in {} are up to date",
-                cli.data_dir.display()
-            )?;
+            let mut out = std::io::stdout().lock();
+            let report = db::startup(&cli.data_dir, &settings, &mut out)?;
+            strata::cli::write_report(&mut out, &report)?;
+            writeln!(out, "notely: databases in {} are ready", cli.data_dir.display())?;
+            Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Migrate(Migrate::Up { json })) => {
-            let reports = db::migrate(&cli.data_dir, &policy)?;
-            if json {
-                serde_json::to_writer_pretty(
-                    &mut out,
-                    &serde_json::json!({ "databases": reports }),
-                )?;
-                writeln!(out)?;
-            } else {
-                print_reports(&mut out, &reports)?;
+        Some(Command::Migrate(args)) => {
+            if matches!(args.command, strata::cli::MigrateCommand::Up { .. } | strata::cli::MigrateCommand::Approve { .. }) {
+                std::fs::create_dir_all(&cli.data_dir).map_err(|e| {
+                    anyhow::anyhow!("creating data directory {}: {e}", cli.data_dir.display())
+                })?;
             }
-        }
-        Some(Command::Migrate(Migrate::Status { json })) => {
-            let statuses = db::status(&cli.data_dir, &policy)?;
-            if json {
-                serde_json::to_writer_pretty(
-                    &mut out,
-                    &serde_json::json!({ "databases": statuses }),
-                )?;
-                writeln!(out)?;
-            } else {
-                print_statuses(&mut out, &statuses)?;
-            }
+            Ok(strata::cli::main(&args, &db::fleet(&cli.data_dir, &settings)))
         }
     }
-    Ok(())
-}
-
-fn print_reports(out: &mut impl Write, reports: &[Report]) -> Result<()> {
-    for r in reports {
-        let version = r
-            .version
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "-".into());
-        let what = match (r.created, r.applied.len()) {
-            (true, n) => format!("created, applied {n}"),
-            (false, 0) => "up to date".to_string(),
-            (false, n) => format!("applied {n}"),
-        };
-        writeln!(
-            out,
-            "{:<8} {}  {what}, at version {version}",
-            r.role,
-            r.path.display()
-        )?;
-        for a in &r.applied {
-            writeln!(
-                out,
-                "  + {} {} ({:.1} ms)",
-                a.version, a.name, a.duration_ms
-            )?;
-        }
-    }
-    Ok(())
-}
-
-fn print_statuses(out: &mut impl Write, statuses: &[Status]) -> Result<()> {
-    for s in statuses {
-        let version = s
-            .version
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "-".into());
-        let state = if s.initialized {
-            ""
-        } else {
-            " (not created yet)"
-        };
-        writeln!(
-            out,
-            "{:<8} {}{state}  version {version}, {} pending, {} problem(s)",
-            s.role,
-            s.path.display(),
-            s.pending(),
-            s.problems()
-        )?;
-        for m in &s.migrations {
-            let label = match m.state {
-                MigrationState::Applied => "applied",
-                MigrationState::Pending => "pending",
-                MigrationState::Changed => "CHANGED",
-                MigrationState::Unknown => "UNKNOWN",
-                MigrationState::OutOfOrder => "OUT-OF-ORDER",
-            };
-            let when = m.applied_at.as_deref().unwrap_or("");
-            writeln!(out, "  {label:<12} {} {:<28} {when}", m.version, m.name)?;
-        }
-    }
-    Ok(())
 }

@@ -1,81 +1,86 @@
 //! Notely's databases and their migrations.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use notely_migrations::{CONTROL, MIGRATIONS, NOTES};
-use strata::{Migrator, Report, Status};
+use strata::{BackupPolicy, Error, Fleet, FleetReport, Mode, Options};
 
-/// How to treat a database's history; flags and environment fill it in.
+/// Settings from flags and environment.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub struct Settings {
+    pub mode: Mode,
     pub lock_timeout: Duration,
     pub allow_unknown: bool,
     pub allow_out_of_order: bool,
+    /// Backups kept per database (0: no backup before migrating).
+    pub backups: usize,
+    /// In checked mode, how long to wait for an approval (`None`: forever).
+    pub approval_timeout: Option<Duration>,
 }
 
-impl Default for Policy {
+impl Default for Settings {
     fn default() -> Self {
-        Policy {
+        Settings {
+            mode: Mode::Auto,
             lock_timeout: Duration::from_secs(60),
             allow_unknown: false,
             allow_out_of_order: false,
+            backups: 5,
+            approval_timeout: None,
         }
     }
 }
 
-/// One database file and the role of its migrations.
-#[derive(Debug, Clone)]
-pub struct Database {
-    pub role: &'static str,
-    pub path: PathBuf,
+/// Notely's databases under `data_dir`: the control database (accounts) and the note store.
+pub fn fleet(data_dir: &Path, settings: &Settings) -> Fleet<'static> {
+    let backup = (settings.backups > 0)
+        .then(|| BackupPolicy { dir: Some(data_dir.join("backups")), keep: settings.backups });
+    Fleet::new(&MIGRATIONS)
+        .database(CONTROL, data_dir.join("control.db"))
+        .database(NOTES, data_dir.join("notes.db"))
+        .options(Options {
+            lock_timeout: settings.lock_timeout,
+            allow_unknown: settings.allow_unknown,
+            allow_out_of_order: settings.allow_out_of_order,
+            backup,
+            ..Options::default()
+        })
 }
 
-/// The databases under `data_dir`: the control database and the note store.
-pub fn databases(data_dir: &Path) -> Vec<Database> {
-    vec![
-        Database {
-            role: CONTROL,
-            path: data_dir.join("control.db"),
-        },
-        Database {
-            role: NOTES,
-            path: data_dir.join("notes.db"),
-        },
-    ]
-}
-
-fn migrator(role: &str, policy: &Policy) -> Migrator<'static> {
-    Migrator::new(&MIGRATIONS, role)
-        .lock_timeout(policy.lock_timeout)
-        .allow_unknown(policy.allow_unknown)
-        .allow_out_of_order(policy.allow_out_of_order)
-}
-
-/// Creates `data_dir` if needed and applies pending migrations to every database, in order;
-/// stops at the first failure.
-pub fn migrate(data_dir: &Path, policy: &Policy) -> Result<Vec<Report>> {
+/// What Notely does with its databases before serving: in `auto` mode it migrates them, in
+/// `checked` mode it waits until an operator approved the pending migrations and then migrates
+/// them, in `verify` mode it only checks them.
+pub fn startup(data_dir: &Path, settings: &Settings, log: &mut dyn Write) -> Result<FleetReport> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    databases(data_dir)
-        .iter()
-        .map(|db| {
-            migrator(db.role, policy).run(&db.path).with_context(|| {
-                format!("migrating the {} database {}", db.role, db.path.display())
-            })
-        })
-        .collect()
-}
-
-/// Each database compared with the binary; writes nothing.
-pub fn status(data_dir: &Path, policy: &Policy) -> Result<Vec<Status>> {
-    databases(data_dir)
-        .iter()
-        .map(|db| {
-            migrator(db.role, policy)
-                .status(&db.path)
-                .with_context(|| format!("reading the {} database {}", db.role, db.path.display()))
-        })
-        .collect()
+    let fleet = fleet(data_dir, settings);
+    let started = Instant::now();
+    let mut announced = false;
+    loop {
+        match fleet.run(settings.mode) {
+            Ok(report) => return Ok(report),
+            Err(e) if matches!(e.error, Error::ApprovalRequired { .. }) => {
+                if !announced {
+                    writeln!(
+                        log,
+                        "notely: checked mode: {}\nnotely: not serving until approved; run `notely --data-dir {} migrate approve`",
+                        e.error,
+                        data_dir.display()
+                    )?;
+                    announced = true;
+                }
+                if settings.approval_timeout.is_some_and(|t| started.elapsed() >= t) {
+                    bail!("no approval within {:?}: {}", settings.approval_timeout.unwrap_or_default(), e.error);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => {
+                strata::cli::write_report(log, &e.report)?;
+                return Err(e).context("migrating Notely's databases");
+            }
+        }
+    }
 }

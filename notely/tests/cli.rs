@@ -97,7 +97,7 @@ fn startup_migrates_before_anything_else() {
     let dir = tempfile::tempdir().unwrap();
     let out = notely(dir.path(), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("up to date"));
+    assert!(stdout(&out).contains("are ready"), "{}", stdout(&out));
     assert_eq!(history_len(&dir.path().join("notes.db")), 2);
 }
 
@@ -122,7 +122,8 @@ fn eight_notely_processes_start_at_once() {
             let report = json(&child.wait_with_output().unwrap());
             for db in report["databases"].as_array().unwrap() {
                 let role = db["role"].as_str().unwrap().to_string();
-                for a in db["applied"].as_array().unwrap() {
+                assert_eq!(db["outcome"], "done", "{db}");
+                for a in db["report"]["applied"].as_array().unwrap() {
                     applied
                         .entry(role.clone())
                         .or_default()

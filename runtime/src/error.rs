@@ -7,7 +7,7 @@ use std::time::Duration;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A migration registered in the binary, named in errors as `20240226153000 create_notes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MigrationId {
     pub version: i64,
     pub name: String,
@@ -158,6 +158,40 @@ pub enum Error {
 
     #[error("invalid migration usage: {0}")]
     Usage(String),
+
+    #[error(
+        "{} has migrations waiting for approval (checked mode): {}. Review them with `migrate \
+         plan`, then approve with `migrate approve`",
+        .path.display(),
+        list(.pending)
+    )]
+    ApprovalRequired { path: PathBuf, pending: Vec<MigrationId> },
+
+    #[error(
+        "cannot revert {} to {target}: migration {id} has no `down`; add one (`#[migration(.., \
+         down = f)]`) or restore a backup instead",
+        .path.display()
+    )]
+    NoDown { path: PathBuf, target: i64, id: MigrationId },
+
+    #[error("{} does not match its migrations: {}", .path.display(), .problems.join("; "))]
+    Verify { path: PathBuf, problems: Vec<String> },
+
+    #[error(
+        "nothing to repair in {}: migration {version} is {state}; `repair` only accepts the new \
+         checksum of an applied migration whose code changed",
+        .path.display()
+    )]
+    NothingToRepair { path: PathBuf, version: i64, state: String },
+
+    #[error("backup {}: {message}", .path.display())]
+    Backup { path: PathBuf, message: String },
+
+    #[error(
+        "{} is in use by another process (it holds a lock); stop the processes using it first",
+        .0.display()
+    )]
+    InUse(PathBuf),
 }
 
 fn list(ids: &[MigrationId]) -> String {

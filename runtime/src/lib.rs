@@ -35,10 +35,16 @@
 //! }
 //! ```
 
+mod backup;
 mod checksum;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
+mod fleet;
+pub mod inspect;
 mod migration;
 mod migrator;
+mod run;
 pub mod schema;
 pub mod store;
 mod tx;
@@ -46,7 +52,13 @@ mod tx;
 pub use checksum::Checksum;
 pub use error::{Error, MigrationId, Result};
 pub use migration::{DEFAULT_ROLE, ForeignKeys, Migration, MigrationFn, Source};
-pub use migrator::{Applied, MigrationState, MigrationStatus, Migrator, Report, Status};
+pub use backup::{BackupFile, BackupPolicy};
+pub use fleet::{Database, DatabaseReport, DatabaseStatus, Fleet, FleetError, FleetReport, Outcome};
+pub use inspect::{Difference, SchemaSnapshot};
+pub use migrator::{
+    Applied, History, MigrationState, MigrationStatus, Migrator, Mode, Options, Plan,
+    PlannedMigration, Repair, Report, Status, Verification,
+};
 pub use schema::{Column, Filter, Index, Record, Schema, SqlType, Table};
 /// Registers a function as a migration.
 ///

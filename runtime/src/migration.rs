@@ -137,7 +137,6 @@ impl Migration {
     pub(crate) fn up_fn(&self) -> MigrationFn {
         self.up
     }
-    #[allow(dead_code)]
     pub(crate) fn down_fn(&self) -> Option<MigrationFn> {
         self.down
     }

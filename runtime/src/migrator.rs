@@ -1,16 +1,79 @@
-//! The runner: validates a database's history against the binary and applies what is pending.
+//! [`Migrator`]: everything one role's migrations do to one database — status, plan, apply,
+//! revert, approve, repair, verify, dump, backup and restore.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::Connection;
 use serde::Serialize;
 
+use crate::backup::{self, BackupFile, BackupPolicy};
 use crate::error::{Error, MigrationId, Result};
+use crate::inspect::{Difference, SchemaSnapshot};
 use crate::migration::{ForeignKeys, Migration, Source};
-use crate::store::{self, AppliedMigration, State, event};
-use crate::tx::Tx;
+use crate::run::Engine;
+use crate::store::{self, AppliedMigration, Event, State, event};
+
+/// How an application treats pending migrations at startup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Mode {
+    /// Back up, then apply pending migrations.
+    #[default]
+    Auto,
+    /// Apply nothing until an operator approved the pending migrations (`migrate approve`);
+    /// then back up and apply them.
+    Checked,
+    /// Change nothing; fail when anything is pending, changed, unknown or drifted.
+    Verify,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Mode> {
+        match s {
+            "auto" => Ok(Mode::Auto),
+            "checked" => Ok(Mode::Checked),
+            "verify" => Ok(Mode::Verify),
+            other => Err(Error::Usage(format!(
+                "unknown migration mode `{other}`; expected auto, checked or verify"
+            ))),
+        }
+    }
+}
+
+/// Settings of a [`Migrator`] (and of a [`Fleet`](crate::Fleet)).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long to wait, without progress, for another process migrating the same database.
+    pub lock_timeout: Duration,
+    /// Proceed although the database has migrations this binary does not know.
+    pub allow_unknown: bool,
+    /// Apply pending migrations older than the newest applied one.
+    pub allow_out_of_order: bool,
+    /// Apply migrations up to this version only.
+    pub target: Option<i64>,
+    /// Back up before applying or reverting anything (`None`: no backup).
+    pub backup: Option<BackupPolicy>,
+    /// Apply only migrations an operator approved (checked mode).
+    pub require_approval: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lock_timeout: Duration::from_secs(60),
+            allow_unknown: false,
+            allow_out_of_order: false,
+            target: None,
+            backup: Some(BackupPolicy::default()),
+            require_approval: false,
+        }
+    }
+}
 
 /// Applies the migrations of one role to databases of that role.
 ///
@@ -25,12 +88,11 @@ use crate::tx::Tx;
 pub struct Migrator<'s> {
     source: &'s Source,
     role: String,
-    lock_timeout: Duration,
-    allow_unknown: bool,
-    allow_out_of_order: bool,
+    options: Options,
+    stop: Option<&'s AtomicBool>,
 }
 
-/// One migration applied by a run.
+/// One migration applied or reverted by a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Applied {
     pub version: i64,
@@ -45,10 +107,16 @@ pub struct Report {
     pub role: String,
     /// Migrations this run applied, in order.
     pub applied: Vec<Applied>,
+    /// Migrations this run reverted, newest first.
+    pub reverted: Vec<Applied>,
     /// The newest applied version once the run finished.
     pub version: Option<i64>,
     /// Whether this run created Strata's tables (a new database).
     pub created: bool,
+    /// The backup written before the run changed anything.
+    pub backup: Option<PathBuf>,
+    /// Whether the run stopped early because another database of its fleet failed.
+    pub stopped: bool,
 }
 
 /// Where one migration stands in one database.
@@ -65,6 +133,19 @@ pub enum MigrationState {
     OutOfOrder,
 }
 
+impl MigrationState {
+    /// Lowercase label, as in JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            MigrationState::Applied => "applied",
+            MigrationState::Pending => "pending",
+            MigrationState::Changed => "changed",
+            MigrationState::Unknown => "unknown",
+            MigrationState::OutOfOrder => "out_of_order",
+        }
+    }
+}
+
 /// One line of [`Status`].
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationStatus {
@@ -79,6 +160,9 @@ pub struct MigrationStatus {
     pub applied_at: Option<String>,
     pub duration_ms: Option<f64>,
     pub applied_by: Option<String>,
+    /// For pending migrations: whether an operator approved them (checked mode).
+    pub approved: bool,
+    pub has_down: bool,
 }
 
 /// The state of one database compared with the binary. Reading it changes nothing.
@@ -101,42 +185,121 @@ impl Status {
 
     /// Migrations that stop a run: changed, unknown or out of order.
     pub fn problems(&self) -> usize {
-        self.count(&[
-            MigrationState::Changed,
-            MigrationState::Unknown,
-            MigrationState::OutOfOrder,
-        ])
+        self.count(&[MigrationState::Changed, MigrationState::Unknown, MigrationState::OutOfOrder])
+    }
+
+    /// Newest version the binary knows for this role.
+    pub fn latest_known(&self) -> Option<i64> {
+        self.migrations.iter().filter(|m| m.state != MigrationState::Unknown).map(|m| m.version).max()
     }
 
     fn count(&self, states: &[MigrationState]) -> usize {
-        self.migrations
-            .iter()
-            .filter(|m| states.contains(&m.state))
-            .count()
+        self.migrations.iter().filter(|m| states.contains(&m.state)).count()
+    }
+}
+
+/// One migration a run would execute.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedMigration {
+    pub version: i64,
+    pub name: String,
+    pub description: String,
+    pub transactional: bool,
+    pub foreign_keys_off: bool,
+    pub approved: bool,
+}
+
+/// What `run` (or `down_to`) would do to one database; computing it changes nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub role: String,
+    /// `up` or `down`.
+    pub direction: &'static str,
+    /// In the order they would run.
+    pub migrations: Vec<PlannedMigration>,
+    /// Directory the backup would be written to, if one would be taken.
+    pub backup_dir: Option<PathBuf>,
+    /// Why the run would be refused, if it would.
+    pub refused: Option<String>,
+}
+
+/// A changed checksum accepted by an operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repair {
+    pub path: PathBuf,
+    pub version: i64,
+    pub name: String,
+    pub old_checksum: String,
+    pub new_checksum: String,
+}
+
+/// The history and audit log of one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub path: PathBuf,
+    pub role: String,
+    pub applied: Vec<AppliedMigration>,
+    pub events: Vec<Event>,
+}
+
+/// The result of [`Migrator::verify`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub path: PathBuf,
+    pub role: String,
+    pub pending: Vec<MigrationId>,
+    /// Changed, unknown and out-of-order migrations.
+    pub problems: Vec<String>,
+    /// How the live schema differs from what the applied migrations produce.
+    pub differences: Vec<Difference>,
+}
+
+impl Verification {
+    /// Nothing pending, no problem, no drift.
+    pub fn is_clean(&self) -> bool {
+        self.pending.is_empty() && self.problems.is_empty() && self.differences.is_empty()
+    }
+
+    /// Every finding, as sentences.
+    pub fn findings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.pending.is_empty() {
+            let ids: Vec<String> = self.pending.iter().map(|m| m.to_string()).collect();
+            out.push(format!("pending: {}", ids.join(", ")));
+        }
+        out.extend(self.problems.iter().cloned());
+        out.extend(self.differences.iter().map(|d| format!("drift: {d}")));
+        out
+    }
+
+    /// `Ok` when clean, else [`Error::Verify`] naming every finding.
+    pub fn into_result(self) -> Result<Verification> {
+        if self.is_clean() {
+            Ok(self)
+        } else {
+            Err(Error::Verify { path: self.path.clone(), problems: self.findings() })
+        }
     }
 }
 
 /// The comparison of the binary's migrations with a database's history.
-struct Analysis<'h> {
-    pending: Vec<&'static Migration>,
-    changed: Vec<(&'static Migration, &'h AppliedMigration)>,
-    unknown: Vec<&'h AppliedMigration>,
-    out_of_order: Vec<&'static Migration>,
-    newest: Option<&'h AppliedMigration>,
+pub(crate) struct Analysis<'h> {
+    pub pending: Vec<&'static Migration>,
+    pub changed: Vec<(&'static Migration, &'h AppliedMigration)>,
+    pub unknown: Vec<&'h AppliedMigration>,
+    pub out_of_order: Vec<&'static Migration>,
+    pub newest: Option<&'h AppliedMigration>,
 }
 
-fn analyze<'h>(known: &[&'static Migration], history: &'h [AppliedMigration]) -> Analysis<'h> {
-    let applied: BTreeMap<i64, &AppliedMigration> =
-        history.iter().map(|a| (a.version, a)).collect();
+pub(crate) fn analyze<'h>(known: &[&'static Migration], history: &'h [AppliedMigration]) -> Analysis<'h> {
+    let applied: BTreeMap<i64, &AppliedMigration> = history.iter().map(|a| (a.version, a)).collect();
     let known_versions: BTreeSet<i64> = known.iter().map(|m| m.version()).collect();
     let newest = history.iter().max_by_key(|a| a.version);
     let mut a = Analysis {
         pending: Vec::new(),
         changed: Vec::new(),
-        unknown: history
-            .iter()
-            .filter(|h| !known_versions.contains(&h.version))
-            .collect(),
+        unknown: history.iter().filter(|h| !known_versions.contains(&h.version)).collect(),
         out_of_order: Vec::new(),
         newest,
     };
@@ -155,48 +318,93 @@ fn analyze<'h>(known: &[&'static Migration], history: &'h [AppliedMigration]) ->
     a
 }
 
-fn id_of(a: &AppliedMigration) -> MigrationId {
-    MigrationId {
-        version: a.version,
-        name: a.name.clone(),
-    }
+pub(crate) fn id_of(a: &AppliedMigration) -> MigrationId {
+    MigrationId { version: a.version, name: a.name.clone() }
 }
 
 impl<'s> Migrator<'s> {
-    /// A migrator for the migrations of `role` in `source`.
+    /// A migrator for the migrations of `role` in `source`, with default [`Options`].
     pub fn new(source: &'s Source, role: &str) -> Self {
-        Migrator {
-            source,
-            role: role.to_string(),
-            lock_timeout: Duration::from_secs(60),
-            allow_unknown: false,
-            allow_out_of_order: false,
-        }
+        Migrator { source, role: role.to_string(), options: Options::default(), stop: None }
     }
 
-    /// How long to wait for another process that is migrating the same database (default 60 s).
+    /// Replaces all settings.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// How long to wait, without progress, for another process migrating the same database
+    /// (default 60 s).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.lock_timeout = timeout;
+        self.options.lock_timeout = timeout;
         self
     }
 
     /// Proceed although the database has migrations applied that this binary does not know
     /// (a deliberate rollback of the binary). Default: refuse.
     pub fn allow_unknown(mut self, allow: bool) -> Self {
-        self.allow_unknown = allow;
+        self.options.allow_unknown = allow;
         self
     }
 
     /// Apply pending migrations older than the newest applied one (merged from a parallel
     /// branch). Default: refuse.
     pub fn allow_out_of_order(mut self, allow: bool) -> Self {
-        self.allow_out_of_order = allow;
+        self.options.allow_out_of_order = allow;
+        self
+    }
+
+    /// Apply migrations up to `version` only.
+    pub fn target(mut self, version: Option<i64>) -> Self {
+        self.options.target = version;
+        self
+    }
+
+    /// Where to back up before changing anything (`None`: no backup). Default: a `backups`
+    /// directory beside the database, keeping 5 per database.
+    pub fn backup(mut self, policy: Option<BackupPolicy>) -> Self {
+        self.options.backup = policy;
+        self
+    }
+
+    /// Apply only approved migrations (checked mode).
+    pub fn require_approval(mut self, require: bool) -> Self {
+        self.options.require_approval = require;
+        self
+    }
+
+    /// Stop before the next migration once `flag` is set (used to stop a fleet cleanly).
+    pub fn stop_on(mut self, flag: &'s AtomicBool) -> Self {
+        self.stop = Some(flag);
         self
     }
 
     /// The role this migrator handles.
     pub fn role(&self) -> &str {
         &self.role
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Options {
+        &self.options
+    }
+
+    fn engine<'a>(&'a self, conn: &'a Connection, path: &'a Path, known: &'a [&'static Migration]) -> Engine<'a> {
+        Engine { options: &self.options, role: &self.role, conn, path, known, stop: self.stop }
+    }
+
+    /// Reads the database read-only: `None` when the file does not exist yet.
+    fn read(&self, path: &Path) -> Result<(Option<Connection>, State)> {
+        let known = self.source.for_role(&self.role)?;
+        match store::open_ro(path, self.options.lock_timeout)? {
+            Some(conn) => {
+                let state = self.engine(&conn, path, &known).snapshot()?;
+                self.engine(&conn, path, &known).check_role(&state)?;
+                Ok((Some(conn), state))
+            }
+            None => Ok((None, State::default())),
+        }
     }
 
     /// Compares the database at `path` with the binary, without writing anything (a missing
@@ -208,28 +416,20 @@ impl<'s> Migrator<'s> {
     /// database, corrupt, foreign, another role's).
     pub fn status(&self, path: &Path) -> Result<Status> {
         let known = self.source.for_role(&self.role)?;
-        let state = match store::open_ro(path, self.lock_timeout)? {
-            Some(conn) => {
-                let state = read_snapshot(&conn, path)?;
-                self.check_role(&state, path)?;
-                state
-            }
-            None => State::default(),
+        let (conn, state) = self.read(path)?;
+        let approved = match (&conn, &state.role) {
+            (Some(conn), Some(_)) => store::approved_versions(conn)?,
+            _ => BTreeSet::new(),
         };
         let analysis = analyze(&known, &state.history);
-        let changed: BTreeMap<i64, &AppliedMigration> = analysis
-            .changed
-            .iter()
-            .map(|(m, a)| (m.version(), *a))
-            .collect();
+        let changed: BTreeSet<i64> = analysis.changed.iter().map(|(m, _)| m.version()).collect();
         let ooo: BTreeSet<i64> = analysis.out_of_order.iter().map(|m| m.version()).collect();
-        let applied: BTreeMap<i64, &AppliedMigration> =
-            state.history.iter().map(|a| (a.version, a)).collect();
+        let applied: BTreeMap<i64, &AppliedMigration> = state.history.iter().map(|a| (a.version, a)).collect();
         let mut migrations: Vec<MigrationStatus> = known
             .iter()
             .map(|m| {
                 let row = applied.get(&m.version());
-                let state = if changed.contains_key(&m.version()) {
+                let state = if changed.contains(&m.version()) {
                     MigrationState::Changed
                 } else if row.is_some() {
                     MigrationState::Applied
@@ -248,6 +448,8 @@ impl<'s> Migrator<'s> {
                     applied_at: row.map(|r| r.applied_at.clone()),
                     duration_ms: row.map(|r| r.duration_ms),
                     applied_by: row.map(|r| r.applied_by.clone()),
+                    approved: row.is_none() && approved.contains(&m.version()),
+                    has_down: m.has_down(),
                 }
             })
             .collect();
@@ -261,6 +463,8 @@ impl<'s> Migrator<'s> {
             applied_at: Some(a.applied_at.clone()),
             duration_ms: Some(a.duration_ms),
             applied_by: Some(a.applied_by.clone()),
+            approved: false,
+            has_down: false,
         }));
         migrations.sort_by_key(|m| m.version);
         Ok(Status {
@@ -272,7 +476,75 @@ impl<'s> Migrator<'s> {
         })
     }
 
-    /// Brings the database at `path` up to date, creating it if missing.
+    /// What [`Migrator::run`] would apply, in order, and whether it would be refused; changes
+    /// nothing.
+    pub fn plan(&self, path: &Path) -> Result<Plan> {
+        let known = self.source.for_role(&self.role)?;
+        let (conn, state) = self.read(path)?;
+        let analysis = analyze(&known, &state.history);
+        let approved = match (&conn, &state.role) {
+            (Some(conn), Some(_)) => store::approved_versions(conn)?,
+            _ => BTreeSet::new(),
+        };
+        let mem = Connection::open_in_memory()?;
+        let engine = self.engine(&mem, path, &known);
+        let mut refused = engine.policy(&analysis).err().map(|e| e.to_string());
+        let migrations: Vec<PlannedMigration> = analysis
+            .pending
+            .iter()
+            .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
+            .map(|m| planned(m, approved.contains(&m.version())))
+            .collect();
+        if refused.is_none() && self.options.require_approval && migrations.iter().any(|m| !m.approved) {
+            refused = Some("waiting for approval (checked mode): run `migrate approve`".into());
+        }
+        Ok(Plan {
+            path: path.to_path_buf(),
+            role: self.role.clone(),
+            direction: "up",
+            backup_dir: self.backup_dir(path, state.role.is_some(), !migrations.is_empty()),
+            migrations,
+            refused,
+        })
+    }
+
+    /// What [`Migrator::down_to`] would revert, newest first; changes nothing.
+    pub fn plan_down(&self, path: &Path, target: i64) -> Result<Plan> {
+        let known = self.source.for_role(&self.role)?;
+        let (_, state) = self.read(path)?;
+        let mut migrations = Vec::new();
+        let mut refused = None;
+        for row in state.history.iter().rev().filter(|a| a.version > target) {
+            match known.iter().find(|m| m.version() == row.version) {
+                Some(m) if m.has_down() => migrations.push(planned(m, true)),
+                Some(m) => {
+                    refused.get_or_insert(format!("migration {} has no `down`", m.id()));
+                    migrations.push(planned(m, true));
+                }
+                None => {
+                    refused.get_or_insert(format!("migration {} is unknown to this binary", id_of(row)));
+                }
+            }
+        }
+        Ok(Plan {
+            path: path.to_path_buf(),
+            role: self.role.clone(),
+            direction: "down",
+            backup_dir: self.backup_dir(path, state.role.is_some(), !migrations.is_empty()),
+            migrations,
+            refused,
+        })
+    }
+
+    fn backup_dir(&self, path: &Path, initialized: bool, work: bool) -> Option<PathBuf> {
+        match (&self.options.backup, initialized && work) {
+            (Some(policy), true) => Some(policy.dir_for(path)),
+            _ => None,
+        }
+    }
+
+    /// Brings the database at `path` up to date (or to the target version), creating it if
+    /// missing, after a backup when it already held data.
     ///
     /// Each migration runs in its own `BEGIN IMMEDIATE` transaction together with its history
     /// row and audit event, so after a crash it is either applied and recorded or absent.
@@ -283,435 +555,245 @@ impl<'s> Migrator<'s> {
     ///
     /// Besides the errors of [`Migrator::status`]: [`Error::ChecksumMismatch`],
     /// [`Error::UnknownApplied`] and [`Error::OutOfOrder`] before anything is applied (recorded
-    /// as `refused` events), [`Error::MigrationFailed`] and [`Error::ForeignKeyViolation`] when a
-    /// migration fails (rolled back, recorded as a `failed` event; earlier migrations stay
-    /// applied), [`Error::LockTimeout`] when another process migrates for too long.
+    /// as `refused` events), [`Error::ApprovalRequired`] in checked mode,
+    /// [`Error::MigrationFailed`] and [`Error::ForeignKeyViolation`] when a migration fails
+    /// (rolled back, recorded as a `failed` event; earlier migrations stay applied),
+    /// [`Error::LockTimeout`] when another process migrates for too long.
     pub fn run(&self, path: &Path) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
-        let conn = store::open_rw(path, self.lock_timeout)?;
-        Run {
-            migrator: self,
-            conn: &conn,
-            path,
-            known: &known,
-        }
-        .run()
+        let conn = store::open_rw(path, self.options.lock_timeout)?;
+        self.engine(&conn, path, &known).up()
     }
 
-    fn check_role(&self, state: &State, path: &Path) -> Result<()> {
-        match &state.role {
-            Some(role) if *role != self.role => Err(Error::WrongRole {
-                path: path.to_path_buf(),
-                expected: self.role.clone(),
-                found: role.clone(),
-            }),
-            _ => Ok(()),
-        }
+    /// [`Migrator::run`] on an open connection (`label` names it in messages). No backup is
+    /// taken unless the options ask for one and the connection is a file database.
+    pub fn run_connection(&self, conn: &Connection, label: &Path) -> Result<Report> {
+        let known = self.source.for_role(&self.role)?;
+        self.engine(conn, label, &known).up()
     }
 
-    /// The first policy violation, if any.
-    fn policy(&self, a: &Analysis<'_>, path: &Path) -> Result<()> {
-        if let Some((m, row)) = a.changed.first() {
-            return Err(Error::ChecksumMismatch {
-                path: path.to_path_buf(),
-                id: m.id(),
-                applied: row.checksum.clone(),
-                compiled: m.checksum().to_hex(),
-            });
-        }
-        if !a.unknown.is_empty() && !self.allow_unknown {
-            return Err(Error::UnknownApplied {
-                path: path.to_path_buf(),
-                unknown: a.unknown.iter().map(|r| id_of(r)).collect(),
-            });
-        }
-        if let (Some(m), Some(newest)) = (a.out_of_order.first(), a.newest)
-            && !self.allow_out_of_order
-        {
-            return Err(Error::OutOfOrder {
-                path: path.to_path_buf(),
-                id: m.id(),
-                newest: id_of(newest),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Reads the state in one read transaction, so history and lease agree.
-fn read_snapshot(conn: &Connection, path: &Path) -> Result<State> {
-    conn.execute_batch("BEGIN DEFERRED")?;
-    let state = store::read_state(conn, path);
-    conn.execute_batch("COMMIT")?;
-    state
-}
-
-/// One run of a migrator over one open database.
-struct Run<'a, 's> {
-    migrator: &'a Migrator<'s>,
-    conn: &'a Connection,
-    path: &'a Path,
-    known: &'a [&'static Migration],
-}
-
-/// What to do after taking the write lock.
-enum Step {
-    /// Nothing left to apply: commit and finish.
-    Done,
-    /// Commit what was written (initialisation, events) and look again at once.
-    Continue,
-    /// Another process holds the lease of a `no_transaction` migration: commit and wait.
-    Wait(store::Lease),
-    /// Apply this migration inside the open transaction (or, for `no_transaction`, under a
-    /// lease).
-    Apply(&'static Migration),
-}
-
-impl Run<'_, '_> {
-    fn run(&self) -> Result<Report> {
-        let mut report = Report {
-            path: self.path.to_path_buf(),
-            role: self.migrator.role.clone(),
-            applied: Vec::new(),
-            version: None,
-            created: false,
-        };
-        // Fast path: up to date, checked from one read snapshot without taking the write lock.
-        let state = self.snapshot()?;
-        self.migrator.check_role(&state, self.path)?;
-        let analysis = analyze(self.known, &state.history);
-        // A refusal is not taken here: the slow path records it in the audit log.
-        if state.role.is_some()
-            && analysis.pending.is_empty()
-            && state.lease.is_none()
-            && self.migrator.policy(&analysis, self.path).is_ok()
-        {
-            report.version = state.history.last().map(|a| a.version);
-            return Ok(report);
-        }
-
-        // The lock timeout bounds waiting without progress: each wait for SQLite's write lock
-        // is bounded by the busy timeout, and a wait for another process's lease restarts when
-        // that lease changes hands.
-        let mut waiting_for: Option<(store::Lease, Instant)> = None;
-        let mut started = false;
-        loop {
-            let next = {
-                let state = self.snapshot()?;
-                analyze(self.known, &state.history).pending.first().copied()
-            };
-            let fk_off = next.is_some_and(|m| m.foreign_keys() == ForeignKeys::Off);
-            let fk_guard = ForeignKeysOff::new(self.conn, fk_off)?;
-            self.begin_immediate()?;
-            let step = match self.locked_step(next, &mut started, &mut report) {
-                Ok(step) => step,
-                Err(e) => {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    return Err(e);
-                }
-            };
-            match step {
-                Step::Done => {
-                    self.conn.execute_batch("COMMIT")?;
-                    break;
-                }
-                Step::Continue => self.conn.execute_batch("COMMIT")?,
-                Step::Wait(lease) => {
-                    self.conn.execute_batch("COMMIT")?;
-                    drop(fk_guard);
-                    let since = match &waiting_for {
-                        Some((held, since)) if *held == lease => *since,
-                        _ => Instant::now(),
-                    };
-                    if since.elapsed() >= self.migrator.lock_timeout {
-                        return Err(self.lock_timeout(Some(lease.holder)));
-                    }
-                    waiting_for = Some((lease, since));
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Step::Apply(m) if m.transactional() => {
-                    let applied = self.apply_in_transaction(m);
-                    drop(fk_guard);
-                    report.applied.push(applied?);
-                }
-                Step::Apply(m) => {
-                    let applied = self.apply_without_transaction(m);
-                    drop(fk_guard);
-                    report.applied.push(applied?);
-                }
+    /// What an application calls at startup: `auto` runs, `checked` runs only approved
+    /// migrations (failing with [`Error::ApprovalRequired`] otherwise), `verify` changes
+    /// nothing and fails with [`Error::Verify`] unless the database is up to date and
+    /// undrifted.
+    pub fn startup(&self, path: &Path, mode: Mode) -> Result<Report> {
+        match mode {
+            Mode::Auto => self.run(path),
+            Mode::Checked => self.clone().require_approval(true).run(path),
+            Mode::Verify => {
+                let verification = self.verify(path)?.into_result()?;
+                let known = self.source.for_role(&self.role)?;
+                let mem = Connection::open_in_memory()?;
+                let mut report = self.engine(&mem, path, &known).report();
+                report.version = self.status(&verification.path)?.version;
+                Ok(report)
             }
         }
-        report.version = store::read_history(self.conn)?.last().map(|a| a.version);
-        Ok(report)
     }
 
-    /// A read snapshot; a reader kept out for the whole lock timeout (a writer holding the
-    /// exclusive lock) is a lock timeout.
-    fn snapshot(&self) -> Result<State> {
-        read_snapshot(self.conn, self.path).map_err(|e| match e {
-            Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
-                self.lock_timeout(None)
+    /// Reverts, newest first, every applied migration newer than `target`, each with its
+    /// `down` in its own transaction, after a backup.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoDown`] (before reverting anything) when a migration in range has no `down`,
+    /// [`Error::UnknownApplied`] when one is not in this binary, and the errors of `run`.
+    pub fn down_to(&self, path: &Path, target: i64) -> Result<Report> {
+        let known = self.source.for_role(&self.role)?;
+        let conn = store::open_rw(path, self.options.lock_timeout)?;
+        self.engine(&conn, path, &known).down(target)
+    }
+
+    /// Records an operator's approval of every pending migration (up to the target), for
+    /// checked mode; returns the migrations newly approved.
+    pub fn approve(&self, path: &Path, by: &str) -> Result<Vec<MigrationId>> {
+        self.locked(path, |engine, state| {
+            engine.policy(&analyze(engine.known, &state.history))?;
+            let approved = store::approved_versions(engine.conn)?;
+            let mut newly = Vec::new();
+            for m in engine.known {
+                let pending = !state.history.iter().any(|a| a.version == m.version());
+                let in_target = self.options.target.is_none_or(|t| m.version() <= t);
+                if pending && in_target && !approved.contains(&m.version()) {
+                    store::record_event(
+                        engine.conn,
+                        event::APPROVED,
+                        Some((m.version(), m.name())),
+                        &format!("approved by {by}"),
+                    )?;
+                    newly.push(m.id());
+                }
             }
-            e => e,
+            Ok(newly)
         })
     }
 
-    fn lock_timeout(&self, holder: Option<String>) -> Error {
-        Error::LockTimeout {
-            path: self.path.to_path_buf(),
-            waited: self.migrator.lock_timeout,
-            holder,
-        }
-    }
-
-    /// Takes SQLite's write lock, waiting up to the lock timeout (the connection's busy timeout)
-    /// for another process's transaction to end.
-    fn begin_immediate(&self) -> Result<()> {
-        match self.conn.execute_batch("BEGIN IMMEDIATE") {
-            Ok(()) => Ok(()),
-            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
-                Err(self.lock_timeout(None))
-            }
-            Err(e) => Err(store::file_error(self.path, e)),
-        }
-    }
-
-    /// Under the write lock: initialise, validate, and pick the migration to apply.
-    fn locked_step(
-        &self,
-        expected: Option<&'static Migration>,
-        started: &mut bool,
-        report: &mut Report,
-    ) -> Result<Step> {
-        let mut state = store::read_state(self.conn, self.path)?;
-        self.migrator.check_role(&state, self.path)?;
-        if state.role.is_none() {
-            store::initialize(self.conn, &self.migrator.role)?;
-            report.created = true;
-            state.role = Some(self.migrator.role.clone());
-        }
-        let analysis = analyze(self.known, &state.history);
-        if let Err(e) = self.migrator.policy(&analysis, self.path) {
-            // The refusal is kept in the audit log; nothing else is written.
-            store::record_event(self.conn, event::REFUSED, None, &e.to_string())?;
-            self.conn.execute_batch("COMMIT")?;
-            return Err(e);
-        }
-        if let Some(lease) = &state.lease {
-            if !lease.is_stale() {
-                return Ok(Step::Wait(lease.clone()));
-            }
-            self.conn.execute("DELETE FROM strata_lease", [])?;
-            store::record_event(
-                self.conn,
-                event::LEASE_RECOVERED,
-                Some((lease.version, "")),
-                &format!(
-                    "{} died while running a no_transaction migration; it runs again",
-                    lease.holder
-                ),
-            )?;
-        }
-        let Some(next) = analysis.pending.first().copied() else {
-            return Ok(Step::Done);
-        };
-        if !*started {
-            let list: Vec<String> = analysis
-                .pending
-                .iter()
-                .map(|m| m.id().to_string())
-                .collect();
-            store::record_event(
-                self.conn,
-                event::RUN_STARTED,
-                None,
-                &format!("pending: {}", list.join(", ")),
-            )?;
-            *started = true;
-            // Committed on its own, so that it survives a failure of the first migration.
-            return Ok(Step::Continue);
-        }
-        // Foreign-key handling was set up for `expected`; if another process moved on, look
-        // again rather than run a migration without it.
-        if expected.map(|m| m.version()) != Some(next.version()) {
-            return Ok(Step::Continue);
-        }
-        Ok(Step::Apply(next))
-    }
-
-    /// Runs `m` inside the open `BEGIN IMMEDIATE` transaction and commits it with its history
-    /// row, or rolls back and records the failure.
-    fn apply_in_transaction(&self, m: &'static Migration) -> Result<Applied> {
-        let fk_check = m.foreign_keys() == ForeignKeys::Off;
-        let outcome = (|| {
-            let before = if fk_check {
-                fk_violations(self.conn)?
-            } else {
-                BTreeSet::new()
-            };
-            let t0 = Instant::now();
-            (m.up_fn())(&mut Tx::new(self.conn, Some(m)))?;
-            if self.conn.is_autocommit() {
-                return Err(Error::Usage(format!(
-                    "migration {} ended the transaction itself (COMMIT or ROLLBACK in its SQL); \
-                     mark it `no_transaction` if it must manage transactions",
-                    m.id()
-                )));
-            }
-            if fk_check {
-                let new: Vec<_> = fk_violations(self.conn)?
-                    .difference(&before)
-                    .cloned()
-                    .collect();
-                if !new.is_empty() {
-                    return Err(Error::ForeignKeyViolation {
-                        id: m.id(),
-                        violations: describe_violations(&new),
+    /// Accepts the changed checksum of applied migration `version` after review: the history
+    /// takes the binary's checksum, and a `repaired` event records both.
+    pub fn repair(&self, path: &Path, version: i64, by: &str) -> Result<Repair> {
+        self.locked(path, |engine, state| {
+            let row = state.history.iter().find(|a| a.version == version);
+            let m = engine.known.iter().find(|m| m.version() == version);
+            let (row, m) = match (row, m) {
+                (Some(row), Some(m)) if row.checksum != m.checksum().to_hex() => (row, m),
+                (row, m) => {
+                    let state = match (row, m) {
+                        (None, None) => "neither applied nor in this binary",
+                        (None, Some(_)) => "not applied",
+                        (Some(_), None) => "unknown to this binary",
+                        _ => "unchanged",
+                    };
+                    return Err(Error::NothingToRepair {
+                        path: path.to_path_buf(),
+                        version,
+                        state: state.into(),
                     });
                 }
-            }
-            let applied = self.record_success(m, t0.elapsed())?;
-            self.conn.execute_batch("COMMIT")?;
-            Ok(applied)
-        })();
-        match outcome {
-            Ok(applied) => Ok(applied),
-            Err(e) => {
-                if !self.conn.is_autocommit() {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                }
-                Err(self.failed(m, e))
-            }
-        }
+            };
+            let new = m.checksum().to_hex();
+            engine.conn.execute("UPDATE strata_migrations SET checksum = ?1 WHERE version = ?2", rusqlite::params![new, version])?;
+            store::record_event(
+                engine.conn,
+                event::REPAIRED,
+                Some((version, m.name())),
+                &format!("checksum {} accepted in place of {} by {by}", new, row.checksum),
+            )?;
+            Ok(Repair {
+                path: path.to_path_buf(),
+                version,
+                name: m.name().to_string(),
+                old_checksum: row.checksum.clone(),
+                new_checksum: new,
+            })
+        })
     }
 
-    /// Runs a `no_transaction` migration under a lease, then records it.
-    fn apply_without_transaction(&self, m: &'static Migration) -> Result<Applied> {
-        self.conn.execute(
-            "INSERT INTO strata_lease (id, holder, host, pid, version, acquired_at) \
-             VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![
-                store::actor(),
-                store::hostname(),
-                std::process::id(),
-                m.version(),
-                store::now()
-            ],
-        )?;
-        self.conn.execute_batch("COMMIT")?;
-        let t0 = Instant::now();
-        let mut result = (m.up_fn())(&mut Tx::new(self.conn, Some(m)));
-        let duration = t0.elapsed();
-        if result.is_ok() && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            result = Err(Error::Usage(format!(
-                "no_transaction migration {} left a transaction open; it was rolled back",
-                m.id()
-            )));
-        }
-        self.begin_immediate()?;
-        // Outer error: recording failed; inner: the migration's own outcome.
-        let recorded = (|| -> Result<Result<Applied>> {
-            self.conn.execute("DELETE FROM strata_lease", [])?;
-            Ok(match result {
-                Ok(()) => Ok(self.record_success(m, duration)?),
-                Err(e) => Err(e),
-            })
+    /// Runs `f` under the write lock on an initialised database, committing if it succeeds.
+    fn locked<T>(&self, path: &Path, f: impl FnOnce(&Engine<'_>, &State) -> Result<T>) -> Result<T> {
+        let known = self.source.for_role(&self.role)?;
+        let conn = store::open_rw(path, self.options.lock_timeout)?;
+        let engine = self.engine(&conn, path, &known);
+        engine.begin_immediate()?;
+        let result = (|| {
+            let state = store::read_state(&conn, path)?;
+            engine.check_role(&state)?;
+            if state.role.is_none() {
+                store::initialize(&conn, &self.role)?;
+            }
+            f(&engine, &state)
         })();
-        match recorded {
-            Ok(outcome) => {
-                self.conn.execute_batch("COMMIT")?;
-                outcome.map_err(|e| self.failed(m, e))
+        match result {
+            Ok(v) => {
+                conn.execute_batch("COMMIT")?;
+                Ok(v)
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                engine.rollback();
                 Err(e)
             }
         }
     }
 
-    /// Writes the history row and the `applied` event, inside the open transaction.
-    fn record_success(&self, m: &'static Migration, duration: Duration) -> Result<Applied> {
-        let checksum = m.checksum().to_hex();
-        store::record_applied(self.conn, m.version(), m.name(), &checksum, duration)?;
-        store::record_event(self.conn, event::APPLIED, Some((m.version(), m.name())), "")?;
-        Ok(Applied {
-            version: m.version(),
-            name: m.name().to_string(),
-            duration_ms: duration.as_secs_f64() * 1e3,
-        })
-    }
-
-    /// Records a `failed` event in its own transaction and builds the error to return.
-    fn failed(&self, m: &'static Migration, e: Error) -> Error {
-        let error = match e {
-            e @ Error::ForeignKeyViolation { .. } => e,
-            e => Error::MigrationFailed {
-                id: m.id(),
-                source: Box::new(e),
-            },
+    /// The history and audit log.
+    pub fn history(&self, path: &Path) -> Result<History> {
+        let (conn, state) = self.read(path)?;
+        let events = match (&conn, &state.role) {
+            (Some(conn), Some(_)) => store::read_events(conn)?,
+            _ => Vec::new(),
         };
-        let recorded = self.begin_immediate().and_then(|()| {
-            store::record_event(
-                self.conn,
-                event::FAILED,
-                Some((m.version(), m.name())),
-                &error.to_string(),
-            )?;
-            Ok(self.conn.execute_batch("COMMIT")?)
-        });
-        if recorded.is_err() && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        error
+        Ok(History { path: path.to_path_buf(), role: self.role.clone(), applied: state.history, events })
     }
-}
 
-/// Switches foreign-key enforcement off (outside any transaction, where SQLite honours it)
-/// and restores it when dropped.
-struct ForeignKeysOff<'c> {
-    conn: &'c Connection,
-    restore: bool,
-}
-
-impl<'c> ForeignKeysOff<'c> {
-    fn new(conn: &'c Connection, off: bool) -> Result<Self> {
-        let mut restore = false;
-        if off {
-            restore = conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))?;
-            conn.execute_batch("PRAGMA foreign_keys = OFF")?;
-        }
-        Ok(ForeignKeysOff { conn, restore })
-    }
-}
-
-impl Drop for ForeignKeysOff<'_> {
-    fn drop(&mut self) {
-        if self.restore {
-            let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
+    /// The live database's canonical schema (see [`SchemaSnapshot::dump`]).
+    pub fn dump(&self, path: &Path) -> Result<String> {
+        let (conn, _) = self.read(path)?;
+        match conn {
+            Some(conn) => Ok(SchemaSnapshot::read(&conn)?.dump()),
+            None => Ok(String::new()),
         }
     }
-}
 
-type Violation = (String, Option<i64>, String, i64);
-
-fn fk_violations(conn: &Connection) -> Result<BTreeSet<Violation>> {
-    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-fn describe_violations(v: &[Violation]) -> String {
-    let mut parts: Vec<String> = v
-        .iter()
-        .take(5)
-        .map(|(table, rowid, parent, _)| {
-            let row = rowid.map(|r| format!(" rowid {r}")).unwrap_or_default();
-            format!("`{table}`{row} references a missing row of `{parent}`")
-        })
-        .collect();
-    if v.len() > 5 {
-        parts.push(format!("and {} more", v.len() - 5));
+    /// The schema the binary's migrations of this role produce when applied, in order, to an
+    /// empty database: all of them, or those listed in `versions`.
+    pub fn expected_schema(&self, versions: Option<&BTreeSet<i64>>) -> Result<SchemaSnapshot> {
+        let known: Vec<&'static Migration> = self
+            .source
+            .for_role(&self.role)?
+            .into_iter()
+            .filter(|m| versions.is_none_or(|v| v.contains(&m.version())))
+            .collect();
+        let mem = Connection::open_in_memory()?;
+        mem.execute_batch("PRAGMA foreign_keys = ON")?;
+        let options = Options { backup: None, target: None, require_approval: false, ..self.options.clone() };
+        let label = Path::new(":memory:");
+        Engine { options: &options, role: &self.role, conn: &mem, path: label, known: &known, stop: None }.up()?;
+        SchemaSnapshot::read(&mem)
     }
-    parts.join("; ")
+
+    /// Checks, changing nothing, that the database has nothing pending (up to the target), no
+    /// changed, unknown or out-of-order migration, and exactly the schema its applied
+    /// migrations produce.
+    pub fn verify(&self, path: &Path) -> Result<Verification> {
+        let status = self.status(path)?;
+        let mut verification = Verification {
+            path: path.to_path_buf(),
+            role: self.role.clone(),
+            pending: Vec::new(),
+            problems: Vec::new(),
+            differences: Vec::new(),
+        };
+        for m in &status.migrations {
+            let id = MigrationId { version: m.version, name: m.name.clone() };
+            match m.state {
+                MigrationState::Pending if self.options.target.is_none_or(|t| m.version <= t) => {
+                    verification.pending.push(id)
+                }
+                MigrationState::Changed => verification.problems.push(format!("changed after it was applied: {id}")),
+                MigrationState::Unknown => verification.problems.push(format!("applied but unknown to this binary: {id}")),
+                MigrationState::OutOfOrder => verification.problems.push(format!("out of order: {id}")),
+                _ => {}
+            }
+        }
+        let applied: BTreeSet<i64> = status
+            .migrations
+            .iter()
+            .filter(|m| matches!(m.state, MigrationState::Applied | MigrationState::Changed))
+            .map(|m| m.version)
+            .collect();
+        let (conn, _) = self.read(path)?;
+        if let Some(conn) = conn {
+            let live = SchemaSnapshot::read(&conn)?;
+            let expected = self.expected_schema(Some(&applied))?;
+            verification.differences = live.diff(&expected);
+        }
+        Ok(verification)
+    }
+
+    /// Writes a backup of the database now.
+    pub fn backup_now(&self, path: &Path) -> Result<BackupFile> {
+        let policy = self.options.backup.clone().unwrap_or_default();
+        let (conn, state) = self.read(path)?;
+        if conn.is_none() {
+            return Err(Error::Backup { path: path.to_path_buf(), message: "the database does not exist yet".into() });
+        }
+        backup::take(path, state.history.last().map(|a| a.version), &policy)
+    }
+
+    /// Replaces the database with backup `file` (see the `restore` command); refuses while
+    /// another process holds a lock on it.
+    pub fn restore(&self, path: &Path, file: &Path) -> Result<BackupFile> {
+        let policy = self.options.backup.clone().unwrap_or_default();
+        backup::restore(path, file, &self.role, &policy)
+    }
+}
+
+fn planned(m: &Migration, approved: bool) -> PlannedMigration {
+    PlannedMigration {
+        version: m.version(),
+        name: m.name().to_string(),
+        description: m.description().to_string(),
+        transactional: m.transactional(),
+        foreign_keys_off: m.foreign_keys() == ForeignKeys::Off,
+        approved,
+    }
 }

@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS strata_lease (
 ";
 
 /// A row of the history table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AppliedMigration {
     pub version: i64,
     pub name: String,
@@ -64,7 +64,7 @@ pub struct AppliedMigration {
 }
 
 /// A row of the audit log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Event {
     pub id: i64,
     pub at: String,
@@ -87,6 +87,16 @@ pub mod event {
     pub const REFUSED: &str = "refused";
     /// A stale lease of a crashed `no_transaction` migration was taken over.
     pub const LEASE_RECOVERED: &str = "lease_recovered";
+    /// A backup was written before migrating (detail: its path).
+    pub const BACKED_UP: &str = "backed_up";
+    /// An operator approved a pending migration (checked mode).
+    pub const APPROVED: &str = "approved";
+    /// A migration was reverted by its `down`.
+    pub const REVERTED: &str = "reverted";
+    /// An operator accepted the changed checksum of an applied migration.
+    pub const REPAIRED: &str = "repaired";
+    /// The database was restored from a backup.
+    pub const RESTORED: &str = "restored";
 }
 
 /// Who is acting: `host/pid`.
@@ -306,6 +316,12 @@ pub fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Deletes a history row (a migration reverted by its `down`).
+pub(crate) fn remove_applied(conn: &Connection, version: i64) -> Result<()> {
+    conn.execute("DELETE FROM strata_migrations WHERE version = ?1", [version])?;
+    Ok(())
+}
+
 /// The audit log, oldest first.
 pub fn read_events(conn: &Connection) -> Result<Vec<Event>> {
     let mut stmt = conn.prepare(
@@ -357,6 +373,17 @@ pub(crate) fn record_event(
         detail
     ])?;
     Ok(())
+}
+
+/// Versions approved and not reverted since.
+pub(crate) fn approved_versions(conn: &Connection) -> Result<std::collections::BTreeSet<i64>> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT version FROM strata_events e WHERE kind = 'approved' AND id > \
+         coalesce((SELECT max(id) FROM strata_events r WHERE r.kind = 'reverted' \
+         AND r.version = e.version), 0)",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Appends a history row.

@@ -1,0 +1,175 @@
+//! Online backups beside the database (SQLite's backup API), with retention, and restore.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store;
+
+/// Where backups go and how many are kept per database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupPolicy {
+    /// Directory for the backups; `None` = a `backups` directory beside the database.
+    pub dir: Option<PathBuf>,
+    /// Backups kept per database; older ones are deleted after a new one is written.
+    pub keep: usize,
+}
+
+impl Default for BackupPolicy {
+    fn default() -> Self {
+        BackupPolicy { dir: None, keep: 5 }
+    }
+}
+
+/// A backup file and what it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupFile {
+    pub path: PathBuf,
+    pub database: PathBuf,
+    /// Newest applied version in the copy.
+    pub version: Option<i64>,
+}
+
+impl BackupPolicy {
+    /// The directory backups of `database` go to.
+    pub fn dir_for(&self, database: &Path) -> PathBuf {
+        match &self.dir {
+            Some(d) => d.clone(),
+            None => database.parent().unwrap_or(Path::new(".")).join("backups"),
+        }
+    }
+}
+
+fn stem(database: &Path) -> String {
+    database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into())
+}
+
+/// Copies `database` to `<dir>/<stem>.<UTC time>.v<version>.db`, then deletes the oldest
+/// backups beyond `keep`. The copy is read through a connection of its own, so the caller may
+/// hold the write lock meanwhile (nobody else can change the database during the copy).
+pub(crate) fn take(database: &Path, version: Option<i64>, policy: &BackupPolicy) -> Result<BackupFile> {
+    let dir = policy.dir_for(database);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Backup {
+        path: dir.clone(),
+        message: format!("cannot create the backup directory: {e}"),
+    })?;
+    let time = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let name = format!("{}.{time}.v{}.db", stem(database), version.unwrap_or(0));
+    let path = dir.join(&name);
+    let partial = dir.join(format!("{name}.partial"));
+    let copy = || -> rusqlite::Result<()> {
+        let src = Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        src.busy_timeout(Duration::from_secs(5))?;
+        let mut dst = Connection::open(&partial)?;
+        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        backup.run_to_completion(i32::MAX, Duration::from_millis(10), None)?;
+        Ok(())
+    };
+    if let Err(e) = copy() {
+        let _ = std::fs::remove_file(&partial);
+        return Err(Error::Backup { path, message: e.to_string() });
+    }
+    std::fs::rename(&partial, &path)
+        .map_err(|e| Error::Backup { path: path.clone(), message: e.to_string() })?;
+    prune(&dir, &stem(database), policy.keep);
+    Ok(BackupFile { path, database: database.to_path_buf(), version })
+}
+
+/// Backups of `database` in `dir`, oldest first.
+pub fn list(policy: &BackupPolicy, database: &Path) -> Vec<PathBuf> {
+    let dir = policy.dir_for(database);
+    let prefix = format!("{}.", stem(database));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with(&prefix) && n.ends_with(".db") && n[prefix.len()..].contains(".v")
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn prune(dir: &Path, stem: &str, keep: usize) {
+    let policy = BackupPolicy { dir: Some(dir.to_path_buf()), keep };
+    let files = list(&policy, &dir.join(format!("{stem}.db")));
+    if files.len() > keep {
+        for old in &files[..files.len() - keep] {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+}
+
+/// Replaces the content of `database` with the backup `file`, after checking that the file is
+/// an intact database of `role` and that no other process is writing to `database`. The
+/// current content is first saved as a backup itself.
+pub(crate) fn restore(
+    database: &Path,
+    file: &Path,
+    role: &str,
+    policy: &BackupPolicy,
+) -> Result<BackupFile> {
+    let src = store::open_ro(file, Duration::from_secs(5))?
+        .ok_or_else(|| Error::Backup { path: file.to_path_buf(), message: "no such file".into() })?;
+    let check: String = src.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(Error::Corrupt { path: file.to_path_buf(), message: check });
+    }
+    let state = store::read_state(&src, file)?;
+    match state.role.as_deref() {
+        Some(r) if r == role => {}
+        Some(r) => {
+            return Err(Error::WrongRole {
+                path: file.to_path_buf(),
+                expected: role.to_string(),
+                found: r.to_string(),
+            });
+        }
+        None => {
+            return Err(Error::Backup {
+                path: file.to_path_buf(),
+                message: "it holds no Strata history, so it is no backup of this database".into(),
+            });
+        }
+    }
+    let mut dst = store::open_rw(database, Duration::ZERO)?;
+    // Nobody may be writing: take the write lock without waiting.
+    match dst.execute_batch("BEGIN EXCLUSIVE") {
+        Ok(()) => {}
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+            return Err(Error::InUse(database.to_path_buf()));
+        }
+        Err(e) => return Err(store::file_error(database, e)),
+    }
+    let current = store::read_state(&dst, database).ok();
+    let saved = if current.as_ref().is_some_and(|s| s.role.is_some()) {
+        let version = current.and_then(|s| s.history.last().map(|a| a.version));
+        Some(take(database, version, policy)?)
+    } else {
+        None
+    };
+    dst.execute_batch("COMMIT")?;
+    // One step copies every page under one write lock: readers see the old or the new content.
+    rusqlite::backup::Backup::new(&src, &mut dst)
+        .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy) => Error::InUse(database.to_path_buf()),
+            _ => Error::Backup { path: file.to_path_buf(), message: e.to_string() },
+        })?;
+    let detail = format!(
+        "restored from {}{}",
+        file.display(),
+        saved.as_ref().map(|s| format!("; the replaced content is in {}", s.path.display())).unwrap_or_default()
+    );
+    store::record_event(&dst, store::event::RESTORED, None, &detail)?;
+    let version = store::read_history(&dst)?.last().map(|a| a.version);
+    Ok(BackupFile { path: file.to_path_buf(), database: database.to_path_buf(), version })
+}

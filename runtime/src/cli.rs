@@ -1,0 +1,509 @@
+//! The `migrate` subcommand, for applications to embed in their clap command line.
+//!
+//! ```no_run
+//! # strata::migrations!();
+//! use clap::Parser;
+//!
+//! #[derive(Parser)]
+//! enum Cli {
+//!     /// Schema migrations.
+//!     Migrate(strata::cli::MigrateArgs),
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let Cli::Migrate(args) = Cli::parse();
+//!     let fleet = strata::Fleet::new(&MIGRATIONS).database("main", "app.db");
+//!     strata::cli::main(&args, &fleet)
+//! }
+//! ```
+//!
+//! Exit codes: 0 success, 1 failure (the error is printed), 2 bad usage (clap), 3 `verify`
+//! found something pending, changed or drifted.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::fleet::{Fleet, FleetError, FleetReport, Outcome};
+use crate::migrator::{MigrationState, Options, Report};
+
+/// `migrate <command> [--json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub command: MigrateCommand,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The commands of `migrate`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum MigrateCommand {
+    /// Each database: role, version, pending and problem counts, and what is not applied.
+    Status,
+    /// What `up` (or `down --to`) would run, in order; changes nothing.
+    Plan {
+        /// Plan up to this version only.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+        /// Plan a revert to this version instead.
+        #[arg(long, value_name = "VERSION", conflicts_with = "to")]
+        down_to: Option<i64>,
+    },
+    /// Apply pending migrations to every database, after a backup.
+    Up {
+        /// Stop at this version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+    },
+    /// Revert every migration newer than VERSION, newest first, after a backup; refuses if one
+    /// of them has no `down`.
+    Down {
+        #[arg(long, value_name = "VERSION")]
+        to: i64,
+    },
+    /// Applied migrations and the audit log.
+    History {
+        /// How many of the latest events to show per database.
+        #[arg(long, default_value_t = 20)]
+        events: usize,
+    },
+    /// Fail (exit 3) unless every database is up to date and has exactly the schema its
+    /// migrations produce; changes nothing.
+    Verify,
+    /// Print each database's canonical schema.
+    Dump,
+    /// Approve the pending migrations (checked mode), recording who approved them.
+    Approve {
+        /// Who approves (default: $USER@host).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Accept the changed checksum of an applied migration after reviewing the change.
+    Repair {
+        #[arg(long, value_name = "VERSION")]
+        version: i64,
+        /// Who accepts it (default: $USER@host).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Back up every database now.
+    Backup,
+    /// Replace a database with a backup; refuses while another process holds a lock on it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Which database (path, file name or stem); default: the one the backup is named after.
+        #[arg(long)]
+        database: Option<PathBuf>,
+    },
+}
+
+/// What went wrong running a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    #[error(transparent)]
+    Strata(#[from] Error),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Output(e.into())
+    }
+}
+
+/// How a command ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// Exit code 0.
+    Success,
+    /// Exit code 3: `verify` found something.
+    Attention,
+}
+
+/// Runs `args` on `fleet`, printing to stdout and errors to stderr; returns the exit code.
+pub fn main(args: &MigrateArgs, fleet: &Fleet<'_>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match execute(args, fleet, &mut out) {
+        Ok(Finished::Success) => ExitCode::SUCCESS,
+        Ok(Finished::Attention) => ExitCode::from(3),
+        Err(e) => {
+            let _ = out.flush();
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The operator's name for audit events: `$USER@host`.
+pub fn operator() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{}", crate::store::hostname())
+}
+
+fn json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), CliError> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(out: &mut dyn Write, indent: &str, rows: &[Vec<String>]) -> std::io::Result<()> {
+    let columns = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    for row in rows {
+        let mut line = String::from(indent);
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn version(v: Option<i64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// Runs `args` on `fleet`, writing human or JSON output to `out`.
+///
+/// # Errors
+///
+/// The failure of the command; for `up` and `down` the per-database report has been written
+/// to `out` before.
+pub fn execute(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<Finished, CliError> {
+    match &args.command {
+        MigrateCommand::Status => status(args, fleet, out),
+        MigrateCommand::Plan { to, down_to } => plan(args, fleet, *to, *down_to, out),
+        MigrateCommand::Up { to } => {
+            let fleet = fleet.clone().options(Options { target: *to, ..fleet.settings().clone() });
+            finish_run(args, fleet.run(crate::Mode::Auto), out)
+        }
+        MigrateCommand::Down { to } => finish_run(args, fleet.down_to(*to), out),
+        MigrateCommand::History { events } => history(args, fleet, *events, out),
+        MigrateCommand::Verify => verify(args, fleet, out),
+        MigrateCommand::Dump => {
+            let dumps = fleet.each(|m, d| Ok((d, m.dump(&d.path)?)))?;
+            if args.json {
+                let list: Vec<_> = dumps
+                    .iter()
+                    .map(|(d, dump)| serde_json::json!({"path": d.path, "role": d.role, "schema": dump}))
+                    .collect();
+                json(out, &serde_json::json!({ "databases": list }))?;
+            } else {
+                for (d, dump) in dumps {
+                    writeln!(out, "-- {} ({})", d.path.display(), d.role)?;
+                    write!(out, "{dump}")?;
+                }
+            }
+            Ok(Finished::Success)
+        }
+        MigrateCommand::Approve { by } => {
+            let by = by.clone().unwrap_or_else(operator);
+            let approved = fleet.each(|m, d| Ok((d, m.approve(&d.path, &by)?)))?;
+            if args.json {
+                let list: Vec<_> = approved
+                    .iter()
+                    .map(|(d, ids)| serde_json::json!({"path": d.path, "role": d.role, "approved": ids}))
+                    .collect();
+                json(out, &serde_json::json!({ "approved_by": by, "databases": list }))?;
+            } else {
+                for (d, ids) in approved {
+                    let names: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                    match names.len() {
+                        0 => writeln!(out, "{} ({}): nothing waiting for approval", d.path.display(), d.role)?,
+                        n => writeln!(out, "{} ({}): {n} approved by {by}: {}", d.path.display(), d.role, names.join(", "))?,
+                    }
+                }
+            }
+            Ok(Finished::Success)
+        }
+        MigrateCommand::Repair { version, by } => {
+            let by = by.clone().unwrap_or_else(operator);
+            let Some(role) = fleet.source().all()?.iter().find(|m| m.version() == *version).map(|m| m.role()) else {
+                return Err(CliError::Usage(format!("no migration {version} in this binary")));
+            };
+            let repaired = fleet
+                .databases()
+                .iter()
+                .filter(|d| d.role == role)
+                .map(|d| fleet.migrator(&d.role).repair(&d.path, *version, &by))
+                .collect::<Result<Vec<_>, _>>()?;
+            if args.json {
+                json(out, &serde_json::json!({ "repaired": repaired }))?;
+            } else {
+                for r in repaired {
+                    writeln!(
+                        out,
+                        "{}: {} {} now carries checksum {} (was {}); recorded as repaired by {by}",
+                        r.path.display(),
+                        r.version,
+                        r.name,
+                        &r.new_checksum[..12],
+                        &r.old_checksum[..r.old_checksum.len().min(12)]
+                    )?;
+                }
+            }
+            Ok(Finished::Success)
+        }
+        MigrateCommand::Backup => {
+            let files = fleet.each(|m, d| m.backup_now(&d.path))?;
+            if args.json {
+                json(out, &serde_json::json!({ "backups": files }))?;
+            } else {
+                for f in files {
+                    writeln!(out, "{} -> {}", f.database.display(), f.path.display())?;
+                }
+            }
+            Ok(Finished::Success)
+        }
+        MigrateCommand::Restore { file, database } => {
+            let db = match database {
+                Some(name) => fleet.find(name),
+                None => backup_stem(file).and_then(|stem| fleet.find(Path::new(&stem))),
+            }
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "which database does {} belong to? name it with --database (one of: {})",
+                    file.display(),
+                    fleet.databases().iter().map(|d| d.path.display().to_string()).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            let restored = fleet.migrator(&db.role).restore(&db.path, file)?;
+            if args.json {
+                json(out, &restored)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} restored from {} (version {}); the replaced content was backed up first",
+                    db.path.display(),
+                    file.display(),
+                    version(restored.version)
+                )?;
+            }
+            Ok(Finished::Success)
+        }
+    }
+}
+
+/// `notes.20261121T080215.123Z.v20240301090000.db` → `notes`.
+fn backup_stem(file: &Path) -> Option<String> {
+    let name = file.file_name()?.to_str()?;
+    name.split('.').next().map(str::to_string)
+}
+
+fn status(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<Finished, CliError> {
+    let statuses = fleet.status()?;
+    if args.json {
+        json(out, &serde_json::json!({ "databases": statuses }))?;
+        return Ok(Finished::Success);
+    }
+    let mut rows = vec![vec!["DATABASE".into(), "ROLE".into(), "VERSION".into(), "PENDING".into(), "PROBLEMS".into(), "".into()]];
+    for s in &statuses {
+        let note = match (s.status.initialized, s.lagging) {
+            (false, _) => "not created yet",
+            (true, true) => "LAGGING behind its role",
+            _ => "",
+        };
+        rows.push(vec![
+            s.status.path.display().to_string(),
+            s.status.role.clone(),
+            version(s.status.version),
+            s.status.pending().to_string(),
+            s.status.problems().to_string(),
+            note.into(),
+        ]);
+    }
+    table(out, "", &rows)?;
+    for s in &statuses {
+        let rows: Vec<Vec<String>> = s
+            .status
+            .migrations
+            .iter()
+            .filter(|m| m.state != MigrationState::Applied)
+            .map(|m| {
+                let approved = if m.approved { "approved" } else { "" };
+                vec![m.state.label().to_string(), m.version.to_string(), m.name.clone(), approved.into()]
+            })
+            .collect();
+        if !rows.is_empty() {
+            writeln!(out, "\n{}:", s.status.path.display())?;
+            table(out, "  ", &rows)?;
+        }
+    }
+    Ok(Finished::Success)
+}
+
+fn plan(
+    args: &MigrateArgs,
+    fleet: &Fleet<'_>,
+    to: Option<i64>,
+    down_to: Option<i64>,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
+    let plans = fleet.each(|m, d| match down_to {
+        Some(v) => m.plan_down(&d.path, v),
+        None => m.clone().target(to.or(m.settings().target)).plan(&d.path),
+    })?;
+    if args.json {
+        json(out, &serde_json::json!({ "databases": plans }))?;
+        return Ok(Finished::Success);
+    }
+    for p in &plans {
+        let verb = if p.direction == "down" { "revert" } else { "apply" };
+        let backup = p.backup_dir.as_ref().map(|d| format!(", backup to {}", d.display())).unwrap_or_default();
+        writeln!(out, "{} ({}): {} to {verb}{backup}", p.path.display(), p.role, p.migrations.len())?;
+        let rows: Vec<Vec<String>> = p
+            .migrations
+            .iter()
+            .map(|m| {
+                let mut flags = Vec::new();
+                if !m.transactional {
+                    flags.push("no_transaction");
+                }
+                if m.foreign_keys_off {
+                    flags.push("foreign_keys=off");
+                }
+                vec![m.version.to_string(), m.name.clone(), flags.join(","), m.description.lines().next().unwrap_or("").to_string()]
+            })
+            .collect();
+        table(out, "  ", &rows)?;
+        if let Some(why) = &p.refused {
+            writeln!(out, "  REFUSED: {why}")?;
+        }
+    }
+    Ok(Finished::Success)
+}
+
+fn history(args: &MigrateArgs, fleet: &Fleet<'_>, events: usize, out: &mut dyn Write) -> Result<Finished, CliError> {
+    let mut histories = fleet.each(|m, d| m.history(&d.path))?;
+    for h in &mut histories {
+        let skip = h.events.len().saturating_sub(events);
+        h.events.drain(..skip);
+    }
+    if args.json {
+        json(out, &serde_json::json!({ "databases": histories }))?;
+        return Ok(Finished::Success);
+    }
+    for h in &histories {
+        writeln!(out, "{} ({}): {} applied", h.path.display(), h.role, h.applied.len())?;
+        let rows: Vec<Vec<String>> = h
+            .applied
+            .iter()
+            .map(|a| {
+                vec![a.version.to_string(), a.name.clone(), a.applied_at.clone(), format!("{:.1} ms", a.duration_ms), a.applied_by.clone()]
+            })
+            .collect();
+        table(out, "  ", &rows)?;
+        writeln!(out, "  events (latest {}):", h.events.len())?;
+        let rows: Vec<Vec<String>> = h
+            .events
+            .iter()
+            .map(|e| {
+                let what = match (e.version, &e.name) {
+                    (Some(v), Some(n)) if !n.is_empty() => format!("{v} {n}"),
+                    (Some(v), _) => v.to_string(),
+                    _ => String::new(),
+                };
+                vec![e.at.clone(), e.kind.clone(), what, e.actor.clone(), e.detail.clone()]
+            })
+            .collect();
+        table(out, "    ", &rows)?;
+    }
+    Ok(Finished::Success)
+}
+
+fn verify(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<Finished, CliError> {
+    let results = fleet.each(|m, d| m.verify(&d.path))?;
+    let clean = results.iter().all(|v| v.is_clean());
+    if args.json {
+        json(out, &serde_json::json!({ "clean": clean, "databases": results }))?;
+    } else {
+        for v in &results {
+            if v.is_clean() {
+                writeln!(out, "{} ({}): ok", v.path.display(), v.role)?;
+            } else {
+                writeln!(out, "{} ({}): NOT OK", v.path.display(), v.role)?;
+                for finding in v.findings() {
+                    writeln!(out, "  {finding}")?;
+                }
+            }
+        }
+    }
+    Ok(if clean { Finished::Success } else { Finished::Attention })
+}
+
+/// Prints a fleet run's report (also when it failed), then passes the failure on.
+fn finish_run(
+    args: &MigrateArgs,
+    result: Result<FleetReport, FleetError>,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
+    let report = match &result {
+        Ok(r) => r,
+        Err(e) => &e.report,
+    };
+    if args.json {
+        json(out, report)?;
+    } else {
+        write_report(out, report)?;
+    }
+    result.map(|_| Finished::Success).map_err(CliError::from)
+}
+
+/// A fleet run's report, one line per database and one per migration applied or reverted.
+pub fn write_report(out: &mut dyn Write, report: &FleetReport) -> std::io::Result<()> {
+    {
+        for d in &report.databases {
+            writeln!(out, "{}", describe(&d.role, &d.path, d.outcome, d.report.as_ref(), d.error.as_deref()))?;
+            if let Some(r) = &d.report {
+                for a in &r.applied {
+                    writeln!(out, "  + {} {} ({:.1} ms)", a.version, a.name, a.duration_ms)?;
+                }
+                for a in &r.reverted {
+                    writeln!(out, "  - {} {} ({:.1} ms)", a.version, a.name, a.duration_ms)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(role: &str, path: &Path, outcome: Outcome, report: Option<&Report>, error: Option<&str>) -> String {
+    let head = format!("{role:<8} {}", path.display());
+    match (outcome, report) {
+        (Outcome::Done, Some(r)) => {
+            let what = match (r.created, r.applied.len(), r.reverted.len()) {
+                (_, 0, n) if n > 0 => format!("reverted {n}"),
+                (true, n, _) => format!("created, applied {n}"),
+                (false, 0, _) => "up to date".to_string(),
+                (false, n, _) => format!("applied {n}"),
+            };
+            let backup = r.backup.as_ref().map(|b| format!(" (backup: {})", b.display())).unwrap_or_default();
+            format!("{head}  {what}, at version {}{backup}", version(r.version))
+        }
+        (Outcome::Stopped, r) => format!(
+            "{head}  STOPPED after another database failed, at version {}",
+            version(r.and_then(|r| r.version))
+        ),
+        (Outcome::NotStarted, _) => format!("{head}  not started: another database failed first"),
+        (_, _) => format!("{head}  FAILED: {}", error.unwrap_or("unknown error")),
+    }
+}

@@ -1,0 +1,410 @@
+//! Reading a live schema: a canonical dump for review, and a structural diff that names each
+//! difference (missing table, extra column, changed type, missing index, ...).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// A column as SQLite reports it (`PRAGMA table_xinfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub sql_type: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+    /// Position in the primary key (0 when not part of it).
+    pub primary_key: i64,
+    pub hidden: i64,
+}
+
+/// An index (`PRAGMA index_list` + `index_xinfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexInfo {
+    pub name: String,
+    pub table: String,
+    pub unique: bool,
+    pub columns: Vec<String>,
+    /// `c` created by CREATE INDEX, `u` by a UNIQUE constraint, `pk` by the primary key.
+    pub origin: String,
+    pub partial: bool,
+}
+
+/// A foreign key (`PRAGMA foreign_key_list`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ForeignKeyInfo {
+    pub from: Vec<String>,
+    pub table: String,
+    pub to: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+}
+
+/// A table's structure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub columns: Vec<ColumnInfo>,
+    pub foreign_keys: Vec<ForeignKeyInfo>,
+}
+
+/// The schema of a database, without Strata's and SQLite's own tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SchemaSnapshot {
+    pub tables: BTreeMap<String, TableInfo>,
+    pub indexes: BTreeMap<String, IndexInfo>,
+    /// Views and triggers by name, as normalised SQL.
+    pub views: BTreeMap<String, String>,
+    pub triggers: BTreeMap<String, String>,
+    /// Every object's normalised SQL, keyed by (kind order, name), for the dump.
+    sql: BTreeMap<(u8, String), String>,
+}
+
+fn own_object(name: &str) -> bool {
+    name.starts_with("sqlite_") || name.starts_with("strata_")
+}
+
+/// Collapses whitespace outside quotes, drops it around parentheses and before commas, so that
+/// the same schema written differently dumps the same.
+pub fn normalize_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut pending_space = false;
+    for c in sql.chars() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        let tight = matches!(c, '(' | ')' | ',') || out.ends_with('(') || out.is_empty();
+        if pending_space && !tight {
+            out.push(' ');
+        }
+        pending_space = false;
+        if matches!(c, '\'' | '"' | '`' | '[') {
+            quote = Some(if c == '[' { ']' } else { c });
+        }
+        out.push(c);
+        if c == ',' {
+            pending_space = true;
+        }
+    }
+    out
+}
+
+impl SchemaSnapshot {
+    /// Reads the schema of `conn`'s main database.
+    pub fn read(conn: &Connection) -> Result<SchemaSnapshot> {
+        let mut snap = SchemaSnapshot::default();
+        let objects: Vec<(String, String, String, Option<String>)> = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (kind, name, table, sql) in objects {
+            if own_object(&name) || own_object(&table) {
+                continue;
+            }
+            let order = match kind.as_str() {
+                "table" => 0,
+                "index" => 1,
+                "view" => 2,
+                _ => 3,
+            };
+            if let Some(sql) = &sql {
+                snap.sql.insert((order, name.clone()), normalize_sql(sql));
+            }
+            match kind.as_str() {
+                "table" => {
+                    snap.tables.insert(name.clone(), table_info(conn, &name)?);
+                }
+                "view" => {
+                    snap.views.insert(name, normalize_sql(sql.as_deref().unwrap_or("")));
+                }
+                "trigger" => {
+                    snap.triggers.insert(name, normalize_sql(sql.as_deref().unwrap_or("")));
+                }
+                _ => {}
+            }
+        }
+        let tables: Vec<String> = snap.tables.keys().cloned().collect();
+        for table in tables {
+            for index in index_infos(conn, &table)? {
+                snap.indexes.insert(index.name.clone(), index);
+            }
+        }
+        Ok(snap)
+    }
+
+    /// The canonical dump: each object's normalised SQL, tables first, then indexes, views and
+    /// triggers, each group sorted by name.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for sql in self.sql.values() {
+            out.push_str(sql);
+            out.push_str(";\n");
+        }
+        out
+    }
+
+    /// What differs from `expected` to `self`, named object by object; empty when they agree.
+    pub fn diff(&self, expected: &SchemaSnapshot) -> Vec<Difference> {
+        let mut out = Vec::new();
+        for (name, want) in &expected.tables {
+            match self.tables.get(name) {
+                None => out.push(Difference::MissingTable(name.clone())),
+                Some(have) => diff_table(want, have, &mut out),
+            }
+        }
+        for name in self.tables.keys().filter(|n| !expected.tables.contains_key(*n)) {
+            out.push(Difference::UnexpectedTable(name.clone()));
+        }
+        // Indexes SQLite makes for PRIMARY KEY and UNIQUE constraints are covered by the
+        // columns; compare the ones created explicitly.
+        let explicit = |s: &SchemaSnapshot| -> BTreeMap<String, IndexInfo> {
+            s.indexes.iter().filter(|(_, i)| i.origin == "c").map(|(n, i)| (n.clone(), i.clone())).collect()
+        };
+        let (want_idx, have_idx) = (explicit(expected), explicit(self));
+        for (name, want) in &want_idx {
+            match have_idx.get(name) {
+                None => out.push(Difference::MissingIndex(name.clone())),
+                Some(have) if have != want => out.push(Difference::ChangedIndex {
+                    name: name.clone(),
+                    expected: describe_index(want),
+                    found: describe_index(have),
+                }),
+                Some(_) => {}
+            }
+        }
+        for name in have_idx.keys().filter(|n| !want_idx.contains_key(*n)) {
+            out.push(Difference::UnexpectedIndex(name.clone()));
+        }
+        for (kind, want_map, have_map) in
+            [("view", &expected.views, &self.views), ("trigger", &expected.triggers, &self.triggers)]
+        {
+            for (name, want) in want_map {
+                match have_map.get(name) {
+                    None => out.push(Difference::Missing { kind, name: name.clone() }),
+                    Some(have) if have != want => {
+                        out.push(Difference::Changed { kind, name: name.clone() })
+                    }
+                    Some(_) => {}
+                }
+            }
+            for name in have_map.keys().filter(|n| !want_map.contains_key(*n)) {
+                out.push(Difference::Unexpected { kind, name: name.clone() });
+            }
+        }
+        out
+    }
+}
+
+fn describe_index(i: &IndexInfo) -> String {
+    format!(
+        "{}({}){}",
+        if i.unique { "UNIQUE " } else { "" },
+        i.columns.join(", "),
+        if i.partial { " WHERE .." } else { "" }
+    )
+}
+
+fn diff_table(want: &TableInfo, have: &TableInfo, out: &mut Vec<Difference>) {
+    let t = &want.name;
+    for wc in &want.columns {
+        let Some(hc) = have.columns.iter().find(|c| c.name == wc.name) else {
+            out.push(Difference::MissingColumn { table: t.clone(), column: wc.name.clone() });
+            continue;
+        };
+        let mut changed = |what: &'static str, expected: String, found: String| {
+            out.push(Difference::ChangedColumn {
+                table: t.clone(),
+                column: wc.name.clone(),
+                what,
+                expected,
+                found,
+            })
+        };
+        if !wc.sql_type.eq_ignore_ascii_case(&hc.sql_type) {
+            changed("type", wc.sql_type.clone(), hc.sql_type.clone());
+        }
+        if wc.not_null != hc.not_null {
+            let label = |n: bool| if n { "NOT NULL" } else { "nullable" }.to_string();
+            changed("nullability", label(wc.not_null), label(hc.not_null));
+        }
+        if wc.default != hc.default {
+            let label = |d: &Option<String>| d.clone().unwrap_or_else(|| "no default".into());
+            changed("default", label(&wc.default), label(&hc.default));
+        }
+        if wc.primary_key != hc.primary_key {
+            let label = |p: i64| if p == 0 { "not in the primary key".into() } else { format!("primary key part {p}") };
+            changed("primary key", label(wc.primary_key), label(hc.primary_key));
+        }
+    }
+    for hc in have.columns.iter().filter(|hc| !want.columns.iter().any(|wc| wc.name == hc.name)) {
+        out.push(Difference::UnexpectedColumn { table: t.clone(), column: hc.name.clone() });
+    }
+    let (mut wf, mut hf) = (want.foreign_keys.clone(), have.foreign_keys.clone());
+    wf.sort();
+    hf.sort();
+    if wf != hf {
+        out.push(Difference::ChangedForeignKeys { table: t.clone() });
+    }
+}
+
+fn table_info(conn: &Connection, table: &str) -> Result<TableInfo> {
+    let columns = conn
+        .prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")?
+        .query_map([table], |r| {
+            Ok(ColumnInfo {
+                name: r.get(0)?,
+                sql_type: r.get(1)?,
+                not_null: r.get(2)?,
+                default: r.get(3)?,
+                primary_key: r.get(4)?,
+                hidden: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<(i64, String, String, Option<String>, String, String)> = conn
+        .prepare("SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq")?
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut fks: BTreeMap<i64, ForeignKeyInfo> = BTreeMap::new();
+    for (id, parent, from, to, on_update, on_delete) in rows {
+        let fk = fks.entry(id).or_insert_with(|| ForeignKeyInfo {
+            from: Vec::new(),
+            table: parent,
+            to: Vec::new(),
+            on_update,
+            on_delete,
+        });
+        fk.from.push(from);
+        fk.to.push(to.unwrap_or_default());
+    }
+    Ok(TableInfo { name: table.to_string(), columns, foreign_keys: fks.into_values().collect() })
+}
+
+fn index_infos(conn: &Connection, table: &str) -> Result<Vec<IndexInfo>> {
+    let list: Vec<(String, bool, String, bool)> = conn
+        .prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1)")?
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for (name, unique, origin, partial) in list {
+        let columns: Vec<String> = conn
+            .prepare("SELECT coalesce(name, '<expr>') FROM pragma_index_info(?1) ORDER BY seqno")?
+            .query_map([&name], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        out.push(IndexInfo { name, table: table.to_string(), unique, columns, origin, partial });
+    }
+    Ok(out)
+}
+
+/// One way a live schema differs from the expected one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "difference", rename_all = "snake_case")]
+pub enum Difference {
+    MissingTable(String),
+    UnexpectedTable(String),
+    MissingColumn { table: String, column: String },
+    UnexpectedColumn { table: String, column: String },
+    ChangedColumn { table: String, column: String, what: &'static str, expected: String, found: String },
+    ChangedForeignKeys { table: String },
+    MissingIndex(String),
+    UnexpectedIndex(String),
+    ChangedIndex { name: String, expected: String, found: String },
+    Missing { kind: &'static str, name: String },
+    Unexpected { kind: &'static str, name: String },
+    Changed { kind: &'static str, name: String },
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Difference::MissingTable(t) => write!(f, "missing table `{t}`"),
+            Difference::UnexpectedTable(t) => write!(f, "unexpected table `{t}`"),
+            Difference::MissingColumn { table, column } => {
+                write!(f, "table `{table}`: missing column `{column}`")
+            }
+            Difference::UnexpectedColumn { table, column } => {
+                write!(f, "table `{table}`: unexpected column `{column}`")
+            }
+            Difference::ChangedColumn { table, column, what, expected, found } => write!(
+                f,
+                "table `{table}`: column `{column}` has {what} {found}, expected {expected}"
+            ),
+            Difference::ChangedForeignKeys { table } => {
+                write!(f, "table `{table}`: foreign keys differ")
+            }
+            Difference::MissingIndex(i) => write!(f, "missing index `{i}`"),
+            Difference::UnexpectedIndex(i) => write!(f, "unexpected index `{i}`"),
+            Difference::ChangedIndex { name, expected, found } => {
+                write!(f, "index `{name}` is on {found}, expected {expected}")
+            }
+            Difference::Missing { kind, name } => write!(f, "missing {kind} `{name}`"),
+            Difference::Unexpected { kind, name } => write!(f, "unexpected {kind} `{name}`"),
+            Difference::Changed { kind, name } => write!(f, "{kind} `{name}` differs"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(sql: &str) -> SchemaSnapshot {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        SchemaSnapshot::read(&conn).unwrap()
+    }
+
+    #[test]
+    fn layout_does_not_matter_and_own_tables_are_ignored() {
+        let a = snap("CREATE TABLE t (a INTEGER PRIMARY KEY,  b TEXT NOT NULL);\nCREATE INDEX i ON t (b);");
+        let b = snap(
+            "CREATE TABLE strata_x (k);\nCREATE TABLE t (\n  a INTEGER PRIMARY KEY,\n  b TEXT NOT NULL\n);\nCREATE INDEX i ON t(b);",
+        );
+        assert_eq!(a.dump(), b.dump());
+        assert!(a.diff(&b).is_empty());
+        assert_eq!(a.dump(), "CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT NOT NULL);\nCREATE INDEX i ON t(b);\n");
+    }
+
+    #[test]
+    fn names_each_difference() {
+        let expected = snap(
+            "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT NOT NULL, c INTEGER);
+             CREATE INDEX t_b ON t (b); CREATE TABLE gone (x);",
+        );
+        let live = snap(
+            "CREATE TABLE t (a INTEGER PRIMARY KEY, b INTEGER, d TEXT);
+             CREATE INDEX t_d ON t (d); CREATE TABLE extra (x);",
+        );
+        let found: Vec<String> = live.diff(&expected).iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            found,
+            [
+                "missing table `gone`",
+                "table `t`: column `b` has type INTEGER, expected TEXT",
+                "table `t`: column `b` has nullability nullable, expected NOT NULL",
+                "table `t`: missing column `c`",
+                "table `t`: unexpected column `d`",
+                "unexpected table `extra`",
+                "missing index `t_b`",
+                "unexpected index `t_d`",
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_text_is_kept() {
+        assert_eq!(normalize_sql("SELECT  'a   b' ,\"x  y\""), "SELECT 'a   b', \"x  y\"");
+    }
+}

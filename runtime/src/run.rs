@@ -1,0 +1,543 @@
+//! The engine behind [`Migrator`](crate::Migrator): applies or reverts migrations on one open
+//! database, one `BEGIN IMMEDIATE` transaction per migration.
+//!
+//! Every step that decides something reads the history under SQLite's write lock, so processes
+//! migrating the same file at once apply each migration exactly once. Between two migrations the
+//! lock is released; the next step checks, with one cheap query, that nobody else moved on
+//! meanwhile, and starts over from a full read if somebody did.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode};
+
+use crate::backup;
+use crate::error::{Error, MigrationId, Result};
+use crate::migration::{ForeignKeys, Migration, MigrationFn};
+use crate::migrator::{Analysis, Applied, Options, Report, analyze, id_of};
+use crate::store::{self, Lease, State, event};
+use crate::tx::Tx;
+
+/// Which way a migration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Up,
+    Down,
+}
+
+/// One run over one open database.
+pub(crate) struct Engine<'a> {
+    pub options: &'a Options,
+    pub role: &'a str,
+    pub conn: &'a Connection,
+    pub path: &'a Path,
+    pub known: &'a [&'static Migration],
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+/// What to do after the planning step under the write lock.
+enum Plan {
+    /// Nothing to do: commit and finish.
+    Done,
+    /// Another process holds the lease of a `no_transaction` migration: commit and wait.
+    Wait(Lease),
+    /// Run these, in order; `history` is (row count, newest version) as they start.
+    Run { migrations: Vec<&'static Migration>, history: (i64, Option<i64>) },
+}
+
+impl Engine<'_> {
+    pub(crate) fn report(&self) -> Report {
+        Report {
+            path: self.path.to_path_buf(),
+            role: self.role.to_string(),
+            applied: Vec::new(),
+            reverted: Vec::new(),
+            version: None,
+            created: false,
+            backup: None,
+            stopped: false,
+        }
+    }
+
+    /// Applies pending migrations (up to the target version, if any).
+    pub(crate) fn up(&self) -> Result<Report> {
+        let mut report = self.report();
+        // Fast path: up to date, checked from one read snapshot without taking the write lock.
+        let state = self.snapshot()?;
+        self.check_role(&state)?;
+        let analysis = analyze(self.known, &state.history);
+        if state.role.is_some()
+            && self.in_target(&analysis.pending).is_empty()
+            && state.lease.is_none()
+            && self.policy(&analysis).is_ok()
+        {
+            report.version = state.history.last().map(|a| a.version);
+            return Ok(report);
+        }
+        self.drive(DirectionTarget::Up, &mut report)?;
+        Ok(report)
+    }
+
+    /// Reverts applied migrations newer than `target`, newest first.
+    pub(crate) fn down(&self, target: i64) -> Result<Report> {
+        let mut report = self.report();
+        self.drive(DirectionTarget::Down(target), &mut report)?;
+        Ok(report)
+    }
+
+    fn in_target(&self, pending: &[&'static Migration]) -> Vec<&'static Migration> {
+        pending
+            .iter()
+            .copied()
+            .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
+            .collect()
+    }
+
+    /// Plans under the lock, then runs the planned migrations one transaction each; starts over
+    /// when another process changed the history in between.
+    fn drive(&self, direction: DirectionTarget, report: &mut Report) -> Result<()> {
+        let mut waiting_for: Option<(Lease, Instant)> = None;
+        let mut started = false;
+        'plan: loop {
+            self.begin_immediate()?;
+            let plan = match self.plan(direction, &mut started, report) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    self.rollback();
+                    return Err(e);
+                }
+            };
+            self.conn.execute_batch("COMMIT")?;
+            let (migrations, mut history) = match plan {
+                Plan::Done => break,
+                Plan::Wait(lease) => {
+                    let since = match &waiting_for {
+                        Some((held, since)) if *held == lease => *since,
+                        _ => Instant::now(),
+                    };
+                    if since.elapsed() >= self.options.lock_timeout {
+                        return Err(self.lock_timeout(Some(lease.holder)));
+                    }
+                    waiting_for = Some((lease, since));
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                Plan::Run { migrations, history } => (migrations, history),
+            };
+            for m in migrations {
+                if self.stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+                    report.stopped = true;
+                    break 'plan;
+                }
+                let fk_guard = ForeignKeysOff::new(self.conn, m.foreign_keys() == ForeignKeys::Off)?;
+                self.begin_immediate()?;
+                if self.history_marker()? != (history.0, history.1, 0) {
+                    // Another process applied, reverted or leased something: plan again.
+                    self.rollback();
+                    continue 'plan;
+                }
+                let dir = direction.direction();
+                let done = self.execute(m, dir);
+                drop(fk_guard);
+                let done = done?;
+                match dir {
+                    Direction::Up => {
+                        history = (history.0 + 1, Some(history.1.map_or(m.version(), |v| v.max(m.version()))));
+                        report.applied.push(done);
+                    }
+                    Direction::Down => {
+                        history = (history.0 - 1, self.newest_applied()?);
+                        report.reverted.push(done);
+                    }
+                }
+            }
+            break;
+        }
+        report.version = self.newest_applied()?;
+        Ok(())
+    }
+
+    /// Under the write lock: initialise, validate, wait for leases, back up, and decide what to
+    /// run.
+    fn plan(&self, direction: DirectionTarget, started: &mut bool, report: &mut Report) -> Result<Plan> {
+        let mut state = store::read_state(self.conn, self.path)?;
+        self.check_role(&state)?;
+        let fresh = state.role.is_none();
+        let analysis = analyze(self.known, &state.history);
+        if let Err(e) = self.policy_for(direction, &analysis) {
+            if !fresh {
+                // The refusal is kept in the audit log; nothing else is written.
+                store::record_event(self.conn, event::REFUSED, None, &e.to_string())?;
+                self.conn.execute_batch("COMMIT")?;
+            }
+            return Err(e);
+        }
+        if let Some(lease) = &state.lease {
+            if !lease.is_stale() {
+                return Ok(Plan::Wait(lease.clone()));
+            }
+            self.conn.execute("DELETE FROM strata_lease", [])?;
+            store::record_event(
+                self.conn,
+                event::LEASE_RECOVERED,
+                Some((lease.version, "")),
+                &format!("{} died while running a no_transaction migration; it runs again", lease.holder),
+            )?;
+            state.lease = None;
+        }
+        let migrations = match direction {
+            DirectionTarget::Up => self.in_target(&analysis.pending),
+            DirectionTarget::Down(target) => self.to_revert(&state, target)?,
+        };
+        if migrations.is_empty() {
+            return Ok(Plan::Done);
+        }
+        if direction == DirectionTarget::Up && self.options.require_approval {
+            let approved = if fresh { BTreeSet::new() } else { store::approved_versions(self.conn)? };
+            let waiting: Vec<MigrationId> =
+                migrations.iter().filter(|m| !approved.contains(&m.version())).map(|m| m.id()).collect();
+            if !waiting.is_empty() {
+                return Err(Error::ApprovalRequired { path: self.path.to_path_buf(), pending: waiting });
+            }
+        }
+        if !*started {
+            // The backup copies the database before anything of this run is written, while
+            // this transaction holds the write lock so that no other process changes it.
+            if let (false, Some(policy)) = (fresh, &self.options.backup) {
+                let version = state.history.last().map(|a| a.version);
+                let file = backup::take(self.path, version, policy)?;
+                store::record_event(self.conn, event::BACKED_UP, None, &file.path.display().to_string())?;
+                report.backup = Some(file.path);
+            }
+            if fresh {
+                store::initialize(self.conn, self.role)?;
+                report.created = true;
+            }
+            let list: Vec<String> = migrations.iter().map(|m| m.id().to_string()).collect();
+            let detail = match direction {
+                DirectionTarget::Up => format!("pending: {}", list.join(", ")),
+                DirectionTarget::Down(t) => format!("revert to {t}: {}", list.join(", ")),
+            };
+            store::record_event(self.conn, event::RUN_STARTED, None, &detail)?;
+            *started = true;
+        }
+        let history = (state.history.len() as i64, state.history.last().map(|a| a.version));
+        Ok(Plan::Run { migrations, history })
+    }
+
+    /// Applied migrations newer than `target`, newest first; each must be known and have a
+    /// `down`.
+    fn to_revert(&self, state: &State, target: i64) -> Result<Vec<&'static Migration>> {
+        let mut out = Vec::new();
+        for row in state.history.iter().rev().filter(|a| a.version > target) {
+            let Some(m) = self.known.iter().copied().find(|m| m.version() == row.version) else {
+                return Err(Error::UnknownApplied {
+                    path: self.path.to_path_buf(),
+                    unknown: vec![id_of(row)],
+                });
+            };
+            if !m.has_down() {
+                return Err(Error::NoDown { path: self.path.to_path_buf(), target, id: m.id() });
+            }
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn check_role(&self, state: &State) -> Result<()> {
+        match &state.role {
+            Some(role) if role != self.role => Err(Error::WrongRole {
+                path: self.path.to_path_buf(),
+                expected: self.role.to_string(),
+                found: role.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// An applied migration whose code changed.
+    fn checksum_policy(&self, a: &Analysis<'_>) -> Result<()> {
+        match a.changed.first() {
+            Some((m, row)) => Err(Error::ChecksumMismatch {
+                path: self.path.to_path_buf(),
+                id: m.id(),
+                applied: row.checksum.clone(),
+                compiled: m.checksum().to_hex(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The first policy violation, if any.
+    pub(crate) fn policy(&self, a: &Analysis<'_>) -> Result<()> {
+        self.checksum_policy(a)?;
+        if !a.unknown.is_empty() && !self.options.allow_unknown {
+            return Err(Error::UnknownApplied {
+                path: self.path.to_path_buf(),
+                unknown: a.unknown.iter().map(|r| id_of(r)).collect(),
+            });
+        }
+        if let (Some(m), Some(newest)) = (a.out_of_order.first(), a.newest)
+            && !self.options.allow_out_of_order
+        {
+            return Err(Error::OutOfOrder {
+                path: self.path.to_path_buf(),
+                id: m.id(),
+                newest: id_of(newest),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reverting only needs checksums to match: an unknown or out-of-order history is what
+    /// `down` may be used to clean up, and its own checks name missing code.
+    fn policy_for(&self, direction: DirectionTarget, a: &Analysis<'_>) -> Result<()> {
+        match direction {
+            DirectionTarget::Up => self.policy(a),
+            DirectionTarget::Down(_) => self.checksum_policy(a),
+        }
+    }
+
+    /// A read snapshot; a reader kept out for the whole lock timeout (a writer holding the
+    /// exclusive lock) is a lock timeout.
+    pub(crate) fn snapshot(&self) -> Result<State> {
+        let read = || -> Result<State> {
+            self.conn.execute_batch("BEGIN DEFERRED")?;
+            let state = store::read_state(self.conn, self.path);
+            self.conn.execute_batch("COMMIT")?;
+            state
+        };
+        read().map_err(|e| match e {
+            Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                self.lock_timeout(None)
+            }
+            e => e,
+        })
+    }
+
+    fn lock_timeout(&self, holder: Option<String>) -> Error {
+        Error::LockTimeout { path: self.path.to_path_buf(), waited: self.options.lock_timeout, holder }
+    }
+
+    /// Takes SQLite's write lock, waiting up to the lock timeout (the connection's busy timeout)
+    /// for another process's transaction to end.
+    pub(crate) fn begin_immediate(&self) -> Result<()> {
+        match self.conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => Err(self.lock_timeout(None)),
+            Err(e) => Err(store::file_error(self.path, e)),
+        }
+    }
+
+    pub(crate) fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// (history rows, newest version, leases): what a planned step expects to find.
+    fn history_marker(&self) -> Result<(i64, Option<i64>, i64)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), max(version), (SELECT count(*) FROM strata_lease) FROM strata_migrations",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?)
+    }
+
+    fn newest_applied(&self) -> Result<Option<i64>> {
+        let has_history: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'strata_migrations'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_history {
+            return Ok(None);
+        }
+        Ok(self.conn.query_row("SELECT max(version) FROM strata_migrations", [], |r| r.get(0))?)
+    }
+
+    /// Runs `m` one way inside the open `BEGIN IMMEDIATE` transaction (or, for `no_transaction`
+    /// migrations, under a lease) and records it; on failure rolls back and records that.
+    fn execute(&self, m: &'static Migration, direction: Direction) -> Result<Applied> {
+        let function = match direction {
+            Direction::Up => m.up_fn(),
+            Direction::Down => m.down_fn().ok_or_else(|| Error::NoDown {
+                path: self.path.to_path_buf(),
+                target: m.version(),
+                id: m.id(),
+            })?,
+        };
+        if m.transactional() {
+            self.execute_in_transaction(m, function, direction)
+        } else {
+            self.execute_under_lease(m, function, direction)
+        }
+    }
+
+    fn execute_in_transaction(&self, m: &'static Migration, f: MigrationFn, direction: Direction) -> Result<Applied> {
+        let fk_check = m.foreign_keys() == ForeignKeys::Off;
+        let outcome = (|| {
+            let before = if fk_check { fk_violations(self.conn)? } else { BTreeSet::new() };
+            let t0 = Instant::now();
+            f(&mut Tx::new(self.conn, Some(m)))?;
+            if self.conn.is_autocommit() {
+                return Err(Error::Usage(format!(
+                    "migration {} ended the transaction itself (COMMIT or ROLLBACK in its SQL); \
+                     mark it `no_transaction` if it must manage transactions",
+                    m.id()
+                )));
+            }
+            if fk_check {
+                let new: Vec<_> = fk_violations(self.conn)?.difference(&before).cloned().collect();
+                if !new.is_empty() {
+                    return Err(Error::ForeignKeyViolation { id: m.id(), violations: describe_violations(&new) });
+                }
+            }
+            let done = self.record_success(m, direction, t0.elapsed())?;
+            self.conn.execute_batch("COMMIT")?;
+            Ok(done)
+        })();
+        outcome.map_err(|e| {
+            self.rollback();
+            self.failed(m, direction, e)
+        })
+    }
+
+    /// Runs a `no_transaction` migration under a lease, then records it.
+    fn execute_under_lease(&self, m: &'static Migration, f: MigrationFn, direction: Direction) -> Result<Applied> {
+        self.conn.execute(
+            "INSERT INTO strata_lease (id, holder, host, pid, version, acquired_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![store::actor(), store::hostname(), std::process::id(), m.version(), store::now()],
+        )?;
+        self.conn.execute_batch("COMMIT")?;
+        let t0 = Instant::now();
+        let mut result = f(&mut Tx::new(self.conn, Some(m)));
+        let duration = t0.elapsed();
+        if result.is_ok() && !self.conn.is_autocommit() {
+            self.rollback();
+            result = Err(Error::Usage(format!(
+                "no_transaction migration {} left a transaction open; it was rolled back",
+                m.id()
+            )));
+        }
+        self.begin_immediate()?;
+        // Outer error: recording failed; inner: the migration's own outcome.
+        let recorded = (|| -> Result<Result<Applied>> {
+            self.conn.execute("DELETE FROM strata_lease", [])?;
+            Ok(match result {
+                Ok(()) => Ok(self.record_success(m, direction, duration)?),
+                Err(e) => Err(e),
+            })
+        })();
+        match recorded {
+            Ok(outcome) => {
+                self.conn.execute_batch("COMMIT")?;
+                outcome.map_err(|e| self.failed(m, direction, e))
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes (or, reverting, deletes) the history row and the event, inside the open
+    /// transaction.
+    fn record_success(&self, m: &'static Migration, direction: Direction, duration: Duration) -> Result<Applied> {
+        match direction {
+            Direction::Up => {
+                let checksum = m.checksum().to_hex();
+                store::record_applied(self.conn, m.version(), m.name(), &checksum, duration)?;
+                store::record_event(self.conn, event::APPLIED, Some((m.version(), m.name())), "")?;
+            }
+            Direction::Down => {
+                store::remove_applied(self.conn, m.version())?;
+                store::record_event(self.conn, event::REVERTED, Some((m.version(), m.name())), "")?;
+            }
+        }
+        Ok(Applied { version: m.version(), name: m.name().to_string(), duration_ms: duration.as_secs_f64() * 1e3 })
+    }
+
+    /// Records a `failed` event in its own transaction and builds the error to return.
+    fn failed(&self, m: &'static Migration, direction: Direction, e: Error) -> Error {
+        let error = match e {
+            e @ Error::ForeignKeyViolation { .. } => e,
+            e => Error::MigrationFailed { id: m.id(), source: Box::new(e) },
+        };
+        let what = if direction == Direction::Down { "down: " } else { "" };
+        let recorded = self.begin_immediate().and_then(|()| {
+            store::record_event(self.conn, event::FAILED, Some((m.version(), m.name())), &format!("{what}{error}"))?;
+            Ok(self.conn.execute_batch("COMMIT")?)
+        });
+        if recorded.is_err() {
+            self.rollback();
+        }
+        error
+    }
+}
+
+/// Up (to the options' target), or down to a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirectionTarget {
+    Up,
+    Down(i64),
+}
+
+impl DirectionTarget {
+    fn direction(self) -> Direction {
+        match self {
+            DirectionTarget::Up => Direction::Up,
+            DirectionTarget::Down(_) => Direction::Down,
+        }
+    }
+}
+
+/// Switches foreign-key enforcement off (outside any transaction, where SQLite honours it)
+/// and restores it when dropped.
+struct ForeignKeysOff<'c> {
+    conn: &'c Connection,
+    restore: bool,
+}
+
+impl<'c> ForeignKeysOff<'c> {
+    fn new(conn: &'c Connection, off: bool) -> Result<Self> {
+        let mut restore = false;
+        if off {
+            restore = conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))?;
+            conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        }
+        Ok(ForeignKeysOff { conn, restore })
+    }
+}
+
+impl Drop for ForeignKeysOff<'_> {
+    fn drop(&mut self) {
+        if self.restore {
+            let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
+        }
+    }
+}
+
+type Violation = (String, Option<i64>, String, i64);
+
+fn fk_violations(conn: &Connection) -> Result<BTreeSet<Violation>> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn describe_violations(v: &[Violation]) -> String {
+    let mut parts: Vec<String> = v
+        .iter()
+        .take(5)
+        .map(|(table, rowid, parent, _)| {
+            let row = rowid.map(|r| format!(" rowid {r}")).unwrap_or_default();
+            format!("`{table}`{row} references a missing row of `{parent}`")
+        })
+        .collect();
+    if v.len() > 5 {
+        parts.push(format!("and {} more", v.len() - 5));
+    }
+    parts.join("; ")
+}
