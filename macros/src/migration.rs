@@ -18,6 +18,7 @@ struct Args {
     no_transaction: bool,
     foreign_keys_off: bool,
     down: Option<Path>,
+    test_data: Option<Path>,
     /// `None` = default `SCHEMA`; `Some(None)` = `schema = none`.
     schema: Option<Option<Path>>,
 }
@@ -43,7 +44,7 @@ impl Errors {
 }
 
 const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = fn_name, \
-                     schema = PATH | none";
+                     test_data = fn_name, schema = PATH | none";
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -81,6 +82,7 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
         no_transaction: false,
         foreign_keys_off: false,
         down: None,
+        test_data: None,
         schema: None,
     };
     let metas = match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
@@ -147,17 +149,25 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 Expr::Path(p) => args.down = Some(p.path.clone()),
                 other => errors.at(other, "expected the name of the down function: `down = f`"),
             },
+            ("test_data", Meta::NameValue(nv)) => match &nv.value {
+                Expr::Path(p) => args.test_data = Some(p.path.clone()),
+                other => errors.at(
+                    other,
+                    "expected the name of the test data function: `test_data = f`",
+                ),
+            },
             ("schema", Meta::NameValue(nv)) => match &nv.value {
                 Expr::Path(p) if p.path.is_ident("none") => args.schema = Some(None),
                 Expr::Path(p) => args.schema = Some(Some(p.path.clone())),
                 other => errors.at(other, "expected `schema = PATH` or `schema = none`"),
             },
-            ("no_transaction" | "role" | "foreign_keys" | "down" | "schema", _) => {
+            ("no_transaction" | "role" | "foreign_keys" | "down" | "test_data" | "schema", _) => {
                 let usage = match key.as_str() {
                     "no_transaction" => "no_transaction",
                     "role" => "role = \"notes\"",
                     "foreign_keys" => "foreign_keys = off",
                     "down" => "down = fn_name",
+                    "test_data" => "test_data = fn_name",
                     _ => "schema = PATH",
                 };
                 errors.at(&meta, format!("expected `{usage}`"));
@@ -293,10 +303,12 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
         args.foreign_keys_off,
         canonical(f.to_token_stream())
     );
-    let down = match &args.down {
+    let optional_fn = |path: &Option<Path>| match path {
         Some(p) => quote_spanned!(p.span()=> ::core::option::Option::Some(#p)),
         None => quote!(::core::option::Option::None),
     };
+    let down = optional_fn(&args.down);
+    let test_data = optional_fn(&args.test_data);
     let version_span = args
         .version
         .as_ref()
@@ -335,6 +347,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
                 foreign_keys: ::strata::ForeignKeys::#fk,
                 up: #up,
                 down: #down,
+                test_data: #test_data,
                 schema: #schema,
             })
         }

@@ -35,7 +35,12 @@ pub struct SettingsArgs {
     pub mode: Mode,
 
     /// Seconds to wait for another process migrating the same database.
-    #[arg(long, global = true, env = "NOTELY_LOCK_TIMEOUT", default_value_t = 60.0)]
+    #[arg(
+        long,
+        global = true,
+        env = "NOTELY_LOCK_TIMEOUT",
+        default_value_t = 60.0
+    )]
     pub lock_timeout: f64,
 
     /// In checked mode, seconds to wait for an approval before giving up (default: forever).
@@ -62,7 +67,10 @@ pub enum Command {
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
-    anyhow::ensure!(value.is_finite() && value >= 0.0, "{flag} must be a number of seconds ≥ 0, got {value}");
+    anyhow::ensure!(
+        value.is_finite() && value >= 0.0,
+        "{flag} must be a number of seconds ≥ 0, got {value}"
+    );
     Ok(Duration::from_secs_f64(value))
 }
 
@@ -74,7 +82,10 @@ impl SettingsArgs {
             allow_unknown: self.allow_unknown,
             allow_out_of_order: self.allow_out_of_order,
             backups: self.backups,
-            approval_timeout: self.approval_timeout.map(|s| seconds("--approval-timeout", s)).transpose()?,
+            approval_timeout: self
+                .approval_timeout
+                .map(|s| seconds("--approval-timeout", s))
+                .transpose()?,
         })
     }
 }
@@ -88,16 +99,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             let report = db::startup(&cli.data_dir, &settings, &mut out)?;
             strata::cli::write_report(&mut out, &report)?;
-            writeln!(out, "notely: databases in {} are ready", cli.data_dir.display())?;
+            writeln!(
+                out,
+                "notely: databases in {} are ready",
+                cli.data_dir.display()
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Migrate(args)) => {
-            if matches!(args.command, strata::cli::MigrateCommand::Up { .. } | strata::cli::MigrateCommand::Approve { .. }) {
+            if matches!(
+                args.command,
+                strata::cli::MigrateCommand::Up { .. }
+                    | strata::cli::MigrateCommand::Approve { .. }
+            ) {
                 std::fs::create_dir_all(&cli.data_dir).map_err(|e| {
                     anyhow::anyhow!("creating data directory {}: {e}", cli.data_dir.display())
                 })?;
             }
-            Ok(strata::cli::main(&args, &db::fleet(&cli.data_dir, &settings)))
+            Ok(strata::cli::main(
+                &args,
+                &db::fleet(&cli.data_dir, &settings),
+            ))
         }
     }
 }

@@ -36,8 +36,10 @@ impl Default for Settings {
 
 /// Notely's databases under `data_dir`: the control database (accounts) and the note store.
 pub fn fleet(data_dir: &Path, settings: &Settings) -> Fleet<'static> {
-    let backup = (settings.backups > 0)
-        .then(|| BackupPolicy { dir: Some(data_dir.join("backups")), keep: settings.backups });
+    let backup = (settings.backups > 0).then(|| BackupPolicy {
+        dir: Some(data_dir.join("backups")),
+        keep: settings.backups,
+    });
     Fleet::new(&MIGRATIONS)
         .database(CONTROL, data_dir.join("control.db"))
         .database(NOTES, data_dir.join("notes.db"))
@@ -62,7 +64,7 @@ pub fn startup(data_dir: &Path, settings: &Settings, log: &mut dyn Write) -> Res
     loop {
         match fleet.run(settings.mode) {
             Ok(report) => return Ok(report),
-            Err(e) if matches!(e.error, Error::ApprovalRequired { .. }) => {
+            Err(e) if matches!(*e.error, Error::ApprovalRequired { .. }) => {
                 if !announced {
                     writeln!(
                         log,
@@ -72,8 +74,15 @@ pub fn startup(data_dir: &Path, settings: &Settings, log: &mut dyn Write) -> Res
                     )?;
                     announced = true;
                 }
-                if settings.approval_timeout.is_some_and(|t| started.elapsed() >= t) {
-                    bail!("no approval within {:?}: {}", settings.approval_timeout.unwrap_or_default(), e.error);
+                if settings
+                    .approval_timeout
+                    .is_some_and(|t| started.elapsed() >= t)
+                {
+                    bail!(
+                        "no approval within {:?}: {}",
+                        settings.approval_timeout.unwrap_or_default(),
+                        e.error
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(250));
             }

@@ -44,13 +44,20 @@ impl BackupPolicy {
 }
 
 fn stem(database: &Path) -> String {
-    database.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into())
+    database
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "db".into())
 }
 
 /// Copies `database` to `<dir>/<stem>.<UTC time>.v<version>.db`, then deletes the oldest
 /// backups beyond `keep`. The copy is read through a connection of its own, so the caller may
 /// hold the write lock meanwhile (nobody else can change the database during the copy).
-pub(crate) fn take(database: &Path, version: Option<i64>, policy: &BackupPolicy) -> Result<BackupFile> {
+pub(crate) fn take(
+    database: &Path,
+    version: Option<i64>,
+    policy: &BackupPolicy,
+) -> Result<BackupFile> {
     let dir = policy.dir_for(database);
     std::fs::create_dir_all(&dir).map_err(|e| Error::Backup {
         path: dir.clone(),
@@ -60,22 +67,54 @@ pub(crate) fn take(database: &Path, version: Option<i64>, policy: &BackupPolicy)
     let name = format!("{}.{time}.v{}.db", stem(database), version.unwrap_or(0));
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}.partial"));
-    let copy = || -> rusqlite::Result<()> {
-        let src = Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        src.busy_timeout(Duration::from_secs(5))?;
+    let copy = || -> Result<()> {
+        let src =
+            Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut dst = Connection::open(&partial)?;
-        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
-        backup.run_to_completion(i32::MAX, Duration::from_millis(10), None)?;
-        Ok(())
+        copy_all(&src, &mut dst, Duration::from_secs(30))
     };
     if let Err(e) = copy() {
         let _ = std::fs::remove_file(&partial);
-        return Err(Error::Backup { path, message: e.to_string() });
+        return Err(Error::Backup {
+            path,
+            message: e.to_string(),
+        });
     }
-    std::fs::rename(&partial, &path)
-        .map_err(|e| Error::Backup { path: path.clone(), message: e.to_string() })?;
+    std::fs::rename(&partial, &path).map_err(|e| Error::Backup {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     prune(&dir, &stem(database), policy.keep);
-    Ok(BackupFile { path, database: database.to_path_buf(), version })
+    Ok(BackupFile {
+        path,
+        database: database.to_path_buf(),
+        version,
+    })
+}
+
+/// Copies every page of `src` into `dst` in one step, retrying while either is locked by
+/// another connection, for at most `patience`.
+fn copy_all(src: &Connection, dst: &mut Connection, patience: Duration) -> Result<()> {
+    use rusqlite::backup::{Backup, StepResult};
+    let backup = Backup::new(src, dst)?;
+    let started = std::time::Instant::now();
+    loop {
+        match backup.step(i32::MAX)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            StepResult::Busy | StepResult::Locked if started.elapsed() < patience => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => {
+                return Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(format!(
+                        "still locked by another connection after {patience:?}"
+                    )),
+                )));
+            }
+        }
+    }
 }
 
 /// Backups of `database` in `dir`, oldest first.
@@ -88,7 +127,9 @@ pub fn list(policy: &BackupPolicy, database: &Path) -> Vec<PathBuf> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.starts_with(&prefix) && n.ends_with(".db") && n[prefix.len()..].contains(".v")
+                        n.starts_with(&prefix)
+                            && n.ends_with(".db")
+                            && n[prefix.len()..].contains(".v")
                     })
                 })
                 .collect()
@@ -99,7 +140,10 @@ pub fn list(policy: &BackupPolicy, database: &Path) -> Vec<PathBuf> {
 }
 
 fn prune(dir: &Path, stem: &str, keep: usize) {
-    let policy = BackupPolicy { dir: Some(dir.to_path_buf()), keep };
+    let policy = BackupPolicy {
+        dir: Some(dir.to_path_buf()),
+        keep,
+    };
     let files = list(&policy, &dir.join(format!("{stem}.db")));
     if files.len() > keep {
         for old in &files[..files.len() - keep] {
@@ -117,11 +161,16 @@ pub(crate) fn restore(
     role: &str,
     policy: &BackupPolicy,
 ) -> Result<BackupFile> {
-    let src = store::open_ro(file, Duration::from_secs(5))?
-        .ok_or_else(|| Error::Backup { path: file.to_path_buf(), message: "no such file".into() })?;
+    let src = store::open_ro(file, Duration::from_secs(5))?.ok_or_else(|| Error::Backup {
+        path: file.to_path_buf(),
+        message: "no such file".into(),
+    })?;
     let check: String = src.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     if check != "ok" {
-        return Err(Error::Corrupt { path: file.to_path_buf(), message: check });
+        return Err(Error::Corrupt {
+            path: file.to_path_buf(),
+            message: check,
+        });
     }
     let state = store::read_state(&src, file)?;
     match state.role.as_deref() {
@@ -141,8 +190,9 @@ pub(crate) fn restore(
         }
     }
     let mut dst = store::open_rw(database, Duration::ZERO)?;
-    // Nobody may be writing: take the write lock without waiting.
-    match dst.execute_batch("BEGIN EXCLUSIVE") {
+    // Nobody may be writing: take the write lock without waiting. Readers may go on until the
+    // copy below needs the exclusive lock.
+    match dst.execute_batch("BEGIN IMMEDIATE") {
         Ok(()) => {}
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
             return Err(Error::InUse(database.to_path_buf()));
@@ -150,26 +200,43 @@ pub(crate) fn restore(
         Err(e) => return Err(store::file_error(database, e)),
     }
     let current = store::read_state(&dst, database).ok();
-    let saved = if current.as_ref().is_some_and(|s| s.role.is_some()) {
-        let version = current.and_then(|s| s.history.last().map(|a| a.version));
-        Some(take(database, version, policy)?)
-    } else {
-        None
+    let saved = match current {
+        Some(state) if state.role.is_some() => {
+            let version = state.history.last().map(|a| a.version);
+            match take(database, version, policy) {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    let _ = dst.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
     };
     dst.execute_batch("COMMIT")?;
     // One step copies every page under one write lock: readers see the old or the new content.
-    rusqlite::backup::Backup::new(&src, &mut dst)
-        .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy) => Error::InUse(database.to_path_buf()),
-            _ => Error::Backup { path: file.to_path_buf(), message: e.to_string() },
-        })?;
+    copy_all(&src, &mut dst, Duration::from_secs(5)).map_err(|e| match e {
+        Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+            Error::InUse(database.to_path_buf())
+        }
+        e => Error::Backup {
+            path: file.to_path_buf(),
+            message: e.to_string(),
+        },
+    })?;
     let detail = format!(
         "restored from {}{}",
         file.display(),
-        saved.as_ref().map(|s| format!("; the replaced content is in {}", s.path.display())).unwrap_or_default()
+        saved
+            .as_ref()
+            .map(|s| format!("; the replaced content is in {}", s.path.display()))
+            .unwrap_or_default()
     );
     store::record_event(&dst, store::event::RESTORED, None, &detail)?;
     let version = store::read_history(&dst)?.last().map(|a| a.version);
-    Ok(BackupFile { path: file.to_path_buf(), database: database.to_path_buf(), version })
+    Ok(BackupFile {
+        path: file.to_path_buf(),
+        database: database.to_path_buf(),
+        version,
+    })
 }

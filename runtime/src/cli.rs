@@ -111,11 +111,17 @@ pub enum CliError {
     #[error(transparent)]
     Strata(#[from] Error),
     #[error(transparent)]
-    Fleet(#[from] FleetError),
+    Fleet(Box<FleetError>),
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<FleetError> for CliError {
+    fn from(e: FleetError) -> Self {
+        CliError::Fleet(Box::new(e))
+    }
 }
 
 impl From<serde_json::Error> for CliError {
@@ -149,7 +155,9 @@ pub fn main(args: &MigrateArgs, fleet: &Fleet<'_>) -> ExitCode {
 
 /// The operator's name for audit events: `$USER@host`.
 pub fn operator() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("{user}@{}", crate::store::hostname())
 }
 
@@ -162,8 +170,15 @@ fn json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), CliError> {
 /// Left-aligned columns separated by two spaces.
 fn table(out: &mut dyn Write, indent: &str, rows: &[Vec<String>]) -> std::io::Result<()> {
     let columns = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for row in rows {
         let mut line = String::from(indent);
         for (c, cell) in row.iter().enumerate() {
@@ -188,12 +203,19 @@ fn version(v: Option<i64>) -> String {
 ///
 /// The failure of the command; for `up` and `down` the per-database report has been written
 /// to `out` before.
-pub fn execute(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<Finished, CliError> {
+pub fn execute(
+    args: &MigrateArgs,
+    fleet: &Fleet<'_>,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
     match &args.command {
         MigrateCommand::Status => status(args, fleet, out),
         MigrateCommand::Plan { to, down_to } => plan(args, fleet, *to, *down_to, out),
         MigrateCommand::Up { to } => {
-            let fleet = fleet.clone().options(Options { target: *to, ..fleet.settings().clone() });
+            let fleet = fleet.clone().options(Options {
+                target: *to,
+                ..fleet.settings().clone()
+            });
             finish_run(args, fleet.run(crate::Mode::Auto), out)
         }
         MigrateCommand::Down { to } => finish_run(args, fleet.down_to(*to), out),
@@ -223,13 +245,27 @@ pub fn execute(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Re
                     .iter()
                     .map(|(d, ids)| serde_json::json!({"path": d.path, "role": d.role, "approved": ids}))
                     .collect();
-                json(out, &serde_json::json!({ "approved_by": by, "databases": list }))?;
+                json(
+                    out,
+                    &serde_json::json!({ "approved_by": by, "databases": list }),
+                )?;
             } else {
                 for (d, ids) in approved {
                     let names: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
                     match names.len() {
-                        0 => writeln!(out, "{} ({}): nothing waiting for approval", d.path.display(), d.role)?,
-                        n => writeln!(out, "{} ({}): {n} approved by {by}: {}", d.path.display(), d.role, names.join(", "))?,
+                        0 => writeln!(
+                            out,
+                            "{} ({}): nothing waiting for approval",
+                            d.path.display(),
+                            d.role
+                        )?,
+                        n => writeln!(
+                            out,
+                            "{} ({}): {n} approved by {by}: {}",
+                            d.path.display(),
+                            d.role,
+                            names.join(", ")
+                        )?,
                     }
                 }
             }
@@ -237,8 +273,16 @@ pub fn execute(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Re
         }
         MigrateCommand::Repair { version, by } => {
             let by = by.clone().unwrap_or_else(operator);
-            let Some(role) = fleet.source().all()?.iter().find(|m| m.version() == *version).map(|m| m.role()) else {
-                return Err(CliError::Usage(format!("no migration {version} in this binary")));
+            let Some(role) = fleet
+                .source()
+                .all()?
+                .iter()
+                .find(|m| m.version() == *version)
+                .map(|m| m.role())
+            else {
+                return Err(CliError::Usage(format!(
+                    "no migration {version} in this binary"
+                )));
             };
             let repaired = fleet
                 .databases()
@@ -283,7 +327,12 @@ pub fn execute(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Re
                 CliError::Usage(format!(
                     "which database does {} belong to? name it with --database (one of: {})",
                     file.display(),
-                    fleet.databases().iter().map(|d| d.path.display().to_string()).collect::<Vec<_>>().join(", ")
+                    fleet
+                        .databases()
+                        .iter()
+                        .map(|d| d.path.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
             let restored = fleet.migrator(&db.role).restore(&db.path, file)?;
@@ -309,13 +358,24 @@ fn backup_stem(file: &Path) -> Option<String> {
     name.split('.').next().map(str::to_string)
 }
 
-fn status(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<Finished, CliError> {
+fn status(
+    args: &MigrateArgs,
+    fleet: &Fleet<'_>,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
     let statuses = fleet.status()?;
     if args.json {
         json(out, &serde_json::json!({ "databases": statuses }))?;
         return Ok(Finished::Success);
     }
-    let mut rows = vec![vec!["DATABASE".into(), "ROLE".into(), "VERSION".into(), "PENDING".into(), "PROBLEMS".into(), "".into()]];
+    let mut rows = vec![vec![
+        "DATABASE".into(),
+        "ROLE".into(),
+        "VERSION".into(),
+        "PENDING".into(),
+        "PROBLEMS".into(),
+        "".into(),
+    ]];
     for s in &statuses {
         let note = match (s.status.initialized, s.lagging) {
             (false, _) => "not created yet",
@@ -340,7 +400,12 @@ fn status(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<
             .filter(|m| m.state != MigrationState::Applied)
             .map(|m| {
                 let approved = if m.approved { "approved" } else { "" };
-                vec![m.state.label().to_string(), m.version.to_string(), m.name.clone(), approved.into()]
+                vec![
+                    m.state.label().to_string(),
+                    m.version.to_string(),
+                    m.name.clone(),
+                    approved.into(),
+                ]
             })
             .collect();
         if !rows.is_empty() {
@@ -367,9 +432,23 @@ fn plan(
         return Ok(Finished::Success);
     }
     for p in &plans {
-        let verb = if p.direction == "down" { "revert" } else { "apply" };
-        let backup = p.backup_dir.as_ref().map(|d| format!(", backup to {}", d.display())).unwrap_or_default();
-        writeln!(out, "{} ({}): {} to {verb}{backup}", p.path.display(), p.role, p.migrations.len())?;
+        let verb = if p.direction == "down" {
+            "revert"
+        } else {
+            "apply"
+        };
+        let backup = p
+            .backup_dir
+            .as_ref()
+            .map(|d| format!(", backup to {}", d.display()))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{} ({}): {} to {verb}{backup}",
+            p.path.display(),
+            p.role,
+            p.migrations.len()
+        )?;
         let rows: Vec<Vec<String>> = p
             .migrations
             .iter()
@@ -381,7 +460,12 @@ fn plan(
                 if m.foreign_keys_off {
                     flags.push("foreign_keys=off");
                 }
-                vec![m.version.to_string(), m.name.clone(), flags.join(","), m.description.lines().next().unwrap_or("").to_string()]
+                vec![
+                    m.version.to_string(),
+                    m.name.clone(),
+                    flags.join(","),
+                    m.description.lines().next().unwrap_or("").to_string(),
+                ]
             })
             .collect();
         table(out, "  ", &rows)?;
@@ -392,7 +476,12 @@ fn plan(
     Ok(Finished::Success)
 }
 
-fn history(args: &MigrateArgs, fleet: &Fleet<'_>, events: usize, out: &mut dyn Write) -> Result<Finished, CliError> {
+fn history(
+    args: &MigrateArgs,
+    fleet: &Fleet<'_>,
+    events: usize,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
     let mut histories = fleet.each(|m, d| m.history(&d.path))?;
     for h in &mut histories {
         let skip = h.events.len().saturating_sub(events);
@@ -403,12 +492,24 @@ fn history(args: &MigrateArgs, fleet: &Fleet<'_>, events: usize, out: &mut dyn W
         return Ok(Finished::Success);
     }
     for h in &histories {
-        writeln!(out, "{} ({}): {} applied", h.path.display(), h.role, h.applied.len())?;
+        writeln!(
+            out,
+            "{} ({}): {} applied",
+            h.path.display(),
+            h.role,
+            h.applied.len()
+        )?;
         let rows: Vec<Vec<String>> = h
             .applied
             .iter()
             .map(|a| {
-                vec![a.version.to_string(), a.name.clone(), a.applied_at.clone(), format!("{:.1} ms", a.duration_ms), a.applied_by.clone()]
+                vec![
+                    a.version.to_string(),
+                    a.name.clone(),
+                    a.applied_at.clone(),
+                    format!("{:.1} ms", a.duration_ms),
+                    a.applied_by.clone(),
+                ]
             })
             .collect();
         table(out, "  ", &rows)?;
@@ -422,7 +523,13 @@ fn history(args: &MigrateArgs, fleet: &Fleet<'_>, events: usize, out: &mut dyn W
                     (Some(v), _) => v.to_string(),
                     _ => String::new(),
                 };
-                vec![e.at.clone(), e.kind.clone(), what, e.actor.clone(), e.detail.clone()]
+                vec![
+                    e.at.clone(),
+                    e.kind.clone(),
+                    what,
+                    e.actor.clone(),
+                    e.detail.clone(),
+                ]
             })
             .collect();
         table(out, "    ", &rows)?;
@@ -430,11 +537,18 @@ fn history(args: &MigrateArgs, fleet: &Fleet<'_>, events: usize, out: &mut dyn W
     Ok(Finished::Success)
 }
 
-fn verify(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<Finished, CliError> {
+fn verify(
+    args: &MigrateArgs,
+    fleet: &Fleet<'_>,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
     let results = fleet.each(|m, d| m.verify(&d.path))?;
     let clean = results.iter().all(|v| v.is_clean());
     if args.json {
-        json(out, &serde_json::json!({ "clean": clean, "databases": results }))?;
+        json(
+            out,
+            &serde_json::json!({ "clean": clean, "databases": results }),
+        )?;
     } else {
         for v in &results {
             if v.is_clean() {
@@ -447,7 +561,11 @@ fn verify(args: &MigrateArgs, fleet: &Fleet<'_>, out: &mut dyn Write) -> Result<
             }
         }
     }
-    Ok(if clean { Finished::Success } else { Finished::Attention })
+    Ok(if clean {
+        Finished::Success
+    } else {
+        Finished::Attention
+    })
 }
 
 /// Prints a fleet run's report (also when it failed), then passes the failure on.
@@ -472,13 +590,31 @@ fn finish_run(
 pub fn write_report(out: &mut dyn Write, report: &FleetReport) -> std::io::Result<()> {
     {
         for d in &report.databases {
-            writeln!(out, "{}", describe(&d.role, &d.path, d.outcome, d.report.as_ref(), d.error.as_deref()))?;
+            writeln!(
+                out,
+                "{}",
+                describe(
+                    &d.role,
+                    &d.path,
+                    d.outcome,
+                    d.report.as_ref(),
+                    d.error.as_deref()
+                )
+            )?;
             if let Some(r) = &d.report {
                 for a in &r.applied {
-                    writeln!(out, "  + {} {} ({:.1} ms)", a.version, a.name, a.duration_ms)?;
+                    writeln!(
+                        out,
+                        "  + {} {} ({:.1} ms)",
+                        a.version, a.name, a.duration_ms
+                    )?;
                 }
                 for a in &r.reverted {
-                    writeln!(out, "  - {} {} ({:.1} ms)", a.version, a.name, a.duration_ms)?;
+                    writeln!(
+                        out,
+                        "  - {} {} ({:.1} ms)",
+                        a.version, a.name, a.duration_ms
+                    )?;
                 }
             }
         }
@@ -486,7 +622,13 @@ pub fn write_report(out: &mut dyn Write, report: &FleetReport) -> std::io::Resul
     Ok(())
 }
 
-fn describe(role: &str, path: &Path, outcome: Outcome, report: Option<&Report>, error: Option<&str>) -> String {
+fn describe(
+    role: &str,
+    path: &Path,
+    outcome: Outcome,
+    report: Option<&Report>,
+    error: Option<&str>,
+) -> String {
     let head = format!("{role:<8} {}", path.display());
     match (outcome, report) {
         (Outcome::Done, Some(r)) => {
@@ -496,7 +638,11 @@ fn describe(role: &str, path: &Path, outcome: Outcome, report: Option<&Report>, 
                 (false, 0, _) => "up to date".to_string(),
                 (false, n, _) => format!("applied {n}"),
             };
-            let backup = r.backup.as_ref().map(|b| format!(" (backup: {})", b.display())).unwrap_or_default();
+            let backup = r
+                .backup
+                .as_ref()
+                .map(|b| format!(" (backup: {})", b.display()))
+                .unwrap_or_default();
             format!("{head}  {what}, at version {}{backup}", version(r.version))
         }
         (Outcome::Stopped, r) => format!(

@@ -165,24 +165,38 @@ pub enum Error {
         .path.display(),
         list(.pending)
     )]
-    ApprovalRequired { path: PathBuf, pending: Vec<MigrationId> },
+    ApprovalRequired {
+        path: PathBuf,
+        pending: Vec<MigrationId>,
+    },
 
     #[error(
         "cannot revert {} to {target}: migration {id} has no `down`; add one (`#[migration(.., \
          down = f)]`) or restore a backup instead",
         .path.display()
     )]
-    NoDown { path: PathBuf, target: i64, id: MigrationId },
+    NoDown {
+        path: PathBuf,
+        target: i64,
+        id: MigrationId,
+    },
 
     #[error("{} does not match its migrations: {}", .path.display(), .problems.join("; "))]
-    Verify { path: PathBuf, problems: Vec<String> },
+    Verify {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 
     #[error(
         "nothing to repair in {}: migration {version} is {state}; `repair` only accepts the new \
          checksum of an applied migration whose code changed",
         .path.display()
     )]
-    NothingToRepair { path: PathBuf, version: i64, state: String },
+    NothingToRepair {
+        path: PathBuf,
+        version: i64,
+        state: String,
+    },
 
     #[error("backup {}: {message}", .path.display())]
     Backup { path: PathBuf, message: String },

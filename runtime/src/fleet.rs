@@ -81,7 +81,7 @@ pub struct FleetError {
     pub role: String,
     pub database: PathBuf,
     #[source]
-    pub error: Error,
+    pub error: Box<Error>,
     pub report: FleetReport,
 }
 
@@ -91,8 +91,15 @@ fn stopped_note(report: &FleetReport) -> String {
         .iter()
         .filter(|d| matches!(d.outcome, Outcome::Stopped | Outcome::NotStarted))
         .count();
-    if stopped == 0 { String::new() } else { format!(" ({stopped} other database(s) stopped or not started)") }
+    if stopped == 0 {
+        String::new()
+    } else {
+        format!(" ({stopped} other database(s) stopped or not started)")
+    }
 }
+
+/// How one database's run ended.
+type Slot = (Outcome, Option<Report>, Option<Error>);
 
 /// A database's status within its fleet.
 #[derive(Debug, Clone, Serialize)]
@@ -106,13 +113,24 @@ pub struct DatabaseStatus {
 impl<'s> Fleet<'s> {
     /// An empty fleet over the migrations of `source`.
     pub fn new(source: &'s Source) -> Self {
-        let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
-        Fleet { source, databases: Vec::new(), options: Options::default(), parallelism }
+        let parallelism = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 8);
+        Fleet {
+            source,
+            databases: Vec::new(),
+            options: Options::default(),
+            parallelism,
+        }
     }
 
     /// Adds the database at `path`, migrated with the migrations of `role`.
     pub fn database(mut self, role: &str, path: impl Into<PathBuf>) -> Self {
-        self.databases.push(Database { role: role.to_string(), path: path.into() });
+        self.databases.push(Database {
+            role: role.to_string(),
+            path: path.into(),
+        });
         self
     }
 
@@ -189,7 +207,7 @@ impl<'s> Fleet<'s> {
         f: impl Fn(Migrator<'_>, &Path) -> Result<Report> + Sync,
     ) -> std::result::Result<FleetReport, FleetError> {
         let stop = AtomicBool::new(false);
-        let results: Mutex<BTreeMap<usize, (Outcome, Option<Report>, Option<Error>)>> = Mutex::new(BTreeMap::new());
+        let results: Mutex<BTreeMap<usize, Slot>> = Mutex::new(BTreeMap::new());
         let mut roles = self.roles();
         if reverse {
             roles.reverse();
@@ -198,8 +216,12 @@ impl<'s> Fleet<'s> {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let members: Vec<(usize, &Database)> =
-                self.databases.iter().enumerate().filter(|(_, d)| d.role == role).collect();
+            let members: Vec<(usize, &Database)> = self
+                .databases
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.role == role)
+                .collect();
             let next = AtomicUsize::new(0);
             let workers = self.parallelism.min(members.len());
             std::thread::scope(|scope| {
@@ -207,7 +229,9 @@ impl<'s> Fleet<'s> {
                     scope.spawn(|| {
                         loop {
                             let i = next.fetch_add(1, Ordering::SeqCst);
-                            let Some(&(index, db)) = members.get(i) else { break };
+                            let Some(&(index, db)) = members.get(i) else {
+                                break;
+                            };
                             if stop.load(Ordering::SeqCst) {
                                 continue;
                             }
@@ -220,7 +244,10 @@ impl<'s> Fleet<'s> {
                                     (Outcome::Failed, None, Some(e))
                                 }
                             };
-                            results.lock().unwrap_or_else(|p| p.into_inner()).insert(index, entry);
+                            results
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(index, entry);
                         }
                     });
                 }
@@ -233,12 +260,21 @@ impl<'s> Fleet<'s> {
             .iter()
             .enumerate()
             .map(|(i, db)| {
-                let (outcome, report, error) = results.remove(&i).unwrap_or((Outcome::NotStarted, None, None));
+                let (outcome, report, error) =
+                    results
+                        .remove(&i)
+                        .unwrap_or((Outcome::NotStarted, None, None));
                 let message = error.as_ref().map(|e| e.to_string());
                 if let (Some(e), None) = (error, &failure) {
                     failure = Some((i, e));
                 }
-                DatabaseReport { role: db.role.clone(), path: db.path.clone(), outcome, report, error: message }
+                DatabaseReport {
+                    role: db.role.clone(),
+                    path: db.path.clone(),
+                    outcome,
+                    report,
+                    error: message,
+                }
             })
             .collect();
         let report = FleetReport { databases };
@@ -247,7 +283,7 @@ impl<'s> Fleet<'s> {
             Some((i, error)) => Err(FleetError {
                 role: self.databases[i].role.clone(),
                 database: self.databases[i].path.clone(),
-                error,
+                error: Box::new(error),
                 report,
             }),
         }
@@ -255,8 +291,11 @@ impl<'s> Fleet<'s> {
 
     /// Every database's status; a database behind the newest version of its role is flagged.
     pub fn status(&self) -> Result<Vec<DatabaseStatus>> {
-        let statuses: Vec<Status> =
-            self.databases.iter().map(|d| self.migrator(&d.role).status(&d.path)).collect::<Result<_>>()?;
+        let statuses: Vec<Status> = self
+            .databases
+            .iter()
+            .map(|d| self.migrator(&d.role).status(&d.path))
+            .collect::<Result<_>>()?;
         let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
         for s in &statuses {
             if let Some(v) = s.version {
@@ -264,18 +303,29 @@ impl<'s> Fleet<'s> {
                 *e = (*e).max(v);
             }
         }
-        let newest: BTreeMap<String, i64> = newest.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let newest: BTreeMap<String, i64> = newest
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         Ok(statuses
             .into_iter()
             .map(|s| {
-                let lagging = newest.get(&s.role).is_some_and(|&n| s.version.is_none_or(|v| v < n));
+                let lagging = newest
+                    .get(&s.role)
+                    .is_some_and(|&n| s.version.is_none_or(|v| v < n));
                 DatabaseStatus { status: s, lagging }
             })
             .collect())
     }
 
     /// Applies `f` to each database in order, collecting the results; stops at the first error.
-    pub fn each<'f, T>(&'f self, f: impl Fn(&Migrator<'s>, &'f Database) -> Result<T>) -> Result<Vec<T>> {
-        self.databases.iter().map(|d| f(&self.migrator(&d.role), d)).collect()
+    pub fn each<'f, T>(
+        &'f self,
+        f: impl Fn(&Migrator<'s>, &'f Database) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.databases
+            .iter()
+            .map(|d| f(&self.migrator(&d.role), d))
+            .collect()
     }
 }

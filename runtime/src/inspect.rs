@@ -67,6 +67,46 @@ fn own_object(name: &str) -> bool {
     name.starts_with("sqlite_") || name.starts_with("strata_")
 }
 
+/// `CREATE TABLE t(a, b)` as `CREATE TABLE t(\n  a,\n  b\n)`, so that a changed column is one
+/// changed line in a reviewed dump. `sql` is normalised.
+fn one_column_per_line(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for c in sql.chars() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' | '`' | '[' => {
+                quote = Some(if c == '[' { ']' } else { c });
+                out.push(c);
+            }
+            '(' => {
+                depth += 1;
+                out.push(c);
+                if depth == 1 {
+                    out.push_str("\n  ");
+                }
+            }
+            ')' => {
+                if depth == 1 {
+                    out.push('\n');
+                }
+                depth = depth.saturating_sub(1);
+                out.push(c);
+            }
+            ',' if depth == 1 => out.push_str(",\n "),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Collapses whitespace outside quotes, drops it around parentheses and before commas, so that
 /// the same schema written differently dumps the same.
 pub fn normalize_sql(sql: &str) -> String {
@@ -127,10 +167,12 @@ impl SchemaSnapshot {
                     snap.tables.insert(name.clone(), table_info(conn, &name)?);
                 }
                 "view" => {
-                    snap.views.insert(name, normalize_sql(sql.as_deref().unwrap_or("")));
+                    snap.views
+                        .insert(name, normalize_sql(sql.as_deref().unwrap_or("")));
                 }
                 "trigger" => {
-                    snap.triggers.insert(name, normalize_sql(sql.as_deref().unwrap_or("")));
+                    snap.triggers
+                        .insert(name, normalize_sql(sql.as_deref().unwrap_or("")));
                 }
                 _ => {}
             }
@@ -148,8 +190,11 @@ impl SchemaSnapshot {
     /// triggers, each group sorted by name.
     pub fn dump(&self) -> String {
         let mut out = String::new();
-        for sql in self.sql.values() {
-            out.push_str(sql);
+        for ((order, _), sql) in &self.sql {
+            match order {
+                0 => out.push_str(&one_column_per_line(sql)),
+                _ => out.push_str(sql),
+            }
             out.push_str(";\n");
         }
         out
@@ -164,13 +209,21 @@ impl SchemaSnapshot {
                 Some(have) => diff_table(want, have, &mut out),
             }
         }
-        for name in self.tables.keys().filter(|n| !expected.tables.contains_key(*n)) {
+        for name in self
+            .tables
+            .keys()
+            .filter(|n| !expected.tables.contains_key(*n))
+        {
             out.push(Difference::UnexpectedTable(name.clone()));
         }
         // Indexes SQLite makes for PRIMARY KEY and UNIQUE constraints are covered by the
         // columns; compare the ones created explicitly.
         let explicit = |s: &SchemaSnapshot| -> BTreeMap<String, IndexInfo> {
-            s.indexes.iter().filter(|(_, i)| i.origin == "c").map(|(n, i)| (n.clone(), i.clone())).collect()
+            s.indexes
+                .iter()
+                .filter(|(_, i)| i.origin == "c")
+                .map(|(n, i)| (n.clone(), i.clone()))
+                .collect()
         };
         let (want_idx, have_idx) = (explicit(expected), explicit(self));
         for (name, want) in &want_idx {
@@ -187,20 +240,28 @@ impl SchemaSnapshot {
         for name in have_idx.keys().filter(|n| !want_idx.contains_key(*n)) {
             out.push(Difference::UnexpectedIndex(name.clone()));
         }
-        for (kind, want_map, have_map) in
-            [("view", &expected.views, &self.views), ("trigger", &expected.triggers, &self.triggers)]
-        {
+        for (kind, want_map, have_map) in [
+            ("view", &expected.views, &self.views),
+            ("trigger", &expected.triggers, &self.triggers),
+        ] {
             for (name, want) in want_map {
                 match have_map.get(name) {
-                    None => out.push(Difference::Missing { kind, name: name.clone() }),
-                    Some(have) if have != want => {
-                        out.push(Difference::Changed { kind, name: name.clone() })
-                    }
+                    None => out.push(Difference::Missing {
+                        kind,
+                        name: name.clone(),
+                    }),
+                    Some(have) if have != want => out.push(Difference::Changed {
+                        kind,
+                        name: name.clone(),
+                    }),
                     Some(_) => {}
                 }
             }
             for name in have_map.keys().filter(|n| !want_map.contains_key(*n)) {
-                out.push(Difference::Unexpected { kind, name: name.clone() });
+                out.push(Difference::Unexpected {
+                    kind,
+                    name: name.clone(),
+                });
             }
         }
         out
@@ -220,7 +281,10 @@ fn diff_table(want: &TableInfo, have: &TableInfo, out: &mut Vec<Difference>) {
     let t = &want.name;
     for wc in &want.columns {
         let Some(hc) = have.columns.iter().find(|c| c.name == wc.name) else {
-            out.push(Difference::MissingColumn { table: t.clone(), column: wc.name.clone() });
+            out.push(Difference::MissingColumn {
+                table: t.clone(),
+                column: wc.name.clone(),
+            });
             continue;
         };
         let mut changed = |what: &'static str, expected: String, found: String| {
@@ -244,12 +308,25 @@ fn diff_table(want: &TableInfo, have: &TableInfo, out: &mut Vec<Difference>) {
             changed("default", label(&wc.default), label(&hc.default));
         }
         if wc.primary_key != hc.primary_key {
-            let label = |p: i64| if p == 0 { "not in the primary key".into() } else { format!("primary key part {p}") };
+            let label = |p: i64| {
+                if p == 0 {
+                    "not in the primary key".into()
+                } else {
+                    format!("primary key part {p}")
+                }
+            };
             changed("primary key", label(wc.primary_key), label(hc.primary_key));
         }
     }
-    for hc in have.columns.iter().filter(|hc| !want.columns.iter().any(|wc| wc.name == hc.name)) {
-        out.push(Difference::UnexpectedColumn { table: t.clone(), column: hc.name.clone() });
+    for hc in have
+        .columns
+        .iter()
+        .filter(|hc| !want.columns.iter().any(|wc| wc.name == hc.name))
+    {
+        out.push(Difference::UnexpectedColumn {
+            table: t.clone(),
+            column: hc.name.clone(),
+        });
     }
     let (mut wf, mut hf) = (want.foreign_keys.clone(), have.foreign_keys.clone());
     wf.sort();
@@ -289,13 +366,19 @@ fn table_info(conn: &Connection, table: &str) -> Result<TableInfo> {
         fk.from.push(from);
         fk.to.push(to.unwrap_or_default());
     }
-    Ok(TableInfo { name: table.to_string(), columns, foreign_keys: fks.into_values().collect() })
+    Ok(TableInfo {
+        name: table.to_string(),
+        columns,
+        foreign_keys: fks.into_values().collect(),
+    })
 }
 
 fn index_infos(conn: &Connection, table: &str) -> Result<Vec<IndexInfo>> {
     let list: Vec<(String, bool, String, bool)> = conn
         .prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1)")?
-        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([table], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::new();
     for (name, unique, origin, partial) in list {
@@ -303,7 +386,14 @@ fn index_infos(conn: &Connection, table: &str) -> Result<Vec<IndexInfo>> {
             .prepare("SELECT coalesce(name, '<expr>') FROM pragma_index_info(?1) ORDER BY seqno")?
             .query_map([&name], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        out.push(IndexInfo { name, table: table.to_string(), unique, columns, origin, partial });
+        out.push(IndexInfo {
+            name,
+            table: table.to_string(),
+            unique,
+            columns,
+            origin,
+            partial,
+        });
     }
     Ok(out)
 }
@@ -314,16 +404,43 @@ fn index_infos(conn: &Connection, table: &str) -> Result<Vec<IndexInfo>> {
 pub enum Difference {
     MissingTable(String),
     UnexpectedTable(String),
-    MissingColumn { table: String, column: String },
-    UnexpectedColumn { table: String, column: String },
-    ChangedColumn { table: String, column: String, what: &'static str, expected: String, found: String },
-    ChangedForeignKeys { table: String },
+    MissingColumn {
+        table: String,
+        column: String,
+    },
+    UnexpectedColumn {
+        table: String,
+        column: String,
+    },
+    ChangedColumn {
+        table: String,
+        column: String,
+        what: &'static str,
+        expected: String,
+        found: String,
+    },
+    ChangedForeignKeys {
+        table: String,
+    },
     MissingIndex(String),
     UnexpectedIndex(String),
-    ChangedIndex { name: String, expected: String, found: String },
-    Missing { kind: &'static str, name: String },
-    Unexpected { kind: &'static str, name: String },
-    Changed { kind: &'static str, name: String },
+    ChangedIndex {
+        name: String,
+        expected: String,
+        found: String,
+    },
+    Missing {
+        kind: &'static str,
+        name: String,
+    },
+    Unexpected {
+        kind: &'static str,
+        name: String,
+    },
+    Changed {
+        kind: &'static str,
+        name: String,
+    },
 }
 
 impl fmt::Display for Difference {
@@ -337,7 +454,13 @@ impl fmt::Display for Difference {
             Difference::UnexpectedColumn { table, column } => {
                 write!(f, "table `{table}`: unexpected column `{column}`")
             }
-            Difference::ChangedColumn { table, column, what, expected, found } => write!(
+            Difference::ChangedColumn {
+                table,
+                column,
+                what,
+                expected,
+                found,
+            } => write!(
                 f,
                 "table `{table}`: column `{column}` has {what} {found}, expected {expected}"
             ),
@@ -346,7 +469,11 @@ impl fmt::Display for Difference {
             }
             Difference::MissingIndex(i) => write!(f, "missing index `{i}`"),
             Difference::UnexpectedIndex(i) => write!(f, "unexpected index `{i}`"),
-            Difference::ChangedIndex { name, expected, found } => {
+            Difference::ChangedIndex {
+                name,
+                expected,
+                found,
+            } => {
                 write!(f, "index `{name}` is on {found}, expected {expected}")
             }
             Difference::Missing { kind, name } => write!(f, "missing {kind} `{name}`"),
@@ -368,13 +495,18 @@ mod tests {
 
     #[test]
     fn layout_does_not_matter_and_own_tables_are_ignored() {
-        let a = snap("CREATE TABLE t (a INTEGER PRIMARY KEY,  b TEXT NOT NULL);\nCREATE INDEX i ON t (b);");
+        let a = snap(
+            "CREATE TABLE t (a INTEGER PRIMARY KEY,  b TEXT NOT NULL);\nCREATE INDEX i ON t (b);",
+        );
         let b = snap(
             "CREATE TABLE strata_x (k);\nCREATE TABLE t (\n  a INTEGER PRIMARY KEY,\n  b TEXT NOT NULL\n);\nCREATE INDEX i ON t(b);",
         );
         assert_eq!(a.dump(), b.dump());
         assert!(a.diff(&b).is_empty());
-        assert_eq!(a.dump(), "CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT NOT NULL);\nCREATE INDEX i ON t(b);\n");
+        assert_eq!(
+            a.dump(),
+            "CREATE TABLE t(\n  a INTEGER PRIMARY KEY,\n  b TEXT NOT NULL\n);\nCREATE INDEX i ON t(b);\n"
+        );
     }
 
     #[test]
@@ -405,6 +537,9 @@ mod tests {
 
     #[test]
     fn quoted_text_is_kept() {
-        assert_eq!(normalize_sql("SELECT  'a   b' ,\"x  y\""), "SELECT 'a   b', \"x  y\"");
+        assert_eq!(
+            normalize_sql("SELECT  'a   b' ,\"x  y\""),
+            "SELECT 'a   b', \"x  y\""
+        );
     }
 }

@@ -47,14 +47,17 @@ mod migrator;
 mod run;
 pub mod schema;
 pub mod store;
+pub mod testing;
 mod tx;
 
+pub use backup::{BackupFile, BackupPolicy};
 pub use checksum::Checksum;
 pub use error::{Error, MigrationId, Result};
-pub use migration::{DEFAULT_ROLE, ForeignKeys, Migration, MigrationFn, Source};
-pub use backup::{BackupFile, BackupPolicy};
-pub use fleet::{Database, DatabaseReport, DatabaseStatus, Fleet, FleetError, FleetReport, Outcome};
+pub use fleet::{
+    Database, DatabaseReport, DatabaseStatus, Fleet, FleetError, FleetReport, Outcome,
+};
 pub use inspect::{Difference, SchemaSnapshot};
+pub use migration::{DEFAULT_ROLE, ForeignKeys, Migration, MigrationFn, Source};
 pub use migrator::{
     Applied, History, MigrationState, MigrationStatus, Migrator, Mode, Options, Plan,
     PlannedMigration, Repair, Report, Status, Verification,

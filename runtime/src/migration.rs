@@ -35,6 +35,7 @@ pub struct Migration {
     pub(crate) foreign_keys: ForeignKeys,
     pub(crate) up: MigrationFn,
     pub(crate) down: Option<MigrationFn>,
+    pub(crate) test_data: Option<MigrationFn>,
     pub(crate) schema: Option<&'static Schema>,
 }
 
@@ -54,6 +55,8 @@ pub struct MigrationDef {
     pub foreign_keys: ForeignKeys,
     pub up: MigrationFn,
     pub down: Option<MigrationFn>,
+    /// Rows the test harness loads after applying the migration.
+    pub test_data: Option<MigrationFn>,
     pub schema: Option<&'static Schema>,
 }
 
@@ -79,6 +82,7 @@ impl Migration {
             foreign_keys: def.foreign_keys,
             up: def.up,
             down: def.down,
+            test_data: def.test_data,
             schema: def.schema,
         }
     }
@@ -139,6 +143,10 @@ impl Migration {
     }
     pub(crate) fn down_fn(&self) -> Option<MigrationFn> {
         self.down
+    }
+    /// The rows the test harness loads after applying it, if any.
+    pub fn test_data(&self) -> Option<MigrationFn> {
+        self.test_data
     }
 }
 
@@ -258,6 +266,7 @@ mod tests {
             foreign_keys: ForeignKeys::Enforce,
             up: noop,
             down: None,
+            test_data: None,
             schema: None,
         }
     }

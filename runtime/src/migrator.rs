@@ -185,16 +185,27 @@ impl Status {
 
     /// Migrations that stop a run: changed, unknown or out of order.
     pub fn problems(&self) -> usize {
-        self.count(&[MigrationState::Changed, MigrationState::Unknown, MigrationState::OutOfOrder])
+        self.count(&[
+            MigrationState::Changed,
+            MigrationState::Unknown,
+            MigrationState::OutOfOrder,
+        ])
     }
 
     /// Newest version the binary knows for this role.
     pub fn latest_known(&self) -> Option<i64> {
-        self.migrations.iter().filter(|m| m.state != MigrationState::Unknown).map(|m| m.version).max()
+        self.migrations
+            .iter()
+            .filter(|m| m.state != MigrationState::Unknown)
+            .map(|m| m.version)
+            .max()
     }
 
     fn count(&self, states: &[MigrationState]) -> usize {
-        self.migrations.iter().filter(|m| states.contains(&m.state)).count()
+        self.migrations
+            .iter()
+            .filter(|m| states.contains(&m.state))
+            .count()
     }
 }
 
@@ -278,7 +289,10 @@ impl Verification {
         if self.is_clean() {
             Ok(self)
         } else {
-            Err(Error::Verify { path: self.path.clone(), problems: self.findings() })
+            Err(Error::Verify {
+                path: self.path.clone(),
+                problems: self.findings(),
+            })
         }
     }
 }
@@ -292,14 +306,21 @@ pub(crate) struct Analysis<'h> {
     pub newest: Option<&'h AppliedMigration>,
 }
 
-pub(crate) fn analyze<'h>(known: &[&'static Migration], history: &'h [AppliedMigration]) -> Analysis<'h> {
-    let applied: BTreeMap<i64, &AppliedMigration> = history.iter().map(|a| (a.version, a)).collect();
+pub(crate) fn analyze<'h>(
+    known: &[&'static Migration],
+    history: &'h [AppliedMigration],
+) -> Analysis<'h> {
+    let applied: BTreeMap<i64, &AppliedMigration> =
+        history.iter().map(|a| (a.version, a)).collect();
     let known_versions: BTreeSet<i64> = known.iter().map(|m| m.version()).collect();
     let newest = history.iter().max_by_key(|a| a.version);
     let mut a = Analysis {
         pending: Vec::new(),
         changed: Vec::new(),
-        unknown: history.iter().filter(|h| !known_versions.contains(&h.version)).collect(),
+        unknown: history
+            .iter()
+            .filter(|h| !known_versions.contains(&h.version))
+            .collect(),
         out_of_order: Vec::new(),
         newest,
     };
@@ -319,13 +340,21 @@ pub(crate) fn analyze<'h>(known: &[&'static Migration], history: &'h [AppliedMig
 }
 
 pub(crate) fn id_of(a: &AppliedMigration) -> MigrationId {
-    MigrationId { version: a.version, name: a.name.clone() }
+    MigrationId {
+        version: a.version,
+        name: a.name.clone(),
+    }
 }
 
 impl<'s> Migrator<'s> {
     /// A migrator for the migrations of `role` in `source`, with default [`Options`].
     pub fn new(source: &'s Source, role: &str) -> Self {
-        Migrator { source, role: role.to_string(), options: Options::default(), stop: None }
+        Migrator {
+            source,
+            role: role.to_string(),
+            options: Options::default(),
+            stop: None,
+        }
     }
 
     /// Replaces all settings.
@@ -390,8 +419,20 @@ impl<'s> Migrator<'s> {
         &self.options
     }
 
-    fn engine<'a>(&'a self, conn: &'a Connection, path: &'a Path, known: &'a [&'static Migration]) -> Engine<'a> {
-        Engine { options: &self.options, role: &self.role, conn, path, known, stop: self.stop }
+    fn engine<'a>(
+        &'a self,
+        conn: &'a Connection,
+        path: &'a Path,
+        known: &'a [&'static Migration],
+    ) -> Engine<'a> {
+        Engine {
+            options: &self.options,
+            role: &self.role,
+            conn,
+            path,
+            known,
+            stop: self.stop,
+        }
     }
 
     /// Reads the database read-only: `None` when the file does not exist yet.
@@ -424,7 +465,8 @@ impl<'s> Migrator<'s> {
         let analysis = analyze(&known, &state.history);
         let changed: BTreeSet<i64> = analysis.changed.iter().map(|(m, _)| m.version()).collect();
         let ooo: BTreeSet<i64> = analysis.out_of_order.iter().map(|m| m.version()).collect();
-        let applied: BTreeMap<i64, &AppliedMigration> = state.history.iter().map(|a| (a.version, a)).collect();
+        let applied: BTreeMap<i64, &AppliedMigration> =
+            state.history.iter().map(|a| (a.version, a)).collect();
         let mut migrations: Vec<MigrationStatus> = known
             .iter()
             .map(|m| {
@@ -495,7 +537,10 @@ impl<'s> Migrator<'s> {
             .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
             .map(|m| planned(m, approved.contains(&m.version())))
             .collect();
-        if refused.is_none() && self.options.require_approval && migrations.iter().any(|m| !m.approved) {
+        if refused.is_none()
+            && self.options.require_approval
+            && migrations.iter().any(|m| !m.approved)
+        {
             refused = Some("waiting for approval (checked mode): run `migrate approve`".into());
         }
         Ok(Plan {
@@ -522,7 +567,10 @@ impl<'s> Migrator<'s> {
                     migrations.push(planned(m, true));
                 }
                 None => {
-                    refused.get_or_insert(format!("migration {} is unknown to this binary", id_of(row)));
+                    refused.get_or_insert(format!(
+                        "migration {} is unknown to this binary",
+                        id_of(row)
+                    ));
                 }
             }
         }
@@ -570,6 +618,12 @@ impl<'s> Migrator<'s> {
     pub fn run_connection(&self, conn: &Connection, label: &Path) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
         self.engine(conn, label, &known).up()
+    }
+
+    /// [`Migrator::down_to`] on an open connection (`label` names it in messages).
+    pub fn down_connection(&self, conn: &Connection, label: &Path, target: i64) -> Result<Report> {
+        let known = self.source.for_role(&self.role)?;
+        self.engine(conn, label, &known).down(target)
     }
 
     /// What an application calls at startup: `auto` runs, `checked` runs only approved
@@ -651,12 +705,18 @@ impl<'s> Migrator<'s> {
                 }
             };
             let new = m.checksum().to_hex();
-            engine.conn.execute("UPDATE strata_migrations SET checksum = ?1 WHERE version = ?2", rusqlite::params![new, version])?;
+            engine.conn.execute(
+                "UPDATE strata_migrations SET checksum = ?1 WHERE version = ?2",
+                rusqlite::params![new, version],
+            )?;
             store::record_event(
                 engine.conn,
                 event::REPAIRED,
                 Some((version, m.name())),
-                &format!("checksum {} accepted in place of {} by {by}", new, row.checksum),
+                &format!(
+                    "checksum {} accepted in place of {} by {by}",
+                    new, row.checksum
+                ),
             )?;
             Ok(Repair {
                 path: path.to_path_buf(),
@@ -669,7 +729,11 @@ impl<'s> Migrator<'s> {
     }
 
     /// Runs `f` under the write lock on an initialised database, committing if it succeeds.
-    fn locked<T>(&self, path: &Path, f: impl FnOnce(&Engine<'_>, &State) -> Result<T>) -> Result<T> {
+    fn locked<T>(
+        &self,
+        path: &Path,
+        f: impl FnOnce(&Engine<'_>, &State) -> Result<T>,
+    ) -> Result<T> {
         let known = self.source.for_role(&self.role)?;
         let conn = store::open_rw(path, self.options.lock_timeout)?;
         let engine = self.engine(&conn, path, &known);
@@ -701,7 +765,12 @@ impl<'s> Migrator<'s> {
             (Some(conn), Some(_)) => store::read_events(conn)?,
             _ => Vec::new(),
         };
-        Ok(History { path: path.to_path_buf(), role: self.role.clone(), applied: state.history, events })
+        Ok(History {
+            path: path.to_path_buf(),
+            role: self.role.clone(),
+            applied: state.history,
+            events,
+        })
     }
 
     /// The live database's canonical schema (see [`SchemaSnapshot::dump`]).
@@ -724,9 +793,22 @@ impl<'s> Migrator<'s> {
             .collect();
         let mem = Connection::open_in_memory()?;
         mem.execute_batch("PRAGMA foreign_keys = ON")?;
-        let options = Options { backup: None, target: None, require_approval: false, ..self.options.clone() };
+        let options = Options {
+            backup: None,
+            target: None,
+            require_approval: false,
+            ..self.options.clone()
+        };
         let label = Path::new(":memory:");
-        Engine { options: &options, role: &self.role, conn: &mem, path: label, known: &known, stop: None }.up()?;
+        Engine {
+            options: &options,
+            role: &self.role,
+            conn: &mem,
+            path: label,
+            known: &known,
+            stop: None,
+        }
+        .up()?;
         SchemaSnapshot::read(&mem)
     }
 
@@ -743,14 +825,23 @@ impl<'s> Migrator<'s> {
             differences: Vec::new(),
         };
         for m in &status.migrations {
-            let id = MigrationId { version: m.version, name: m.name.clone() };
+            let id = MigrationId {
+                version: m.version,
+                name: m.name.clone(),
+            };
             match m.state {
                 MigrationState::Pending if self.options.target.is_none_or(|t| m.version <= t) => {
                     verification.pending.push(id)
                 }
-                MigrationState::Changed => verification.problems.push(format!("changed after it was applied: {id}")),
-                MigrationState::Unknown => verification.problems.push(format!("applied but unknown to this binary: {id}")),
-                MigrationState::OutOfOrder => verification.problems.push(format!("out of order: {id}")),
+                MigrationState::Changed => verification
+                    .problems
+                    .push(format!("changed after it was applied: {id}")),
+                MigrationState::Unknown => verification
+                    .problems
+                    .push(format!("applied but unknown to this binary: {id}")),
+                MigrationState::OutOfOrder => {
+                    verification.problems.push(format!("out of order: {id}"))
+                }
                 _ => {}
             }
         }
@@ -774,7 +865,10 @@ impl<'s> Migrator<'s> {
         let policy = self.options.backup.clone().unwrap_or_default();
         let (conn, state) = self.read(path)?;
         if conn.is_none() {
-            return Err(Error::Backup { path: path.to_path_buf(), message: "the database does not exist yet".into() });
+            return Err(Error::Backup {
+                path: path.to_path_buf(),
+                message: "the database does not exist yet".into(),
+            });
         }
         backup::take(path, state.history.last().map(|a| a.version), &policy)
     }

@@ -43,7 +43,10 @@ enum Plan {
     /// Another process holds the lease of a `no_transaction` migration: commit and wait.
     Wait(Lease),
     /// Run these, in order; `history` is (row count, newest version) as they start.
-    Run { migrations: Vec<&'static Migration>, history: (i64, Option<i64>) },
+    Run {
+        migrations: Vec<&'static Migration>,
+        history: (i64, Option<i64>),
+    },
 }
 
 impl Engine<'_> {
@@ -123,14 +126,21 @@ impl Engine<'_> {
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
-                Plan::Run { migrations, history } => (migrations, history),
+                Plan::Run {
+                    migrations,
+                    history,
+                } => (migrations, history),
             };
             for m in migrations {
-                if self.stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+                if self
+                    .stop
+                    .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+                {
                     report.stopped = true;
                     break 'plan;
                 }
-                let fk_guard = ForeignKeysOff::new(self.conn, m.foreign_keys() == ForeignKeys::Off)?;
+                let fk_guard =
+                    ForeignKeysOff::new(self.conn, m.foreign_keys() == ForeignKeys::Off)?;
                 self.begin_immediate()?;
                 if self.history_marker()? != (history.0, history.1, 0) {
                     // Another process applied, reverted or leased something: plan again.
@@ -143,7 +153,10 @@ impl Engine<'_> {
                 let done = done?;
                 match dir {
                     Direction::Up => {
-                        history = (history.0 + 1, Some(history.1.map_or(m.version(), |v| v.max(m.version()))));
+                        history = (
+                            history.0 + 1,
+                            Some(history.1.map_or(m.version(), |v| v.max(m.version()))),
+                        );
                         report.applied.push(done);
                     }
                     Direction::Down => {
@@ -160,7 +173,12 @@ impl Engine<'_> {
 
     /// Under the write lock: initialise, validate, wait for leases, back up, and decide what to
     /// run.
-    fn plan(&self, direction: DirectionTarget, started: &mut bool, report: &mut Report) -> Result<Plan> {
+    fn plan(
+        &self,
+        direction: DirectionTarget,
+        started: &mut bool,
+        report: &mut Report,
+    ) -> Result<Plan> {
         let mut state = store::read_state(self.conn, self.path)?;
         self.check_role(&state)?;
         let fresh = state.role.is_none();
@@ -182,7 +200,10 @@ impl Engine<'_> {
                 self.conn,
                 event::LEASE_RECOVERED,
                 Some((lease.version, "")),
-                &format!("{} died while running a no_transaction migration; it runs again", lease.holder),
+                &format!(
+                    "{} died while running a no_transaction migration; it runs again",
+                    lease.holder
+                ),
             )?;
             state.lease = None;
         }
@@ -194,11 +215,21 @@ impl Engine<'_> {
             return Ok(Plan::Done);
         }
         if direction == DirectionTarget::Up && self.options.require_approval {
-            let approved = if fresh { BTreeSet::new() } else { store::approved_versions(self.conn)? };
-            let waiting: Vec<MigrationId> =
-                migrations.iter().filter(|m| !approved.contains(&m.version())).map(|m| m.id()).collect();
+            let approved = if fresh {
+                BTreeSet::new()
+            } else {
+                store::approved_versions(self.conn)?
+            };
+            let waiting: Vec<MigrationId> = migrations
+                .iter()
+                .filter(|m| !approved.contains(&m.version()))
+                .map(|m| m.id())
+                .collect();
             if !waiting.is_empty() {
-                return Err(Error::ApprovalRequired { path: self.path.to_path_buf(), pending: waiting });
+                return Err(Error::ApprovalRequired {
+                    path: self.path.to_path_buf(),
+                    pending: waiting,
+                });
             }
         }
         if !*started {
@@ -207,7 +238,12 @@ impl Engine<'_> {
             if let (false, Some(policy)) = (fresh, &self.options.backup) {
                 let version = state.history.last().map(|a| a.version);
                 let file = backup::take(self.path, version, policy)?;
-                store::record_event(self.conn, event::BACKED_UP, None, &file.path.display().to_string())?;
+                store::record_event(
+                    self.conn,
+                    event::BACKED_UP,
+                    None,
+                    &file.path.display().to_string(),
+                )?;
                 report.backup = Some(file.path);
             }
             if fresh {
@@ -222,8 +258,14 @@ impl Engine<'_> {
             store::record_event(self.conn, event::RUN_STARTED, None, &detail)?;
             *started = true;
         }
-        let history = (state.history.len() as i64, state.history.last().map(|a| a.version));
-        Ok(Plan::Run { migrations, history })
+        let history = (
+            state.history.len() as i64,
+            state.history.last().map(|a| a.version),
+        );
+        Ok(Plan::Run {
+            migrations,
+            history,
+        })
     }
 
     /// Applied migrations newer than `target`, newest first; each must be known and have a
@@ -231,14 +273,23 @@ impl Engine<'_> {
     fn to_revert(&self, state: &State, target: i64) -> Result<Vec<&'static Migration>> {
         let mut out = Vec::new();
         for row in state.history.iter().rev().filter(|a| a.version > target) {
-            let Some(m) = self.known.iter().copied().find(|m| m.version() == row.version) else {
+            let Some(m) = self
+                .known
+                .iter()
+                .copied()
+                .find(|m| m.version() == row.version)
+            else {
                 return Err(Error::UnknownApplied {
                     path: self.path.to_path_buf(),
                     unknown: vec![id_of(row)],
                 });
             };
             if !m.has_down() {
-                return Err(Error::NoDown { path: self.path.to_path_buf(), target, id: m.id() });
+                return Err(Error::NoDown {
+                    path: self.path.to_path_buf(),
+                    target,
+                    id: m.id(),
+                });
             }
             out.push(m);
         }
@@ -317,7 +368,11 @@ impl Engine<'_> {
     }
 
     fn lock_timeout(&self, holder: Option<String>) -> Error {
-        Error::LockTimeout { path: self.path.to_path_buf(), waited: self.options.lock_timeout, holder }
+        Error::LockTimeout {
+            path: self.path.to_path_buf(),
+            waited: self.options.lock_timeout,
+            holder,
+        }
     }
 
     /// Takes SQLite's write lock, waiting up to the lock timeout (the connection's busy timeout)
@@ -325,7 +380,9 @@ impl Engine<'_> {
     pub(crate) fn begin_immediate(&self) -> Result<()> {
         match self.conn.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => Ok(()),
-            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => Err(self.lock_timeout(None)),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                Err(self.lock_timeout(None))
+            }
             Err(e) => Err(store::file_error(self.path, e)),
         }
     }
@@ -354,7 +411,11 @@ impl Engine<'_> {
         if !has_history {
             return Ok(None);
         }
-        Ok(self.conn.query_row("SELECT max(version) FROM strata_migrations", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT max(version) FROM strata_migrations", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Runs `m` one way inside the open `BEGIN IMMEDIATE` transaction (or, for `no_transaction`
@@ -375,10 +436,19 @@ impl Engine<'_> {
         }
     }
 
-    fn execute_in_transaction(&self, m: &'static Migration, f: MigrationFn, direction: Direction) -> Result<Applied> {
+    fn execute_in_transaction(
+        &self,
+        m: &'static Migration,
+        f: MigrationFn,
+        direction: Direction,
+    ) -> Result<Applied> {
         let fk_check = m.foreign_keys() == ForeignKeys::Off;
         let outcome = (|| {
-            let before = if fk_check { fk_violations(self.conn)? } else { BTreeSet::new() };
+            let before = if fk_check {
+                fk_violations(self.conn)?
+            } else {
+                BTreeSet::new()
+            };
             let t0 = Instant::now();
             f(&mut Tx::new(self.conn, Some(m)))?;
             if self.conn.is_autocommit() {
@@ -389,9 +459,15 @@ impl Engine<'_> {
                 )));
             }
             if fk_check {
-                let new: Vec<_> = fk_violations(self.conn)?.difference(&before).cloned().collect();
+                let new: Vec<_> = fk_violations(self.conn)?
+                    .difference(&before)
+                    .cloned()
+                    .collect();
                 if !new.is_empty() {
-                    return Err(Error::ForeignKeyViolation { id: m.id(), violations: describe_violations(&new) });
+                    return Err(Error::ForeignKeyViolation {
+                        id: m.id(),
+                        violations: describe_violations(&new),
+                    });
                 }
             }
             let done = self.record_success(m, direction, t0.elapsed())?;
@@ -405,7 +481,12 @@ impl Engine<'_> {
     }
 
     /// Runs a `no_transaction` migration under a lease, then records it.
-    fn execute_under_lease(&self, m: &'static Migration, f: MigrationFn, direction: Direction) -> Result<Applied> {
+    fn execute_under_lease(
+        &self,
+        m: &'static Migration,
+        f: MigrationFn,
+        direction: Direction,
+    ) -> Result<Applied> {
         self.conn.execute(
             "INSERT INTO strata_lease (id, holder, host, pid, version, acquired_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![store::actor(), store::hostname(), std::process::id(), m.version(), store::now()],
@@ -444,7 +525,12 @@ impl Engine<'_> {
 
     /// Writes (or, reverting, deletes) the history row and the event, inside the open
     /// transaction.
-    fn record_success(&self, m: &'static Migration, direction: Direction, duration: Duration) -> Result<Applied> {
+    fn record_success(
+        &self,
+        m: &'static Migration,
+        direction: Direction,
+        duration: Duration,
+    ) -> Result<Applied> {
         match direction {
             Direction::Up => {
                 let checksum = m.checksum().to_hex();
@@ -453,21 +539,42 @@ impl Engine<'_> {
             }
             Direction::Down => {
                 store::remove_applied(self.conn, m.version())?;
-                store::record_event(self.conn, event::REVERTED, Some((m.version(), m.name())), "")?;
+                store::record_event(
+                    self.conn,
+                    event::REVERTED,
+                    Some((m.version(), m.name())),
+                    "",
+                )?;
             }
         }
-        Ok(Applied { version: m.version(), name: m.name().to_string(), duration_ms: duration.as_secs_f64() * 1e3 })
+        Ok(Applied {
+            version: m.version(),
+            name: m.name().to_string(),
+            duration_ms: duration.as_secs_f64() * 1e3,
+        })
     }
 
     /// Records a `failed` event in its own transaction and builds the error to return.
     fn failed(&self, m: &'static Migration, direction: Direction, e: Error) -> Error {
         let error = match e {
             e @ Error::ForeignKeyViolation { .. } => e,
-            e => Error::MigrationFailed { id: m.id(), source: Box::new(e) },
+            e => Error::MigrationFailed {
+                id: m.id(),
+                source: Box::new(e),
+            },
         };
-        let what = if direction == Direction::Down { "down: " } else { "" };
+        let what = if direction == Direction::Down {
+            "down: "
+        } else {
+            ""
+        };
         let recorded = self.begin_immediate().and_then(|()| {
-            store::record_event(self.conn, event::FAILED, Some((m.version(), m.name())), &format!("{what}{error}"))?;
+            store::record_event(
+                self.conn,
+                event::FAILED,
+                Some((m.version(), m.name())),
+                &format!("{what}{error}"),
+            )?;
             Ok(self.conn.execute_batch("COMMIT")?)
         });
         if recorded.is_err() {

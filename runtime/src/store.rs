@@ -318,7 +318,10 @@ pub fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>> {
 
 /// Deletes a history row (a migration reverted by its `down`).
 pub(crate) fn remove_applied(conn: &Connection, version: i64) -> Result<()> {
-    conn.execute("DELETE FROM strata_migrations WHERE version = ?1", [version])?;
+    conn.execute(
+        "DELETE FROM strata_migrations WHERE version = ?1",
+        [version],
+    )?;
     Ok(())
 }
 

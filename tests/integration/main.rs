@@ -2,9 +2,16 @@
 
 mod atomicity;
 mod files;
+mod harness;
+mod operations;
 mod ordering;
 mod policies;
 mod processes;
 mod registry;
 mod typed;
 mod util;
+
+/// The migrations of a `billing` role, for tests that need another role's database.
+pub fn policies_other_role() -> &'static strata::Source {
+    &policies::other_role::MIGRATIONS
+}

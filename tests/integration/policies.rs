@@ -76,7 +76,7 @@ mod ooo {
     }
 }
 
-mod other_role {
+pub mod other_role {
     use super::*;
 
     strata::migrations!();

@@ -1,0 +1,8 @@
+CREATE TABLE "notes"(
+  "id" BLOB NOT NULL PRIMARY KEY,
+  "creator" BLOB NOT NULL,
+  "created_at" INTEGER NOT NULL,
+  "updated_at" INTEGER NOT NULL,
+  "content" TEXT NOT NULL
+);
+CREATE INDEX "notes_by_creator" ON "notes"("creator", "created_at");

@@ -1,0 +1,513 @@
+//! Operations around the runner: checked mode, backups, restore, down, targets, repair,
+//! verify, plan, history, fleets.
+
+use std::path::Path;
+
+use strata::{
+    BackupPolicy, Error, Fleet, MigrationState, Migrator, Mode, Outcome, Result, SchemaSnapshot,
+    Tx, migration,
+};
+
+use crate::util::{events, has_table, history, open, temp_db};
+
+fn sql(tx: &mut Tx, sql: &str) -> Result<()> {
+    tx.execute_batch(sql)
+}
+
+/// `ops::base` holds v1; `ops` adds v2 (with a down) and v3 (without).
+mod ops {
+    use super::*;
+
+    strata::migrations!();
+
+    pub mod base {
+        use super::*;
+
+        strata::migrations!();
+
+        #[migration(20220101000001, schema = none, down = drop_items)]
+        fn create_items(tx: &mut Tx) -> Result<()> {
+            sql(
+                tx,
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL)",
+            )
+        }
+
+        fn drop_items(tx: &mut Tx) -> Result<()> {
+            sql(tx, "DROP TABLE items")
+        }
+    }
+
+    #[migration(20220101000002, schema = none, down = drop_tags)]
+    fn create_tags(tx: &mut Tx) -> Result<()> {
+        sql(
+            tx,
+            "CREATE TABLE tags (item INTEGER NOT NULL REFERENCES items(id), tag TEXT NOT NULL)",
+        )
+    }
+
+    fn drop_tags(tx: &mut Tx) -> Result<()> {
+        sql(tx, "DROP TABLE tags")
+    }
+
+    #[migration(20220101000003, schema = none)]
+    fn index_tags(tx: &mut Tx) -> Result<()> {
+        sql(tx, "CREATE INDEX tags_by_tag ON tags (tag)")
+    }
+}
+
+const V1: i64 = 20220101000001;
+const V2: i64 = 20220101000002;
+const V3: i64 = 20220101000003;
+
+fn no_backup(m: Migrator<'static>) -> Migrator<'static> {
+    m.backup(None)
+}
+
+fn base() -> Migrator<'static> {
+    no_backup(Migrator::new(&ops::base::MIGRATIONS, "main"))
+}
+
+fn full() -> Migrator<'static> {
+    no_backup(Migrator::new(&ops::MIGRATIONS, "main"))
+}
+
+#[test]
+fn checked_mode_applies_only_after_approval() {
+    let (_dir, path) = temp_db();
+    base().run(&path).unwrap();
+    let err = full().startup(&path, Mode::Checked).unwrap_err();
+    assert!(matches!(err, Error::ApprovalRequired { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("20220101000002 `create_tags`") && msg.contains("migrate approve"),
+        "{msg}"
+    );
+    assert_eq!(history(&path), [V1]);
+    assert!(
+        full().plan(&path).unwrap().refused.is_none(),
+        "plain plan is not checked"
+    );
+    let checked_plan = full().require_approval(true).plan(&path).unwrap();
+    assert!(checked_plan.refused.unwrap().contains("approval"));
+
+    let approved = full().approve(&path, "alice").unwrap();
+    assert_eq!(
+        approved.iter().map(|m| m.version).collect::<Vec<_>>(),
+        [V2, V3]
+    );
+    assert!(
+        full().approve(&path, "alice").unwrap().is_empty(),
+        "approving twice records nothing"
+    );
+    let status = full().status(&path).unwrap();
+    assert!(
+        status
+            .migrations
+            .iter()
+            .filter(|m| m.version != V1)
+            .all(|m| m.approved)
+    );
+    let detail: String = open(&path)
+        .query_row(
+            "SELECT detail FROM strata_events WHERE kind = 'approved' AND version = ?1",
+            [V2],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(detail, "approved by alice");
+
+    let report = full().startup(&path, Mode::Checked).unwrap();
+    assert_eq!(report.applied.len(), 2);
+    assert_eq!(history(&path), [V1, V2, V3]);
+}
+
+#[test]
+fn approval_is_needed_again_after_a_revert() {
+    let (_dir, path) = temp_db();
+    let downs = no_backup(Migrator::new(&ops::MIGRATIONS, "main")).target(Some(V2));
+    downs.approve(&path, "alice").unwrap();
+    downs.clone().require_approval(true).run(&path).unwrap();
+    downs.down_to(&path, V1).unwrap();
+    let err = downs.clone().require_approval(true).run(&path).unwrap_err();
+    assert!(matches!(err, Error::ApprovalRequired { .. }), "{err}");
+}
+
+#[test]
+fn backup_before_migrating_holds_the_previous_state_and_retention_applies() {
+    let (dir, path) = temp_db();
+    base().run(&path).unwrap();
+    open(&path)
+        .execute("INSERT INTO items VALUES (1, 'first')", [])
+        .unwrap();
+    let policy = BackupPolicy {
+        dir: Some(dir.path().join("bk")),
+        keep: 2,
+    };
+    let report = full()
+        .backup(Some(policy.clone()))
+        .target(Some(V2))
+        .run(&path)
+        .unwrap();
+    let backup = report.backup.expect("a backup before applying");
+    assert!(backup.starts_with(dir.path().join("bk")));
+    assert!(
+        backup
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with(&format!(".v{V1}.db"))
+    );
+    assert_eq!(history(&backup), [V1]);
+    assert!(!has_table(&backup, "tags"));
+    assert_eq!(crate::util::count(&backup, "items"), 1);
+    assert!(events(&path).iter().any(|e| e.0 == "backed_up"));
+
+    for _ in 0..3 {
+        full()
+            .backup(Some(policy.clone()))
+            .down_to(&path, V1)
+            .unwrap();
+        full()
+            .backup(Some(policy.clone()))
+            .target(Some(V2))
+            .run(&path)
+            .unwrap();
+    }
+    let kept = std::fs::read_dir(dir.path().join("bk")).unwrap().count();
+    assert_eq!(kept, 2, "retention keeps the newest 2");
+}
+
+#[test]
+fn a_fresh_database_is_not_backed_up() {
+    let (dir, path) = temp_db();
+    let report = Migrator::new(&ops::MIGRATIONS, "main").run(&path).unwrap();
+    assert!(report.backup.is_none());
+    assert!(!dir.path().join("backups").exists());
+}
+
+#[test]
+fn restore_puts_a_backup_back_and_refuses_while_in_use() {
+    let (dir, path) = temp_db();
+    let policy = BackupPolicy {
+        dir: Some(dir.path().join("bk")),
+        keep: 5,
+    };
+    base().run(&path).unwrap();
+    let report = full().backup(Some(policy.clone())).run(&path).unwrap();
+    let backup = report.backup.unwrap();
+
+    // Another process (here: connection) in a write transaction: refused, nothing changed.
+    let writer = open(&path);
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = full()
+        .backup(Some(policy.clone()))
+        .restore(&path, &backup)
+        .unwrap_err();
+    assert!(matches!(err, Error::InUse(_)), "{err}");
+    writer.execute_batch("ROLLBACK").unwrap();
+    drop(writer);
+    assert_eq!(history(&path), [V1, V2, V3]);
+
+    let restored = full()
+        .backup(Some(policy.clone()))
+        .restore(&path, &backup)
+        .unwrap();
+    assert_eq!(restored.version, Some(V1));
+    assert_eq!(history(&path), [V1]);
+    assert!(!has_table(&path, "tags"));
+    assert_eq!(events(&path).last().unwrap().0, "restored");
+
+    // Not a backup of this role, or no backup at all: refused, database untouched.
+    let (_other_dir, other) = temp_db();
+    Migrator::new(crate::policies_other_role(), "billing")
+        .backup(None)
+        .run(&other)
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = full().restore(&path, &other).unwrap_err();
+    assert!(matches!(err, Error::WrongRole { .. }), "{err}");
+    let plain = dir.path().join("plain.db");
+    rusqlite::Connection::open(&plain)
+        .unwrap()
+        .execute_batch("CREATE TABLE x (a)")
+        .unwrap();
+    let err = full().restore(&path, &plain).unwrap_err();
+    assert!(err.to_string().contains("no Strata history"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+mod all_downs {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20220102000001, schema = none, down = drop_a)]
+    fn create_a(tx: &mut Tx) -> Result<()> {
+        sql(tx, "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)")
+    }
+    fn drop_a(tx: &mut Tx) -> Result<()> {
+        sql(tx, "DROP TABLE a")
+    }
+
+    #[migration(20220102000002, schema = none, down = drop_w)]
+    fn add_w(tx: &mut Tx) -> Result<()> {
+        sql(tx, "ALTER TABLE a ADD COLUMN w INTEGER NOT NULL DEFAULT 0")
+    }
+    fn drop_w(tx: &mut Tx) -> Result<()> {
+        sql(tx, "ALTER TABLE a DROP COLUMN w")
+    }
+
+    #[migration(20220102000003, schema = none, down = drop_index)]
+    fn index_a(tx: &mut Tx) -> Result<()> {
+        sql(tx, "CREATE INDEX a_by_v ON a (v)")
+    }
+    fn drop_index(tx: &mut Tx) -> Result<()> {
+        sql(tx, "DROP INDEX a_by_v")
+    }
+}
+
+#[test]
+fn down_reverts_newest_first_to_the_earlier_schema() {
+    let (_dir, path) = temp_db();
+    let (_dir2, reference) = temp_db();
+    let m = no_backup(Migrator::new(&all_downs::MIGRATIONS, "main"));
+    m.clone()
+        .target(Some(20220102000001))
+        .run(&reference)
+        .unwrap();
+    m.run(&path).unwrap();
+    let plan = m.plan_down(&path, 20220102000001).unwrap();
+    assert_eq!(
+        plan.migrations
+            .iter()
+            .map(|p| p.version)
+            .collect::<Vec<_>>(),
+        [20220102000003, 20220102000002]
+    );
+    assert!(plan.refused.is_none());
+    let report = m.down_to(&path, 20220102000001).unwrap();
+    assert_eq!(
+        report
+            .reverted
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["index_a", "add_w"]
+    );
+    assert_eq!(history(&path), [20220102000001]);
+    let live = SchemaSnapshot::read(&open(&path)).unwrap();
+    let want = SchemaSnapshot::read(&open(&reference)).unwrap();
+    assert!(live.diff(&want).is_empty(), "{:?}", live.diff(&want));
+    let kinds: Vec<String> = events(&path).into_iter().map(|e| e.0).collect();
+    assert!(
+        kinds.ends_with(&["run_started".into(), "reverted".into(), "reverted".into()]),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn down_refuses_before_reverting_anything_when_a_down_is_missing() {
+    let (_dir, path) = temp_db();
+    full().run(&path).unwrap();
+    let err = full().down_to(&path, 0).unwrap_err();
+    assert!(matches!(err, Error::NoDown { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("20220101000003 `index_tags` has no `down`"),
+        "{err}"
+    );
+    assert_eq!(history(&path), [V1, V2, V3]);
+    assert!(full().plan_down(&path, 0).unwrap().refused.is_some());
+}
+
+#[test]
+fn up_to_a_target_version() {
+    let (_dir, path) = temp_db();
+    let report = full().target(Some(V2)).run(&path).unwrap();
+    assert_eq!(report.version, Some(V2));
+    assert_eq!(history(&path), [V1, V2]);
+    assert_eq!(full().status(&path).unwrap().pending(), 1);
+}
+
+#[test]
+fn repair_accepts_a_reviewed_checksum_once() {
+    let (_dir, path) = temp_db();
+    full().run(&path).unwrap();
+    open(&path)
+        .execute(
+            "UPDATE strata_migrations SET checksum = 'old' WHERE version = ?1",
+            [V2],
+        )
+        .unwrap();
+    assert!(matches!(
+        full().run(&path).unwrap_err(),
+        Error::ChecksumMismatch { .. }
+    ));
+    let repair = full().repair(&path, V2, "bob").unwrap();
+    assert_eq!(repair.old_checksum, "old");
+    assert_eq!(full().status(&path).unwrap().problems(), 0);
+    full().run(&path).unwrap();
+    let detail: String = open(&path)
+        .query_row(
+            "SELECT detail FROM strata_events WHERE kind = 'repaired'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(detail.contains("in place of old by bob"), "{detail}");
+    let err = full().repair(&path, V2, "bob").unwrap_err();
+    assert!(matches!(err, Error::NothingToRepair { .. }), "{err}");
+}
+
+#[test]
+fn verify_names_pending_problems_and_drift() {
+    let (_dir, path) = temp_db();
+    base().run(&path).unwrap();
+    let v = full().verify(&path).unwrap();
+    assert_eq!(v.pending.len(), 2);
+    assert!(v.differences.is_empty());
+    full().run(&path).unwrap();
+    assert!(full().verify(&path).unwrap().is_clean());
+    // Out-of-band changes: an extra column, a missing index, an extra table.
+    open(&path)
+        .execute_batch(
+            "ALTER TABLE items ADD COLUMN note TEXT; DROP INDEX tags_by_tag; CREATE TABLE scratch (x);",
+        )
+        .unwrap();
+    let findings = full().verify(&path).unwrap().findings();
+    assert_eq!(
+        findings,
+        [
+            "drift: table `items`: unexpected column `note`",
+            "drift: unexpected table `scratch`",
+            "drift: missing index `tags_by_tag`",
+        ]
+    );
+    let err = full().startup(&path, Mode::Verify).unwrap_err();
+    assert!(
+        matches!(err, Error::Verify { .. }) && err.to_string().contains("scratch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_status_and_history_change_nothing() {
+    let (_dir, path) = temp_db();
+    let plan = full().plan(&path).unwrap();
+    assert_eq!(plan.migrations.len(), 3);
+    assert!(plan.backup_dir.is_none(), "a new database is not backed up");
+    assert!(!path.exists());
+    full().target(Some(V1)).run(&path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let plan = Migrator::new(&ops::MIGRATIONS, "main").plan(&path).unwrap();
+    assert_eq!(
+        plan.migrations
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>(),
+        [V2, V3]
+    );
+    assert!(plan.backup_dir.is_some());
+    let history = full().history(&path).unwrap();
+    assert_eq!(history.applied.len(), 1);
+    assert_eq!(history.events.len(), 2);
+    assert!(!full().dump(&path).unwrap().is_empty());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+fn fleet_of(dir: &Path, n: usize) -> Fleet<'static> {
+    let mut fleet = Fleet::new(&ops::MIGRATIONS).options(strata::Options {
+        backup: None,
+        ..Default::default()
+    });
+    for i in 0..n {
+        fleet = fleet.database("main", dir.join(format!("shard-{i}.db")));
+    }
+    fleet
+}
+
+#[test]
+fn fleet_migrates_every_database_in_unison() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = fleet_of(dir.path(), 6).run(Mode::Auto).unwrap();
+    assert!(report.databases.iter().all(|d| d.outcome == Outcome::Done));
+    for d in &report.databases {
+        assert_eq!(history(&d.path), [V1, V2, V3]);
+    }
+    let status = fleet_of(dir.path(), 6).status().unwrap();
+    assert!(
+        status
+            .iter()
+            .all(|s| !s.lagging && s.status.version == Some(V3))
+    );
+}
+
+#[test]
+fn fleet_stops_cleanly_when_one_database_fails() {
+    for parallelism in [1, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = fleet_of(dir.path(), 6).parallelism(parallelism);
+        // Shard 2 already has a `tags` table: creating it fails there.
+        let bad = dir.path().join("shard-2.db");
+        base().run(&bad).unwrap();
+        open(&bad).execute_batch("CREATE TABLE tags (x)").unwrap();
+        let err = fleet.run(Mode::Auto).unwrap_err();
+        assert_eq!(err.database, bad);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("shard-2.db")
+                && msg.contains("create_tags")
+                && msg.contains("already exists"),
+            "{msg}"
+        );
+        for d in &err.report.databases {
+            let h = if d.path.exists() {
+                history(&d.path)
+            } else {
+                Vec::new()
+            };
+            // Every database holds a prefix of the migrations, never half of one.
+            assert!([V1, V2, V3].starts_with(&h), "{}: {h:?}", d.path.display());
+            match d.outcome {
+                Outcome::Failed => assert_eq!(d.path, bad),
+                Outcome::Done => assert_eq!(h, [V1, V2, V3]),
+                Outcome::Stopped | Outcome::NotStarted => {}
+            }
+        }
+        if parallelism == 1 {
+            let outcomes: Vec<Outcome> = err.report.databases.iter().map(|d| d.outcome).collect();
+            use Outcome::*;
+            assert_eq!(
+                outcomes,
+                [Done, Done, Failed, NotStarted, NotStarted, NotStarted]
+            );
+        }
+        let status = fleet.status().unwrap();
+        let newest = status.iter().filter_map(|s| s.status.version).max();
+        for s in &status {
+            assert_eq!(
+                s.lagging,
+                s.status.version < newest,
+                "{}",
+                s.status.path.display()
+            );
+        }
+        if parallelism == 1 {
+            assert!(
+                status[2].lagging,
+                "the failed database lags behind its role"
+            );
+        }
+        assert_eq!(
+            status[2]
+                .status
+                .migrations
+                .iter()
+                .filter(|m| m.state == MigrationState::Pending)
+                .count(),
+            2
+        );
+    }
+}
