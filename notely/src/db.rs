@@ -48,6 +48,8 @@ pub fn fleet(data_dir: &Path, settings: &Settings) -> Fleet<'static> {
             allow_unknown: settings.allow_unknown,
             allow_out_of_order: settings.allow_out_of_order,
             backup,
+            // In checked mode nothing is applied without approval, by `migrate up` either.
+            require_approval: settings.mode == Mode::Checked,
             ..Options::default()
         })
 }

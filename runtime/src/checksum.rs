@@ -30,6 +30,18 @@ impl Checksum {
         &self.0
     }
 
+    /// Whether `hex` is this checksum in lowercase hex (as stored in the history table);
+    /// allocation-free, for the startup check.
+    pub fn matches_hex(&self, hex: &str) -> bool {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let hex = hex.as_bytes();
+        hex.len() == 64
+            && self.0.iter().enumerate().all(|(i, b)| {
+                hex[2 * i] == DIGITS[(b >> 4) as usize]
+                    && hex[2 * i + 1] == DIGITS[(b & 15) as usize]
+            })
+    }
+
     /// Lowercase hex, as stored in the history table.
     pub fn to_hex(&self) -> String {
         self.to_string()
@@ -208,6 +220,10 @@ mod tests {
         const C: Checksum = Checksum::of(&[b"x"]);
         assert_eq!(C, Checksum::of(&[b"x"]));
         assert_eq!(C.to_hex().len(), 64);
+        assert!(C.matches_hex(&C.to_hex()));
+        assert!(!C.matches_hex(&C.to_hex().to_uppercase()));
+        assert!(!C.matches_hex(&C.to_hex()[1..]));
+        assert!(!C.matches_hex(&Checksum::of(&[b"y"]).to_hex()));
         assert_eq!(C.short().len(), 12);
     }
 }

@@ -326,7 +326,7 @@ pub(crate) fn analyze<'h>(
     };
     for &m in known {
         match applied.get(&m.version()) {
-            Some(row) if row.checksum != m.checksum().to_hex() => a.changed.push((m, row)),
+            Some(row) if !m.checksum().matches_hex(&row.checksum) => a.changed.push((m, row)),
             Some(_) => {}
             None => {
                 if newest.is_some_and(|n| n.version > m.version()) {

@@ -67,15 +67,8 @@ impl Engine<'_> {
     pub(crate) fn up(&self) -> Result<Report> {
         let mut report = self.report();
         // Fast path: up to date, checked from one read snapshot without taking the write lock.
-        let state = self.snapshot()?;
-        self.check_role(&state)?;
-        let analysis = analyze(self.known, &state.history);
-        if state.role.is_some()
-            && self.in_target(&analysis.pending).is_empty()
-            && state.lease.is_none()
-            && self.policy(&analysis).is_ok()
-        {
-            report.version = state.history.last().map(|a| a.version);
+        if let Some(version) = self.up_to_date()? {
+            report.version = version;
             return Ok(report);
         }
         self.drive(DirectionTarget::Up, &mut report)?;
@@ -87,6 +80,75 @@ impl Engine<'_> {
         let mut report = self.report();
         self.drive(DirectionTarget::Down(target), &mut report)?;
         Ok(report)
+    }
+
+    /// The startup check: `Some(newest version)` when the database is initialised for this
+    /// role, no lease is held, and its history is exactly the binary's migrations (up to the
+    /// target) with matching checksums. Read in one snapshot, without allocating per row;
+    /// anything else (`None`) goes the slow way, which explains or fixes it.
+    fn up_to_date(&self) -> Result<Option<Option<i64>>> {
+        let check = || -> Result<Option<Option<i64>>> {
+            let initialized: bool = self.conn.query_row(
+                "SELECT count(*) = 2 FROM sqlite_schema WHERE type = 'table' \
+                 AND name IN ('strata_meta', 'strata_lease')",
+                [],
+                |r| r.get(0),
+            )?;
+            if !initialized {
+                return Ok(None);
+            }
+            let (role_matches, leases): (bool, i64) = self.conn.query_row(
+                "SELECT coalesce((SELECT value = ?1 FROM strata_meta WHERE key = 'role'), 0), \
+                 (SELECT count(*) FROM strata_lease)",
+                [self.role],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if !role_matches || leases > 0 {
+                return Ok(None);
+            }
+            let mut expected = self
+                .known
+                .iter()
+                .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
+                .peekable();
+            let mut stmt = self
+                .conn
+                .prepare("SELECT version, checksum FROM strata_migrations ORDER BY version")?;
+            let mut rows = stmt.query([])?;
+            let mut newest = None;
+            while let Some(row) = rows.next()? {
+                let version: i64 = row.get(0)?;
+                let matches = match expected.next() {
+                    Some(m) => {
+                        m.version() == version
+                            && row
+                                .get_ref(1)?
+                                .as_str()
+                                .is_ok_and(|c| m.checksum().matches_hex(c))
+                    }
+                    None => false,
+                };
+                if !matches {
+                    return Ok(None);
+                }
+                newest = Some(version);
+            }
+            Ok(if expected.peek().is_none() {
+                Some(newest)
+            } else {
+                None
+            })
+        };
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = check();
+        self.conn.execute_batch("COMMIT")?;
+        result.map_err(|e| match e {
+            Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                self.lock_timeout(None)
+            }
+            Error::Sqlite(e) => store::file_error(self.path, e),
+            e => e,
+        })
     }
 
     fn in_target(&self, pending: &[&'static Migration]) -> Vec<&'static Migration> {

@@ -1,0 +1,42 @@
+//! Times Strata on N generated migrations: `strata-bench cold|steady SET ITERATIONS DIR`.
+//! Prints one JSON line with every sample in microseconds.
+
+mod n10;
+mod n100;
+mod n1000;
+mod t1000;
+
+use std::path::Path;
+use std::time::Instant;
+
+fn migrate(set: &str, path: &Path) {
+    let source = match set {
+        "n10" => &n10::MIGRATIONS,
+        "n100" => &n100::MIGRATIONS,
+        "n1000" => &n1000::MIGRATIONS,
+        "t1000" => &t1000::MIGRATIONS,
+        _ => panic!("SET is n10, n100, n1000 or t1000"),
+    };
+    let report = strata::Migrator::new(source, "main").run(path).expect("migrate");
+    assert!(report.version.is_some());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, set, iterations, dir) = (&args[1], args[2].as_str(), args[3].parse().unwrap(), Path::new(&args[4]));
+    let mut samples = Vec::new();
+    let steady = dir.join("strata-steady.db");
+    if mode == "steady" {
+        migrate(set, &steady);
+    }
+    for i in 0..iterations {
+        let path = match mode.as_str() {
+            "cold" => dir.join(format!("strata-cold-{i}.db")),
+            _ => steady.clone(),
+        };
+        let t0 = Instant::now();
+        migrate(set, &path);
+        samples.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    println!("{{\"tool\":\"strata\",\"mode\":\"{mode}\",\"set\":\"{set}\",\"samples_us\":{samples:?}}}");
+}
