@@ -1,6 +1,7 @@
 //! Migrations registered at link time, and the sets of them an application runs.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use crate::checksum::Checksum;
 use crate::error::{Error, MigrationId, Result};
@@ -160,6 +161,8 @@ inventory::collect!(Migration);
 #[derive(Debug)]
 pub struct Source {
     prefix: &'static str,
+    /// The sorted, checked migrations, collected on first use.
+    collected: OnceLock<Vec<&'static Migration>>,
 }
 
 impl Source {
@@ -167,6 +170,7 @@ impl Source {
     pub const fn __new(module_path: &'static str) -> Source {
         Source {
             prefix: module_path,
+            collected: OnceLock::new(),
         }
     }
 
@@ -182,6 +186,9 @@ impl Source {
     /// [`Error::EmptyRegistry`] when there are none, [`Error::DuplicateVersion`] when two share a
     /// version.
     pub fn all(&self) -> Result<Vec<&'static Migration>> {
+        if let Some(all) = self.collected.get() {
+            return Ok(all.clone());
+        }
         let mut all: Vec<&'static Migration> = inventory::iter::<Migration>
             .into_iter()
             .filter(|m| in_module(m.module, self.prefix))
@@ -192,7 +199,8 @@ impl Source {
             });
         }
         sort_and_check(&mut all)?;
-        Ok(all)
+        // The registry is fixed at link time: what was collected once stays true.
+        Ok(self.collected.get_or_init(|| all).clone())
     }
 
     /// The migrations of `role`, sorted by version.
