@@ -1,38 +1,14 @@
 //! The real `notely` binary: migrating its databases from the command line and at startup.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-const NOTELY: &str = env!("CARGO_BIN_EXE_notely");
+mod common;
 
-fn notely(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(NOTELY)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("NOTELY_DATA_DIR")
-        .output()
-        .expect("run notely")
-}
+use common::{NOTELY, json, notely, stderr, stdout};
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", stderr(out));
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
-
-fn history_len(path: &Path) -> i64 {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .query_row("SELECT count(*) FROM strata_migrations", [], |r| r.get(0))
-        .unwrap()
+fn history_len(path: &Path) -> usize {
+    common::history(path).len()
 }
 
 #[test]

@@ -1,46 +1,12 @@
 //! Every `notely migrate` command from a fresh data directory, and the startup modes.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NOTELY: &str = env!("CARGO_BIN_EXE_notely");
+mod common;
 
-fn notely(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(NOTELY)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("NOTELY_DATA_DIR")
-        .env_remove("NOTELY_MIGRATE")
-        .output()
-        .expect("run notely")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(out)).expect("JSON output")
-}
-
-fn history(path: &Path) -> Vec<i64> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT version FROM strata_migrations ORDER BY version")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
+use common::{NOTELY, history, json, notely, ok};
 
 #[test]
 fn every_migrate_command_works_on_a_fresh_data_dir() {

@@ -67,11 +67,10 @@ fn own_object(name: &str) -> bool {
     name.starts_with("sqlite_") || name.starts_with("strata_")
 }
 
-/// `CREATE TABLE t(a, b)` as `CREATE TABLE t(\n  a,\n  b\n)`, so that a changed column is one
-/// changed line in a reviewed dump. `sql` is normalised.
-fn one_column_per_line(sql: &str) -> String {
+/// Copies `sql`, passing each character outside quoted text (including the opening quote) to
+/// `f`, and copying quoted text as it is.
+fn rewrite_unquoted(sql: &str, mut f: impl FnMut(char, &mut String)) -> String {
     let mut out = String::with_capacity(sql.len() + 32);
-    let mut depth = 0usize;
     let mut quote: Option<char> = None;
     for c in sql.chars() {
         if let Some(q) = quote {
@@ -81,64 +80,54 @@ fn one_column_per_line(sql: &str) -> String {
             }
             continue;
         }
-        match c {
-            '\'' | '"' | '`' | '[' => {
-                quote = Some(if c == '[' { ']' } else { c });
-                out.push(c);
-            }
-            '(' => {
-                depth += 1;
-                out.push(c);
-                if depth == 1 {
-                    out.push_str("\n  ");
-                }
-            }
-            ')' => {
-                if depth == 1 {
-                    out.push('\n');
-                }
-                depth = depth.saturating_sub(1);
-                out.push(c);
-            }
-            ',' if depth == 1 => out.push_str(",\n "),
-            _ => out.push(c),
+        f(c, &mut out);
+        if matches!(c, '\'' | '"' | '`' | '[') {
+            quote = Some(if c == '[' { ']' } else { c });
         }
     }
     out
 }
 
+/// `CREATE TABLE t(a, b)` as `CREATE TABLE t(\n  a,\n  b\n)`, so that a changed column is one
+/// changed line in a reviewed dump. `sql` is normalised.
+fn one_column_per_line(sql: &str) -> String {
+    let mut depth = 0usize;
+    rewrite_unquoted(sql, |c, out| match c {
+        '(' => {
+            depth += 1;
+            out.push(c);
+            if depth == 1 {
+                out.push_str("\n  ");
+            }
+        }
+        ')' => {
+            if depth == 1 {
+                out.push('\n');
+            }
+            depth = depth.saturating_sub(1);
+            out.push(c);
+        }
+        ',' if depth == 1 => out.push_str(",\n "),
+        _ => out.push(c),
+    })
+}
+
 /// Collapses whitespace outside quotes, drops it around parentheses and before commas, so that
 /// the same schema written differently dumps the same.
 pub fn normalize_sql(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut quote: Option<char> = None;
     let mut pending_space = false;
-    for c in sql.chars() {
-        if let Some(q) = quote {
-            out.push(c);
-            if c == q {
-                quote = None;
-            }
-            continue;
-        }
+    rewrite_unquoted(sql, |c, out| {
         if c.is_whitespace() {
             pending_space = true;
-            continue;
+            return;
         }
         let tight = matches!(c, '(' | ')' | ',') || out.ends_with('(') || out.is_empty();
         if pending_space && !tight {
             out.push(' ');
         }
-        pending_space = false;
-        if matches!(c, '\'' | '"' | '`' | '[') {
-            quote = Some(if c == '[' { ']' } else { c });
-        }
+        pending_space = c == ',';
         out.push(c);
-        if c == ',' {
-            pending_space = true;
-        }
-    }
-    out
+    })
 }
 
 impl SchemaSnapshot {

@@ -1,0 +1,56 @@
+//! Helpers shared by the tests of the `notely` binary.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub const NOTELY: &str = env!("CARGO_BIN_EXE_notely");
+
+/// Runs `notely --data-dir DIR ARGS..` with no Notely settings from the environment.
+pub fn notely(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(NOTELY)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("NOTELY_DATA_DIR")
+        .env_remove("NOTELY_MIGRATE")
+        .output()
+        .expect("run notely")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Stdout of a successful run.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+/// JSON stdout of a successful run.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).expect("JSON output")
+}
+
+/// Versions in a database's history, in order.
+pub fn history(path: &Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT version FROM strata_migrations ORDER BY version")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
