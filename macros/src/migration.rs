@@ -16,6 +16,7 @@ struct Args {
     version: Option<(LitInt, i64)>,
     role: Option<String>,
     no_transaction: bool,
+    baseline: bool,
     foreign_keys_off: bool,
     down: Option<Path>,
     test_data: Option<Path>,
@@ -44,7 +45,7 @@ impl Errors {
 }
 
 const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = fn_name, \
-                     test_data = fn_name, schema = PATH | none";
+                     test_data = fn_name, schema = PATH | none, baseline";
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -80,6 +81,7 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
         version: None,
         role: None,
         no_transaction: false,
+        baseline: false,
         foreign_keys_off: false,
         down: None,
         test_data: None,
@@ -130,6 +132,7 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
         seen.push(key.clone());
         match (key.as_str(), &meta) {
             ("no_transaction", Meta::Path(_)) => args.no_transaction = true,
+            ("baseline", Meta::Path(_)) => args.baseline = true,
             ("role", Meta::NameValue(nv)) => match word(&nv.value) {
                 Some(role) if valid_role(&role) => args.role = Some(role),
                 _ => errors.at(
@@ -161,9 +164,14 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 Expr::Path(p) => args.schema = Some(Some(p.path.clone())),
                 other => errors.at(other, "expected `schema = PATH` or `schema = none`"),
             },
-            ("no_transaction" | "role" | "foreign_keys" | "down" | "test_data" | "schema", _) => {
+            (
+                "no_transaction" | "baseline" | "role" | "foreign_keys" | "down" | "test_data"
+                | "schema",
+                _,
+            ) => {
                 let usage = match key.as_str() {
                     "no_transaction" => "no_transaction",
+                    "baseline" => "baseline",
                     "role" => "role = \"notes\"",
                     "foreign_keys" => "foreign_keys = off",
                     "down" => "down = fn_name",
@@ -291,6 +299,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
     let description = description(f);
     let role = args.role.clone().unwrap_or_else(|| "main".to_string());
     let transaction = !args.no_transaction;
+    let baseline = args.baseline;
     let fk = if args.foreign_keys_off {
         quote!(Off)
     } else {
@@ -299,8 +308,9 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
     // The checksum covers the function (without its doc comment) and every argument that
     // changes what applying it does.
     let tokens = format!(
-        "role={role};transaction={transaction};foreign_keys_off={};{}",
+        "role={role};transaction={transaction};foreign_keys_off={};{}{}",
         args.foreign_keys_off,
+        if args.baseline { "baseline;" } else { "" },
         canonical(f.to_token_stream())
     );
     let optional_fn = |path: &Option<Path>| match path {
@@ -344,6 +354,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
                 line: ::core::line!(),
                 tokens: #tokens,
                 transaction: #transaction,
+                baseline: #baseline,
                 foreign_keys: ::strata::ForeignKeys::#fk,
                 up: #up,
                 down: #down,

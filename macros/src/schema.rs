@@ -60,6 +60,8 @@ struct ColumnInput {
     unique: bool,
     default: Option<(Span, String)>,
     references: Option<(Ident, Ident, &'static str)>,
+    /// `as "VARCHAR(255)"`: the declared SQL type, instead of the Rust type's.
+    sql_type: Option<String>,
 }
 
 struct IndexInput {
@@ -156,6 +158,7 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
         unique: false,
         default: None,
         references: None,
+        sql_type: None,
     };
     while !input.is_empty() && !input.peek(Token![,]) {
         if input.peek(kw::primary) {
@@ -165,6 +168,10 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
         } else if input.peek(kw::unique) {
             input.parse::<kw::unique>()?;
             column.unique = true;
+        } else if input.peek(Token![as]) {
+            input.parse::<Token![as]>()?;
+            let lit: syn::LitStr = input.parse()?;
+            column.sql_type = Some(lit.value());
         } else if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
             column.default = Some(parse_default(input)?);
@@ -198,7 +205,7 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
         } else {
             return Err(input.error(
                 "expected `,` or a column option: `primary key`, `unique`, `= default`, \
-                 `references table(column)`",
+                 `references table(column)`, `as \"SQL TYPE\"`",
             ));
         }
     }
@@ -208,6 +215,26 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
 
 /// A literal default, as SQL text.
 fn parse_default(input: ParseStream) -> syn::Result<(Span, String)> {
+    // `sql("CURRENT_TIMESTAMP")`: an SQL expression, used as written.
+    if input.peek(syn::Ident) && input.peek2(syn::token::Paren) {
+        let name: Ident = input.parse()?;
+        if name != "sql" {
+            return Err(syn::Error::new(
+                name.span(),
+                "expected a literal or `sql(\"expression\")`",
+            ));
+        }
+        let content;
+        parenthesized!(content in input);
+        let lit: syn::LitStr = content.parse()?;
+        let text = lit.value();
+        let wrapped = if text.starts_with('(') {
+            text
+        } else {
+            format!("({text})")
+        };
+        return Ok((lit.span(), wrapped));
+    }
     let negative = input.parse::<Option<Token![-]>>()?.is_some();
     let lit: Lit = input.parse()?;
     let sign = if negative { "-" } else { "" };
@@ -376,7 +403,10 @@ fn expand_table(t: &TableInput) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
-        let sql_type = quote_spanned!(ty.span()=> <#ty as ::strata::SqlType>::SQL_TYPE);
+        let sql_type = match &c.sql_type {
+            Some(declared) => quote!(#declared),
+            None => quote_spanned!(ty.span()=> <#ty as ::strata::SqlType>::SQL_TYPE),
+        };
         let nullable = quote_spanned!(ty.span()=> <#ty as ::strata::SqlType>::NULLABLE);
         quote! {
             ::strata::__private::ColumnDef {

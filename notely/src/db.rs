@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use notely_migrations::{CONTROL, MIGRATIONS, NOTES};
-use strata::{BackupPolicy, Error, Fleet, FleetReport, Mode, Options};
+use strata::{BackupPolicy, Error, Fleet, FleetReport, Mode, Options, RehearsalState};
 
 /// Settings from flags and environment.
 #[derive(Debug, Clone)]
@@ -68,10 +68,25 @@ pub fn startup(data_dir: &Path, settings: &Settings, log: &mut dyn Write) -> Res
             Ok(report) => return Ok(report),
             Err(e) if matches!(*e.error, Error::ApprovalRequired { .. }) => {
                 if !announced {
+                    writeln!(log, "WARN notely: checked mode: {}", e.error)?;
+                    for d in fleet.databases() {
+                        let note = match fleet.migrator(&d.role).rehearsal_state(&d.path)? {
+                            RehearsalState::NothingPending => continue,
+                            RehearsalState::NotRehearsed => {
+                                "not rehearsed yet (`notely migrate rehearse`)".to_string()
+                            }
+                            RehearsalState::Passed { at } => {
+                                format!("rehearsed successfully at {at}")
+                            }
+                            RehearsalState::Failed { at, reason } => {
+                                format!("REHEARSAL FAILED at {at}: {reason}")
+                            }
+                        };
+                        writeln!(log, "WARN notely: {}: pending set {note}", d.path.display())?;
+                    }
                     writeln!(
                         log,
-                        "notely: checked mode: {}\nnotely: not serving until approved; run `notely --data-dir {} migrate approve`",
-                        e.error,
+                        "WARN notely: not serving until approved; run `notely --data-dir {} migrate approve`",
                         data_dir.display()
                     )?;
                     announced = true;

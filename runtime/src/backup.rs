@@ -67,13 +67,7 @@ pub(crate) fn take(
     let name = format!("{}.{time}.v{}.db", stem(database), version.unwrap_or(0));
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}.partial"));
-    let copy = || -> Result<()> {
-        let src =
-            Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        let mut dst = Connection::open(&partial)?;
-        copy_all(&src, &mut dst, Duration::from_secs(30))
-    };
-    if let Err(e) = copy() {
+    if let Err(e) = copy_file(database, &partial) {
         let _ = std::fs::remove_file(&partial);
         return Err(Error::Backup {
             path,
@@ -90,6 +84,14 @@ pub(crate) fn take(
         database: database.to_path_buf(),
         version,
     })
+}
+
+/// Copies the database at `database` into a new file `to` with the backup API, reading through a
+/// connection of its own.
+pub(crate) fn copy_file(database: &Path, to: &Path) -> Result<()> {
+    let src = Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut dst = Connection::open(to)?;
+    copy_all(&src, &mut dst, Duration::from_secs(30))
 }
 
 /// Copies every page of `src` into `dst` in one step, retrying while either is locked by
@@ -129,7 +131,7 @@ pub fn list(policy: &BackupPolicy, database: &Path) -> Vec<PathBuf> {
                     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
                         n.starts_with(&prefix)
                             && n.ends_with(".db")
-                            && n[prefix.len()..].contains(".v")
+                            && is_backup_suffix(&n[prefix.len()..])
                     })
                 })
                 .collect()
@@ -137,6 +139,23 @@ pub fn list(policy: &BackupPolicy, database: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// `20261121T080215.123Z.v20240301090000.db`: what follows `<stem>.` in a backup's name.
+fn is_backup_suffix(rest: &str) -> bool {
+    let Some((time, version)) = rest.strip_suffix(".db").and_then(|r| r.split_once(".v")) else {
+        return false;
+    };
+    let t = time.as_bytes();
+    t.len() == 20
+        && t[8] == b'T'
+        && t[15] == b'.'
+        && t[19] == b'Z'
+        && t.iter()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 8 | 15 | 19) || b.is_ascii_digit())
+        && !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn prune(dir: &Path, stem: &str, keep: usize) {
@@ -190,8 +209,11 @@ pub(crate) fn restore(
         }
     }
     let mut dst = store::open_rw(database, Duration::ZERO)?;
-    // Nobody may be writing: take the write lock without waiting. Readers may go on until the
-    // copy below needs the exclusive lock.
+    // Hold every lock this connection takes until it closes, so nothing can be written
+    // between the safety copy and the restore (rollback-journal databases; in WAL mode other
+    // readers may go on reading the old content until the copy lands).
+    dst.execute_batch("PRAGMA locking_mode = EXCLUSIVE")?;
+    // Nobody may be writing: take the write lock without waiting.
     match dst.execute_batch("BEGIN IMMEDIATE") {
         Ok(()) => {}
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
@@ -199,19 +221,42 @@ pub(crate) fn restore(
         }
         Err(e) => return Err(store::file_error(database, e)),
     }
-    let current = store::read_state(&dst, database).ok();
-    let saved = match current {
-        Some(state) if state.role.is_some() => {
-            let version = state.history.last().map(|a| a.version);
-            match take(database, version, policy) {
-                Ok(file) => Some(file),
-                Err(e) => {
-                    let _ = dst.execute_batch("ROLLBACK");
-                    return Err(e);
-                }
-            }
+    let prepared = (|| -> Result<Option<BackupFile>> {
+        let current = store::read_state(&dst, database)?;
+        if let Some(lease) = current.lease.filter(|l| !l.is_stale()) {
+            return Err(Error::Backup {
+                path: database.to_path_buf(),
+                message: format!(
+                    "{} is running a no_transaction migration on it; wait for it",
+                    lease.holder
+                ),
+            });
         }
-        _ => None,
+        let saved = match current.role {
+            Some(_) => Some(take(
+                database,
+                current.history.last().map(|a| a.version),
+                policy,
+            )?),
+            None => None,
+        };
+        // A first write makes this connection take, and in exclusive locking mode keep, the
+        // exclusive lock at commit.
+        if current.role.is_some() {
+            store::record_event(&dst, store::event::RESTORED, None, "restore started")?;
+        } else {
+            dst.execute_batch(
+                "CREATE TABLE strata_restore_lock (x); DROP TABLE strata_restore_lock;",
+            )?;
+        }
+        Ok(saved)
+    })();
+    let saved = match prepared {
+        Ok(saved) => saved,
+        Err(e) => {
+            let _ = dst.execute_batch("ROLLBACK");
+            return Err(e);
+        }
     };
     dst.execute_batch("COMMIT")?;
     // One step copies every page under one write lock: readers see the old or the new content.

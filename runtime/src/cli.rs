@@ -78,6 +78,9 @@ pub enum MigrateCommand {
     Verify,
     /// Print each database's canonical schema.
     Dump,
+    /// Apply the pending migrations to a copy of each database, verify the copy, report
+    /// duration and rows changed per migration, and delete the copy (exit 3 if it fails).
+    Rehearse,
     /// Approve the pending migrations (checked mode), recording who approved them.
     Approve {
         /// Who approves (default: $USER@host).
@@ -92,6 +95,8 @@ pub enum MigrateCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Write a new migration (see `strata new`).
+    New(NewArgs),
     /// Back up every database now.
     Backup,
     /// Replace a database with a backup; refuses while another process holds a lock on it.
@@ -102,6 +107,68 @@ pub enum MigrateCommand {
         #[arg(long)]
         database: Option<PathBuf>,
     },
+}
+
+/// `new <name> [--role R] [--dir D]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NewArgs {
+    /// The migration's name: a lowercase Rust identifier, e.g. `add_note_titles`.
+    pub name: String,
+    /// The role it targets (default: the only role in the directory).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// The migrations crate's source directory.
+    #[arg(long, default_value = "migrations/src")]
+    pub dir: PathBuf,
+}
+
+/// Writes a new migration and says what to edit next.
+pub fn new_migration(args: &NewArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let made = crate::authoring::new_migration(
+        &args.dir,
+        &args.name,
+        args.role.as_deref(),
+        chrono::Utc::now(),
+    )?;
+    writeln!(
+        out,
+        "wrote {} (version {}, role `{}`)",
+        made.path.display(),
+        made.version,
+        made.role
+    )?;
+    match &made.copied_from {
+        Some(prev) => writeln!(
+            out,
+            "  its schema! is a copy of {prev}'s: change it to the tables as this migration leaves them"
+        )?,
+        None => writeln!(
+            out,
+            "  declare in its schema! the tables as this migration leaves them"
+        )?,
+    }
+    match &made.registered_in {
+        Some(lib) => writeln!(
+            out,
+            "  registered as `pub mod {};` in {}",
+            made.module,
+            lib.display()
+        )?,
+        None => writeln!(
+            out,
+            "  add `pub mod {};` to the crate's lib.rs",
+            made.module
+        )?,
+    }
+    writeln!(
+        out,
+        "next: write its body and doc comment, add `down = ..` and `test_data = ..` if it has them,"
+    )?;
+    writeln!(
+        out,
+        "      run the migration tests (the harness checks the schema you declared), then `migrate rehearse`"
+    )?;
+    Ok(())
 }
 
 /// What went wrong running a command.
@@ -237,6 +304,48 @@ pub fn execute(
             }
             Ok(Finished::Success)
         }
+        MigrateCommand::Rehearse => {
+            let rehearsals = fleet.each(|m, d| m.rehearse(&d.path))?;
+            let passed = rehearsals.iter().all(|r| r.passed());
+            if args.json {
+                json(
+                    out,
+                    &serde_json::json!({ "passed": passed, "databases": rehearsals }),
+                )?;
+            } else {
+                for r in &rehearsals {
+                    let verdict = if r.passed() { "ok" } else { "FAILED" };
+                    writeln!(
+                        out,
+                        "{} ({}): {} pending, rehearsed on a copy: {verdict}",
+                        r.path.display(),
+                        r.role,
+                        r.pending.len()
+                    )?;
+                    let rows: Vec<Vec<String>> = r
+                        .applied
+                        .iter()
+                        .map(|a| {
+                            vec![
+                                a.version.to_string(),
+                                a.name.clone(),
+                                format!("{:.1} ms", a.duration_ms),
+                                format!("{} rows", a.rows_changed),
+                            ]
+                        })
+                        .collect();
+                    table(out, "  ", &rows)?;
+                    for problem in r.error.iter().chain(&r.findings) {
+                        writeln!(out, "  {problem}")?;
+                    }
+                }
+            }
+            Ok(if passed {
+                Finished::Success
+            } else {
+                Finished::Attention
+            })
+        }
         MigrateCommand::Approve { by } => {
             let by = by.clone().unwrap_or_else(operator);
             let approved = fleet.each(|m, d| Ok((d, m.approve(&d.path, &by)?)))?;
@@ -305,6 +414,10 @@ pub fn execute(
                     )?;
                 }
             }
+            Ok(Finished::Success)
+        }
+        MigrateCommand::New(new) => {
+            new_migration(new, out)?;
             Ok(Finished::Success)
         }
         MigrateCommand::Backup => {

@@ -79,7 +79,7 @@ pub enum Error {
 
     #[error(
         "{} holds tables ({tables}) but no Strata history: it was not created by Strata. Move it \
-         away, or adopt it with a baseline migration",
+         away, or adopt it: `strata introspect` prints a baseline migration for it",
         .path.display()
     )]
     ForeignDatabase { path: PathBuf, tables: String },
@@ -200,6 +200,18 @@ pub enum Error {
 
     #[error("backup {}: {message}", .path.display())]
     Backup { path: PathBuf, message: String },
+
+    #[error(
+        "{} cannot be adopted by baseline {id}: its schema differs from the one the baseline \
+         declares: {}. Make the declaration match the database (`strata introspect` prints it)",
+        .path.display(),
+        .differences.join("; ")
+    )]
+    BaselineMismatch {
+        path: PathBuf,
+        id: MigrationId,
+        differences: Vec<String>,
+    },
 
     #[error(
         "{} is in use by another process (it holds a lock); stop the processes using it first",

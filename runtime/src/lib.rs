@@ -35,6 +35,7 @@
 //! }
 //! ```
 
+pub mod authoring;
 mod backup;
 mod checksum;
 #[cfg(feature = "cli")]
@@ -60,7 +61,7 @@ pub use inspect::{Difference, SchemaSnapshot};
 pub use migration::{DEFAULT_ROLE, ForeignKeys, Migration, MigrationFn, Source};
 pub use migrator::{
     Applied, History, MigrationState, MigrationStatus, Migrator, Mode, Options, Plan,
-    PlannedMigration, Repair, Report, Status, Verification,
+    PlannedMigration, Rehearsal, RehearsalState, Rehearsed, Repair, Report, Status, Verification,
 };
 pub use schema::{Column, Filter, Index, Record, Schema, SqlType, Table};
 /// Registers a function as a migration.

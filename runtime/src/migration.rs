@@ -33,6 +33,7 @@ pub struct Migration {
     pub(crate) location: (&'static str, u32),
     pub(crate) checksum: Checksum,
     pub(crate) transaction: bool,
+    pub(crate) baseline: bool,
     pub(crate) foreign_keys: ForeignKeys,
     pub(crate) up: MigrationFn,
     pub(crate) down: Option<MigrationFn>,
@@ -53,6 +54,9 @@ pub struct MigrationDef {
     /// Canonical text of the migration's tokens and attribute arguments.
     pub tokens: &'static str,
     pub transaction: bool,
+    /// Adopts an existing database: applied to one whose schema is exactly the declared one,
+    /// it is recorded without running.
+    pub baseline: bool,
     pub foreign_keys: ForeignKeys,
     pub up: MigrationFn,
     pub down: Option<MigrationFn>,
@@ -80,6 +84,7 @@ impl Migration {
             location: (def.file, def.line),
             checksum: Checksum::of(&[b"strata-migration-1", def.tokens.as_bytes(), schema_text]),
             transaction: def.transaction,
+            baseline: def.baseline,
             foreign_keys: def.foreign_keys,
             up: def.up,
             down: def.down,
@@ -119,6 +124,10 @@ impl Migration {
     /// False for `no_transaction` migrations.
     pub fn transactional(&self) -> bool {
         self.transaction
+    }
+    /// Whether it is a baseline that adopts an existing database.
+    pub fn is_baseline(&self) -> bool {
+        self.baseline
     }
     /// Foreign-key handling while it runs.
     pub fn foreign_keys(&self) -> ForeignKeys {
@@ -271,6 +280,7 @@ mod tests {
             line: line!(),
             tokens: name,
             transaction: true,
+            baseline: false,
             foreign_keys: ForeignKeys::Enforce,
             up: noop,
             down: None,

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backup::{self, BackupFile, BackupPolicy};
 use crate::error::{Error, MigrationId, Result};
@@ -93,11 +93,13 @@ pub struct Migrator<'s> {
 }
 
 /// One migration applied or reverted by a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Applied {
     pub version: i64,
     pub name: String,
     pub duration_ms: f64,
+    /// Rows inserted, updated or deleted by the migration's code.
+    pub rows_changed: u64,
 }
 
 /// What a run did to one database.
@@ -297,6 +299,56 @@ impl Verification {
     }
 }
 
+/// A pending migration as rehearsed: its version and the checksum of its code then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rehearsed {
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+}
+
+/// The result of [`Migrator::rehearse`], also kept beside the database
+/// (`<database>.rehearsal.json`) for checked mode to report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rehearsal {
+    pub path: PathBuf,
+    pub role: String,
+    /// When it ran (UTC, RFC 3339).
+    pub at: String,
+    /// The pending set it covered.
+    pub pending: Vec<Rehearsed>,
+    /// What applying them to the copy did: duration and rows changed per migration.
+    pub applied: Vec<Applied>,
+    /// Why applying failed, if it did.
+    pub error: Option<String>,
+    /// What `verify` found on the copy afterwards.
+    pub findings: Vec<String>,
+}
+
+impl Rehearsal {
+    /// Applied without error and verified clean.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.findings.is_empty()
+    }
+}
+
+/// Whether the current pending set of a database has been rehearsed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RehearsalState {
+    /// Nothing pending.
+    NothingPending,
+    /// No rehearsal of exactly this pending set (same versions and code).
+    NotRehearsed,
+    Passed {
+        at: String,
+    },
+    Failed {
+        at: String,
+        reason: String,
+    },
+}
+
 /// The comparison of the binary's migrations with a database's history.
 pub(crate) struct Analysis<'h> {
     pub pending: Vec<&'static Migration>,
@@ -440,7 +492,15 @@ impl<'s> Migrator<'s> {
         let known = self.source.for_role(&self.role)?;
         match store::open_ro(path, self.options.lock_timeout)? {
             Some(conn) => {
-                let state = self.engine(&conn, path, &known).snapshot()?;
+                let state = match self.engine(&conn, path, &known).snapshot() {
+                    // A database the role's baseline can adopt: everything is pending.
+                    Err(Error::ForeignDatabase { .. })
+                        if known.first().is_some_and(|m| m.is_baseline()) =>
+                    {
+                        return Ok((None, State::default()));
+                    }
+                    other => other?,
+                };
                 self.engine(&conn, path, &known).check_role(&state)?;
                 Ok((Some(conn), state))
             }
@@ -871,6 +931,98 @@ impl<'s> Migrator<'s> {
             });
         }
         backup::take(path, state.history.last().map(|a| a.version), &policy)
+    }
+
+    fn rehearsal_file(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".rehearsal.json");
+        PathBuf::from(name)
+    }
+
+    fn pending_set(&self, path: &Path) -> Result<Vec<Rehearsed>> {
+        let known = self.source.for_role(&self.role)?;
+        Ok(self
+            .plan(path)?
+            .migrations
+            .iter()
+            .filter_map(|p| known.iter().find(|m| m.version() == p.version))
+            .map(|m| Rehearsed {
+                version: m.version(),
+                name: m.name().to_string(),
+                checksum: m.checksum().to_hex(),
+            })
+            .collect())
+    }
+
+    /// Applies the pending migrations to a copy of the database (made with the backup API),
+    /// verifies the copy, and deletes it: the real database is not touched. The result is kept
+    /// in `<database>.rehearsal.json`, which [`Migrator::rehearsal_state`] reads.
+    pub fn rehearse(&self, path: &Path) -> Result<Rehearsal> {
+        let pending = self.pending_set(path)?;
+        let (existing, _) = self.read(path)?;
+        let dir = std::env::temp_dir().join(format!(
+            "strata-rehearsal-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Backup {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+        let copy = dir.join(path.file_name().unwrap_or(std::ffi::OsStr::new("copy.db")));
+        let outcome = (|| -> Result<(Vec<Applied>, Option<String>, Vec<String>)> {
+            if existing.is_some() {
+                drop(existing);
+                backup::copy_file(path, &copy)?;
+            }
+            let on_copy = self.clone().backup(None).require_approval(false);
+            let (applied, error) = match on_copy.run(&copy) {
+                Ok(report) => (report.applied, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
+            let findings = if error.is_none() {
+                on_copy.verify(&copy)?.findings()
+            } else {
+                Vec::new()
+            };
+            Ok((applied, error, findings))
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        let (applied, error, findings) = outcome?;
+        let rehearsal = Rehearsal {
+            path: path.to_path_buf(),
+            role: self.role.clone(),
+            at: store::now(),
+            pending,
+            applied,
+            error,
+            findings,
+        };
+        if let Ok(json) = serde_json::to_string_pretty(&rehearsal) {
+            // Best effort: failing to note the result only means checked mode reports the
+            // pending set as not rehearsed.
+            let _ = std::fs::write(Self::rehearsal_file(path), json);
+        }
+        Ok(rehearsal)
+    }
+
+    /// Whether the database's current pending set has been rehearsed, and how it went.
+    pub fn rehearsal_state(&self, path: &Path) -> Result<RehearsalState> {
+        let pending = self.pending_set(path)?;
+        if pending.is_empty() {
+            return Ok(RehearsalState::NothingPending);
+        }
+        let last: Option<Rehearsal> = std::fs::read_to_string(Self::rehearsal_file(path))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        Ok(match last {
+            Some(r) if r.pending == pending && r.passed() => RehearsalState::Passed { at: r.at },
+            Some(r) if r.pending == pending => RehearsalState::Failed {
+                reason: r.error.clone().unwrap_or_else(|| r.findings.join("; ")),
+                at: r.at,
+            },
+            _ => RehearsalState::NotRehearsed,
+        })
     }
 
     /// Replaces the database with backup `file` (see the `restore` command); refuses while

@@ -7,13 +7,14 @@
 //! meanwhile, and starts over from a full read if somebody did.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode};
 
 use crate::backup;
 use crate::error::{Error, MigrationId, Result};
+use crate::inspect::SchemaSnapshot;
 use crate::migration::{ForeignKeys, Migration, MigrationFn};
 use crate::migrator::{Analysis, Applied, Options, Report, analyze, id_of};
 use crate::store::{self, Lease, State, event};
@@ -42,6 +43,8 @@ enum Plan {
     Done,
     /// Another process holds the lease of a `no_transaction` migration: commit and wait.
     Wait(Lease),
+    /// Something was done (an existing database adopted): commit and plan again.
+    Again,
     /// Run these, in order; `history` is (row count, newest version) as they start.
     Run {
         migrations: Vec<&'static Migration>,
@@ -176,6 +179,7 @@ impl Engine<'_> {
             self.conn.execute_batch("COMMIT")?;
             let (migrations, mut history) = match plan {
                 Plan::Done => break,
+                Plan::Again => continue,
                 Plan::Wait(lease) => {
                     let since = match &waiting_for {
                         Some((held, since)) if *held == lease => *since,
@@ -241,15 +245,26 @@ impl Engine<'_> {
         started: &mut bool,
         report: &mut Report,
     ) -> Result<Plan> {
-        let mut state = store::read_state(self.conn, self.path)?;
+        let mut state = match store::read_state(self.conn, self.path) {
+            Err(Error::ForeignDatabase { .. })
+                if direction == DirectionTarget::Up && self.baseline().is_some() =>
+            {
+                self.adopt(report)?;
+                return Ok(Plan::Again);
+            }
+            other => other?,
+        };
         self.check_role(&state)?;
         let fresh = state.role.is_none();
         let analysis = analyze(self.known, &state.history);
         if let Err(e) = self.policy_for(direction, &analysis) {
             if !fresh {
                 // The refusal is kept in the audit log; nothing else is written.
-                store::record_event(self.conn, event::REFUSED, None, &e.to_string())?;
-                self.conn.execute_batch("COMMIT")?;
+                let recorded = store::record_event(self.conn, event::REFUSED, None, &e.to_string())
+                    .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+                if recorded.is_err() {
+                    self.rollback();
+                }
             }
             return Err(e);
         }
@@ -299,7 +314,7 @@ impl Engine<'_> {
             // this transaction holds the write lock so that no other process changes it.
             if let (false, Some(policy)) = (fresh, &self.options.backup) {
                 let version = state.history.last().map(|a| a.version);
-                let file = backup::take(self.path, version, policy)?;
+                let file = backup::take(&self.database_file()?, version, policy)?;
                 store::record_event(
                     self.conn,
                     event::BACKED_UP,
@@ -328,6 +343,72 @@ impl Engine<'_> {
             migrations,
             history,
         })
+    }
+
+    /// The file behind the connection (backups copy it; the path may be only a label).
+    fn database_file(&self) -> Result<PathBuf> {
+        match self.conn.path() {
+            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+            _ => Err(Error::Backup {
+                path: self.path.to_path_buf(),
+                message: "an in-memory database cannot be backed up; disable backups for it".into(),
+            }),
+        }
+    }
+
+    /// The role's first migration, if it is a baseline.
+    fn baseline(&self) -> Option<&'static Migration> {
+        self.known.first().copied().filter(|m| m.is_baseline())
+    }
+
+    /// Adopts a database created without Strata: if its schema is exactly the one the baseline
+    /// declares, Strata's tables are created and the baseline is recorded as applied without
+    /// running it. Under the write lock.
+    fn adopt(&self, report: &mut Report) -> Result<()> {
+        let baseline = self
+            .baseline()
+            .expect("adopt is only called with a baseline");
+        let schema = baseline.schema().ok_or_else(|| {
+            Error::Usage(format!(
+                "baseline {} declares no schema (`schema = none`), so it cannot check the database \
+                 it adopts",
+                baseline.id()
+            ))
+        })?;
+        let declared = Connection::open_in_memory()?;
+        for sql in schema.ddl() {
+            declared.execute_batch(&sql)?;
+        }
+        let differences = SchemaSnapshot::read(self.conn)?.diff(&SchemaSnapshot::read(&declared)?);
+        if !differences.is_empty() {
+            return Err(Error::BaselineMismatch {
+                path: self.path.to_path_buf(),
+                id: baseline.id(),
+                differences: differences.iter().map(|d| d.to_string()).collect(),
+            });
+        }
+        store::initialize(self.conn, self.role)?;
+        store::record_applied(
+            self.conn,
+            baseline.version(),
+            baseline.name(),
+            &baseline.checksum().to_hex(),
+            Duration::ZERO,
+        )?;
+        store::record_event(
+            self.conn,
+            event::BASELINED,
+            Some((baseline.version(), baseline.name())),
+            "existing database adopted: its schema matches the baseline, which was recorded without running",
+        )?;
+        report.created = true;
+        report.applied.push(Applied {
+            version: baseline.version(),
+            name: baseline.name().to_string(),
+            duration_ms: 0.0,
+            rows_changed: 0,
+        });
+        Ok(())
     }
 
     /// Applied migrations newer than `target`, newest first; each must be known and have a
@@ -440,13 +521,29 @@ impl Engine<'_> {
     /// Takes SQLite's write lock, waiting up to the lock timeout (the connection's busy timeout)
     /// for another process's transaction to end.
     pub(crate) fn begin_immediate(&self) -> Result<()> {
-        match self.conn.execute_batch("BEGIN IMMEDIATE") {
-            Ok(()) => Ok(()),
-            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
-                Err(self.lock_timeout(None))
+        // Each attempt waits up to the busy timeout; while other processes keep committing
+        // (their migrations make progress), keep waiting.
+        let mut seen = self.data_version();
+        loop {
+            match self.conn.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => return Ok(()),
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                    let now = self.data_version();
+                    if now.is_none() || now == seen {
+                        return Err(self.lock_timeout(None));
+                    }
+                    seen = now;
+                }
+                Err(e) => return Err(store::file_error(self.path, e)),
             }
-            Err(e) => Err(store::file_error(self.path, e)),
         }
+    }
+
+    /// `PRAGMA data_version`: changes whenever another connection commits.
+    fn data_version(&self) -> Option<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .ok()
     }
 
     pub(crate) fn rollback(&self) {
@@ -511,8 +608,9 @@ impl Engine<'_> {
             } else {
                 BTreeSet::new()
             };
-            let t0 = Instant::now();
+            let (t0, changes) = (Instant::now(), self.conn.total_changes());
             f(&mut Tx::new(self.conn, Some(m)))?;
+            let rows = self.conn.total_changes() - changes;
             if self.conn.is_autocommit() {
                 return Err(Error::Usage(format!(
                     "migration {} ended the transaction itself (COMMIT or ROLLBACK in its SQL); \
@@ -532,7 +630,7 @@ impl Engine<'_> {
                     });
                 }
             }
-            let done = self.record_success(m, direction, t0.elapsed())?;
+            let done = self.record_success(m, direction, t0.elapsed(), rows)?;
             self.conn.execute_batch("COMMIT")?;
             Ok(done)
         })();
@@ -551,28 +649,29 @@ impl Engine<'_> {
     ) -> Result<Applied> {
         self.conn.execute(
             "INSERT INTO strata_lease (id, holder, host, pid, version, acquired_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![store::actor(), store::hostname(), std::process::id(), m.version(), store::now()],
+            rusqlite::params![store::lease_holder(), store::hostname(), std::process::id(), m.version(), store::now()],
         )?;
         self.conn.execute_batch("COMMIT")?;
-        let t0 = Instant::now();
+        let (t0, changes) = (Instant::now(), self.conn.total_changes());
         let mut result = f(&mut Tx::new(self.conn, Some(m)));
-        let duration = t0.elapsed();
-        if result.is_ok() && !self.conn.is_autocommit() {
+        let (duration, rows) = (t0.elapsed(), self.conn.total_changes() - changes);
+        if !self.conn.is_autocommit() {
             self.rollback();
-            result = Err(Error::Usage(format!(
-                "no_transaction migration {} left a transaction open; it was rolled back",
-                m.id()
-            )));
+            if result.is_ok() {
+                result = Err(Error::Usage(format!(
+                    "no_transaction migration {} left a transaction open; it was rolled back",
+                    m.id()
+                )));
+            }
         }
-        self.begin_immediate()?;
         // Outer error: recording failed; inner: the migration's own outcome.
-        let recorded = (|| -> Result<Result<Applied>> {
+        let recorded = self.begin_immediate().and_then(|()| {
             self.conn.execute("DELETE FROM strata_lease", [])?;
             Ok(match result {
-                Ok(()) => Ok(self.record_success(m, direction, duration)?),
+                Ok(()) => Ok(self.record_success(m, direction, duration, rows)?),
                 Err(e) => Err(e),
             })
-        })();
+        });
         match recorded {
             Ok(outcome) => {
                 self.conn.execute_batch("COMMIT")?;
@@ -580,7 +679,15 @@ impl Engine<'_> {
             }
             Err(e) => {
                 self.rollback();
-                Err(e)
+                // Do not leave the lease behind for a process that lives on.
+                let released = self.begin_immediate().and_then(|()| {
+                    self.conn.execute("DELETE FROM strata_lease", [])?;
+                    Ok(self.conn.execute_batch("COMMIT")?)
+                });
+                if released.is_err() {
+                    self.rollback();
+                }
+                Err(self.failed(m, direction, e))
             }
         }
     }
@@ -592,6 +699,7 @@ impl Engine<'_> {
         m: &'static Migration,
         direction: Direction,
         duration: Duration,
+        rows: u64,
     ) -> Result<Applied> {
         match direction {
             Direction::Up => {
@@ -613,6 +721,7 @@ impl Engine<'_> {
             version: m.version(),
             name: m.name().to_string(),
             duration_ms: duration.as_secs_f64() * 1e3,
+            rows_changed: rows,
         })
     }
 

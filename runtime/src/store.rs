@@ -97,6 +97,8 @@ pub mod event {
     pub const REPAIRED: &str = "repaired";
     /// The database was restored from a backup.
     pub const RESTORED: &str = "restored";
+    /// A database created without Strata was adopted by a baseline migration.
+    pub const BASELINED: &str = "baselined";
 }
 
 /// Who is acting: `host/pid`.
@@ -240,10 +242,41 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Whether the holder is certainly gone: same host and its process no longer exists.
+    /// Whether the holder is certainly gone. On the holder's host: its process no longer
+    /// exists, or the pid now belongs to another process (another start time, or this very
+    /// process, which runs one migration per database at a time). Elsewhere it cannot be
+    /// known, so the lease is taken as held.
     pub fn is_stale(&self) -> bool {
-        self.host == hostname() && !Path::new(&format!("/proc/{}", self.pid)).exists()
+        if self.host != hostname() {
+            return false;
+        }
+        if self.pid == i64::from(std::process::id()) {
+            return self.holder != lease_holder();
+        }
+        match process_start(self.pid) {
+            None => Path::new("/proc/self").exists(),
+            Some(start) => !self.holder.ends_with(&format!("@{start}")),
+        }
     }
+}
+
+/// Start time of process `pid` (clock ticks since boot, `/proc/<pid>/stat` field 22).
+fn process_start(pid: i64) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it are space-separated.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// How this process names itself in a lease: `host/pid@start`, so that a reused pid is not
+/// mistaken for the holder.
+pub(crate) fn lease_holder() -> String {
+    let start = process_start(i64::from(std::process::id())).unwrap_or(0);
+    format!("{}@{start}", actor())
 }
 
 /// Reads role, history and lease. A database without Strata's tables yields an empty state if
