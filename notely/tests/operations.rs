@@ -186,3 +186,63 @@ fn verify_mode_and_command_catch_pending_and_drift() {
     let v: serde_json::Value = serde_json::from_slice(&drift_json.stdout).unwrap();
     assert_eq!(v["clean"], false);
 }
+
+#[test]
+fn rehearse_then_checked_mode_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rehearsed = ok(&notely(d, &["migrate", "rehearse"]));
+    assert!(
+        rehearsed.contains("notes.db (notes): 2 pending, rehearsed on a copy: ok"),
+        "{rehearsed}"
+    );
+    assert!(
+        rehearsed.contains("create_notes") && rehearsed.contains("rows"),
+        "{rehearsed}"
+    );
+    assert!(
+        !d.join("notes.db").exists(),
+        "rehearsal does not create the real database"
+    );
+    let waiting = notely(d, &["--migrate", "checked", "--approval-timeout", "0.3"]);
+    let log = String::from_utf8_lossy(&waiting.stdout);
+    assert!(
+        log.contains("WARN notely:") && log.contains("pending set rehearsed successfully at"),
+        "{log}"
+    );
+}
+
+#[test]
+fn migrate_new_scaffolds_a_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let notely_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/src");
+    for entry in std::fs::read_dir(notely_src).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, src.join(path.file_name().unwrap())).unwrap();
+    }
+    let made = ok(&notely(
+        dir.path(),
+        &[
+            "migrate",
+            "new",
+            "add_note_titles",
+            "--role",
+            "notes",
+            "--dir",
+            src.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        made.contains("copy of m20240301090000_index_notes_by_creator")
+            && made.contains("registered"),
+        "{made}"
+    );
+    let ambiguous = notely(
+        dir.path(),
+        &["migrate", "new", "x", "--dir", src.to_str().unwrap()],
+    );
+    assert_eq!(ambiguous.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("--role"));
+}

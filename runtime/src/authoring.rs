@@ -442,7 +442,7 @@ fn introspect_connection(
         .filter(|t| tables.is_empty() || tables.contains(&t.name))
         .collect();
     let mut out = String::from(
-        "//! Baseline: the schema of an existing database, as `strata introspect` read it.\n\n\
+        "// Baseline: the schema of an existing database, as `strata introspect` read it.\n\n\
          use strata::{Result, Tx, migration};\n\nstrata::schema! {\n",
     );
     for t in &chosen {

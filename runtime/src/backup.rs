@@ -285,3 +285,31 @@ pub(crate) fn restore(
         version,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_of_one_database_only() {
+        let dir = std::env::temp_dir().join(format!("strata-backup-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "data.20261121T080215.123Z.v3.db",
+            "data.old.20261121T080215.123Z.v3.db",
+            "data.20261121T080215.123Z.v3.db.partial",
+            "data.notes.db",
+        ] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let policy = BackupPolicy {
+            dir: Some(dir.clone()),
+            keep: 1,
+        };
+        let found = list(&policy, &dir.join("data.db"));
+        assert_eq!(found, [dir.join("data.20261121T080215.123Z.v3.db")]);
+        let old = list(&policy, &dir.join("data.old.db"));
+        assert_eq!(old, [dir.join("data.old.20261121T080215.123Z.v3.db")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

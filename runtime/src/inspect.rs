@@ -229,6 +229,40 @@ impl SchemaSnapshot {
         for name in have_idx.keys().filter(|n| !want_idx.contains_key(*n)) {
             out.push(Difference::UnexpectedIndex(name.clone()));
         }
+        // UNIQUE constraints (SQLite's automatic indexes), compared by their columns.
+        let uniques = |s: &SchemaSnapshot, table: &str| -> Vec<Vec<String>> {
+            let mut u: Vec<Vec<String>> = s
+                .indexes
+                .values()
+                .filter(|i| i.table == table && i.origin == "u")
+                .map(|i| i.columns.clone())
+                .collect();
+            u.sort();
+            u
+        };
+        for table in expected
+            .tables
+            .keys()
+            .filter(|t| self.tables.contains_key(*t))
+        {
+            let (want, have) = (uniques(expected, table), uniques(self, table));
+            if want != have {
+                let show = |u: &[Vec<String>]| {
+                    let parts: Vec<String> =
+                        u.iter().map(|c| format!("({})", c.join(", "))).collect();
+                    if parts.is_empty() {
+                        "none".to_string()
+                    } else {
+                        parts.join(" ")
+                    }
+                };
+                out.push(Difference::ChangedUnique {
+                    table: table.clone(),
+                    expected: show(&want),
+                    found: show(&have),
+                });
+            }
+        }
         for (kind, want_map, have_map) in [
             ("view", &expected.views, &self.views),
             ("trigger", &expected.triggers, &self.triggers),
@@ -339,6 +373,15 @@ fn table_info(conn: &Connection, table: &str) -> Result<TableInfo> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    // An INTEGER PRIMARY KEY is the rowid: it cannot hold NULL whether or not it says NOT NULL.
+    let mut columns: Vec<ColumnInfo> = columns;
+    if columns.iter().filter(|c| c.primary_key > 0).count() == 1 {
+        for c in columns.iter_mut().filter(|c| c.primary_key > 0) {
+            if c.sql_type.eq_ignore_ascii_case("INTEGER") {
+                c.not_null = true;
+            }
+        }
+    }
     let rows: Vec<(i64, String, String, Option<String>, String, String)> = conn
         .prepare("SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq")?
         .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
@@ -411,6 +454,11 @@ pub enum Difference {
     ChangedForeignKeys {
         table: String,
     },
+    ChangedUnique {
+        table: String,
+        expected: String,
+        found: String,
+    },
     MissingIndex(String),
     UnexpectedIndex(String),
     ChangedIndex {
@@ -455,6 +503,16 @@ impl fmt::Display for Difference {
             ),
             Difference::ChangedForeignKeys { table } => {
                 write!(f, "table `{table}`: foreign keys differ")
+            }
+            Difference::ChangedUnique {
+                table,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "table `{table}`: UNIQUE constraints are {found}, expected {expected}"
+                )
             }
             Difference::MissingIndex(i) => write!(f, "missing index `{i}`"),
             Difference::UnexpectedIndex(i) => write!(f, "unexpected index `{i}`"),
@@ -521,6 +579,17 @@ mod tests {
                 "missing index `t_b`",
                 "unexpected index `t_d`",
             ]
+        );
+    }
+
+    #[test]
+    fn unique_constraints_are_compared() {
+        let expected = snap("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT UNIQUE)");
+        let live = snap("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)");
+        let found: Vec<String> = live.diff(&expected).iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            found,
+            ["table `t`: UNIQUE constraints are none, expected (b)"]
         );
     }
 

@@ -439,3 +439,31 @@ pub(crate) fn record_applied(
     ])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(host: String, pid: i64, holder: String) -> Lease {
+        Lease {
+            holder,
+            host,
+            pid,
+            version: 1,
+            acquired_at: now(),
+        }
+    }
+
+    #[test]
+    fn lease_liveness() {
+        let me = i64::from(std::process::id());
+        // This process, as it names itself: held (it is running the migration).
+        assert!(!lease(hostname(), me, lease_holder()).is_stale());
+        // This pid, but another process before it (a restarted container): stale.
+        assert!(lease(hostname(), me, format!("{}/1@0", hostname())).is_stale());
+        // Another host: cannot be known, held.
+        assert!(!lease("elsewhere".into(), 1, "elsewhere/1@0".into()).is_stale());
+        // A pid that does not exist here: stale.
+        assert!(lease(hostname(), i64::from(u32::MAX), "x@1".into()).is_stale());
+    }
+}

@@ -1,6 +1,7 @@
 //! Strata's integration tests: real SQLite files, real processes.
 
 mod atomicity;
+mod authoring;
 mod files;
 mod harness;
 mod operations;
