@@ -99,6 +99,9 @@ pub use schema::{Column, Filter, Index, Record, Schema, SqlType, Table};
 ///   off outside the transaction and `PRAGMA foreign_key_check` must find no new violation
 ///   before commit.
 /// - `down = function`: the paired reversal, same signature.
+/// - `test_data = function`: rows [`testing::Harness`] loads after applying it.
+/// - `baseline`: adopts an existing database whose schema is exactly the declared one (it is then
+///   recorded without running); on a new database it runs normally. See [`authoring::introspect`].
 /// - `schema = PATH` / `schema = none`: the declared schema, by default `SCHEMA` from
 ///   [`schema!`] in the same module.
 ///
@@ -141,8 +144,10 @@ pub use strata_macros::migration;
 /// For each table `t`: a module `t` with `t::Table` (a marker implementing [`Table`]), `t::Row`
 /// (all columns as public fields, implementing [`Record`]), one [`Column`] constant per column
 /// (`t::TITLE`) and one [`Index`] constant per index. The whole schema is `SCHEMA`.
-/// Use it at module level (one migration module each), not inside a function. Column options: `primary key`, `unique`, `= default`, `references table(column)
-/// [on delete cascade|restrict|set null|no action]`; table entries `index name (cols)`,
+/// Use it at module level (one migration module each), not inside a function. Column options:
+/// `primary key`, `unique`, `= default` (a literal, or `= sql("CURRENT_TIMESTAMP")`),
+/// `as "VARCHAR(100)"` (the declared SQL type, when it is not the Rust type's), and
+/// `references table(column) [on delete cascade|restrict|set null|no action]`; table entries `index name (cols)`,
 /// `unique index name (cols)` and `primary key (cols)`. Column types implement [`SqlType`].
 ///
 /// Declare the full schema of the role in every migration (copy the previous migration's
