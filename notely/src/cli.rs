@@ -64,6 +64,23 @@ pub struct SettingsArgs {
 pub enum Command {
     /// Schema migrations of Notely's databases.
     Migrate(strata::cli::MigrateArgs),
+    /// Migrate the databases (per --migrate), then serve the REST API until Ctrl-C.
+    Serve(ServeArgs),
+}
+
+/// Where the API listens.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0: any free port; the chosen one is printed).
+    #[arg(long, env = "NOTELY_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "NOTELY_HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Another origin allowed to call the API from a browser (repeatable); `http://localhost:*`
+    /// and `http://127.0.0.1:*` always are.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
@@ -104,6 +121,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 "notely: databases in {} are ready",
                 cli.data_dir.display()
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Serve(args)) => {
+            let mut out = std::io::stdout().lock();
+            let report = db::startup(&cli.data_dir, &settings, &mut out)?;
+            strata::cli::write_report(&mut out, &report)?;
+            drop(out);
+            crate::server::serve(&cli.data_dir, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Migrate(args)) => {

@@ -1,6 +1,11 @@
 //! Notely, a notes service on Strata.
 //!
-//! For now: the databases Notely keeps under its data directory, created and migrated by Strata.
+//! Its databases are created and migrated by Strata at startup; `notely serve` answers the REST
+//! API of the original Notely over them, note access going through the data proxy.
 
+pub mod api;
 pub mod cli;
 pub mod db;
+pub mod proxy;
+pub mod server;
+pub mod store;

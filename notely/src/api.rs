@@ -1,0 +1,375 @@
+//! The REST API, compatible with the original Notely's contract: JSON everywhere, errors as
+//! `{"error": ".."}`, UUID ids, RFC 3339 times.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Datelike, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use uuid::Uuid;
+
+use crate::proxy::NoteProxy;
+use crate::store::{Account, Db, Note, StoreError, accounts};
+
+/// Longest account name, in characters.
+pub const MAX_NAME: usize = 100;
+/// Longest note content, in characters.
+pub const MAX_CONTENT: usize = 10_000;
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub control: Arc<Db>,
+    pub notes: NoteProxy,
+    /// Extra origins allowed by CORS besides `http://localhost:*` and `http://127.0.0.1:*`.
+    pub cors_origins: Vec<String>,
+}
+
+/// An error answered as `{"error": ".."}`. Internal errors are logged, never shown.
+#[derive(Debug)]
+pub enum AppError {
+    /// `400 Bad Request`
+    BadRequest(String),
+    /// `404 Not Found`
+    NotFound(&'static str),
+    /// `405 Method Not Allowed`
+    MethodNotAllowed,
+    /// `409 Conflict`
+    Conflict(&'static str),
+    /// `413 Payload Too Large`
+    TooLarge,
+    /// `500 Internal Server Error`
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            AppError::NotFound(m) => (StatusCode::NOT_FOUND, m.to_string()),
+            AppError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed".to_string(),
+            ),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, m.to_string()),
+            AppError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body larger than {MAX_BODY} bytes"),
+            ),
+            AppError::Internal(detail) => {
+                eprintln!("notely: internal error: {detail}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong".to_string(),
+                )
+            }
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, AppError>;
+
+/// A JSON body, whatever its content type (the original's clients do not always set one);
+/// malformed JSON, wrong types and oversize bodies are answered with a JSON 4xx.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge
+            } else {
+                AppError::BadRequest(format!("Cannot read the request body: {e}"))
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| AppError::BadRequest(format!("Invalid JSON: {e}")))
+    }
+}
+
+fn parse_id(raw: &str, what: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| AppError::BadRequest(format!("Invalid {what} id: {raw:?}")))
+}
+
+/// Go's zero time (`0001-01-01T00:00:00Z`) means "not set", as in the original.
+fn set_time(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    t.filter(|t| t.year() > 1)
+}
+
+/// Milliseconds are what the store keeps.
+fn now() -> DateTime<Utc> {
+    crate::store::from_millis(Utc::now().timestamp_millis())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountInput {
+    #[serde(default)]
+    id: Option<Uuid>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    is_migrating: bool,
+    #[serde(default)]
+    shard: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NoteInput {
+    #[serde(default)]
+    id: Option<Uuid>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+fn valid_name(name: Option<String>) -> ApiResult<String> {
+    let name = name.unwrap_or_default();
+    if name.trim().is_empty() {
+        return Err(AppError::BadRequest("Account name is required".into()));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(AppError::BadRequest(format!(
+            "Account name is longer than {MAX_NAME} characters"
+        )));
+    }
+    Ok(name)
+}
+
+fn valid_content(content: Option<String>) -> ApiResult<String> {
+    let content = content.unwrap_or_default();
+    if content.is_empty() {
+        return Err(AppError::BadRequest("Note content is required".into()));
+    }
+    if content.chars().count() > MAX_CONTENT {
+        return Err(AppError::BadRequest(format!(
+            "Note content is longer than {MAX_CONTENT} characters"
+        )));
+    }
+    Ok(content)
+}
+
+async fn account(state: &AppState, raw: &str) -> ApiResult<Account> {
+    let id = parse_id(raw, "account")?;
+    state
+        .control
+        .read(move |c| accounts::get(c, id))
+        .await?
+        .ok_or(AppError::NotFound("Account not found"))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let mut stores = state.notes.stores();
+    stores.push(Arc::clone(&state.control));
+    for db in stores {
+        if let Err(e) = db.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await {
+            eprintln!("notely: health check failed: {e}");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable", "timestamp": Utc::now()})),
+            )
+                .into_response();
+        }
+    }
+    Json(serde_json::json!({"status": "ok", "timestamp": Utc::now()})).into_response()
+}
+
+async fn list_accounts(State(state): State<AppState>) -> ApiResult<Json<Vec<Account>>> {
+    Ok(Json(state.control.read(accounts::list).await?))
+}
+
+async fn get_account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Account>> {
+    Ok(Json(account(&state, &id).await?))
+}
+
+async fn create_account(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<AccountInput>,
+) -> ApiResult<(StatusCode, Json<Account>)> {
+    let account = Account {
+        id: input
+            .id
+            .filter(|id| !id.is_nil())
+            .unwrap_or_else(Uuid::new_v4),
+        name: valid_name(input.name)?,
+        is_migrating: input.is_migrating,
+        shard: input.shard,
+    };
+    let stored = account.clone();
+    if !state
+        .control
+        .write(move |c| accounts::insert(c, &stored))
+        .await?
+    {
+        return Err(AppError::Conflict("An account with this id exists"));
+    }
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+async fn update_account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<AccountInput>,
+) -> ApiResult<Json<Account>> {
+    let id = parse_id(&id, "account")?;
+    let account = Account {
+        id,
+        name: valid_name(input.name)?,
+        is_migrating: input.is_migrating,
+        shard: input.shard,
+    };
+    let stored = account.clone();
+    if !state
+        .control
+        .write(move |c| accounts::update(c, &stored))
+        .await?
+    {
+        return Err(AppError::NotFound("Account not found"));
+    }
+    Ok(Json(account))
+}
+
+async fn list_notes(
+    State(state): State<AppState>,
+    Path(account_id): Path<String>,
+) -> ApiResult<Json<Vec<Uuid>>> {
+    let account = account(&state, &account_id).await?;
+    Ok(Json(state.notes.list(&account).await?))
+}
+
+async fn get_note(
+    State(state): State<AppState>,
+    Path((account_id, note_id)): Path<(String, String)>,
+) -> ApiResult<Json<Note>> {
+    let account = account(&state, &account_id).await?;
+    let note = parse_id(&note_id, "note")?;
+    state
+        .notes
+        .get(&account, note)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound("Note not found"))
+}
+
+async fn create_note(
+    State(state): State<AppState>,
+    Path(account_id): Path<String>,
+    JsonBody(input): JsonBody<NoteInput>,
+) -> ApiResult<(StatusCode, Json<Note>)> {
+    let account = account(&state, &account_id).await?;
+    let now = now();
+    let note = Note {
+        id: input
+            .id
+            .filter(|id| !id.is_nil())
+            .unwrap_or_else(Uuid::new_v4),
+        creator: account.id,
+        created_at: now,
+        updated_at: now,
+        content: valid_content(input.content)?,
+    };
+    if !state.notes.create(&account, note.clone()).await? {
+        return Err(AppError::Conflict("A note with this id exists"));
+    }
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+/// Last write wins by `updatedAt`: an older update never overwrites a newer one; the answer
+/// is the note as stored.
+async fn update_note(
+    State(state): State<AppState>,
+    Path((account_id, note_id)): Path<(String, String)>,
+    JsonBody(input): JsonBody<NoteInput>,
+) -> ApiResult<Json<Note>> {
+    let account = account(&state, &account_id).await?;
+    let note = parse_id(&note_id, "note")?;
+    let content = valid_content(input.content)?;
+    let updated_at = set_time(input.updated_at)
+        .map(|t| crate::store::from_millis(t.timestamp_millis()))
+        .unwrap_or_else(now);
+    state
+        .notes
+        .update(&account, note, content, updated_at)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound("Note not found"))
+}
+
+async fn delete_note(
+    State(state): State<AppState>,
+    Path((account_id, note_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let account = account(&state, &account_id).await?;
+    let note = parse_id(&note_id, "note")?;
+    state.notes.delete(&account, note).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn local_origin(origin: &str) -> bool {
+    ["http://localhost:", "http://127.0.0.1:"]
+        .iter()
+        .any(|prefix| {
+            origin
+                .strip_prefix(prefix)
+                .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        })
+        || origin == "http://localhost"
+        || origin == "http://127.0.0.1"
+}
+
+/// The API's router (tests call it directly, without a server).
+pub fn app(state: AppState) -> Router {
+    let extra = state.cors_origins.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| local_origin(o) || extra.iter().any(|e| e == o))
+        }))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([header::CONTENT_TYPE]);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/accounts", get(list_accounts).post(create_account))
+        .route("/accounts/{id}", get(get_account).put(update_account))
+        .route("/accounts/{id}/notes", get(list_notes).post(create_note))
+        .route(
+            "/accounts/{id}/notes/{note}",
+            get(get_note).put(update_note).delete(delete_note),
+        )
+        .fallback(|| async { AppError::NotFound("Not found") })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(cors)
+        .with_state(state)
+}

@@ -1,0 +1,494 @@
+//! The REST API contract, request by request against the router (no server), plus one real
+//! server process.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    router: axum::Router,
+}
+
+fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = notely::db::Settings {
+        backups: 0,
+        ..Default::default()
+    };
+    notely::db::startup(dir.path(), &settings, &mut std::io::sink()).unwrap();
+    let state = notely::server::state(dir.path(), vec!["https://notes.example".into()]).unwrap();
+    Api {
+        router: notely::api::app(state),
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn call(&self, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let (status, _, body) = self.raw(method, uri, body, &[]).await;
+        let value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).expect("JSON body")
+        };
+        (status, value)
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(
+                body.map(|b| Body::from(b.to_string()))
+                    .unwrap_or_else(Body::empty),
+            )
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, bytes.to_vec())
+    }
+
+    async fn account(&self, name: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/accounts",
+                Some(&json!({ "name": name }).to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn note(&self, account: &str, content: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/accounts/{account}/notes"),
+                Some(&json!({ "content": content }).to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+}
+
+#[tokio::test]
+async fn health() {
+    let api = api();
+    let (status, body) = api.call(Method::GET, "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert!(body["timestamp"].as_str().unwrap().contains('T'));
+}
+
+#[tokio::test]
+async fn accounts_are_created_listed_read_and_updated() {
+    let api = api();
+    let id = api.account("Ada").await;
+    let (status, body) = api
+        .call(Method::GET, &format!("/accounts/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({ "id": id, "name": "Ada", "isMigrating": false }),
+        "shard is omitted when empty"
+    );
+    let chosen = "0b7d8f3e-1d2c-4e5f-9a8b-7c6d5e4f3a2b";
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&json!({ "id": chosen, "name": "Grace", "shard": "second" }).to_string()),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["id"], &body["shard"]),
+        (StatusCode::CREATED, &json!(chosen), &json!("second"))
+    );
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&json!({ "id": chosen, "name": "Again" }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, list) = api.call(Method::GET, "/accounts", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{id}"),
+            Some(&json!({ "name": "Ada L.", "isMigrating": true }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({ "id": id, "name": "Ada L.", "isMigrating": true })
+    );
+    let (status, body) = api
+        .call(
+            Method::GET,
+            &format!("/accounts/{}", uuid::Uuid::new_v4()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::NOT_FOUND,
+            json!({ "error": "Account not found" })
+        )
+    );
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{}", uuid::Uuid::new_v4()),
+            Some(&json!({ "name": "x" }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn account_names_are_validated() {
+    let api = api();
+    for (body, why) in [
+        (json!({}), "required"),
+        (json!({ "name": "   " }), "required"),
+        (json!({ "name": "x".repeat(101) }), "longer than 100"),
+    ] {
+        let (status, answer) = api
+            .call(Method::POST, "/accounts", Some(&body.to_string()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(answer["error"].as_str().unwrap().contains(why), "{answer}");
+    }
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&json!({ "name": "é".repeat(100) }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "100 characters, not bytes");
+}
+
+#[tokio::test]
+async fn notes_follow_the_contract() {
+    let api = api();
+    let a = api.account("Ada").await;
+    let created = api.note(&a, "first").await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["creator"], json!(a));
+    assert_eq!(created["createdAt"], created["updatedAt"]);
+    // The creator is always the account, whatever the body says.
+    let (_, forced) = api
+        .call(
+            Method::POST,
+            &format!("/accounts/{a}/notes"),
+            Some(&json!({ "content": "x", "creator": uuid::Uuid::new_v4() }).to_string()),
+        )
+        .await;
+    assert_eq!(forced["creator"], json!(a));
+    let (status, list) = api
+        .call(Method::GET, &format!("/accounts/{a}/notes"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list, json!([id, forced["id"]]));
+    let (status, got) = api
+        .call(Method::GET, &format!("/accounts/{a}/notes/{id}"), None)
+        .await;
+    assert_eq!((status, &got), (StatusCode::OK, &created));
+
+    // Last write wins by updatedAt; createdAt is preserved.
+    let newer = "2099-01-01T00:00:00Z";
+    let uri = format!("/accounts/{a}/notes/{id}");
+    let (status, updated) = api
+        .call(
+            Method::PUT,
+            &uri,
+            Some(&json!({ "content": "second", "updatedAt": newer }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&updated["content"], &updated["createdAt"]),
+        (&json!("second"), &created["createdAt"])
+    );
+    assert_eq!(updated["updatedAt"], json!("2099-01-01T00:00:00Z"));
+    let (_, stale) = api
+        .call(
+            Method::PUT,
+            &uri,
+            Some(&json!({ "content": "stale", "updatedAt": "2020-01-01T00:00:00Z" }).to_string()),
+        )
+        .await;
+    assert_eq!(
+        stale["content"], "second",
+        "an older update never overwrites a newer one"
+    );
+    let (_, zero) = api
+        .call(
+            Method::PUT,
+            &uri,
+            Some(&json!({ "content": "zero", "updatedAt": "0001-01-01T00:00:00Z" }).to_string()),
+        )
+        .await;
+    assert_eq!(
+        zero["content"], "second",
+        "a zero updatedAt means now, which is older than 2099"
+    );
+
+    let (status, body) = api.call(Method::DELETE, &uri, None).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let (status, _) = api.call(Method::DELETE, &uri, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "deleting twice is fine");
+    let (status, body) = api.call(Method::GET, &uri, None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({ "error": "Note not found" }))
+    );
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &uri,
+            Some(&json!({ "content": "back?" }).to_string()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an update does not resurrect a deleted note"
+    );
+    let ghost = uuid::Uuid::new_v4();
+    let (status, body) = api
+        .call(Method::GET, &format!("/accounts/{ghost}/notes"), None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::NOT_FOUND,
+            json!({ "error": "Account not found" })
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_note_is_reachable_only_through_its_own_account() {
+    let api = api();
+    let (a, b) = (api.account("A").await, api.account("B").await);
+    let note = api.note(&a, "private").await;
+    let id = note["id"].as_str().unwrap();
+    let through_b = format!("/accounts/{b}/notes/{id}");
+    assert_eq!(
+        api.call(Method::GET, &through_b, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.call(Method::GET, &format!("/accounts/{b}/notes"), None)
+            .await
+            .1,
+        json!([])
+    );
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &through_b,
+            Some(&json!({ "content": "hijack", "updatedAt": "2099-01-01T00:00:00Z" }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.call(Method::DELETE, &through_b, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, still) = api
+        .call(Method::GET, &format!("/accounts/{a}/notes/{id}"), None)
+        .await;
+    assert_eq!(still["content"], "private");
+    // Creating a note with another account's note id does not take it over.
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/accounts/{b}/notes"),
+            Some(&json!({ "id": id, "content": "mine" }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        api.call(Method::GET, &format!("/accounts/{a}/notes/{id}"), None)
+            .await
+            .1["content"],
+        "private"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_4xx() {
+    let api = api();
+    let a = api.account("A").await;
+    let notes = format!("/accounts/{a}/notes");
+    let cases: Vec<(Method, String, Option<String>, StatusCode)> = vec![
+        (
+            Method::POST,
+            notes.clone(),
+            Some("{not json".into()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            notes.clone(),
+            Some(json!({ "content": 5 }).to_string()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            notes.clone(),
+            Some(json!({ "content": "" }).to_string()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            notes.clone(),
+            Some(json!({ "content": "x".repeat(10_001) }).to_string()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            notes.clone(),
+            Some(json!({ "content": "x", "id": "nope" }).to_string()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            notes.clone(),
+            Some("x".repeat(300_000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            Method::POST,
+            "/accounts".into(),
+            Some(json!({ "name": ["x"] }).to_string()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/accounts/not-a-uuid".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            format!("{notes}/not-a-uuid"),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (Method::GET, "/nowhere".into(), None, StatusCode::NOT_FOUND),
+        (
+            Method::PATCH,
+            "/accounts".into(),
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::DELETE,
+            format!("/accounts/{a}"),
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ];
+    for (method, uri, body, want) in cases {
+        let (status, headers, bytes) = api.raw(method.clone(), &uri, body.as_deref(), &[]).await;
+        assert_eq!(status, want, "{method} {uri}");
+        assert!(
+            headers
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v == "application/json"),
+            "{method} {uri}: {headers:?}"
+        );
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(value["error"].is_string(), "{method} {uri}: {value}");
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_local_pages_and_configured_origins() {
+    let api = api();
+    for (origin, allowed) in [
+        ("http://localhost:5173", true),
+        ("http://127.0.0.1:3000", true),
+        ("https://notes.example", true),
+        ("http://evil.example", false),
+        ("http://localhost.evil.example:80", false),
+    ] {
+        let (_, headers, _) = api
+            .raw(
+                Method::OPTIONS,
+                "/accounts",
+                None,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", "content-type"),
+                ],
+            )
+            .await;
+        let got = headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            got.as_deref() == Some(origin),
+            allowed,
+            "{origin}: {headers:?}"
+        );
+    }
+}
+
+#[test]
+fn a_real_server_answers_on_loopback() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_notely"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--port", "0"])
+        .env_remove("NOTELY_MIGRATE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("a line").unwrap();
+        if let Some(addr) = line.strip_prefix("notely: listening on http://") {
+            break addr.to_string();
+        }
+    };
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"status\":\"ok\""), "{answer}");
+}
