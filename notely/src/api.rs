@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use crate::proxy::NoteProxy;
 use crate::store::{Account, Db, Note, StoreError, accounts};
+use crate::telemetry::Telemetry;
 
 /// Longest account name, in characters.
 pub const MAX_NAME: usize = 100;
@@ -30,6 +32,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub struct AppState {
     pub control: Arc<Db>,
     pub notes: NoteProxy,
+    pub telemetry: Arc<Telemetry>,
     /// Extra origins allowed by CORS besides `http://localhost:*` and `http://127.0.0.1:*`.
     pub cors_origins: Vec<String>,
 }
@@ -341,6 +344,28 @@ fn local_origin(origin: &str) -> bool {
         || origin == "http://127.0.0.1"
 }
 
+/// Records every routed request in the telemetry, by route template.
+async fn track(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let route = matched
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "(unmatched)".into());
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    state.telemetry.api(
+        method.as_str(),
+        &route,
+        started.elapsed(),
+        res.status().is_server_error(),
+    );
+    res
+}
+
 /// The API's router (tests call it directly, without a server).
 pub fn app(state: AppState) -> Router {
     let extra = state.cors_origins.clone();
@@ -367,6 +392,7 @@ pub fn app(state: AppState) -> Router {
             "/accounts/{id}/notes/{note}",
             get(get_note).put(update_note).delete(delete_note),
         )
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { AppError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))

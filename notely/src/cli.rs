@@ -10,20 +10,61 @@ use clap::{Args, Parser, Subcommand};
 use strata::Mode;
 
 use crate::db::{self, Settings};
+use crate::loadgen::LoadConfig;
 
 /// Notely: notes, on SQLite databases migrated by Strata.
 #[derive(Debug, Parser)]
 #[command(name = "notely", version)]
 pub struct Cli {
-    /// Directory holding Notely's databases (created if missing).
-    #[arg(long, global = true, env = "NOTELY_DATA_DIR", default_value = ".data")]
-    pub data_dir: PathBuf,
+    /// Directory holding Notely's databases (created if missing) [default: .data; `demo`: a
+    /// temporary directory].
+    #[arg(long, global = true, env = "NOTELY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 
     #[command(flatten)]
     pub settings: SettingsArgs,
 
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Strict simulated users.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Run strict simulated users against the server (or against --target).
+    #[arg(long = "gen", global = true)]
+    pub generate: bool,
+    /// Simulated users (accounts).
+    #[arg(long, global = true, default_value_t = 5)]
+    pub concurrency: usize,
+    /// Notes each user keeps.
+    #[arg(long, global = true, default_value_t = 3)]
+    pub notes_per_account: usize,
+    /// Requests per minute per user.
+    #[arg(long, global = true, default_value_t = 60)]
+    pub rpm: u32,
+    /// Run the users against another Notely at this URL instead of serving.
+    #[arg(long, global = true)]
+    pub target: Option<String>,
+}
+
+impl LoadArgs {
+    fn config(&self, duration: Option<Duration>) -> Result<LoadConfig> {
+        anyhow::ensure!(self.rpm > 0, "--rpm must be at least 1");
+        anyhow::ensure!(self.concurrency > 0, "--concurrency must be at least 1");
+        Ok(LoadConfig {
+            accounts: self.concurrency,
+            notes_per_account: self.notes_per_account,
+            rpm: self.rpm,
+            duration,
+        })
+    }
 }
 
 /// How Notely treats its databases' migrations.
@@ -64,22 +105,38 @@ pub struct SettingsArgs {
 pub enum Command {
     /// Schema migrations of Notely's databases.
     Migrate(strata::cli::MigrateArgs),
-    /// Migrate the databases (per --migrate), then serve the REST API until Ctrl-C.
-    Serve(ServeArgs),
+    /// Migrate the databases (per --migrate), then serve the REST API until Ctrl-C (what
+    /// `notely` without a command does).
+    Serve,
+    /// Serve on a free loopback port, run strict simulated users against it, and report.
+    Demo {
+        /// How long the users run, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Simulated users (accounts).
+        #[arg(long, default_value_t = 5)]
+        accounts: usize,
+        /// Requests per minute per user.
+        #[arg(long = "user-rpm", default_value_t = 600)]
+        user_rpm: u32,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the API listens.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Port to listen on (0: any free port; the chosen one is printed).
-    #[arg(long, env = "NOTELY_PORT", default_value_t = 8080)]
+    #[arg(long, global = true, env = "NOTELY_PORT", default_value_t = 8080)]
     pub port: u16,
     /// Address to listen on.
-    #[arg(long, env = "NOTELY_HOST", default_value = "127.0.0.1")]
+    #[arg(long, global = true, env = "NOTELY_HOST", default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
     /// Another origin allowed to call the API from a browser (repeatable); `http://localhost:*`
     /// and `http://127.0.0.1:*` always are.
-    #[arg(long = "cors-origin")]
+    #[arg(long = "cors-origin", global = true)]
     pub cors_origins: Vec<String>,
 }
 
@@ -110,26 +167,96 @@ impl SettingsArgs {
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let settings = cli.settings.settings()?;
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".data"));
     match cli.command {
-        // Startup: the databases are migrated (or checked) before anything else happens.
-        None => {
+        None | Some(Command::Serve) => {
+            if let Some(target) = &cli.load.target {
+                let report = crate::server::load_only(target, cli.load.config(None)?)?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(if report.consistency_misses == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(3)
+                });
+            }
             let mut out = std::io::stdout().lock();
-            let report = db::startup(&cli.data_dir, &settings, &mut out)?;
-            strata::cli::write_report(&mut out, &report)?;
-            writeln!(
-                out,
-                "notely: databases in {} are ready",
-                cli.data_dir.display()
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Serve(args)) => {
-            let mut out = std::io::stdout().lock();
-            let report = db::startup(&cli.data_dir, &settings, &mut out)?;
+            let report = db::startup(&data_dir, &settings, &mut out)?;
             strata::cli::write_report(&mut out, &report)?;
             drop(out);
-            crate::server::serve(&cli.data_dir, &args)?;
+            let addr = std::net::SocketAddr::new(cli.serve.host, cli.serve.port);
+            let load = if cli.load.generate {
+                Some(cli.load.config(None)?)
+            } else {
+                None
+            };
+            crate::server::serve(&data_dir, addr, cli.serve.cors_origins.clone(), load)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Demo {
+            duration,
+            accounts,
+            user_rpm,
+            json,
+        }) => {
+            let duration = seconds("--duration", duration)?;
+            let temp = match &cli.data_dir {
+                Some(_) => None,
+                None => Some(tempfile_dir()?),
+            };
+            let dir = temp.as_ref().map(|t| t.0.clone()).unwrap_or(data_dir);
+            db::startup(&dir, &settings, &mut std::io::sink())?;
+            let config = LoadConfig {
+                accounts,
+                notes_per_account: cli.load.notes_per_account,
+                rpm: user_rpm,
+                duration: Some(duration),
+            };
+            anyhow::ensure!(
+                accounts > 0 && user_rpm > 0,
+                "--accounts and --user-rpm must be at least 1"
+            );
+            let report = crate::server::demo(&dir, config)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "notely demo: {} strict users for {:.1}s on {}",
+                    report.load.accounts, report.load.duration_s, report.data_dir
+                )?;
+                writeln!(
+                    out,
+                    "  requests {} ({:.0}/s), errors {}, consistency misses {}, p50 {:.2} ms, p99 {:.2} ms",
+                    report.load.requests,
+                    report.load.requests_per_s,
+                    report.load.errors,
+                    report.load.consistency_misses,
+                    report.load.p50_ms,
+                    report.load.p99_ms
+                )?;
+                for (route, s) in &report.server.api {
+                    writeln!(
+                        out,
+                        "  {route:<40} {:>7} req  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+                        s.count, s.p50_ms, s.p99_ms, s.errors
+                    )?;
+                }
+                for (store, n) in &report.server.note_counts {
+                    writeln!(out, "  notes in {store}: {n}")?;
+                }
+            }
+            Ok(
+                if report.load.consistency_misses == 0 && report.load.errors == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(3)
+                },
+            )
         }
         Some(Command::Migrate(args)) => {
             if matches!(
@@ -137,14 +264,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 strata::cli::MigrateCommand::Up { .. }
                     | strata::cli::MigrateCommand::Approve { .. }
             ) {
-                std::fs::create_dir_all(&cli.data_dir).map_err(|e| {
-                    anyhow::anyhow!("creating data directory {}: {e}", cli.data_dir.display())
+                std::fs::create_dir_all(&data_dir).map_err(|e| {
+                    anyhow::anyhow!("creating data directory {}: {e}", data_dir.display())
                 })?;
             }
-            Ok(strata::cli::main(
-                &args,
-                &db::fleet(&cli.data_dir, &settings),
-            ))
+            Ok(strata::cli::main(&args, &db::fleet(&data_dir, &settings)))
         }
     }
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<TempDir> {
+    let dir = std::env::temp_dir().join(format!(
+        "notely-demo-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(TempDir(dir))
 }

@@ -6,6 +6,8 @@
 pub mod api;
 pub mod cli;
 pub mod db;
+pub mod loadgen;
 pub mod proxy;
 pub mod server;
 pub mod store;
+pub mod telemetry;

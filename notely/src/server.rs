@@ -1,56 +1,112 @@
-//! `notely serve`: the API over Notely's stores, with graceful shutdown.
+//! Running Notely: the API server (with graceful shutdown), in-process load, and the demo.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 
 use crate::api::{AppState, app};
-use crate::cli::ServeArgs;
+use crate::loadgen::{self, LoadConfig, LoadReport};
 use crate::proxy::NoteProxy;
-use crate::store::Db;
+use crate::store::{Db, notes};
+use crate::telemetry::{Snapshot, Telemetry};
 
 /// Reader connections per database.
 const READERS: usize = 4;
 
 /// Opens the (migrated) stores under `data_dir`.
-pub fn state(data_dir: &Path, cors_origins: Vec<String>) -> Result<AppState> {
+pub fn state(
+    data_dir: &Path,
+    cors_origins: Vec<String>,
+    telemetry: Arc<Telemetry>,
+) -> Result<AppState> {
     let control =
         Db::open(&data_dir.join("control.db"), READERS).context("opening the control database")?;
     let notes = Db::open(&data_dir.join("notes.db"), READERS).context("opening the note store")?;
     Ok(AppState {
         control,
-        notes: NoteProxy::new(notes),
+        notes: NoteProxy::new(notes, Arc::clone(&telemetry)),
         cors_origins,
+        telemetry,
     })
 }
 
-/// Serves the API until Ctrl-C or SIGTERM.
-pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    runtime.block_on(async {
-        let state = state(data_dir, args.cors_origins.clone())?;
-        let addr = SocketAddr::new(args.host, args.port);
+/// A running API server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `addr` and serves the API over the stores under `data_dir` in the background;
+    /// also refreshes the note counts per store every second.
+    pub async fn start(
+        data_dir: &Path,
+        addr: SocketAddr,
+        cors: Vec<String>,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Server> {
+        let state = state(data_dir, cors, telemetry)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        let local = listener.local_addr()?;
-        println!("notely: listening on http://{local}");
-        std::io::stdout().flush()?;
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")?;
-        println!("notely: stopped");
-        Ok(())
-    })
+        let addr = listener.local_addr()?;
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let router = app(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        let counting = state.clone();
+        let mut counting_stop = stop.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = counting_stop.wait_for(|s| *s) => break,
+                }
+                for db in counting.notes.stores() {
+                    let name = db
+                        .path()
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if let Ok(n) = db.read(notes::count).await {
+                        counting.telemetry.note_count(&name, n);
+                    }
+                }
+            }
+        });
+        state
+            .telemetry
+            .log(format!("INFO listening on http://{addr}"));
+        Ok(Server {
+            addr,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("server task")?.context("serving")
+    }
 }
 
-async fn shutdown() {
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -66,4 +122,105 @@ async fn shutdown() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")
+}
+
+/// Serves until asked to stop; with `load`, strict users exercise the server meanwhile and
+/// their report is printed at the end.
+pub fn serve(
+    data_dir: &Path,
+    addr: SocketAddr,
+    cors: Vec<String>,
+    load: Option<LoadConfig>,
+) -> Result<()> {
+    runtime()?.block_on(async {
+        let telemetry = Arc::new(Telemetry::default());
+        let server = Server::start(data_dir, addr, cors, Arc::clone(&telemetry)).await?;
+        println!("notely: listening on http://{}", server.addr);
+        std::io::stdout().flush()?;
+        let (stop_load, stopped) = tokio::sync::watch::channel(false);
+        let users = load.map(|config| {
+            let base = format!("http://{}", server.addr);
+            let telemetry = Arc::clone(&telemetry);
+            tokio::spawn(async move { loadgen::run(&base, &config, telemetry, stopped).await })
+        });
+        shutdown_signal().await;
+        let _ = stop_load.send(true);
+        if let Some(users) = users {
+            let report = users.await.context("load generator")??;
+            println!("notely: load: {}", serde_json::to_string(&report)?);
+        }
+        server.stop().await?;
+        println!("notely: stopped");
+        Ok(())
+    })
+}
+
+/// Runs strict users against another Notely at `target` until asked to stop (or the duration).
+pub fn load_only(target: &str, config: LoadConfig) -> Result<LoadReport> {
+    runtime()?.block_on(async {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let telemetry = Arc::new(Telemetry::default());
+        let users = tokio::spawn({
+            let (target, telemetry) = (target.to_string(), Arc::clone(&telemetry));
+            async move { loadgen::run(&target, &config, telemetry, stopped).await }
+        });
+        tokio::select! {
+            () = shutdown_signal() => { let _ = stop.send(true); }
+            _ = async { while !users.is_finished() { tokio::time::sleep(Duration::from_millis(50)).await } } => {}
+        }
+        users.await.context("load generator")?
+    })
+}
+
+/// The demo's report: what the strict users saw, and what the server measured.
+#[derive(Debug, Serialize)]
+pub struct DemoReport {
+    pub data_dir: String,
+    #[serde(flatten)]
+    pub load: LoadReport,
+    pub server: Snapshot,
+}
+
+/// Starts the server on `data_dir` (migrated already), runs the strict users for the
+/// configured duration, stops the server, and reports.
+pub fn demo(data_dir: &Path, config: LoadConfig) -> Result<DemoReport> {
+    runtime()?.block_on(async {
+        let telemetry = Arc::new(Telemetry::default());
+        let server = Server::start(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Vec::new(),
+            Arc::clone(&telemetry),
+        )
+        .await?;
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let load = loadgen::run(
+            &format!("http://{}", server.addr),
+            &config,
+            Arc::clone(&telemetry),
+            stopped,
+        )
+        .await?;
+        for db in server.state.notes.stores() {
+            let name = db
+                .path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            telemetry.note_count(&name, db.read(notes::count).await?);
+        }
+        server.stop().await?;
+        Ok(DemoReport {
+            data_dir: data_dir.display().to_string(),
+            load,
+            server: telemetry.snapshot(),
+        })
+    })
 }

@@ -74,9 +74,13 @@ fn status_lists_every_compiled_migration_and_changes_nothing() {
 #[test]
 fn startup_migrates_before_anything_else() {
     let dir = tempfile::tempdir().unwrap();
-    let out = notely(dir.path(), &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("are ready"), "{}", stdout(&out));
+    let startup = common::start(dir.path(), &[]);
+    assert!(startup.serving, "{}", startup.stdout);
+    assert!(
+        startup.stdout.contains("created, applied 2"),
+        "{}",
+        startup.stdout
+    );
     assert_eq!(history_len(&dir.path().join("notes.db")), 2);
 }
 

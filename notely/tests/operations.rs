@@ -1,7 +1,7 @@
 //! Every `notely migrate` command from a fresh data directory, and the startup modes.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -95,46 +95,40 @@ fn repair_accepts_a_changed_checksum_from_the_command_line() {
         ],
     ));
     assert!(repaired.contains("repaired by reviewer"), "{repaired}");
-    ok(&notely(d, &[]));
+    assert!(common::start(d, &[]).serving);
 }
 
 #[test]
 fn checked_mode_waits_for_an_operator() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut server = Command::new(NOTELY)
-        .arg("--data-dir")
-        .arg(d)
-        .args(["--migrate", "checked"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let server = std::thread::spawn({
+        let d = d.to_path_buf();
+        move || common::start(&d, &["--migrate", "checked"])
+    });
     std::thread::sleep(Duration::from_millis(800));
     assert!(
-        server.try_wait().unwrap().is_none(),
-        "it waits for approval instead of exiting"
+        !server.is_finished(),
+        "it waits for approval instead of exiting or serving"
     );
     let plan = ok(&notely(d, &["--migrate", "checked", "migrate", "plan"]));
     assert!(plan.contains("REFUSED: waiting for approval"), "{plan}");
     let approved = ok(&notely(d, &["migrate", "approve", "--by", "ops@example"]));
     assert!(approved.contains("approved by ops@example"), "{approved}");
     let start = Instant::now();
-    let out = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            assert!(status.success());
-            break server.wait_with_output().unwrap();
-        }
+    while !server.is_finished() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "it did not proceed after the approval"
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
+    }
+    let startup = server.join().unwrap();
+    assert!(startup.serving, "{}", startup.stdout);
     assert!(
-        text.contains("not serving until approved") && text.contains("are ready"),
-        "{text}"
+        startup.stdout.contains("not serving until approved"),
+        "{}",
+        startup.stdout
     );
     assert_eq!(
         history(&d.join("notes.db")),
@@ -168,7 +162,10 @@ fn verify_mode_and_command_catch_pending_and_drift() {
     );
     assert!(!d.join("control.db").exists(), "verify writes nothing");
     ok(&notely(d, &["migrate", "up"]));
-    ok(&notely(d, &["--migrate", "verify"]));
+    assert!(
+        common::start(d, &["--migrate", "verify"]).serving,
+        "verify mode serves a verified database"
+    );
     rusqlite::Connection::open(d.join("notes.db"))
         .unwrap()
         .execute_batch("ALTER TABLE notes ADD COLUMN title TEXT")

@@ -54,3 +54,44 @@ pub fn history(path: &Path) -> Vec<i64> {
         .map(Result::unwrap)
         .collect()
 }
+
+/// How a `notely` startup ended: it got to serving (and was stopped), or it exited.
+pub struct Startup {
+    pub serving: bool,
+    pub stdout: String,
+    pub code: Option<i32>,
+}
+
+/// Starts `notely --port 0 ARGS..` and waits until it serves (then stops it) or exits.
+pub fn start(data_dir: &Path, args: &[&str]) -> Startup {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(NOTELY)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--port", "0"])
+        .args(args)
+        .env_remove("NOTELY_DATA_DIR")
+        .env_remove("NOTELY_MIGRATE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start notely");
+    let mut stdout = String::new();
+    let mut serving = false;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if line.starts_with("notely: listening on") {
+            serving = true;
+            let _ = child.kill();
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    Startup {
+        serving,
+        stdout,
+        code: if serving { None } else { status.code() },
+    }
+}

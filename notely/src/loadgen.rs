@@ -1,0 +1,421 @@
+//! Strict simulated users. Each one creates an account and keeps creating, reading, updating,
+//! listing and deleting its notes — creates and deletes go on in steady state too — and
+//! remembers what it last wrote. Whenever the service contradicts what the user did (wrong
+//! content, a deleted note listed or readable again, a created note missing, a 404 for a live
+//! note) it counts a consistency miss.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::telemetry::{Telemetry, percentile};
+
+/// How much load to generate.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Simulated users, one account each.
+    pub accounts: usize,
+    /// Notes each user keeps around (creates and deletes go on around it).
+    pub notes_per_account: usize,
+    /// Requests per minute per user.
+    pub rpm: u32,
+    /// Stop after this long (`None`: until the stop signal).
+    pub duration: Option<Duration>,
+}
+
+/// What the users saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub accounts: usize,
+    pub requests: u64,
+    /// Requests that failed without being a contradiction (transport errors, 5xx).
+    pub errors: u64,
+    pub consistency_misses: u64,
+    pub duration_s: f64,
+    pub requests_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    errors: u64,
+    misses: u64,
+    latencies_us: Vec<u64>,
+}
+
+struct User {
+    client: reqwest::Client,
+    base: String,
+    telemetry: Arc<Telemetry>,
+    index: usize,
+    account: Uuid,
+    /// Live notes: content and the updatedAt we last wrote.
+    notes: HashMap<Uuid, (String, DateTime<Utc>)>,
+    deleted: HashSet<Uuid>,
+    rng: u64,
+    writes: u64,
+    tally: Tally,
+}
+
+enum Op {
+    Create,
+    Read,
+    Update,
+    List,
+    Delete,
+}
+
+impl User {
+    fn random(&mut self, n: u64) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % n.max(1)
+    }
+
+    fn miss(&mut self, what: String) {
+        self.tally.misses += 1;
+        self.telemetry
+            .consistency_miss(&format!("user {}: {what}", self.index));
+    }
+
+    fn error(&mut self, what: String) {
+        self.tally.errors += 1;
+        self.telemetry
+            .log(format!("ERROR user {}: {what}", self.index));
+    }
+
+    /// Sends a request and times it; `None` on a transport error (counted).
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Option<(StatusCode, Value)> {
+        let t0 = Instant::now();
+        let result = req.send().await;
+        let result = match result {
+            Ok(res) => {
+                let status = res.status();
+                let body = res
+                    .bytes()
+                    .await
+                    .map(|b| serde_json::from_slice(&b).unwrap_or(Value::Null));
+                body.map(|b| (status, b))
+            }
+            Err(e) => Err(e),
+        };
+        self.tally.requests += 1;
+        self.tally
+            .latencies_us
+            .push(t0.elapsed().as_micros() as u64);
+        match result {
+            Ok((status, body)) if status.is_server_error() => {
+                self.error(format!("{status}: {body}"));
+                None
+            }
+            Ok(ok) => Some(ok),
+            Err(e) => {
+                self.error(format!("request failed: {e}"));
+                None
+            }
+        }
+    }
+
+    fn notes_url(&self) -> String {
+        format!("{}/accounts/{}/notes", self.base, self.account)
+    }
+
+    fn pick(&mut self, from: &[Uuid]) -> Option<Uuid> {
+        if from.is_empty() {
+            None
+        } else {
+            Some(from[self.random(from.len() as u64) as usize])
+        }
+    }
+
+    fn content(&mut self) -> String {
+        self.writes += 1;
+        format!(
+            "user {} write {} at {}",
+            self.index,
+            self.writes,
+            Utc::now().to_rfc3339()
+        )
+    }
+
+    async fn create(&mut self) {
+        let content = self.content();
+        let url = self.notes_url();
+        let req = self.client.post(url).json(&json!({ "content": content }));
+        if let Some((status, body)) = self.send(req).await {
+            let id = body["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+            let at = body["updatedAt"]
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+            match (status, id, at) {
+                (StatusCode::CREATED, Some(id), Some(at))
+                    if body["content"] == content.as_str() =>
+                {
+                    self.notes.insert(id, (content, at.to_utc()));
+                }
+                _ => self.miss(format!("creating a note answered {status}: {body}")),
+            }
+        }
+    }
+
+    async fn read(&mut self) {
+        // Now and then, check that a deleted note stays deleted.
+        let deleted: Vec<Uuid> = self.deleted.iter().copied().collect();
+        if !deleted.is_empty() && self.random(10) == 0 {
+            let Some(id) = self.pick(&deleted) else {
+                return;
+            };
+            let req = self.client.get(format!("{}/{id}", self.notes_url()));
+            if let Some((status, _)) = self.send(req).await
+                && status != StatusCode::NOT_FOUND
+            {
+                self.miss(format!("deleted note {id} is readable again ({status})"));
+            }
+            return;
+        }
+        let live: Vec<Uuid> = self.notes.keys().copied().collect();
+        let Some(id) = self.pick(&live) else {
+            return self.create().await;
+        };
+        let req = self.client.get(format!("{}/{id}", self.notes_url()));
+        if let Some((status, body)) = self.send(req).await {
+            let expected = &self.notes[&id].0;
+            match status {
+                StatusCode::OK if body["content"] == expected.as_str() => {}
+                StatusCode::OK => self.miss(format!(
+                    "note {id} shows {:?}, not what was written",
+                    body["content"]
+                )),
+                StatusCode::NOT_FOUND => self.miss(format!("live note {id} answered 404")),
+                other => self.error(format!("reading note {id}: {other}")),
+            }
+        }
+    }
+
+    async fn update(&mut self) {
+        let live: Vec<Uuid> = self.notes.keys().copied().collect();
+        let Some(id) = self.pick(&live) else {
+            return self.create().await;
+        };
+        let content = self.content();
+        // Strictly newer than our last write, at the store's millisecond precision.
+        let last = self.notes[&id].1;
+        let now =
+            DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
+        let at = if now > last {
+            now
+        } else {
+            last + TimeDelta::milliseconds(1)
+        };
+        let req = self
+            .client
+            .put(format!("{}/{id}", self.notes_url()))
+            .json(&json!({ "content": content, "updatedAt": at }));
+        if let Some((status, body)) = self.send(req).await {
+            match status {
+                StatusCode::OK if body["content"] == content.as_str() => {
+                    self.notes.insert(id, (content, at));
+                }
+                StatusCode::OK => self.miss(format!(
+                    "update of note {id} was not kept: {:?}",
+                    body["content"]
+                )),
+                StatusCode::NOT_FOUND => self.miss(format!("updating live note {id} answered 404")),
+                other => self.error(format!("updating note {id}: {other}")),
+            }
+        }
+    }
+
+    async fn list(&mut self) {
+        let req = self.client.get(self.notes_url());
+        let Some((status, body)) = self.send(req).await else {
+            return;
+        };
+        if status != StatusCode::OK {
+            return self.error(format!("listing notes: {status}"));
+        }
+        let listed: HashSet<Uuid> = body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .filter_map(|s| Uuid::parse_str(s).ok())
+            .collect();
+        let missing: Vec<Uuid> = self
+            .notes
+            .keys()
+            .filter(|id| !listed.contains(id))
+            .copied()
+            .collect();
+        for id in missing {
+            self.miss(format!("note {id} is missing from the list"));
+        }
+        let back: Vec<Uuid> = listed
+            .iter()
+            .filter(|id| self.deleted.contains(id))
+            .copied()
+            .collect();
+        for id in back {
+            self.miss(format!("deleted note {id} is listed again"));
+        }
+    }
+
+    async fn delete(&mut self) {
+        let live: Vec<Uuid> = self.notes.keys().copied().collect();
+        let Some(id) = self.pick(&live) else { return };
+        let req = self.client.delete(format!("{}/{id}", self.notes_url()));
+        if let Some((status, _)) = self.send(req).await {
+            if status == StatusCode::NO_CONTENT {
+                self.notes.remove(&id);
+                self.deleted.insert(id);
+            } else {
+                self.error(format!("deleting note {id}: {status}"));
+            }
+        }
+    }
+
+    fn choose(&mut self, target: usize) -> Op {
+        let n = self.notes.len();
+        let roll = self.random(100);
+        let weights: [(u64, Op); 5] = if n < target {
+            [
+                (60, Op::Create),
+                (20, Op::Read),
+                (10, Op::List),
+                (10, Op::Update),
+                (0, Op::Delete),
+            ]
+        } else if n > target {
+            [
+                (60, Op::Delete),
+                (20, Op::Read),
+                (10, Op::List),
+                (10, Op::Update),
+                (0, Op::Create),
+            ]
+        } else {
+            [
+                (30, Op::Read),
+                (25, Op::Update),
+                (15, Op::List),
+                (15, Op::Create),
+                (15, Op::Delete),
+            ]
+        };
+        let mut acc = 0;
+        for (w, op) in weights {
+            acc += w;
+            if roll < acc {
+                return op;
+            }
+        }
+        Op::Read
+    }
+}
+
+/// Runs `config.accounts` strict users against the API at `base` until the duration passes or
+/// `stop` turns true.
+pub async fn run(
+    base: &str,
+    config: &LoadConfig,
+    telemetry: Arc<Telemetry>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<LoadReport> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let started = Instant::now();
+    let deadline = config.duration.map(|d| started + d);
+    let period = Duration::from_millis(60_000 / u64::from(config.rpm.max(1)));
+    let stamp = Utc::now().format("%H:%M:%S").to_string();
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..config.accounts {
+        let (client, base, telemetry, mut stop) = (
+            client.clone(),
+            base.to_string(),
+            Arc::clone(&telemetry),
+            stop.clone(),
+        );
+        let stamp = stamp.clone();
+        let target = config.notes_per_account;
+        tasks.spawn(async move {
+            let mut user = User {
+                client,
+                base,
+                telemetry,
+                index,
+                account: Uuid::nil(),
+                notes: HashMap::new(),
+                deleted: HashSet::new(),
+                rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
+                writes: 0,
+                tally: Tally::default(),
+            };
+            let name = format!("LoadTestUser{index}_{}", stamp);
+            let req = user
+                .client
+                .post(format!("{}/accounts", user.base))
+                .json(&json!({ "name": name }));
+            match user.send(req).await {
+                Some((StatusCode::CREATED, body)) => {
+                    user.account = body["id"]
+                        .as_str()
+                        .and_then(|s| Uuid::parse_str(s).ok())
+                        .unwrap_or_default();
+                }
+                other => {
+                    user.error(format!("creating the account: {other:?}"));
+                    return user.tally;
+                }
+            }
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                match user.choose(target) {
+                    Op::Create => user.create().await,
+                    Op::Read => user.read().await,
+                    Op::Update => user.update().await,
+                    Op::List => user.list().await,
+                    Op::Delete => user.delete().await,
+                }
+            }
+            user.tally
+        });
+    }
+    let mut total = Tally::default();
+    while let Some(done) = tasks.join_next().await {
+        let t = done?;
+        total.requests += t.requests;
+        total.errors += t.errors;
+        total.misses += t.misses;
+        total.latencies_us.extend(t.latencies_us);
+    }
+    total.latencies_us.sort_unstable();
+    let secs = started.elapsed().as_secs_f64();
+    Ok(LoadReport {
+        accounts: config.accounts,
+        requests: total.requests,
+        errors: total.errors,
+        consistency_misses: total.misses,
+        duration_s: secs,
+        requests_per_s: total.requests as f64 / secs.max(1e-9),
+        p50_ms: percentile(&total.latencies_us, 50.0),
+        p99_ms: percentile(&total.latencies_us, 99.0),
+    })
+}

@@ -1,0 +1,200 @@
+//! Telemetry: per API route and per store operation — count, requests per minute, p50/p95/p99,
+//! errors — plus note counts per store, consistency misses, and recent log lines.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Latency samples kept per series for percentiles.
+const WINDOW: usize = 4096;
+/// Log lines kept.
+const LOG_LINES: usize = 1000;
+
+#[derive(Debug, Default)]
+struct Series {
+    count: u64,
+    errors: u64,
+    /// Recent latencies in microseconds (ring).
+    samples: VecDeque<u64>,
+    /// When the recent requests happened, for requests per minute.
+    recent: VecDeque<Instant>,
+}
+
+/// A series as shown: counts, rate and latency percentiles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub count: u64,
+    pub errors: u64,
+    pub per_minute: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Percentile `p` (0..=100) of `sorted` microseconds, in milliseconds.
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+impl Series {
+    fn record(&mut self, took: Duration, error: bool, now: Instant) {
+        self.count += 1;
+        self.errors += u64::from(error);
+        if self.samples.len() == WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(took.as_micros() as u64);
+        self.recent.push_back(now);
+        self.trim(now);
+    }
+
+    fn trim(&mut self, now: Instant) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    fn stats(&mut self, now: Instant) -> Stats {
+        self.trim(now);
+        let mut sorted: Vec<u64> = self.samples.iter().copied().collect();
+        sorted.sort_unstable();
+        Stats {
+            count: self.count,
+            errors: self.errors,
+            per_minute: self.recent.len() as u64,
+            p50_ms: percentile(&sorted, 50.0),
+            p95_ms: percentile(&sorted, 95.0),
+            p99_ms: percentile(&sorted, 99.0),
+        }
+    }
+}
+
+/// Everything the service measures; shared by the API, the proxy, the load generator and the
+/// terminal UI.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    api: Mutex<BTreeMap<String, Series>>,
+    stores: Mutex<BTreeMap<String, Series>>,
+    note_counts: Mutex<BTreeMap<String, i64>>,
+    misses: Mutex<u64>,
+    logs: Mutex<VecDeque<String>>,
+}
+
+/// A snapshot for display.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// `METHOD /route` → stats.
+    pub api: BTreeMap<String, Stats>,
+    /// `store op` → stats.
+    pub stores: BTreeMap<String, Stats>,
+    pub note_counts: BTreeMap<String, i64>,
+    pub consistency_misses: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Telemetry {
+    /// One API request: `route` is the matched route template.
+    pub fn api(&self, method: &str, route: &str, took: Duration, server_error: bool) {
+        lock(&self.api)
+            .entry(format!("{method} {route}"))
+            .or_default()
+            .record(took, server_error, Instant::now());
+    }
+
+    /// One store operation.
+    pub fn store(&self, store: &str, op: &str, took: Duration, error: bool) {
+        lock(&self.stores)
+            .entry(format!("{store} {op}"))
+            .or_default()
+            .record(took, error, Instant::now());
+    }
+
+    pub fn note_count(&self, store: &str, count: i64) {
+        lock(&self.note_counts).insert(store.to_string(), count);
+    }
+
+    /// A strict user saw the service contradict what it did.
+    pub fn consistency_miss(&self, what: &str) {
+        *lock(&self.misses) += 1;
+        self.log(format!("WARN CONSISTENCY ERROR: {what}"));
+    }
+
+    pub fn misses(&self) -> u64 {
+        *lock(&self.misses)
+    }
+
+    /// Appends a log line (the newest 1000 are kept).
+    pub fn log(&self, line: String) {
+        let mut logs = lock(&self.logs);
+        if logs.len() == LOG_LINES {
+            logs.pop_front();
+        }
+        logs.push_back(format!(
+            "{} {line}",
+            chrono::Utc::now().format("%H:%M:%S%.3f")
+        ));
+    }
+
+    /// The newest `n` log lines, oldest first.
+    pub fn recent_logs(&self, n: usize) -> Vec<String> {
+        let logs = lock(&self.logs);
+        logs.iter()
+            .skip(logs.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        Snapshot {
+            api: lock(&self.api)
+                .iter_mut()
+                .map(|(k, s)| (k.clone(), s.stats(now)))
+                .collect(),
+            stores: lock(&self.stores)
+                .iter_mut()
+                .map(|(k, s)| (k.clone(), s.stats(now)))
+                .collect(),
+            note_counts: lock(&self.note_counts).clone(),
+            consistency_misses: self.misses(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_and_rates() {
+        let t = Telemetry::default();
+        for ms in 1..=100u64 {
+            t.api("GET", "/x", Duration::from_millis(ms), ms == 100);
+        }
+        let s = &t.snapshot().api["GET /x"];
+        assert_eq!((s.count, s.errors, s.per_minute), (100, 1, 100));
+        assert_eq!((s.p50_ms, s.p95_ms, s.p99_ms), (51.0, 95.0, 99.0));
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
+
+    #[test]
+    fn misses_are_counted_and_logged() {
+        let t = Telemetry::default();
+        t.consistency_miss("note x has stale content");
+        assert_eq!(t.misses(), 1);
+        assert!(t.recent_logs(5)[0].contains("CONSISTENCY ERROR: note x"));
+    }
+}
