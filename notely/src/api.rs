@@ -256,26 +256,35 @@ async fn update_account(
     Ok(Json(account))
 }
 
+const NO_ACCOUNT: AppError = AppError::NotFound("Account not found");
+const NO_NOTE: AppError = AppError::NotFound("Note not found");
+
 async fn list_notes(
     State(state): State<AppState>,
     Path(account_id): Path<String>,
 ) -> ApiResult<Json<Vec<Uuid>>> {
-    let account = account(&state, &account_id).await?;
-    Ok(Json(state.notes.list(&account).await?))
+    let account = parse_id(&account_id, "account")?;
+    state
+        .notes
+        .list(&state.control, account)
+        .await?
+        .map(Json)
+        .ok_or(NO_ACCOUNT)
 }
 
 async fn get_note(
     State(state): State<AppState>,
     Path((account_id, note_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Note>> {
-    let account = account(&state, &account_id).await?;
+    let account = parse_id(&account_id, "account")?;
     let note = parse_id(&note_id, "note")?;
     state
         .notes
-        .get(&account, note)
+        .get(&state.control, account, note)
         .await?
+        .ok_or(NO_ACCOUNT)?
         .map(Json)
-        .ok_or(AppError::NotFound("Note not found"))
+        .ok_or(NO_NOTE)
 }
 
 async fn create_note(
@@ -283,22 +292,29 @@ async fn create_note(
     Path(account_id): Path<String>,
     JsonBody(input): JsonBody<NoteInput>,
 ) -> ApiResult<(StatusCode, Json<Note>)> {
-    let account = account(&state, &account_id).await?;
+    let account = parse_id(&account_id, "account")?;
+    let content = valid_content(input.content)?;
+    let id = input
+        .id
+        .filter(|id| !id.is_nil())
+        .unwrap_or_else(Uuid::new_v4);
     let now = now();
-    let note = Note {
-        id: input
-            .id
-            .filter(|id| !id.is_nil())
-            .unwrap_or_else(Uuid::new_v4),
-        creator: account.id,
+    let make = move |a: &Account| Note {
+        id,
+        creator: a.id,
         created_at: now,
         updated_at: now,
-        content: valid_content(input.content)?,
+        content,
     };
-    if !state.notes.create(&account, note.clone()).await? {
-        return Err(AppError::Conflict("A note with this id exists"));
+    match state
+        .notes
+        .create(&state.control, account, make)
+        .await?
+        .ok_or(NO_ACCOUNT)?
+    {
+        Some(note) => Ok((StatusCode::CREATED, Json(note))),
+        None => Err(AppError::Conflict("A note with this id exists")),
     }
-    Ok((StatusCode::CREATED, Json(note)))
 }
 
 /// Last write wins by `updatedAt`: an older update never overwrites a newer one; the answer
@@ -308,7 +324,7 @@ async fn update_note(
     Path((account_id, note_id)): Path<(String, String)>,
     JsonBody(input): JsonBody<NoteInput>,
 ) -> ApiResult<Json<Note>> {
-    let account = account(&state, &account_id).await?;
+    let account = parse_id(&account_id, "account")?;
     let note = parse_id(&note_id, "note")?;
     let content = valid_content(input.content)?;
     let updated_at = set_time(input.updated_at)
@@ -316,19 +332,24 @@ async fn update_note(
         .unwrap_or_else(now);
     state
         .notes
-        .update(&account, note, content, updated_at)
+        .update(&state.control, account, note, content, updated_at)
         .await?
+        .ok_or(NO_ACCOUNT)?
         .map(Json)
-        .ok_or(AppError::NotFound("Note not found"))
+        .ok_or(NO_NOTE)
 }
 
 async fn delete_note(
     State(state): State<AppState>,
     Path((account_id, note_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let account = account(&state, &account_id).await?;
+    let account = parse_id(&account_id, "account")?;
     let note = parse_id(&note_id, "note")?;
-    state.notes.delete(&account, note).await?;
+    state
+        .notes
+        .delete(&state.control, account, note)
+        .await?
+        .ok_or(NO_ACCOUNT)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -30,6 +30,10 @@ pub struct Cli {
     #[command(flatten)]
     pub load: LoadArgs,
 
+    /// Show the terminal UI while serving.
+    #[arg(long, global = true)]
+    pub cli: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -192,7 +196,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 None
             };
-            crate::server::serve(&data_dir, addr, cli.serve.cors_origins.clone(), load)?;
+            let ui = cli.cli.then(|| settings.clone());
+            crate::server::serve(&data_dir, addr, cli.serve.cors_origins.clone(), load, ui)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo {

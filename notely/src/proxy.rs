@@ -2,14 +2,15 @@
 //! holds the account's notes. Today every account lives in the one note store; online moves
 //! between stores and sharding plug in here.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::{Account, Db, Note, StoreError, notes};
+use rusqlite::Connection;
+
+use crate::store::{Account, Db, Note, StoreError, accounts, notes};
 use crate::telemetry::Telemetry;
 
 /// Routes note calls to stores.
@@ -25,25 +26,6 @@ impl NoteProxy {
         NoteProxy { default, telemetry }
     }
 
-    /// Runs one store operation, recording it per store in the telemetry.
-    async fn timed<T>(
-        &self,
-        store: &Db,
-        op: &str,
-        f: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let result = f.await;
-        let name = store
-            .path()
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.telemetry
-            .store(&name, op, started.elapsed(), result.is_err());
-        result
-    }
-
     /// The store holding `account`'s notes.
     pub fn store_for(&self, _account: &Account) -> &Arc<Db> {
         &self.default
@@ -54,44 +36,128 @@ impl NoteProxy {
         vec![Arc::clone(&self.default)]
     }
 
-    pub async fn list(&self, account: &Account) -> Result<Vec<Uuid>, StoreError> {
-        let (id, db) = (account.id, self.store_for(account));
-        self.timed(db, "list", db.read(move |c| notes::list(c, id)))
-            .await
+    /// Looks the account up in `control` and runs `op` on the store holding its notes, in one
+    /// trip to the blocking pool; `None` when the account does not exist. The store operation is
+    /// recorded per store in the telemetry.
+    async fn on_account<T: Send + 'static>(
+        &self,
+        control: &Arc<Db>,
+        account: Uuid,
+        name: &'static str,
+        write: bool,
+        op: impl FnOnce(&Account, &Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<Option<(Account, T)>, StoreError> {
+        let (proxy, control) = (self.clone(), Arc::clone(control));
+        let path = control.path().to_path_buf();
+        let joined =
+            tokio::task::spawn_blocking(move || -> Result<Option<(Account, T)>, StoreError> {
+                let found =
+                    control
+                        .with_reader(|c| accounts::get(c, account))
+                        .map_err(|source| StoreError::Sqlite {
+                            path: control.path().to_path_buf(),
+                            source,
+                        })?;
+                let Some(found) = found else { return Ok(None) };
+                let db = proxy.store_for(&found);
+                let started = Instant::now();
+                let result = if write {
+                    db.with_writer(|c| op(&found, c))
+                } else {
+                    db.with_reader(|c| op(&found, c))
+                };
+                proxy
+                    .telemetry
+                    .store(&store_name(db), name, started.elapsed(), result.is_err());
+                let out = result.map_err(|source| StoreError::Sqlite {
+                    path: db.path().to_path_buf(),
+                    source,
+                })?;
+                Ok(Some((found, out)))
+            })
+            .await;
+        joined.map_err(|e| StoreError::Task(path, e.to_string()))?
     }
 
-    pub async fn get(&self, account: &Account, note: Uuid) -> Result<Option<Note>, StoreError> {
-        let (id, db) = (account.id, self.store_for(account));
-        self.timed(db, "get", db.read(move |c| notes::get(c, id, note)))
-            .await
+    /// The account's note ids; `None` if the account does not exist.
+    pub async fn list(
+        &self,
+        control: &Arc<Db>,
+        account: Uuid,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let r = self
+            .on_account(control, account, "list", false, |a, c| notes::list(c, a.id))
+            .await?;
+        Ok(r.map(|(_, ids)| ids))
     }
 
-    /// Creates `note`; false if its id is taken.
-    pub async fn create(&self, account: &Account, note: Note) -> Result<bool, StoreError> {
-        let db = self.store_for(account);
-        self.timed(db, "create", db.write(move |c| notes::create(c, &note)))
-            .await
+    /// `None` if the account does not exist; `Some(None)` if the note does not.
+    pub async fn get(
+        &self,
+        control: &Arc<Db>,
+        account: Uuid,
+        note: Uuid,
+    ) -> Result<Option<Option<Note>>, StoreError> {
+        let r = self
+            .on_account(control, account, "get", false, move |a, c| {
+                notes::get(c, a.id, note)
+            })
+            .await?;
+        Ok(r.map(|(_, n)| n))
     }
 
+    /// Creates the note `make` builds for the account; `Some(None)` if its id is taken.
+    pub async fn create(
+        &self,
+        control: &Arc<Db>,
+        account: Uuid,
+        make: impl FnOnce(&Account) -> Note + Send + 'static,
+    ) -> Result<Option<Option<Note>>, StoreError> {
+        let r = self
+            .on_account(control, account, "create", true, move |a, c| {
+                let note = make(a);
+                Ok(notes::create(c, &note)?.then_some(note))
+            })
+            .await?;
+        Ok(r.map(|(_, n)| n))
+    }
+
+    /// Last write wins; `Some(None)` if the account has no such note.
     pub async fn update(
         &self,
-        account: &Account,
+        control: &Arc<Db>,
+        account: Uuid,
         note: Uuid,
         content: String,
         updated_at: DateTime<Utc>,
-    ) -> Result<Option<Note>, StoreError> {
-        let (id, db) = (account.id, self.store_for(account));
-        self.timed(
-            db,
-            "update",
-            db.write(move |c| notes::update(c, id, note, &content, updated_at)),
-        )
-        .await
+    ) -> Result<Option<Option<Note>>, StoreError> {
+        let r = self
+            .on_account(control, account, "update", true, move |a, c| {
+                notes::update(c, a.id, note, &content, updated_at)
+            })
+            .await?;
+        Ok(r.map(|(_, n)| n))
     }
 
-    pub async fn delete(&self, account: &Account, note: Uuid) -> Result<(), StoreError> {
-        let (id, db) = (account.id, self.store_for(account));
-        self.timed(db, "delete", db.write(move |c| notes::delete(c, id, note)))
-            .await
+    /// Deletes the note if it exists; `None` if the account does not.
+    pub async fn delete(
+        &self,
+        control: &Arc<Db>,
+        account: Uuid,
+        note: Uuid,
+    ) -> Result<Option<()>, StoreError> {
+        let r = self
+            .on_account(control, account, "delete", true, move |a, c| {
+                notes::delete(c, a.id, note)
+            })
+            .await?;
+        Ok(r.map(|_| ()))
     }
+}
+
+fn store_name(db: &Db) -> String {
+    db.path()
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

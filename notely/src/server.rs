@@ -131,26 +131,41 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting tokio")
 }
 
-/// Serves until asked to stop; with `load`, strict users exercise the server meanwhile and
-/// their report is printed at the end.
+/// Serves until asked to stop (Ctrl-C, or `q` in the terminal UI); with `load`, strict users
+/// exercise the server meanwhile and their report is printed at the end.
 pub fn serve(
     data_dir: &Path,
     addr: SocketAddr,
     cors: Vec<String>,
     load: Option<LoadConfig>,
+    ui: Option<crate::db::Settings>,
 ) -> Result<()> {
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
         let server = Server::start(data_dir, addr, cors, Arc::clone(&telemetry)).await?;
-        println!("notely: listening on http://{}", server.addr);
-        std::io::stdout().flush()?;
+        if ui.is_none() {
+            println!("notely: listening on http://{}", server.addr);
+            std::io::stdout().flush()?;
+        }
         let (stop_load, stopped) = tokio::sync::watch::channel(false);
         let users = load.map(|config| {
             let base = format!("http://{}", server.addr);
             let telemetry = Arc::clone(&telemetry);
             tokio::spawn(async move { loadgen::run(&base, &config, telemetry, stopped).await })
         });
-        shutdown_signal().await;
+        match ui {
+            None => shutdown_signal().await,
+            Some(settings) => {
+                let (state, dir, addr) =
+                    (server.state.clone(), data_dir.to_path_buf(), server.addr);
+                let handle = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    crate::tui::run(|app| refresh_ui(app, &handle, &state, &dir, &settings, addr))
+                })
+                .await
+                .context("terminal UI")??;
+            }
+        }
         let _ = stop_load.send(true);
         if let Some(users) = users {
             let report = users.await.context("load generator")??;
@@ -160,6 +175,82 @@ pub fn serve(
         println!("notely: stopped");
         Ok(())
     })
+}
+
+/// Gathers what the terminal UI shows, from the running server and the databases.
+fn refresh_ui(
+    app: &mut crate::tui::App,
+    handle: &tokio::runtime::Handle,
+    state: &AppState,
+    data_dir: &Path,
+    settings: &crate::db::Settings,
+    addr: SocketAddr,
+) {
+    use crate::store::accounts;
+    use crate::tui::{AccountRow, DatabaseRow};
+    app.address = format!("http://{addr}");
+    app.stats = Some(state.telemetry.snapshot());
+    app.logs = state.telemetry.recent_logs(1000);
+    let gathered = handle.block_on(async {
+        let list = state.control.read(accounts::list).await?;
+        let mut rows = Vec::new();
+        for store in state.notes.stores() {
+            let name = store
+                .path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let counts = store
+                .read(|c| {
+                    let mut stmt =
+                        c.prepare_cached("SELECT creator, count(*) FROM notes GROUP BY creator")?;
+                    stmt.query_map([], |r| {
+                        Ok((r.get::<_, uuid::Uuid>(0)?, r.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<std::collections::HashMap<_, _>>>()
+                })
+                .await?;
+            for a in &list {
+                if state.notes.store_for(a).path() == store.path() {
+                    rows.push(AccountRow {
+                        id: a.id.to_string(),
+                        name: a.name.clone(),
+                        is_migrating: a.is_migrating,
+                        store: name.clone(),
+                        notes: counts.get(&a.id).copied().unwrap_or(0) as usize,
+                    });
+                }
+            }
+        }
+        Ok::<_, crate::store::StoreError>(rows)
+    });
+    match gathered {
+        Ok(rows) => app.accounts = rows,
+        Err(e) => state
+            .telemetry
+            .log(format!("ERROR refreshing the accounts page: {e}")),
+    }
+    match crate::db::fleet(data_dir, settings).status() {
+        Ok(statuses) => {
+            app.databases = statuses
+                .iter()
+                .map(|s| DatabaseRow {
+                    path: s.status.path.display().to_string(),
+                    role: s.status.role.clone(),
+                    version: s
+                        .status
+                        .version
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    pending: s.status.pending(),
+                    problems: s.status.problems(),
+                })
+                .collect()
+        }
+        Err(e) => state
+            .telemetry
+            .log(format!("ERROR reading migration status: {e}")),
+    }
 }
 
 /// Runs strict users against another Notely at `target` until asked to stop (or the duration).

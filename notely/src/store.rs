@@ -76,6 +76,34 @@ impl Db {
         &self.path
     }
 
+    /// Runs `f` on a free reader connection, on the calling thread (which must be allowed to
+    /// block: the blocking pool, not an async worker).
+    pub fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        // Take the first idle reader; wait for one only when all are busy.
+        let conn = (0..n)
+            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+            .unwrap_or_else(|| {
+                self.readers[start % n]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            });
+        f(&conn)
+    }
+
+    /// Runs `f` on the writer connection, on the calling thread (see [`Db::with_reader`]).
+    pub fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+
     /// Runs `f` on a reader connection, on the blocking pool.
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
@@ -83,12 +111,7 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let db = Arc::clone(self);
-        self.blocking(move || {
-            let i = db.next.fetch_add(1, Ordering::Relaxed) % db.readers.len();
-            let conn = db.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        })
-        .await
+        self.blocking(move || db.with_reader(f)).await
     }
 
     /// Runs `f` on the writer connection, on the blocking pool.
@@ -98,11 +121,7 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let db = Arc::clone(self);
-        self.blocking(move || {
-            let conn = db.writer.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        })
-        .await
+        self.blocking(move || db.with_writer(f)).await
     }
 
     async fn blocking<T: Send + 'static>(

@@ -1,0 +1,110 @@
+//! The UI's state and how keys change it.
+
+use ratatui::crossterm::event::KeyCode;
+
+use crate::telemetry::Snapshot;
+
+/// The pages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Page {
+    #[default]
+    Stats,
+    Accounts,
+    Migrations,
+    Logs,
+}
+
+impl Page {
+    pub const ALL: [Page; 4] = [Page::Stats, Page::Accounts, Page::Migrations, Page::Logs];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Page::Stats => "Stats",
+            Page::Accounts => "Accounts",
+            Page::Migrations => "Migrations",
+            Page::Logs => "Logs",
+        }
+    }
+
+    fn index(self) -> usize {
+        Page::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// One account, with its placement and note count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub is_migrating: bool,
+    pub store: String,
+    pub notes: usize,
+}
+
+/// One database's schema migration status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseRow {
+    pub path: String,
+    pub role: String,
+    pub version: String,
+    pub pending: usize,
+    pub problems: usize,
+}
+
+/// Everything the UI shows.
+#[derive(Debug, Clone, Default)]
+pub struct App {
+    pub page: Page,
+    pub quit: bool,
+    pub address: String,
+    pub stats: Option<Snapshot>,
+    pub accounts: Vec<AccountRow>,
+    pub databases: Vec<DatabaseRow>,
+    pub logs: Vec<String>,
+    /// First log line shown on the logs page, counted from the newest.
+    pub log_scroll: usize,
+}
+
+impl App {
+    /// Applies one key press.
+    pub fn on_key(&mut self, key: KeyCode) {
+        let n = Page::ALL.len();
+        match key {
+            KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
+            KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
+                self.page = Page::ALL[(self.page.index() + 1) % n]
+            }
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
+                self.page = Page::ALL[(self.page.index() + n - 1) % n]
+            }
+            KeyCode::Char(c @ '1'..='4') => self.page = Page::ALL[(c as usize) - ('1' as usize)],
+            KeyCode::Up | KeyCode::Char('k') if self.page == Page::Logs => {
+                self.log_scroll = (self.log_scroll + 1).min(self.logs.len().saturating_sub(1))
+            }
+            KeyCode::Down | KeyCode::Char('j') if self.page == Page::Logs => {
+                self.log_scroll = self.log_scroll.saturating_sub(1)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_move_between_pages_and_quit() {
+        let mut app = App::default();
+        app.on_key(KeyCode::Char('l'));
+        assert_eq!(app.page, Page::Accounts);
+        app.on_key(KeyCode::Left);
+        app.on_key(KeyCode::Left);
+        assert_eq!(app.page, Page::Logs);
+        app.on_key(KeyCode::Char('3'));
+        assert_eq!(app.page, Page::Migrations);
+        assert!(!app.quit);
+        app.on_key(KeyCode::Char('q'));
+        assert!(app.quit);
+    }
+}

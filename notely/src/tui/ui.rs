@@ -1,0 +1,316 @@
+//! Drawing the UI: a pure function of the [`App`].
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Row, Table, Tabs};
+
+use super::app::{App, Page};
+use crate::telemetry::Stats;
+
+const KEYS: &str = " ←/→ h/l pages · 1-4 jump · ↑/↓ scroll logs · q quit ";
+
+/// Draws the whole screen.
+pub fn render(app: &App, frame: &mut Frame) {
+    let [tabs, body, keys] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let titles: Vec<&str> = Page::ALL.iter().map(|p| p.title()).collect();
+    let selected = Page::ALL.iter().position(|p| *p == app.page).unwrap_or(0);
+    frame.render_widget(
+        Tabs::new(titles)
+            .select(selected)
+            .highlight_style(
+                Style::default()
+                    .add_modifier(Modifier::BOLD)
+                    .fg(Color::Yellow),
+            )
+            .block(Block::bordered().title(format!(" Notely {} ", app.address))),
+        tabs,
+    );
+    match app.page {
+        Page::Stats => stats(app, frame, body),
+        Page::Accounts => accounts(app, frame, body),
+        Page::Migrations => migrations(app, frame, body),
+        Page::Logs => logs(app, frame, body),
+    }
+    frame.render_widget(
+        Paragraph::new(KEYS).style(Style::default().fg(Color::DarkGray)),
+        keys,
+    );
+}
+
+fn stat_row(name: &str, s: &Stats) -> Row<'static> {
+    Row::new(vec![
+        name.to_string(),
+        s.count.to_string(),
+        s.per_minute.to_string(),
+        format!("{:.2}", s.p50_ms),
+        format!("{:.2}", s.p95_ms),
+        format!("{:.2}", s.p99_ms),
+        s.errors.to_string(),
+    ])
+}
+
+fn stat_table<'a>(title: &'a str, first: &'a str, rows: Vec<Row<'static>>) -> Table<'a> {
+    Table::new(
+        rows,
+        [
+            Constraint::Min(36),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(7),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            first, "Total", "RPM", "p50 ms", "p95 ms", "p99 ms", "Errors",
+        ])
+        .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::bordered().title(title))
+}
+
+fn stats(app: &App, frame: &mut Frame, area: Rect) {
+    let [api, stores, bottom] = Layout::vertical([
+        Constraint::Percentage(45),
+        Constraint::Percentage(35),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    let Some(s) = &app.stats else {
+        frame.render_widget(
+            Paragraph::new("waiting for data…").block(Block::bordered()),
+            area,
+        );
+        return;
+    };
+    let api_rows = s.api.iter().map(|(k, v)| stat_row(k, v)).collect();
+    frame.render_widget(stat_table(" API Requests ", "Route", api_rows), api);
+    let store_rows = s.stores.iter().map(|(k, v)| stat_row(k, v)).collect();
+    frame.render_widget(
+        stat_table(" Data Store Access ", "Store operation", store_rows),
+        stores,
+    );
+    let counts: Vec<String> = s
+        .note_counts
+        .iter()
+        .map(|(store, n)| format!("{store}: {n}"))
+        .collect();
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(bottom);
+    frame.render_widget(
+        Paragraph::new(if counts.is_empty() {
+            "-".to_string()
+        } else {
+            counts.join("   ")
+        })
+        .block(Block::bordered().title(" Note Counts by Store ")),
+        left,
+    );
+    let misses_style = if s.consistency_misses == 0 {
+        Style::default().fg(Color::Green)
+    } else {
+        Style::default().fg(Color::Red)
+    };
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            format!("Consistency misses: {}", s.consistency_misses),
+            misses_style,
+        ))
+        .block(Block::bordered().title(" Strict users ")),
+        right,
+    );
+}
+
+fn accounts(app: &App, frame: &mut Frame, area: Rect) {
+    let rows: Vec<Row> = app
+        .accounts
+        .iter()
+        .map(|a| {
+            Row::new(vec![
+                a.id.clone(),
+                a.name.clone(),
+                if a.is_migrating { "yes" } else { "no" }.to_string(),
+                a.store.clone(),
+                a.notes.to_string(),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(38),
+            Constraint::Min(20),
+            Constraint::Length(10),
+            Constraint::Length(12),
+            Constraint::Length(7),
+        ],
+    )
+    .header(
+        Row::new(vec!["ID", "Name", "Migrating", "Store", "Notes"])
+            .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::bordered().title(format!(" Accounts ({}) ", app.accounts.len())));
+    frame.render_widget(table, area);
+}
+
+fn migrations(app: &App, frame: &mut Frame, area: Rect) {
+    let rows: Vec<Row> = app
+        .databases
+        .iter()
+        .map(|d| {
+            let style = if d.problems > 0 {
+                Style::default().fg(Color::Red)
+            } else if d.pending > 0 {
+                Style::default().fg(Color::Yellow)
+            } else {
+                Style::default()
+            };
+            Row::new(vec![
+                d.path.clone(),
+                d.role.clone(),
+                d.version.clone(),
+                d.pending.to_string(),
+                d.problems.to_string(),
+            ])
+            .style(style)
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(30),
+            Constraint::Length(10),
+            Constraint::Length(16),
+            Constraint::Length(8),
+            Constraint::Length(9),
+        ],
+    )
+    .header(
+        Row::new(vec!["Database", "Role", "Version", "Pending", "Problems"])
+            .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::bordered().title(" Schema migrations "));
+    frame.render_widget(table, area);
+}
+
+fn logs(app: &App, frame: &mut Frame, area: Rect) {
+    let height = area.height.saturating_sub(2) as usize;
+    let end = app.logs.len().saturating_sub(app.log_scroll);
+    let start = end.saturating_sub(height);
+    let lines: Vec<Line> = app.logs[start..end]
+        .iter()
+        .map(|l| {
+            let style = if l.contains("ERROR") || l.contains("CONSISTENCY") {
+                Style::default().fg(Color::Red)
+            } else {
+                Style::default()
+            };
+            Line::styled(l.clone(), style)
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Logs ")),
+        area,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::telemetry::Snapshot;
+    use crate::tui::app::{AccountRow, DatabaseRow};
+
+    fn screen(app: &App) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(110, 30)).unwrap();
+        terminal.draw(|f| render(app, f)).unwrap();
+        terminal.backend().to_string()
+    }
+
+    fn sample() -> App {
+        let stats = Stats {
+            count: 42,
+            errors: 0,
+            per_minute: 40,
+            p50_ms: 0.5,
+            p95_ms: 1.25,
+            p99_ms: 2.0,
+        };
+        App {
+            address: "http://127.0.0.1:8080".into(),
+            stats: Some(Snapshot {
+                api: BTreeMap::from([(
+                    "GET /accounts/{id}/notes/{note}".to_string(),
+                    stats.clone(),
+                )]),
+                stores: BTreeMap::from([("notes get".to_string(), stats)]),
+                note_counts: BTreeMap::from([("notes".to_string(), 15)]),
+                consistency_misses: 0,
+            }),
+            accounts: vec![AccountRow {
+                id: "6a1d…".into(),
+                name: "LoadTestUser0".into(),
+                is_migrating: false,
+                store: "notes".into(),
+                notes: 3,
+            }],
+            databases: vec![DatabaseRow {
+                path: ".data/notes.db".into(),
+                role: "notes".into(),
+                version: "20240301090000".into(),
+                pending: 0,
+                problems: 0,
+            }],
+            logs: vec![
+                "09:00:00.000 INFO listening".into(),
+                "09:00:01.000 WARN CONSISTENCY ERROR: x".into(),
+            ],
+            ..App::default()
+        }
+    }
+
+    #[test]
+    fn every_page_shows_its_data_and_the_keys() {
+        let mut app = sample();
+        let stats = screen(&app);
+        for part in [
+            "API Requests",
+            "GET /accounts/{id}/notes/{note}",
+            "42",
+            "1.25",
+            "notes: 15",
+            "Consistency misses: 0",
+            "q quit",
+        ] {
+            assert!(stats.contains(part), "{part:?} missing:\n{stats}");
+        }
+        app.on_key(ratatui::crossterm::event::KeyCode::Char('2'));
+        let accounts = screen(&app);
+        assert!(
+            accounts.contains("LoadTestUser0") && accounts.contains("Accounts (1)"),
+            "{accounts}"
+        );
+        app.on_key(ratatui::crossterm::event::KeyCode::Char('3'));
+        let migrations = screen(&app);
+        assert!(
+            migrations.contains(".data/notes.db") && migrations.contains("20240301090000"),
+            "{migrations}"
+        );
+        app.on_key(ratatui::crossterm::event::KeyCode::Char('4'));
+        let logs = screen(&app);
+        assert!(logs.contains("CONSISTENCY ERROR: x"), "{logs}");
+    }
+}
