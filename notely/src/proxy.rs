@@ -49,34 +49,33 @@ impl NoteProxy {
     ) -> Result<Option<(Account, T)>, StoreError> {
         let (proxy, control) = (self.clone(), Arc::clone(control));
         let path = control.path().to_path_buf();
-        let joined =
-            tokio::task::spawn_blocking(move || -> Result<Option<(Account, T)>, StoreError> {
-                let found =
-                    control
-                        .with_reader(|c| accounts::get(c, account))
-                        .map_err(|source| StoreError::Sqlite {
-                            path: control.path().to_path_buf(),
-                            source,
-                        })?;
-                let Some(found) = found else { return Ok(None) };
-                let db = proxy.store_for(&found);
-                let started = Instant::now();
-                let result = if write {
-                    db.with_writer(|c| op(&found, c))
-                } else {
-                    db.with_reader(|c| op(&found, c))
-                };
-                proxy
-                    .telemetry
-                    .store(&store_name(db), name, started.elapsed(), result.is_err());
-                let out = result.map_err(|source| StoreError::Sqlite {
-                    path: db.path().to_path_buf(),
+        let work = move || -> Result<Option<(Account, T)>, StoreError> {
+            let found = control
+                .with_reader(|c| accounts::get(c, account))
+                .map_err(|source| StoreError::Sqlite {
+                    path: control.path().to_path_buf(),
                     source,
                 })?;
-                Ok(Some((found, out)))
-            })
-            .await;
-        joined.map_err(|e| StoreError::Task(path, e.to_string()))?
+            let Some(found) = found else { return Ok(None) };
+            let db = proxy.store_for(&found);
+            let started = Instant::now();
+            let result = if write {
+                db.with_writer(|c| op(&found, c))
+            } else {
+                db.with_reader(|c| op(&found, c))
+            };
+            proxy
+                .telemetry
+                .store(&store_name(db), name, started.elapsed(), result.is_err());
+            let out = result.map_err(|source| StoreError::Sqlite {
+                path: db.path().to_path_buf(),
+                source,
+            })?;
+            Ok(Some((found, out)))
+        };
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| StoreError::Task(path, e.to_string()))?
     }
 
     /// The account's note ids; `None` if the account does not exist.
