@@ -147,6 +147,18 @@ struct NoteInput {
     updated_at: Option<DateTime<Utc>>,
 }
 
+impl AccountInput {
+    /// The account with id `id`, validated.
+    fn into_account(self, id: Uuid) -> ApiResult<Account> {
+        Ok(Account {
+            id,
+            name: valid_name(self.name)?,
+            is_migrating: self.is_migrating,
+            shard: self.shard,
+        })
+    }
+}
+
 fn valid_name(name: Option<String>) -> ApiResult<String> {
     let name = name.unwrap_or_default();
     if name.trim().is_empty() {
@@ -213,15 +225,11 @@ async fn create_account(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<AccountInput>,
 ) -> ApiResult<(StatusCode, Json<Account>)> {
-    let account = Account {
-        id: input
-            .id
-            .filter(|id| !id.is_nil())
-            .unwrap_or_else(Uuid::new_v4),
-        name: valid_name(input.name)?,
-        is_migrating: input.is_migrating,
-        shard: input.shard,
-    };
+    let id = input
+        .id
+        .filter(|id| !id.is_nil())
+        .unwrap_or_else(Uuid::new_v4);
+    let account = input.into_account(id)?;
     let stored = account.clone();
     if !state
         .control
@@ -238,20 +246,14 @@ async fn update_account(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<AccountInput>,
 ) -> ApiResult<Json<Account>> {
-    let id = parse_id(&id, "account")?;
-    let account = Account {
-        id,
-        name: valid_name(input.name)?,
-        is_migrating: input.is_migrating,
-        shard: input.shard,
-    };
+    let account = input.into_account(parse_id(&id, "account")?)?;
     let stored = account.clone();
     if !state
         .control
         .write(move |c| accounts::update(c, &stored))
         .await?
     {
-        return Err(AppError::NotFound("Account not found"));
+        return Err(NO_ACCOUNT);
     }
     Ok(Json(account))
 }
