@@ -121,6 +121,22 @@ pub struct Report {
     pub stopped: bool,
 }
 
+impl Report {
+    /// A report of a run that did nothing (yet).
+    pub(crate) fn empty(path: &Path, role: &str) -> Report {
+        Report {
+            path: path.to_path_buf(),
+            role: role.to_string(),
+            applied: Vec::new(),
+            reverted: Vec::new(),
+            version: None,
+            created: false,
+            backup: None,
+            stopped: false,
+        }
+    }
+}
+
 /// Where one migration stands in one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -588,9 +604,9 @@ impl<'s> Migrator<'s> {
             (Some(conn), Some(_)) => store::approved_versions(conn)?,
             _ => BTreeSet::new(),
         };
-        let mem = Connection::open_in_memory()?;
-        let engine = self.engine(&mem, path, &known);
-        let mut refused = engine.policy(&analysis).err().map(|e| e.to_string());
+        let mut refused = crate::run::policy(&self.options, path, &analysis)
+            .err()
+            .map(|e| e.to_string());
         let migrations: Vec<PlannedMigration> = analysis
             .pending
             .iter()
@@ -696,9 +712,7 @@ impl<'s> Migrator<'s> {
             Mode::Checked => self.clone().require_approval(true).run(path),
             Mode::Verify => {
                 let verification = self.verify(path)?.into_result()?;
-                let known = self.source.for_role(&self.role)?;
-                let mem = Connection::open_in_memory()?;
-                let mut report = self.engine(&mem, path, &known).report();
+                let mut report = Report::empty(path, &self.role);
                 report.version = self.status(&verification.path)?.version;
                 Ok(report)
             }

@@ -54,16 +54,7 @@ enum Plan {
 
 impl Engine<'_> {
     pub(crate) fn report(&self) -> Report {
-        Report {
-            path: self.path.to_path_buf(),
-            role: self.role.to_string(),
-            applied: Vec::new(),
-            reverted: Vec::new(),
-            version: None,
-            created: false,
-            backup: None,
-            stopped: false,
-        }
+        Report::empty(self.path, self.role)
     }
 
     /// Applies pending migrations (up to the target version, if any).
@@ -450,38 +441,9 @@ impl Engine<'_> {
         }
     }
 
-    /// An applied migration whose code changed.
-    fn checksum_policy(&self, a: &Analysis<'_>) -> Result<()> {
-        match a.changed.first() {
-            Some((m, row)) => Err(Error::ChecksumMismatch {
-                path: self.path.to_path_buf(),
-                id: m.id(),
-                applied: row.checksum.clone(),
-                compiled: m.checksum().to_hex(),
-            }),
-            None => Ok(()),
-        }
-    }
-
     /// The first policy violation, if any.
     pub(crate) fn policy(&self, a: &Analysis<'_>) -> Result<()> {
-        self.checksum_policy(a)?;
-        if !a.unknown.is_empty() && !self.options.allow_unknown {
-            return Err(Error::UnknownApplied {
-                path: self.path.to_path_buf(),
-                unknown: a.unknown.iter().map(|r| id_of(r)).collect(),
-            });
-        }
-        if let (Some(m), Some(newest)) = (a.out_of_order.first(), a.newest)
-            && !self.options.allow_out_of_order
-        {
-            return Err(Error::OutOfOrder {
-                path: self.path.to_path_buf(),
-                id: m.id(),
-                newest: id_of(newest),
-            });
-        }
-        Ok(())
+        policy(self.options, self.path, a)
     }
 
     /// Reverting only needs checksums to match: an unknown or out-of-order history is what
@@ -489,7 +451,7 @@ impl Engine<'_> {
     fn policy_for(&self, direction: DirectionTarget, a: &Analysis<'_>) -> Result<()> {
         match direction {
             DirectionTarget::Up => self.policy(a),
-            DirectionTarget::Down(_) => self.checksum_policy(a),
+            DirectionTarget::Down(_) => checksum_policy(self.path, a),
         }
     }
 
@@ -753,6 +715,40 @@ impl Engine<'_> {
         }
         error
     }
+}
+
+/// An applied migration whose code changed.
+fn checksum_policy(path: &Path, a: &Analysis<'_>) -> Result<()> {
+    match a.changed.first() {
+        Some((m, row)) => Err(Error::ChecksumMismatch {
+            path: path.to_path_buf(),
+            id: m.id(),
+            applied: row.checksum.clone(),
+            compiled: m.checksum().to_hex(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first violation of `options`' policies by the history of the database at `path`.
+pub(crate) fn policy(options: &Options, path: &Path, a: &Analysis<'_>) -> Result<()> {
+    checksum_policy(path, a)?;
+    if !a.unknown.is_empty() && !options.allow_unknown {
+        return Err(Error::UnknownApplied {
+            path: path.to_path_buf(),
+            unknown: a.unknown.iter().map(|r| id_of(r)).collect(),
+        });
+    }
+    if let (Some(m), Some(newest)) = (a.out_of_order.first(), a.newest)
+        && !options.allow_out_of_order
+    {
+        return Err(Error::OutOfOrder {
+            path: path.to_path_buf(),
+            id: m.id(),
+            newest: id_of(newest),
+        });
+    }
+    Ok(())
 }
 
 /// Up (to the options' target), or down to a version.
