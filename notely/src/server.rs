@@ -125,8 +125,15 @@ pub async fn shutdown_signal() {
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    // SQLite calls are short: a few blocking threads kept busy beat tokio's default of up to
+    // 512, which under load wake and park one another (GET note: 30% → 41% of the HTTP ceiling
+    // in bench/http/run.sh on 2 cores).
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads((2 * cores).max(4))
         .build()
         .context("starting tokio")
 }
