@@ -1,6 +1,7 @@
 //! Notely's schema migrations, one file per migration, named after its version.
 //!
-//! Roles: [`CONTROL`] is the control database (accounts), [`NOTES`] a note store.
+//! Roles: [`CONTROL`] is the control database (accounts and the placement directory),
+//! [`NOTES`] a note store, [`LEGACY`] the legacy note store with its own schema.
 //! Each migration declares, with `strata::schema!`, its role's tables as it leaves them; a later
 //! migration starts from a copy of the previous one's declaration.
 
@@ -10,7 +11,11 @@ strata::migrations!();
 pub const CONTROL: &str = "control";
 /// A note store.
 pub const NOTES: &str = "notes";
+/// The legacy note store.
+pub const LEGACY: &str = "legacy";
 
 pub mod m20240226153000_create_accounts;
 pub mod m20240226153100_create_notes;
 pub mod m20240301090000_index_notes_by_creator;
+pub mod m20261121100000_place_accounts;
+pub mod m20261121100100_create_legacy_memos;

@@ -148,14 +148,11 @@ struct NoteInput {
 }
 
 impl AccountInput {
-    /// The account with id `id`, validated.
+    /// The account with id `id`, validated. `isMigrating` and `shard` are accepted for the
+    /// original clients' sake and ignored: placement belongs to `notely move`.
     fn into_account(self, id: Uuid) -> ApiResult<Account> {
-        Ok(Account {
-            id,
-            name: valid_name(self.name)?,
-            is_migrating: self.is_migrating,
-            shard: self.shard,
-        })
+        let _ = (self.is_migrating, self.shard);
+        Ok(Account::new(id, valid_name(self.name)?))
     }
 }
 
@@ -195,10 +192,21 @@ async fn account(state: &AppState, raw: &str) -> ApiResult<Account> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    let mut stores = state.notes.stores();
-    stores.push(Arc::clone(&state.control));
-    for db in stores {
-        if let Err(e) = db.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await {
+    let mut pools: Vec<_> = state
+        .notes
+        .engine()
+        .locations()
+        .map(|l| Arc::clone(&l.pool))
+        .collect();
+    pools.push(Arc::clone(state.control.pool()));
+    for pool in pools {
+        let probe = tokio::task::spawn_blocking(move || {
+            pool.with_reader(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+                .map_err(|e| format!("{}: {e}", pool.path().display()))
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = probe {
             eprintln!("notely: health check failed: {e}");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -230,15 +238,14 @@ async fn create_account(
         .filter(|id| !id.is_nil())
         .unwrap_or_else(Uuid::new_v4);
     let account = input.into_account(id)?;
-    let stored = account.clone();
-    if !state
+    match state
         .control
-        .write(move |c| accounts::insert(c, &stored))
+        .write(move |c| accounts::create(c, &account, notely_migrations::NOTES))
         .await?
     {
-        return Err(AppError::Conflict("An account with this id exists"));
+        Some(stored) => Ok((StatusCode::CREATED, Json(stored))),
+        None => Err(AppError::Conflict("An account with this id exists")),
     }
-    Ok((StatusCode::CREATED, Json(account)))
 }
 
 async fn update_account(
@@ -247,15 +254,12 @@ async fn update_account(
     JsonBody(input): JsonBody<AccountInput>,
 ) -> ApiResult<Json<Account>> {
     let account = input.into_account(parse_id(&id, "account")?)?;
-    let stored = account.clone();
-    if !state
+    state
         .control
-        .write(move |c| accounts::update(c, &stored))
+        .write(move |c| accounts::rename(c, account.id, &account.name))
         .await?
-    {
-        return Err(NO_ACCOUNT);
-    }
-    Ok(Json(account))
+        .map(Json)
+        .ok_or(NO_ACCOUNT)
 }
 
 const NO_ACCOUNT: AppError = AppError::NotFound("Account not found");

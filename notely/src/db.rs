@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use notely_migrations::{CONTROL, MIGRATIONS, NOTES};
+use notely_migrations::{CONTROL, LEGACY, MIGRATIONS, NOTES};
 use strata::{BackupPolicy, Error, Fleet, FleetReport, Mode, Options, RehearsalState};
 
 /// Settings from flags and environment.
@@ -34,7 +34,8 @@ impl Default for Settings {
     }
 }
 
-/// Notely's databases under `data_dir`: the control database (accounts) and the note store.
+/// Notely's databases under `data_dir`: the control database (accounts, placement directory),
+/// the note store and the legacy note store.
 pub fn fleet(data_dir: &Path, settings: &Settings) -> Fleet<'static> {
     let backup = (settings.backups > 0).then(|| BackupPolicy {
         dir: Some(data_dir.join("backups")),
@@ -43,6 +44,7 @@ pub fn fleet(data_dir: &Path, settings: &Settings) -> Fleet<'static> {
     Fleet::new(&MIGRATIONS)
         .database(CONTROL, data_dir.join("control.db"))
         .database(NOTES, data_dir.join("notes.db"))
+        .database(LEGACY, data_dir.join("legacy.db"))
         .options(Options {
             lock_timeout: settings.lock_timeout,
             allow_unknown: settings.allow_unknown,

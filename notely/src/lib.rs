@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod db;
 pub mod loadgen;
+pub mod moves;
 pub mod proxy;
 pub mod server;
 pub mod store;

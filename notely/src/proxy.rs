@@ -1,51 +1,44 @@
-//! The data proxy: every note operation goes through it, and it routes each to the store that
-//! holds the account's notes. Today every account lives in the one note store; online moves
-//! between stores and sharding plug in here.
+//! The data proxy: every note operation goes through it. It looks the account up together
+//! with its placement (one query on the control database), then hands the operation to the
+//! online engine, which routes it to the store holding the account's notes, or to both stores
+//! while they move (see `strata::online`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use strata::online::{Engine, MoveError, Placement};
 use uuid::Uuid;
 
-use rusqlite::Connection;
-
-use crate::store::{Account, Db, Note, StoreError, accounts, notes};
+use crate::store::{Account, Db, Note, StoreError, accounts};
 use crate::telemetry::Telemetry;
 
 /// Routes note calls to stores.
 #[derive(Debug, Clone)]
 pub struct NoteProxy {
-    default: Arc<Db>,
+    engine: Arc<Engine<Note>>,
     telemetry: Arc<Telemetry>,
 }
 
 impl NoteProxy {
-    /// A proxy sending every account to `default`.
-    pub fn new(default: Arc<Db>, telemetry: Arc<Telemetry>) -> Self {
-        NoteProxy { default, telemetry }
+    pub fn new(engine: Arc<Engine<Note>>, telemetry: Arc<Telemetry>) -> Self {
+        NoteProxy { engine, telemetry }
     }
 
-    /// The store holding `account`'s notes.
-    pub fn store_for(&self, _account: &Account) -> &Arc<Db> {
-        &self.default
+    /// The online engine behind the proxy.
+    pub fn engine(&self) -> &Arc<Engine<Note>> {
+        &self.engine
     }
 
-    /// Every store behind the proxy.
-    pub fn stores(&self) -> Vec<Arc<Db>> {
-        vec![Arc::clone(&self.default)]
-    }
-
-    /// Looks the account up in `control` and runs `op` on the store holding its notes, in one
-    /// trip to the blocking pool; `None` when the account does not exist. The store operation is
-    /// recorded per store in the telemetry.
+    /// Looks the account up in `control` and runs `op` with its placement, in one trip to the
+    /// blocking pool; `None` when the account does not exist. Recorded per store (the one
+    /// receiving writes) in the telemetry.
     async fn on_account<T: Send + 'static>(
         &self,
         control: &Arc<Db>,
         account: Uuid,
         name: &'static str,
-        write: bool,
-        op: impl FnOnce(&Account, &Connection) -> rusqlite::Result<T> + Send + 'static,
+        op: impl FnOnce(&Engine<Note>, &Account, &Placement) -> Result<T, MoveError> + Send + 'static,
     ) -> Result<Option<(Account, T)>, StoreError> {
         let (proxy, control) = (self.clone(), Arc::clone(control));
         let path = control.path().to_path_buf();
@@ -57,21 +50,16 @@ impl NoteProxy {
                     source,
                 })?;
             let Some(found) = found else { return Ok(None) };
-            let db = proxy.store_for(&found);
-            let started = Instant::now();
-            let result = if write {
-                db.with_writer(|c| op(&found, c))
-            } else {
-                db.with_reader(|c| op(&found, c))
+            let Some(placement) = found.placement.clone() else {
+                return Err(MoveError::Unplaced(found.id.to_string()).into());
             };
+            let started = Instant::now();
+            let result = op(&proxy.engine, &found, &placement);
+            let store = placement.target.as_deref().unwrap_or(&placement.location);
             proxy
                 .telemetry
-                .store(&store_name(db), name, started.elapsed(), result.is_err());
-            let out = result.map_err(|source| StoreError::Sqlite {
-                path: db.path().to_path_buf(),
-                source,
-            })?;
-            Ok(Some((found, out)))
+                .store(store, name, started.elapsed(), result.is_err());
+            Ok(Some((found, result?)))
         };
         tokio::task::spawn_blocking(work)
             .await
@@ -85,7 +73,7 @@ impl NoteProxy {
         account: Uuid,
     ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let r = self
-            .on_account(control, account, "list", false, |a, c| notes::list(c, a.id))
+            .on_account(control, account, "list", |e, a, p| e.list(p, &a.id))
             .await?;
         Ok(r.map(|(_, ids)| ids))
     }
@@ -98,8 +86,8 @@ impl NoteProxy {
         note: Uuid,
     ) -> Result<Option<Option<Note>>, StoreError> {
         let r = self
-            .on_account(control, account, "get", false, move |a, c| {
-                notes::get(c, a.id, note)
+            .on_account(control, account, "get", move |e, a, p| {
+                e.get(p, &a.id, &note)
             })
             .await?;
         Ok(r.map(|(_, n)| n))
@@ -113,15 +101,16 @@ impl NoteProxy {
         make: impl FnOnce(&Account) -> Note + Send + 'static,
     ) -> Result<Option<Option<Note>>, StoreError> {
         let r = self
-            .on_account(control, account, "create", true, move |a, c| {
+            .on_account(control, account, "create", move |e, a, _| {
                 let note = make(a);
-                Ok(notes::create(c, &note)?.then_some(note))
+                Ok(e.create(&note)?.then_some(note))
             })
             .await?;
         Ok(r.map(|(_, n)| n))
     }
 
-    /// Last write wins; `Some(None)` if the account has no such note.
+    /// Last write wins: the content changes only if `updated_at` is newer than the stored
+    /// note's; `createdAt` is kept. `Some(None)` if the account has no such note.
     pub async fn update(
         &self,
         control: &Arc<Db>,
@@ -131,8 +120,14 @@ impl NoteProxy {
         updated_at: DateTime<Utc>,
     ) -> Result<Option<Option<Note>>, StoreError> {
         let r = self
-            .on_account(control, account, "update", true, move |a, c| {
-                notes::update(c, a.id, note, &content, updated_at)
+            .on_account(control, account, "update", move |e, a, _| {
+                e.update(&a.id, &note, |current| {
+                    (updated_at > current.updated_at).then(|| Note {
+                        content: content.clone(),
+                        updated_at,
+                        ..current.clone()
+                    })
+                })
             })
             .await?;
         Ok(r.map(|(_, n)| n))
@@ -146,17 +141,19 @@ impl NoteProxy {
         note: Uuid,
     ) -> Result<Option<()>, StoreError> {
         let r = self
-            .on_account(control, account, "delete", true, move |a, c| {
-                notes::delete(c, a.id, note)
+            .on_account(control, account, "delete", move |e, a, _| {
+                e.delete(&a.id, &note)
             })
             .await?;
         Ok(r.map(|_| ()))
     }
-}
 
-fn store_name(db: &Db) -> String {
-    db.path()
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    /// Notes per store.
+    pub async fn totals(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || engine.totals())
+            .await
+            .map_err(|e| StoreError::Task(self.engine.control().path().to_path_buf(), e.to_string()))?
+            .map_err(StoreError::from)
+    }
 }

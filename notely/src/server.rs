@@ -11,14 +11,40 @@ use serde::Serialize;
 
 use crate::api::{AppState, app};
 use crate::loadgen::{self, LoadConfig, LoadReport};
+use crate::moves::Worker;
 use crate::proxy::NoteProxy;
-use crate::store::{Db, notes};
+use crate::store::legacy::MemosTable;
+use crate::store::notes::NotesTable;
+use crate::store::{Db, Note};
 use crate::telemetry::{Snapshot, Telemetry};
+use notely_migrations::{LEGACY, NOTES};
+use strata::online::{Engine, Location, Pace};
 
 /// Reader connections per database.
 const READERS: usize = 4;
 
-/// Opens the (migrated) stores under `data_dir`.
+/// The online engine over the (migrated) databases under `data_dir`: the directory in the
+/// control database, and the note stores by name.
+pub fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
+    let open = |role: &str| -> Result<Location<Note>> {
+        let db = Db::open(&data_dir.join(format!("{role}.db")), READERS)
+            .with_context(|| format!("opening the {role} store"))?;
+        let layout: Arc<dyn strata::online::Layout<Note>> = if role == LEGACY {
+            Arc::new(MemosTable)
+        } else {
+            Arc::new(NotesTable)
+        };
+        Ok(Location {
+            name: role.to_string(),
+            pool: Arc::clone(db.pool()),
+            layout,
+        })
+    };
+    Engine::new(Arc::clone(control.pool()), vec![open(NOTES)?, open(LEGACY)?])
+        .context("starting the online engine")
+}
+
+/// Opens the (migrated) databases under `data_dir`.
 pub fn state(
     data_dir: &Path,
     cors_origins: Vec<String>,
@@ -26,10 +52,10 @@ pub fn state(
 ) -> Result<AppState> {
     let control =
         Db::open(&data_dir.join("control.db"), READERS).context("opening the control database")?;
-    let notes = Db::open(&data_dir.join("notes.db"), READERS).context("opening the note store")?;
+    let engine = Arc::new(engine(data_dir, &control)?);
     Ok(AppState {
         control,
-        notes: NoteProxy::new(notes, Arc::clone(&telemetry)),
+        notes: NoteProxy::new(engine, Arc::clone(&telemetry)),
         cors_origins,
         telemetry,
     })
@@ -41,16 +67,19 @@ pub struct Server {
     pub state: AppState,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: Option<Worker>,
 }
 
 impl Server {
     /// Binds `addr` and serves the API over the stores under `data_dir` in the background;
-    /// also refreshes the note counts per store every second.
+    /// refreshes the note counts per store and the moves' progress every second; with a
+    /// `pace`, runs a move worker too.
     pub async fn start(
         data_dir: &Path,
         addr: SocketAddr,
         cors: Vec<String>,
         telemetry: Arc<Telemetry>,
+        pace: Option<Pace>,
     ) -> Result<Server> {
         let state = state(data_dir, cors, telemetry)?;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -75,17 +104,15 @@ impl Server {
                     _ = tick.tick() => {}
                     _ = counting_stop.wait_for(|s| *s) => break,
                 }
-                for db in counting.notes.stores() {
-                    let name = db
-                        .path()
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    if let Ok(n) = db.read(notes::count).await {
-                        counting.telemetry.note_count(&name, n);
-                    }
-                }
+                refresh_counts(&counting).await;
             }
+        });
+        let worker = pace.map(|pace| {
+            Worker::start(
+                Arc::clone(state.notes.engine()),
+                pace,
+                Arc::clone(&state.telemetry),
+            )
         });
         state
             .telemetry
@@ -95,13 +122,35 @@ impl Server {
             state,
             stop,
             task,
+            worker,
         })
     }
 
-    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
-    pub async fn stop(self) -> Result<()> {
+    /// Stops accepting, lets requests in flight finish, stops the move worker after its
+    /// current batch, and waits for the server to end.
+    pub async fn stop(mut self) -> Result<()> {
         let _ = self.stop.send(true);
+        if let Some(worker) = self.worker.take() {
+            tokio::task::spawn_blocking(move || worker.stop())
+                .await
+                .context("stopping the move worker")?;
+        }
         self.task.await.context("server task")?.context("serving")
+    }
+}
+
+/// Note counts per store, and every move's progress, into the telemetry.
+pub async fn refresh_counts(state: &AppState) {
+    if let Ok(totals) = state.notes.totals().await {
+        for (store, n) in totals {
+            state.telemetry.note_count(&store, n as i64);
+        }
+    }
+    let engine = Arc::clone(state.notes.engine());
+    if let Ok(Ok(moves)) = tokio::task::spawn_blocking(move || engine.moves()).await {
+        for m in moves.iter().take(20) {
+            state.telemetry.move_progress(m);
+        }
     }
 }
 
@@ -149,7 +198,14 @@ pub fn serve(
 ) -> Result<()> {
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
-        let server = Server::start(data_dir, addr, cors, Arc::clone(&telemetry)).await?;
+        let server = Server::start(
+            data_dir,
+            addr,
+            cors,
+            Arc::clone(&telemetry),
+            Some(Pace::default()),
+        )
+        .await?;
         if ui.is_none() {
             println!("notely: listening on http://{}", server.addr);
             std::io::stdout().flush()?;
@@ -196,39 +252,67 @@ fn refresh_ui(
     use crate::store::accounts;
     use crate::tui::{AccountRow, DatabaseRow};
     app.address = format!("http://{addr}");
+    if let Some(request) = app.request.take() {
+        let engine = Arc::clone(state.notes.engine());
+        let done = handle.block_on(tokio::task::spawn_blocking(move || match request {
+            crate::tui::MoveRequest::AllTo(to) => {
+                crate::moves::start(&engine, &crate::moves::Selection::All, &to)
+                    .map(|m| format!("started move {}: {}", m.id, m.description))
+            }
+            crate::tui::MoveRequest::CancelNewest => crate::moves::cancel(&engine, None)
+                .map(|m| format!("move {} is {}", m.id, m.state.as_str())),
+        }));
+        app.message = match done {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) => format!("refused: {e}"),
+            Err(e) => format!("failed: {e}"),
+        };
+        state.telemetry.log(format!("INFO terminal UI: {}", app.message));
+        handle.block_on(refresh_counts(state));
+    }
     app.stats = Some(state.telemetry.snapshot());
     app.logs = state.telemetry.recent_logs(1000);
     let gathered = handle.block_on(async {
         let list = state.control.read(accounts::list).await?;
-        let mut rows = Vec::new();
-        for store in state.notes.stores() {
-            let name = store
-                .path()
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let counts = store
-                .read(|c| {
-                    let mut stmt =
-                        c.prepare_cached("SELECT creator, count(*) FROM notes GROUP BY creator")?;
-                    stmt.query_map([], |r| {
-                        Ok((r.get::<_, uuid::Uuid>(0)?, r.get::<_, i64>(1)?))
-                    })?
-                    .collect::<rusqlite::Result<std::collections::HashMap<_, _>>>()
-                })
-                .await?;
-            for a in &list {
-                if state.notes.store_for(a).path() == store.path() {
-                    rows.push(AccountRow {
-                        id: a.id.to_string(),
-                        name: a.name.clone(),
-                        is_migrating: a.is_migrating,
-                        store: name.clone(),
-                        notes: counts.get(&a.id).copied().unwrap_or(0) as usize,
-                    });
+        let engine = Arc::clone(state.notes.engine());
+        let counts = tokio::task::spawn_blocking(move || {
+            let mut all = std::collections::HashMap::new();
+            for loc in engine.locations() {
+                let per = loc.pool.with_reader(|c| {
+                    if loc.name == LEGACY {
+                        crate::store::legacy::counts_by_account(c)
+                    } else {
+                        crate::store::notes::counts_by_account(c)
+                    }
+                })?;
+                for (account, n) in per {
+                    *all.entry(account).or_insert(0u64) += n;
                 }
             }
-        }
+            Ok::<_, rusqlite::Error>(all)
+        })
+        .await
+        .map_err(|e| crate::store::StoreError::Task(data_dir.to_path_buf(), e.to_string()))?
+        .map_err(|source| crate::store::StoreError::Sqlite {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let rows = list
+            .iter()
+            .map(|a| AccountRow {
+                id: a.id.to_string(),
+                name: a.name.clone(),
+                is_migrating: a.is_migrating,
+                store: match &a.placement {
+                    Some(p) => match &p.target {
+                        Some(t) => format!("{} → {t} ({})", p.location, p.phase.as_str()),
+                        None => p.location.clone(),
+                    },
+                    None => "-".into(),
+                },
+                notes: counts.get(&a.id).copied().unwrap_or(0) as usize,
+            })
+            .collect();
         Ok::<_, crate::store::StoreError>(rows)
     });
     match gathered {
@@ -296,6 +380,7 @@ pub fn demo(data_dir: &Path, config: LoadConfig) -> Result<DemoReport> {
             SocketAddr::from(([127, 0, 0, 1], 0)),
             Vec::new(),
             Arc::clone(&telemetry),
+            Some(Pace::default()),
         )
         .await?;
         let (_stop, stopped) = tokio::sync::watch::channel(false);
@@ -306,14 +391,7 @@ pub fn demo(data_dir: &Path, config: LoadConfig) -> Result<DemoReport> {
             stopped,
         )
         .await?;
-        for db in server.state.notes.stores() {
-            let name = db
-                .path()
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            telemetry.note_count(&name, db.read(notes::count).await?);
-        }
+        refresh_counts(&server.state).await;
         server.stop().await?;
         Ok(DemoReport {
             data_dir: data_dir.display().to_string(),

@@ -5,13 +5,12 @@
 //! async executor threads.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use strata::online::{Item, Layout, MoveError, Phase, Placement, Pool, directory};
 use uuid::Uuid;
 
 /// What can go wrong talking to a store.
@@ -25,55 +24,37 @@ pub enum StoreError {
     },
     #[error("{0}: the blocking task failed: {1}")]
     Task(PathBuf, String),
+    #[error(transparent)]
+    Move(#[from] MoveError),
 }
 
-/// One SQLite database: a writer and a few readers.
+/// One SQLite database (see [`strata::online::Pool`]), with async helpers that run its
+/// calls on tokio's blocking pool.
 #[derive(Debug)]
 pub struct Db {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next: AtomicUsize,
-}
-
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+    pool: Arc<Pool>,
 }
 
 impl Db {
     /// Opens an existing, migrated database with `readers` reader connections.
     pub fn open(path: &Path, readers: usize) -> Result<Arc<Db>, StoreError> {
-        let err = |source| StoreError::Sqlite {
+        let pool = Pool::open(path, readers).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
-        };
-        let writer =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(err)?;
-        // WAL lets readers run beside the writer; it persists in the file.
-        writer
-            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(err)?;
-        configure(&writer).map_err(err)?;
-        let readers = (0..readers.max(1))
-            .map(|_| {
-                let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-                configure(&conn)?;
-                Ok(Mutex::new(conn))
-            })
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(err)?;
+        })?;
         Ok(Arc::new(Db {
-            path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            readers,
-            next: AtomicUsize::new(0),
+            pool: Arc::new(pool),
         }))
+    }
+
+    /// The connections, for the online engine.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.pool.path()
     }
 
     /// Runs `f` on a free reader connection, on the calling thread (which must be allowed to
@@ -82,17 +63,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.readers.len();
-        // Take the first idle reader; wait for one only when all are busy.
-        let conn = (0..n)
-            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
-            .unwrap_or_else(|| {
-                self.readers[start % n]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-            });
-        f(&conn)
+        self.pool.with_reader(f)
     }
 
     /// Runs `f` on the writer connection, on the calling thread (see [`Db::with_reader`]).
@@ -100,8 +71,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        self.pool.with_writer(f)
     }
 
     /// Runs `f` on a reader connection, on the blocking pool.
@@ -128,7 +98,7 @@ impl Db {
         &self,
         f: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let path = self.path.clone();
+        let path = self.path().to_path_buf();
         match tokio::task::spawn_blocking(f).await {
             Ok(result) => result.map_err(|source| StoreError::Sqlite { path, source }),
             Err(e) => Err(StoreError::Task(path, e.to_string())),
@@ -136,7 +106,8 @@ impl Db {
     }
 }
 
-/// An account, as the API shows it.
+/// An account, as the API shows it. `isMigrating` and `shard` come from the placement
+/// directory: whether the account's notes are moving, and the store holding them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
@@ -145,6 +116,29 @@ pub struct Account {
     pub is_migrating: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// Where the notes are (absent only for an account the directory does not know).
+    #[serde(skip)]
+    pub placement: Option<Placement>,
+}
+
+impl Account {
+    /// A new account, not placed yet.
+    pub fn new(id: Uuid, name: String) -> Account {
+        Account {
+            id,
+            name,
+            is_migrating: false,
+            shard: None,
+            placement: None,
+        }
+    }
+
+    fn placed(mut self, placement: Option<Placement>) -> Account {
+        self.is_migrating = placement.as_ref().is_some_and(|p| p.phase != Phase::Stable);
+        self.shard = placement.as_ref().map(|p| p.location.clone());
+        self.placement = placement;
+        self
+    }
 }
 
 /// A note, as the API shows it. Times are stored as Unix milliseconds.
@@ -164,13 +158,27 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
 }
 
 fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
-    Ok(Account {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        is_migrating: r.get(2)?,
-        shard: r.get(3)?,
-    })
+    let placement = match r.get::<_, Option<String>>(2)? {
+        None => None,
+        Some(location) => Some(Placement {
+            location,
+            target: r.get(3)?,
+            phase: match r.get::<_, String>(4)?.as_str() {
+                "dual" => Phase::Dual,
+                "backfill" => Phase::Backfill,
+                "verify" => Phase::Verify,
+                _ => Phase::Stable,
+            },
+            move_id: r.get(5)?,
+            epoch: r.get(6)?,
+        }),
+    };
+    Ok(Account::new(r.get(0)?, r.get(1)?).placed(placement))
 }
+
+/// Accounts with their placement, in one query.
+const ACCOUNT_SELECT: &str = "SELECT a.id, a.name, p.location, p.target, p.phase, p.move_id, \
+     p.epoch FROM accounts a LEFT JOIN strata_placement p ON p.owner = a.id";
 
 fn note_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Note> {
     Ok(Note {
@@ -187,96 +195,346 @@ pub mod accounts {
     use super::*;
 
     pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Account>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, name, is_migrating, shard FROM accounts ORDER BY name, id",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!("{ACCOUNT_SELECT} ORDER BY a.name, a.id"))?;
         stmt.query_map([], account_row)?.collect()
     }
 
+    /// The account and where its notes are.
     pub fn get(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Account>> {
-        conn.prepare_cached("SELECT id, name, is_migrating, shard FROM accounts WHERE id = ?1")?
+        conn.prepare_cached(&format!("{ACCOUNT_SELECT} WHERE a.id = ?1"))?
             .query_row([id], account_row)
             .optional()
     }
 
-    /// Inserts `account`; false if its id is taken.
-    pub fn insert(conn: &Connection, a: &Account) -> rusqlite::Result<bool> {
-        let n = conn
+    /// Inserts the account and places it at the directory's location for new accounts
+    /// (`fallback` when none is set), in one transaction. Returns the account as stored, or
+    /// `None` if its id is taken.
+    pub fn create(
+        conn: &Connection,
+        a: &Account,
+        fallback: &str,
+    ) -> rusqlite::Result<Option<Account>> {
+        let tx = conn.unchecked_transaction()?;
+        let n = tx
             .prepare_cached(
-                "INSERT INTO accounts (id, name, is_migrating, shard) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO accounts (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
             )?
-            .execute(params![a.id, a.name, a.is_migrating, a.shard])?;
-        Ok(n == 1)
+            .execute(params![a.id, a.name])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let location = directory::setting(&tx, directory::DEFAULT_LOCATION)?
+            .unwrap_or_else(|| fallback.to_string());
+        directory::place(&tx, &a.id, &location)?;
+        let stored = get(&tx, a.id)?;
+        tx.commit()?;
+        Ok(stored)
     }
 
-    /// Updates `account`; false if it does not exist.
-    pub fn update(conn: &Connection, a: &Account) -> rusqlite::Result<bool> {
+    /// Renames the account; `None` if it does not exist.
+    pub fn rename(conn: &Connection, id: Uuid, name: &str) -> rusqlite::Result<Option<Account>> {
         let n = conn
-            .prepare_cached(
-                "UPDATE accounts SET name = ?2, is_migrating = ?3, shard = ?4 WHERE id = ?1",
-            )?
-            .execute(params![a.id, a.name, a.is_migrating, a.shard])?;
-        Ok(n == 1)
+            .prepare_cached("UPDATE accounts SET name = ?2 WHERE id = ?1")?
+            .execute(params![id, name])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        get(conn, id)
     }
 }
 
-/// Notes (a note store). Every call names the account: a note is only reachable through its
-/// own account.
+/// A note is what the online engine moves: owned by its account, versioned by `updatedAt`.
+impl Item for Note {
+    type Owner = Uuid;
+    type Id = Uuid;
+
+    fn owner(&self) -> &Uuid {
+        &self.creator
+    }
+
+    fn id(&self) -> &Uuid {
+        &self.id
+    }
+
+    fn version(&self) -> i64 {
+        self.updated_at.timestamp_millis()
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.id.as_bytes());
+        out.extend_from_slice(self.creator.as_bytes());
+        out.extend_from_slice(&self.created_at.timestamp_millis().to_le_bytes());
+        out.extend_from_slice(&self.updated_at.timestamp_millis().to_le_bytes());
+        out.extend_from_slice(self.content.as_bytes());
+    }
+}
+
+/// Notes (a note store, `notes` table). Every call names the account: a note is only
+/// reachable through its own account.
 pub mod notes {
     use super::*;
 
-    /// Ids of the account's notes, oldest first.
-    pub fn list(conn: &Connection, account: Uuid) -> rusqlite::Result<Vec<Uuid>> {
+    const COLUMNS: &str = "id, creator, created_at, updated_at, content";
+
+    /// The layout of the `notes` table for the online engine.
+    #[derive(Debug, Clone, Copy)]
+    pub struct NotesTable;
+
+    impl Layout<Note> for NotesTable {
+        fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<Option<Note>> {
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM notes WHERE id = ?1 AND creator = ?2"
+            ))?
+            .query_row([id, owner], note_row)
+            .optional()
+        }
+
+        fn ids(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<Vec<(i64, Uuid)>> {
+            let mut stmt = c.prepare_cached(
+                "SELECT created_at, id FROM notes WHERE creator = ?1 ORDER BY created_at, id",
+            )?;
+            stmt.query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        }
+
+        fn batch(
+            &self,
+            c: &Connection,
+            owner: &Uuid,
+            after: Option<&Uuid>,
+            limit: usize,
+        ) -> rusqlite::Result<Vec<Note>> {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
+                 ORDER BY id LIMIT ?3"
+            ))?;
+            stmt.query_map(params![owner, after, limit as i64], note_row)?
+                .collect()
+        }
+
+        fn insert(&self, c: &Connection, n: &Note) -> rusqlite::Result<bool> {
+            let inserted = c
+                .prepare_cached(&format!(
+                    "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (id) DO NOTHING"
+                ))?
+                .execute(params![
+                    n.id,
+                    n.creator,
+                    n.created_at.timestamp_millis(),
+                    n.updated_at.timestamp_millis(),
+                    n.content
+                ])?;
+            Ok(inserted == 1)
+        }
+
+        fn put(&self, c: &Connection, n: &Note) -> rusqlite::Result<()> {
+            c.prepare_cached(&format!(
+                "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at, content = excluded.content \
+                 WHERE creator = excluded.creator"
+            ))?
+            .execute(params![
+                n.id,
+                n.creator,
+                n.created_at.timestamp_millis(),
+                n.updated_at.timestamp_millis(),
+                n.content
+            ])?;
+            Ok(())
+        }
+
+        fn remove(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<bool> {
+            let n = c
+                .prepare_cached("DELETE FROM notes WHERE id = ?1 AND creator = ?2")?
+                .execute([id, owner])?;
+            Ok(n == 1)
+        }
+
+        fn count(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<u64> {
+            c.prepare_cached("SELECT count(*) FROM notes WHERE creator = ?1")?
+                .query_row([owner], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        }
+
+        fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
+            c.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        }
+    }
+
+    /// Notes per account in a store.
+    pub fn counts_by_account(
+        c: &Connection,
+    ) -> rusqlite::Result<std::collections::HashMap<Uuid, u64>> {
+        let mut stmt = c.prepare_cached("SELECT creator, count(*) FROM notes GROUP BY creator")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect()
+    }
+}
+
+/// The legacy store (`memos` table, text ids and RFC 3339 text times), read and written
+/// through the legacy migration's typed schema.
+pub mod legacy {
+    use super::*;
+    use notely_migrations::m20261121100100_create_legacy_memos::memos;
+    use strata::Tx;
+
+    /// The layout of the legacy `memos` table for the online engine.
+    #[derive(Debug, Clone, Copy)]
+    pub struct MemosTable;
+
+    fn sql<T>(r: strata::Result<T>) -> rusqlite::Result<T> {
+        r.map_err(|e| match e {
+            strata::Error::Sqlite(e) => e,
+            other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
+        })
+    }
+
+    fn bad(what: String) -> rusqlite::Error {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            what.into(),
+        )
+    }
+
+    fn time(memo: &str, field: &str, text: &str) -> rusqlite::Result<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| from_millis(t.timestamp_millis()))
+            .map_err(|e| bad(format!("legacy memo {memo}: `{field}` {text:?} is not RFC 3339: {e}")))
+    }
+
+    /// A legacy row as a note.
+    pub fn to_note(row: memos::Row) -> rusqlite::Result<Note> {
+        let uuid = |field: &str, text: &str| {
+            Uuid::parse_str(text).map_err(|e| {
+                bad(format!("legacy memo {}: `{field}` {text:?} is not a UUID: {e}", row.memo_id))
+            })
+        };
+        Ok(Note {
+            id: uuid("memo_id", &row.memo_id)?,
+            creator: uuid("account_ref", &row.account_ref)?,
+            created_at: time(&row.memo_id, "created", &row.created)?,
+            updated_at: time(&row.memo_id, "modified", &row.modified)?,
+            content: row.body,
+        })
+    }
+
+    /// A note as a legacy row.
+    pub fn to_row(n: &Note) -> memos::Row {
+        let at = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        memos::Row {
+            memo_id: n.id.hyphenated().to_string(),
+            account_ref: n.creator.hyphenated().to_string(),
+            body: n.content.clone(),
+            created: at(&n.created_at),
+            modified: at(&n.updated_at),
+        }
+    }
+
+    fn key(id: &Uuid) -> String {
+        id.hyphenated().to_string()
+    }
+
+    fn of(owner: &Uuid) -> strata::Filter<memos::Table> {
+        memos::ACCOUNT_REF.eq(key(owner))
+    }
+
+    impl Layout<Note> for MemosTable {
+        fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<Option<Note>> {
+            let tx = Tx::over(c);
+            let row = sql(tx
+                .select::<memos::Row>()
+                .filter(of(owner).and(memos::MEMO_ID.eq(key(id))))
+                .first())?;
+            row.map(to_note).transpose()
+        }
+
+        fn ids(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<Vec<(i64, Uuid)>> {
+            let tx = Tx::over(c);
+            let mut out = Vec::new();
+            sql(tx.select::<memos::Row>().filter(of(owner)).for_each(|row| {
+                let n = to_note(row)?;
+                out.push((n.created_at.timestamp_millis(), n.id));
+                Ok(())
+            }))?;
+            out.sort();
+            Ok(out)
+        }
+
+        fn batch(
+            &self,
+            c: &Connection,
+            owner: &Uuid,
+            after: Option<&Uuid>,
+            limit: usize,
+        ) -> rusqlite::Result<Vec<Note>> {
+            let tx = Tx::over(c);
+            let mut filter = of(owner);
+            if let Some(after) = after {
+                filter = filter.and(memos::MEMO_ID.gt(key(after)));
+            }
+            let rows = sql(tx
+                .select::<memos::Row>()
+                .filter(filter)
+                .order_by(memos::MEMO_ID)
+                .limit(limit)
+                .all())?;
+            rows.into_iter().map(to_note).collect()
+        }
+
+        fn insert(&self, c: &Connection, n: &Note) -> rusqlite::Result<bool> {
+            let tx = Tx::over(c);
+            let taken = sql(tx
+                .select::<memos::Row>()
+                .filter(memos::MEMO_ID.eq(key(&n.id)))
+                .count())?;
+            if taken > 0 {
+                return Ok(false);
+            }
+            sql(tx.insert(&to_row(n)))?;
+            Ok(true)
+        }
+
+        fn put(&self, c: &Connection, n: &Note) -> rusqlite::Result<()> {
+            let tx = Tx::over(c);
+            sql(tx
+                .delete(memos::Table)
+                .filter(of(&n.creator).and(memos::MEMO_ID.eq(key(&n.id))))
+                .execute())?;
+            sql(tx.insert(&to_row(n)))
+        }
+
+        fn remove(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<bool> {
+            let tx = Tx::over(c);
+            let n = sql(tx
+                .delete(memos::Table)
+                .filter(of(owner).and(memos::MEMO_ID.eq(key(id))))
+                .execute())?;
+            Ok(n == 1)
+        }
+
+        fn count(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<u64> {
+            sql(Tx::over(c).select::<memos::Row>().filter(of(owner)).count())
+        }
+
+        fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
+            sql(Tx::over(c).select::<memos::Row>().count())
+        }
+    }
+
+    /// Notes per account in the legacy store.
+    pub fn counts_by_account(
+        c: &Connection,
+    ) -> rusqlite::Result<std::collections::HashMap<Uuid, u64>> {
         let mut stmt =
-            conn.prepare_cached("SELECT id FROM notes WHERE creator = ?1 ORDER BY created_at, id")?;
-        stmt.query_map([account], |r| r.get(0))?.collect()
-    }
-
-    pub fn get(conn: &Connection, account: Uuid, id: Uuid) -> rusqlite::Result<Option<Note>> {
-        conn.prepare_cached(
-            "SELECT id, creator, created_at, updated_at, content FROM notes WHERE id = ?1 AND creator = ?2",
-        )?
-        .query_row([id, account], note_row)
-        .optional()
-    }
-
-    /// Inserts `note`; false if its id is taken.
-    pub fn create(conn: &Connection, n: &Note) -> rusqlite::Result<bool> {
-        let inserted = conn
-            .prepare_cached(
-                "INSERT INTO notes (id, creator, created_at, updated_at, content) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (id) DO NOTHING",
-            )?
-            .execute(params![n.id, n.creator, n.created_at.timestamp_millis(), n.updated_at.timestamp_millis(), n.content])?;
-        Ok(inserted == 1)
-    }
-
-    /// Last write wins: sets content and `updated_at` unless the stored note is as new or newer.
-    /// Returns the note as stored afterwards, or `None` if the account has no such note.
-    pub fn update(
-        conn: &Connection,
-        account: Uuid,
-        id: Uuid,
-        content: &str,
-        updated_at: DateTime<Utc>,
-    ) -> rusqlite::Result<Option<Note>> {
-        conn.prepare_cached(
-            "UPDATE notes SET content = ?3, updated_at = ?4 WHERE id = ?1 AND creator = ?2 AND updated_at < ?4",
-        )?
-        .execute(params![id, account, content, updated_at.timestamp_millis()])?;
-        get(conn, account, id)
-    }
-
-    /// Deletes the note if it exists; deleting twice is fine.
-    pub fn delete(conn: &Connection, account: Uuid, id: Uuid) -> rusqlite::Result<()> {
-        conn.prepare_cached("DELETE FROM notes WHERE id = ?1 AND creator = ?2")?
-            .execute([id, account])?;
-        Ok(())
-    }
-
-    /// Notes in the store.
-    pub fn count(conn: &Connection) -> rusqlite::Result<i64> {
-        conn.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+            c.prepare_cached("SELECT account_ref, count(*) FROM memos GROUP BY account_ref")?;
+        stmt.query_map([], |r| {
+            let text: String = r.get(0)?;
+            Ok((Uuid::parse_str(&text).unwrap_or_default(), r.get::<_, i64>(1)? as u64))
+        })?
+        .collect()
     }
 }

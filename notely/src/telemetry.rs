@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use strata::online::MoveStatus;
 
 /// Latency samples kept per series for percentiles.
 const WINDOW: usize = 4096;
@@ -88,6 +89,7 @@ pub struct Telemetry {
     note_counts: Mutex<BTreeMap<String, i64>>,
     misses: Mutex<u64>,
     logs: Mutex<VecDeque<String>>,
+    moves: Mutex<BTreeMap<i64, MoveStatus>>,
 }
 
 /// A snapshot for display.
@@ -99,6 +101,8 @@ pub struct Snapshot {
     pub stores: BTreeMap<String, Stats>,
     pub note_counts: BTreeMap<String, i64>,
     pub consistency_misses: u64,
+    /// Data moves, newest first.
+    pub moves: Vec<MoveStatus>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -120,6 +124,11 @@ impl Telemetry {
             .entry(format!("{store} {op}"))
             .or_default()
             .record(took, error, Instant::now());
+    }
+
+    /// The latest progress of a data move.
+    pub fn move_progress(&self, status: &MoveStatus) {
+        lock(&self.moves).insert(status.record.id, status.clone());
     }
 
     pub fn note_count(&self, store: &str, count: i64) {
@@ -170,6 +179,7 @@ impl Telemetry {
                 .collect(),
             note_counts: lock(&self.note_counts).clone(),
             consistency_misses: self.misses(),
+            moves: lock(&self.moves).values().rev().cloned().collect(),
         }
     }
 }

@@ -45,6 +45,7 @@ mod fleet;
 pub mod inspect;
 mod migration;
 mod migrator;
+pub mod online;
 mod run;
 pub mod schema;
 pub mod store;

@@ -260,6 +260,24 @@ impl Lease {
     }
 }
 
+/// Whether the process named `holder` (as [`lease_holder`] names it) is certainly gone.
+pub(crate) fn holder_is_gone(holder: &str) -> bool {
+    let Some((host, rest)) = holder.split_once('/') else {
+        return false;
+    };
+    let Some(pid) = rest.split_once('@').and_then(|(p, _)| p.parse().ok()) else {
+        return false;
+    };
+    Lease {
+        holder: holder.to_string(),
+        host: host.to_string(),
+        pid,
+        version: 0,
+        acquired_at: String::new(),
+    }
+    .is_stale()
+}
+
 /// Start time of process `pid` (clock ticks since boot, `/proc/<pid>/stat` field 22).
 fn process_start(pid: i64) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -130,6 +130,7 @@ impl<'c> Tx<'c> {
             tx: self,
             filter: None,
             order: Vec::new(),
+            limit: None,
             _row: PhantomData,
         }
     }
@@ -225,6 +226,7 @@ pub struct Select<'t, 'c, R: Record> {
     tx: &'t Tx<'c>,
     filter: Option<Filter<R::Table>>,
     order: Vec<String>,
+    limit: Option<usize>,
     _row: PhantomData<fn() -> R>,
 }
 
@@ -241,6 +243,12 @@ impl<R: Record> Select<'_, '_, R> {
         self
     }
 
+    /// At most `n` rows.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
     fn sql(&self, what: &str) -> String {
         let mut sql = format!(
             "SELECT {what} FROM {}",
@@ -253,6 +261,9 @@ impl<R: Record> Select<'_, '_, R> {
         if !self.order.is_empty() {
             sql.push_str(" ORDER BY ");
             sql.push_str(&self.order.join(", "));
+        }
+        if let Some(n) = self.limit {
+            sql.push_str(&format!(" LIMIT {n}"));
         }
         sql
     }
@@ -276,7 +287,7 @@ impl<R: Record> Select<'_, '_, R> {
     /// Calls `f` with each row, streaming: memory stays flat however large the table.
     pub fn for_each(self, mut f: impl FnMut(R) -> Result<()>) -> Result<()> {
         let sql = self.sql(&Self::columns());
-        let mut stmt = self.tx.conn.prepare(&sql)?;
+        let mut stmt = self.tx.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(self.params()))?;
         while let Some(row) = rows.next()? {
             f(R::from_row(row)?)?;
@@ -296,9 +307,10 @@ impl<R: Record> Select<'_, '_, R> {
 
     /// The first matching row, if any.
     pub fn first(self) -> Result<Option<R>> {
-        let sql = format!("{} LIMIT 1", self.sql(&Self::columns()));
-        let mut stmt = self.tx.conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(self.params()))?;
+        let this = self.limit(1);
+        let sql = this.sql(&Self::columns());
+        let mut stmt = this.tx.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(this.params()))?;
         Ok(match rows.next()? {
             Some(row) => Some(R::from_row(row)?),
             None => None,

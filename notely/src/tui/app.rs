@@ -10,17 +10,25 @@ pub enum Page {
     #[default]
     Stats,
     Accounts,
+    Moves,
     Migrations,
     Logs,
 }
 
 impl Page {
-    pub const ALL: [Page; 4] = [Page::Stats, Page::Accounts, Page::Migrations, Page::Logs];
+    pub const ALL: [Page; 5] = [
+        Page::Stats,
+        Page::Accounts,
+        Page::Moves,
+        Page::Migrations,
+        Page::Logs,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             Page::Stats => "Stats",
             Page::Accounts => "Accounts",
+            Page::Moves => "Moves",
             Page::Migrations => "Migrations",
             Page::Logs => "Logs",
         }
@@ -51,6 +59,15 @@ pub struct DatabaseRow {
     pub problems: usize,
 }
 
+/// An operator's request from the moves page, carried out by the next refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveRequest {
+    /// Move every account's notes to this store.
+    AllTo(String),
+    /// Cancel the newest unfinished move.
+    CancelNewest,
+}
+
 /// Everything the UI shows.
 #[derive(Debug, Clone, Default)]
 pub struct App {
@@ -63,6 +80,10 @@ pub struct App {
     pub logs: Vec<String>,
     /// First log line shown on the logs page, counted from the newest.
     pub log_scroll: usize,
+    /// A request from the moves page, waiting for the next refresh.
+    pub request: Option<MoveRequest>,
+    /// What became of the last request.
+    pub message: String,
 }
 
 impl App {
@@ -77,7 +98,15 @@ impl App {
             KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
                 self.page = Page::ALL[(self.page.index() + n - 1) % n]
             }
-            KeyCode::Char(c @ '1'..='4') => self.page = Page::ALL[(c as usize) - ('1' as usize)],
+            KeyCode::Char(c @ '1'..='5') => self.page = Page::ALL[(c as usize) - ('1' as usize)],
+            KeyCode::Char('n') if self.page == Page::Moves => {
+                self.request = Some(MoveRequest::AllTo(notely_migrations::NOTES.into()));
+                self.message = "starting a move of all accounts to notes…".into();
+            }
+            KeyCode::Char('c') if self.page == Page::Moves => {
+                self.request = Some(MoveRequest::CancelNewest);
+                self.message = "cancelling the newest unfinished move…".into();
+            }
             KeyCode::Up | KeyCode::Char('k') if self.page == Page::Logs => {
                 self.log_scroll = (self.log_scroll + 1).min(self.logs.len().saturating_sub(1))
             }
@@ -101,8 +130,13 @@ mod tests {
         app.on_key(KeyCode::Left);
         app.on_key(KeyCode::Left);
         assert_eq!(app.page, Page::Logs);
-        app.on_key(KeyCode::Char('3'));
+        app.on_key(KeyCode::Char('4'));
         assert_eq!(app.page, Page::Migrations);
+        app.on_key(KeyCode::Char('n'));
+        assert_eq!(app.request, None, "move keys act on the moves page only");
+        app.on_key(KeyCode::Char('3'));
+        app.on_key(KeyCode::Char('n'));
+        assert_eq!(app.request, Some(MoveRequest::AllTo("notes".into())));
         assert!(!app.quit);
         app.on_key(KeyCode::Char('q'));
         assert!(app.quit);

@@ -1,5 +1,5 @@
-//! `notely --cli`: a terminal UI over a running Notely — API and store stats, accounts,
-//! schema migration status, logs.
+//! `notely --cli`: a terminal UI over a running Notely — API and store stats, accounts, data
+//! moves (start and cancel them), schema migration status, logs.
 //!
 //! `app.rs` holds the state and its pure `update`, `ui.rs` the pure `render`; this module runs
 //! the loop: redraw every second or on a key, with data gathered from the server in process.
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
-pub use app::{AccountRow, App, DatabaseRow, Page};
+pub use app::{AccountRow, App, DatabaseRow, MoveRequest, Page};
 
 /// How often the data is refreshed.
 const REFRESH: Duration = Duration::from_secs(1);

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, Tabs};
 use super::app::{App, Page};
 use crate::telemetry::Stats;
 
-const KEYS: &str = " ←/→ h/l pages · 1-4 jump · ↑/↓ scroll logs · q quit ";
+const KEYS: &str = " ←/→ h/l pages · 1-5 jump · ↑/↓ scroll logs · moves page: n move all to notes, c cancel · q quit ";
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) {
@@ -35,6 +35,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match app.page {
         Page::Stats => stats(app, frame, body),
         Page::Accounts => accounts(app, frame, body),
+        Page::Moves => moves(app, frame, body),
         Page::Migrations => migrations(app, frame, body),
         Page::Logs => logs(app, frame, body),
     }
@@ -162,6 +163,72 @@ fn accounts(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(table, area);
 }
 
+fn moves(app: &App, frame: &mut Frame, area: Rect) {
+    let [table_area, message] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
+    let moves = app.stats.as_ref().map(|s| s.moves.as_slice()).unwrap_or(&[]);
+    let rows: Vec<Row> = moves
+        .iter()
+        .map(|m| {
+            let r = &m.record;
+            let style = match r.state {
+                strata::online::MoveState::Failed => Style::default().fg(Color::Red),
+                s if s.is_active() => Style::default().fg(Color::Yellow),
+                _ => Style::default(),
+            };
+            Row::new(vec![
+                r.id.to_string(),
+                r.description.clone(),
+                r.state.as_str().to_string(),
+                m.phases
+                    .iter()
+                    .map(|(p, n)| format!("{p} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!("{}/{}", r.verified, r.owners),
+                r.records_copied.to_string(),
+                format!("{:.0}", r.rate),
+                m.remaining.to_string(),
+                m.eta_s.map(|e| format!("{e:.0}s")).unwrap_or_else(|| "-".into()),
+                r.differences.to_string(),
+            ])
+            .style(style)
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Min(22),
+            Constraint::Length(10),
+            Constraint::Length(22),
+            Constraint::Length(9),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Length(5),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "ID", "Move", "State", "Phases", "Verified", "Copied", "Rec/s", "To go", "ETA", "Diff",
+        ])
+        .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::bordered().title(" Data moves "));
+    frame.render_widget(table, table_area);
+    frame.render_widget(
+        Paragraph::new(if app.message.is_empty() {
+            "n: move every account to the notes store · c: cancel the newest unfinished move"
+        } else {
+            app.message.as_str()
+        })
+        .block(Block::bordered()),
+        message,
+    );
+}
+
 fn migrations(app: &App, frame: &mut Frame, area: Rect) {
     let rows: Vec<Row> = app
         .databases
@@ -259,6 +326,29 @@ mod tests {
                 stores: BTreeMap::from([("notes get".to_string(), stats)]),
                 note_counts: BTreeMap::from([("notes".to_string(), 15)]),
                 consistency_misses: 0,
+                moves: vec![strata::online::MoveStatus {
+                    record: strata::online::MoveRecord {
+                        id: 7,
+                        description: "all accounts → notes".into(),
+                        state: strata::online::MoveState::Running,
+                        created_at: 0,
+                        updated_at: 0,
+                        finished_at: None,
+                        owners: 5,
+                        records_total: 1000,
+                        records_copied: 400,
+                        verified: 2,
+                        differences: 0,
+                        worker: None,
+                        heartbeat: None,
+                        rate: 2000.0,
+                        error: None,
+                    },
+                    phases: BTreeMap::from([("backfill".to_string(), 1)]),
+                    remaining: 600,
+                    eta_s: Some(0.3),
+                    found: Vec::new(),
+                }],
             }),
             accounts: vec![AccountRow {
                 id: "6a1d…".into(),
@@ -304,12 +394,17 @@ mod tests {
             "{accounts}"
         );
         app.on_key(ratatui::crossterm::event::KeyCode::Char('3'));
+        let moves = screen(&app);
+        for part in ["all accounts → notes", "running", "backfill 1", "2/5", "400", "2000"] {
+            assert!(moves.contains(part), "{part:?} missing:\n{moves}");
+        }
+        app.on_key(ratatui::crossterm::event::KeyCode::Char('4'));
         let migrations = screen(&app);
         assert!(
             migrations.contains(".data/notes.db") && migrations.contains("20240301090000"),
             "{migrations}"
         );
-        app.on_key(ratatui::crossterm::event::KeyCode::Char('4'));
+        app.on_key(ratatui::crossterm::event::KeyCode::Char('5'));
         let logs = screen(&app);
         assert!(logs.contains("CONSISTENCY ERROR: x"), "{logs}");
     }

@@ -1,0 +1,621 @@
+//! Routing reads and writes through the directory, with the locking that keeps phases
+//! compatible.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, ToSql, params};
+
+use super::directory::{self, Phase, Placement};
+use super::pool::Pool;
+
+/// A record the engine moves: owned by one owner (the unit of placement), identified by an
+/// id, versioned so that the newer of two copies wins.
+pub trait Item: Clone + Send + Sync + 'static {
+    /// The unit of placement (an account).
+    type Owner: ToSql + FromSql + Clone + Eq + Hash + Debug + Send + Sync + 'static;
+    /// The record's id.
+    type Id: ToSql + Clone + Ord + Eq + Hash + Debug + Send + Sync + 'static;
+
+    fn owner(&self) -> &Self::Owner;
+    fn id(&self) -> &Self::Id;
+    /// Orders the versions of one record: the larger wins (last write wins).
+    fn version(&self) -> i64;
+    /// The record's content in a canonical byte form, for verification hashes: two records
+    /// are the same exactly when their encodings are.
+    fn encode(&self, out: &mut Vec<u8>);
+}
+
+/// How one database lays out the records: its tables, columns and types. Implementations
+/// convert between their rows and the application's [`Item`].
+pub trait Layout<R: Item>: Send + Sync + 'static {
+    /// The owner's record `id`.
+    fn get(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> rusqlite::Result<Option<R>>;
+    /// The owner's record ids, each with its sort key (for listing in a stable order).
+    fn ids(&self, c: &Connection, owner: &R::Owner) -> rusqlite::Result<Vec<(i64, R::Id)>>;
+    /// Up to `limit` of the owner's records, in id order, after `after` if given.
+    fn batch(
+        &self,
+        c: &Connection,
+        owner: &R::Owner,
+        after: Option<&R::Id>,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<R>>;
+    /// Inserts the record; false (and nothing written) if its id is taken.
+    fn insert(&self, c: &Connection, item: &R) -> rusqlite::Result<bool>;
+    /// Inserts or replaces the record.
+    fn put(&self, c: &Connection, item: &R) -> rusqlite::Result<()>;
+    /// Removes the owner's record `id`; false if there was none.
+    fn remove(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> rusqlite::Result<bool>;
+    /// The owner's number of records.
+    fn count(&self, c: &Connection, owner: &R::Owner) -> rusqlite::Result<u64>;
+    /// Records in the database.
+    fn total(&self, c: &Connection) -> rusqlite::Result<u64>;
+}
+
+/// A named database and its layout.
+pub struct Location<R: Item> {
+    pub name: String,
+    pub pool: Arc<Pool>,
+    pub layout: Arc<dyn Layout<R>>,
+}
+
+impl<R: Item> Clone for Location<R> {
+    fn clone(&self) -> Self {
+        Location {
+            name: self.name.clone(),
+            pool: Arc::clone(&self.pool),
+            layout: Arc::clone(&self.layout),
+        }
+    }
+}
+
+impl<R: Item> Debug for Location<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Location")
+            .field("name", &self.name)
+            .field("path", &self.pool.path())
+            .finish()
+    }
+}
+
+/// What can go wrong routing or moving records.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MoveError {
+    #[error("{location} ({path}): {source}")]
+    Sqlite {
+        location: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("unknown location `{name}`; the known locations are: {known}")]
+    UnknownLocation { name: String, known: String },
+    #[error("{0:?} has no placement in the directory")]
+    Unplaced(String),
+    #[error("the placement of {0:?} kept changing under the request; try again")]
+    Contended(String),
+    #[error("no move {0}; `move status` lists the moves")]
+    NoSuchMove(i64),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) type Result<T, E = MoveError> = std::result::Result<T, E>;
+
+/// How many times a request starts over when the placement changes under it. Placements
+/// change a handful of times per move, so this is never reached in practice.
+const ATTEMPTS: usize = 64;
+
+/// The ledger each database keeps of what moves wrote into it: per move and owner, the number
+/// of records and the sum of their content hashes (mod 2^61 - 1, so removing a record is
+/// subtracting its hash), and how many records the backfill copied (its checkpoint).
+pub(crate) const LEDGER_SQL: &str = "
+CREATE TABLE IF NOT EXISTS strata_move_ledger (
+    move_id INTEGER NOT NULL,
+    owner BLOB NOT NULL,
+    records INTEGER NOT NULL DEFAULT 0,
+    hash INTEGER NOT NULL DEFAULT 0,
+    copied INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (move_id, owner)
+) WITHOUT ROWID;
+";
+
+/// The modulus of ledger hashes: a Mersenne prime, so sums of two hashes fit in an i64.
+pub(crate) const HASH_MODULUS: i64 = (1 << 61) - 1;
+
+/// A record's content hash in `[0, 2^61 - 1)`: FNV-1a over [`Item::encode`], then a
+/// SplitMix64 finaliser. Stable across versions and platforms (ledgers persist it).
+pub fn item_hash<R: Item>(item: &R, scratch: &mut Vec<u8>) -> i64 {
+    scratch.clear();
+    item.encode(scratch);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in scratch.iter() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h % HASH_MODULUS as u64) as i64
+}
+
+/// The newer of two copies; the target's on a tie.
+pub(crate) fn newest<R: Item>(from: Option<R>, to: Option<R>) -> Option<R> {
+    match (from, to) {
+        (Some(a), Some(b)) => Some(if a.version() > b.version() { a } else { b }),
+        (a, b) => b.or(a),
+    }
+}
+
+/// In which order a write commits its two databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    TargetFirst,
+    SourceFirst,
+}
+
+/// The owner's databases, write-locked, with the placement that was current when they were
+/// locked (and stays current until they are released).
+pub(crate) struct Held<'a, R: Item> {
+    pub placement: Placement,
+    pub from: (&'a Location<R>, &'a Connection),
+    pub to: Option<(&'a Location<R>, &'a Connection)>,
+}
+
+impl<R: Item> Held<'_, R> {
+    /// Records in the target's ledger that `old` was replaced by `new` (either may be absent).
+    pub fn ledger(&self, owner: &R::Owner, old: Option<&R>, new: Option<&R>) -> Result<()> {
+        let (Some((loc, conn)), Some(move_id)) = (self.to, self.placement.move_id) else {
+            return Ok(());
+        };
+        ledger_add(conn, move_id, owner, old, new, 0).map_err(|e| sqlite(loc, e))
+    }
+}
+
+/// Adds to the ledger row of `(move_id, owner)`: `new` in, `old` out, `copied` more copies.
+pub(crate) fn ledger_add<R: Item>(
+    conn: &Connection,
+    move_id: i64,
+    owner: &R::Owner,
+    old: Option<&R>,
+    new: Option<&R>,
+    copied: u64,
+) -> rusqlite::Result<()> {
+    let mut scratch = Vec::new();
+    let mut records = 0i64;
+    let mut hash = 0i64;
+    if let Some(old) = old {
+        records -= 1;
+        hash = (hash + HASH_MODULUS - item_hash(old, &mut scratch)) % HASH_MODULUS;
+    }
+    if let Some(new) = new {
+        records += 1;
+        hash = (hash + item_hash(new, &mut scratch)) % HASH_MODULUS;
+    }
+    conn.prepare_cached(
+        "INSERT INTO strata_move_ledger (move_id, owner, records, hash, copied) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (move_id, owner) DO UPDATE SET \
+         records = records + excluded.records, hash = (hash + excluded.hash) % ?6, \
+         copied = copied + excluded.copied",
+    )?
+    .execute(params![
+        move_id,
+        owner,
+        records,
+        hash,
+        copied as i64,
+        HASH_MODULUS
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> MoveError {
+    MoveError::Sqlite {
+        location: loc.name.clone(),
+        path: loc.pool.path().to_path_buf(),
+        source,
+    }
+}
+
+/// Routes an application's record operations through the placement directory, and moves
+/// owners between locations (see the [module documentation](super)).
+pub struct Engine<R: Item> {
+    control: Arc<Pool>,
+    locations: BTreeMap<String, Location<R>>,
+}
+
+impl<R: Item> Debug for Engine<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("control", &self.control.path())
+            .field("locations", &self.locations.values().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<R: Item> Engine<R> {
+    /// An engine over the directory in `control` and the given locations. Creates the engine's
+    /// tables where they are missing.
+    pub fn new(control: Arc<Pool>, locations: Vec<Location<R>>) -> Result<Self> {
+        control
+            .with_writer(directory::install)
+            .map_err(|source| MoveError::Sqlite {
+                location: "control".into(),
+                path: control.path().to_path_buf(),
+                source,
+            })?;
+        let mut by_name = BTreeMap::new();
+        for loc in locations {
+            loc.pool
+                .with_writer(|c| c.execute_batch(LEDGER_SQL))
+                .map_err(|e| sqlite(&loc, e))?;
+            if by_name.insert(loc.name.clone(), loc).is_some() {
+                return Err(MoveError::Invalid(
+                    "two locations share a name; give each its own".into(),
+                ));
+            }
+        }
+        Ok(Engine {
+            control,
+            locations: by_name,
+        })
+    }
+
+    /// The control database holding the directory.
+    pub fn control(&self) -> &Arc<Pool> {
+        &self.control
+    }
+
+    /// The locations, in name order.
+    pub fn locations(&self) -> impl Iterator<Item = &Location<R>> {
+        self.locations.values()
+    }
+
+    /// The location called `name`.
+    pub fn location(&self, name: &str) -> Result<&Location<R>> {
+        self.locations
+            .get(name)
+            .ok_or_else(|| MoveError::UnknownLocation {
+                name: name.to_string(),
+                known: self.locations.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    pub(crate) fn control_err(&self, source: rusqlite::Error) -> MoveError {
+        MoveError::Sqlite {
+            location: "control".into(),
+            path: self.control.path().to_path_buf(),
+            source,
+        }
+    }
+
+    /// The owner's current placement.
+    pub fn placement(&self, owner: &R::Owner) -> Result<Placement> {
+        self.control
+            .with_reader(|c| directory::lookup(c, owner))
+            .map_err(|e| self.control_err(e))?
+            .ok_or_else(|| MoveError::Unplaced(format!("{owner:?}")))
+    }
+
+    /// Places a new owner at the default location for new owners (`fallback` if none is
+    /// set), on the caller's control-database connection, so that creating the owner and
+    /// placing it can share a transaction. Returns the location.
+    pub fn place_new(
+        &self,
+        control: &Connection,
+        owner: &R::Owner,
+        fallback: &str,
+    ) -> Result<String> {
+        let location = directory::setting(control, directory::DEFAULT_LOCATION)
+            .map_err(|e| self.control_err(e))?
+            .unwrap_or_else(|| fallback.to_string());
+        self.location(&location)?;
+        directory::place(control, owner, &location).map_err(|e| self.control_err(e))?;
+        Ok(location)
+    }
+
+    fn read_one<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&dyn Layout<R>, &Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let loc = self.location(name)?;
+        loc.pool
+            .with_reader(|c| f(loc.layout.as_ref(), c))
+            .map_err(|e| sqlite(loc, e))
+    }
+
+    /// The owner's record `id`, read as `placement` says (a placement the caller just looked
+    /// up, perhaps with its own data); if it finds nothing and the placement changed
+    /// meanwhile, it reads again with the new one.
+    pub fn get(&self, placement: &Placement, owner: &R::Owner, id: &R::Id) -> Result<Option<R>> {
+        let mut current = placement.clone();
+        for _ in 0..ATTEMPTS {
+            let from = self.read_one(&current.location, |l, c| l.get(c, owner, id))?;
+            let found = match &current.target {
+                None => from,
+                Some(target) => newest(from, self.read_one(target, |l, c| l.get(c, owner, id))?),
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+            let now = self.placement(owner)?;
+            if now.epoch == current.epoch {
+                return Ok(None);
+            }
+            current = now;
+        }
+        Err(MoveError::Contended(format!("{owner:?}")))
+    }
+
+    /// The owner's record ids in sort-key order (both locations merged while moving).
+    pub fn list(&self, placement: &Placement, owner: &R::Owner) -> Result<Vec<R::Id>> {
+        let mut current = placement.clone();
+        for _ in 0..ATTEMPTS {
+            let mut ids = self.read_one(&current.location, |l, c| l.ids(c, owner))?;
+            if let Some(target) = &current.target {
+                ids.extend(self.read_one(target, |l, c| l.ids(c, owner))?);
+                ids.sort();
+                let mut seen = std::collections::HashSet::new();
+                ids.retain(|(_, id)| seen.insert(id.clone()));
+            }
+            let now = self.placement(owner)?;
+            if now.epoch == current.epoch {
+                return Ok(ids.into_iter().map(|(_, id)| id).collect());
+            }
+            current = now;
+        }
+        Err(MoveError::Contended(format!("{owner:?}")))
+    }
+
+    /// Runs `op` with the owner's databases write-locked and the current placement (see
+    /// [`Held`]), then commits them in the order `op` asks for.
+    pub(crate) fn locked<T>(
+        &self,
+        owner: &R::Owner,
+        op: impl FnMut(&Held<'_, R>) -> Result<(T, Commit)>,
+    ) -> Result<T> {
+        self.locked_then(owner, None, op, |_| Ok(()))
+    }
+
+    /// As [`Engine::locked`], then runs `then` after the commits, before the locks are
+    /// released. `extra` names a location to lock as the target of an owner that is not
+    /// moving (to start a move).
+    pub(crate) fn locked_then<T>(
+        &self,
+        owner: &R::Owner,
+        extra: Option<&str>,
+        mut op: impl FnMut(&Held<'_, R>) -> Result<(T, Commit)>,
+        then: impl FnOnce(&T) -> Result<()>,
+    ) -> Result<T> {
+        for _ in 0..ATTEMPTS {
+            let seen = self.placement(owner)?;
+            let from = self.location(&seen.location)?;
+            let to = seen
+                .target
+                .as_deref()
+                .or(extra)
+                .map(|t| self.location(t))
+                .transpose()?;
+            // Lock in name order, in this process (mutexes) and across processes (SQLite).
+            let mut locs: Vec<&Location<R>> = std::iter::once(from).chain(to).collect();
+            locs.sort_by(|a, b| a.name.cmp(&b.name));
+            let guards: Vec<_> = locs.iter().map(|l| l.pool.writer()).collect();
+            let mut begun = Vec::new();
+            let mut begin = || -> Result<()> {
+                for (loc, conn) in locs.iter().zip(&guards) {
+                    conn.execute_batch("BEGIN IMMEDIATE")
+                        .map_err(|e| sqlite(loc, e))?;
+                    begun.push(&**conn);
+                }
+                Ok(())
+            };
+            let begun_ok = begin();
+            let rollback = |conns: &[&Connection]| {
+                for c in conns {
+                    let _ = c.execute_batch("ROLLBACK");
+                }
+            };
+            if let Err(e) = begun_ok {
+                rollback(&begun);
+                return Err(e);
+            }
+            let now = match self.placement(owner) {
+                Ok(now) => now,
+                Err(e) => {
+                    rollback(&begun);
+                    return Err(e);
+                }
+            };
+            if now != seen {
+                rollback(&begun);
+                continue;
+            }
+            let conn_of = |loc: &Location<R>| {
+                let i = locs.iter().position(|l| l.name == loc.name).expect("locked");
+                &*guards[i]
+            };
+            let held = Held {
+                placement: now,
+                from: (from, conn_of(from)),
+                to: to.map(|t| (t, conn_of(t))),
+            };
+            let (value, order) = match op(&held) {
+                Ok(v) => v,
+                Err(e) => {
+                    rollback(&begun);
+                    return Err(e);
+                }
+            };
+            let mut sequence = vec![held.from];
+            if let Some(to) = held.to {
+                match order {
+                    Commit::TargetFirst => sequence.insert(0, to),
+                    Commit::SourceFirst => sequence.push(to),
+                }
+            }
+            for (i, (loc, conn)) in sequence.iter().enumerate() {
+                if let Err(e) = conn.execute_batch("COMMIT") {
+                    let rest: Vec<&Connection> = sequence[i..].iter().map(|(_, c)| *c).collect();
+                    rollback(&rest);
+                    return Err(sqlite(loc, e));
+                }
+            }
+            then(&value)?;
+            return Ok(value);
+        }
+        Err(MoveError::Contended(format!("{owner:?}")))
+    }
+
+    /// Creates a record for its owner; false if its id is taken.
+    pub fn create(&self, item: &R) -> Result<bool> {
+        let owner = item.owner();
+        self.locked(owner, |h| {
+            let (from, fc) = h.from;
+            let Some((to, tc)) = h.to else {
+                let created = from.layout.insert(fc, item).map_err(|e| sqlite(from, e))?;
+                return Ok((created, Commit::TargetFirst));
+            };
+            if from
+                .layout
+                .get(fc, owner, item.id())
+                .map_err(|e| sqlite(from, e))?
+                .is_some()
+            {
+                return Ok((false, Commit::TargetFirst));
+            }
+            let created = to.layout.insert(tc, item).map_err(|e| sqlite(to, e))?;
+            if created {
+                h.ledger(owner, None, Some(item))?;
+            }
+            Ok((created, Commit::TargetFirst))
+        })
+    }
+
+    /// Updates the owner's record `id`: `change` gets the current version and returns the new
+    /// one, or `None` to leave it (last write wins is the caller's rule). Returns the record
+    /// as it stands afterwards, `None` if there is no such record. While moving, the record
+    /// moves to the target.
+    pub fn update(
+        &self,
+        owner: &R::Owner,
+        id: &R::Id,
+        change: impl Fn(&R) -> Option<R>,
+    ) -> Result<Option<R>> {
+        self.locked(owner, |h| {
+            let (from, fc) = h.from;
+            let a = from.layout.get(fc, owner, id).map_err(|e| sqlite(from, e))?;
+            let Some((to, tc)) = h.to else {
+                let Some(current) = a else {
+                    return Ok((None, Commit::TargetFirst));
+                };
+                let Some(new) = change(&current) else {
+                    return Ok((Some(current), Commit::TargetFirst));
+                };
+                from.layout.put(fc, &new).map_err(|e| sqlite(from, e))?;
+                return Ok((Some(new), Commit::TargetFirst));
+            };
+            let b = to.layout.get(tc, owner, id).map_err(|e| sqlite(to, e))?;
+            let in_from = a.is_some();
+            let Some(current) = newest(a, b.clone()) else {
+                return Ok((None, Commit::TargetFirst));
+            };
+            let Some(new) = change(&current) else {
+                return Ok((Some(current), Commit::TargetFirst));
+            };
+            to.layout.put(tc, &new).map_err(|e| sqlite(to, e))?;
+            h.ledger(owner, b.as_ref(), Some(&new))?;
+            if in_from {
+                from.layout.remove(fc, owner, id).map_err(|e| sqlite(from, e))?;
+            }
+            Ok((Some(new), Commit::TargetFirst))
+        })
+    }
+
+    /// Deletes the owner's record `id` wherever it is; false if there was none. While moving,
+    /// the older copy goes first, so a crash between the two commits leaves the newest.
+    pub fn delete(&self, owner: &R::Owner, id: &R::Id) -> Result<bool> {
+        self.locked(owner, |h| {
+            let (from, fc) = h.from;
+            let Some((to, tc)) = h.to else {
+                let gone = from.layout.remove(fc, owner, id).map_err(|e| sqlite(from, e))?;
+                return Ok((gone, Commit::TargetFirst));
+            };
+            let a = from.layout.get(fc, owner, id).map_err(|e| sqlite(from, e))?;
+            let b = to.layout.get(tc, owner, id).map_err(|e| sqlite(to, e))?;
+            let order = match (&a, &b) {
+                (Some(a), Some(b)) if a.version() > b.version() => Commit::TargetFirst,
+                _ => Commit::SourceFirst,
+            };
+            if a.is_some() {
+                from.layout.remove(fc, owner, id).map_err(|e| sqlite(from, e))?;
+            }
+            if b.is_some() {
+                to.layout.remove(tc, owner, id).map_err(|e| sqlite(to, e))?;
+                h.ledger(owner, b.as_ref(), None)?;
+            }
+            Ok((a.is_some() || b.is_some(), order))
+        })
+    }
+
+    /// Changes the owner's placement while its databases are locked: `change` may work on the
+    /// locked databases and returns the new placement, or `None` to leave it. The databases
+    /// commit first, then the directory, and only then are the locks released.
+    pub(crate) fn transition(
+        &self,
+        owner: &R::Owner,
+        extra: Option<&str>,
+        change: impl FnMut(&Held<'_, R>) -> Result<Option<Placement>>,
+    ) -> Result<Option<Placement>> {
+        let mut change = change;
+        self.locked_then(
+            owner,
+            extra,
+            |h| Ok((change(h)?, Commit::TargetFirst)),
+            |next| {
+                let Some(next) = next else { return Ok(()) };
+                let write = |c: &Connection| -> rusqlite::Result<()> {
+                    c.execute_batch("BEGIN IMMEDIATE")?;
+                    let done =
+                        directory::set(c, owner, next).and_then(|_| c.execute_batch("COMMIT"));
+                    if done.is_err() {
+                        let _ = c.execute_batch("ROLLBACK");
+                    }
+                    done
+                };
+                self.control
+                    .with_writer(write)
+                    .map_err(|e| self.control_err(e))
+            },
+        )
+    }
+
+    /// Total records per location.
+    pub fn totals(&self) -> Result<Vec<(String, u64)>> {
+        self.locations
+            .values()
+            .map(|l| {
+                let n = l
+                    .pool
+                    .with_reader(|c| l.layout.total(c))
+                    .map_err(|e| sqlite(l, e))?;
+                Ok((l.name.clone(), n))
+            })
+            .collect()
+    }
+
+    /// The owner's number of records (both locations while moving).
+    pub fn count(&self, placement: &Placement, owner: &R::Owner) -> Result<u64> {
+        if placement.phase == Phase::Stable {
+            return self.read_one(&placement.location, |l, c| l.count(c, owner));
+        }
+        Ok(self.list(placement, owner)?.len() as u64)
+    }
+}

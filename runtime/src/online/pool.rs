@@ -1,0 +1,86 @@
+//! A database file opened for an application: one writer connection and a few readers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// One SQLite database in WAL mode with a writer connection and `readers` reader connections,
+/// so reads never queue behind writes. Calls block the calling thread; async applications run
+/// them on a blocking pool.
+///
+/// (Pool crates for rusqlite lag behind the rusqlite release Strata uses; this is the little
+/// that the online engine and Notely need.)
+#[derive(Debug)]
+pub struct Pool {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+}
+
+impl Pool {
+    /// Opens an existing database (created and migrated beforehand) with `readers` reader
+    /// connections, and switches it to WAL mode.
+    pub fn open(path: &Path, readers: usize) -> rusqlite::Result<Pool> {
+        let writer = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        // WAL lets readers run beside the writer; it persists in the file.
+        writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        configure(&writer)?;
+        let readers = (0..readers.max(1))
+            .map(|_| {
+                let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                configure(&conn)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Pool {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on an idle reader connection (waiting for one only when all are busy).
+    pub fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        let conn = (0..n)
+            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+            .unwrap_or_else(|| {
+                self.readers[start % n]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            });
+        f(&conn)
+    }
+
+    /// Runs `f` on the writer connection.
+    pub fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        f(&self.writer())
+    }
+
+    /// The writer connection, held until the guard drops.
+    pub fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

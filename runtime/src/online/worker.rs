@@ -1,0 +1,807 @@
+//! Moves: planning them, the worker that drives owners through the phases, cancelling, and
+//! progress.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
+use super::engine::{
+    Commit, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash, ledger_add, sqlite,
+};
+
+/// How the backfill shares the databases with foreground traffic.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    /// Records copied per batch (one short write lock on both databases per batch).
+    pub batch: usize,
+    /// At most this many records per second, if set.
+    pub max_rate: Option<f64>,
+    /// Rest after every batch, leaving the write locks to foreground requests.
+    pub pause: Duration,
+    /// A worker silent for this long is presumed gone and its move is taken over.
+    pub lease_timeout: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            batch: 200,
+            max_rate: None,
+            pause: Duration::from_micros(500),
+            lease_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A move's progress, as the CLI, the TUI and the logs show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoveStatus {
+    #[serde(flatten)]
+    pub record: MoveRecord,
+    /// Owners of the move per phase (`planned` for those not started yet).
+    pub phases: BTreeMap<String, u64>,
+    /// Records still to copy (an estimate: the sources' count at the start, less the copies).
+    pub remaining: u64,
+    /// Seconds to go at the current rate.
+    pub eta_s: Option<f64>,
+    /// What verification found: `(owner, detail)`.
+    pub found: Vec<(String, String)>,
+}
+
+/// What one call of [`Engine::work`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkReport {
+    pub move_id: i64,
+    pub state: MoveState,
+    pub records_copied: u64,
+    pub owners_switched: u64,
+    pub duration_s: f64,
+}
+
+/// What became of one owner's move.
+enum Driven {
+    /// At its final location, verified.
+    Switched,
+    /// Verification found differences; the move stops.
+    Differs,
+    /// The worker should stop (asked to, lost its lease, or the move's state changed).
+    Interrupted,
+}
+
+struct Run<'a> {
+    move_id: i64,
+    pace: &'a Pace,
+    stop: &'a AtomicBool,
+    holder: String,
+    state: MoveState,
+    started: Instant,
+    copied: u64,
+    switched: u64,
+    /// Records and time since the rate was last published.
+    window: (u64, Instant),
+    last_beat: Instant,
+}
+
+fn ledger_row(
+    conn: &Connection,
+    move_id: i64,
+    owner: &dyn rusqlite::ToSql,
+) -> rusqlite::Result<(i64, i64)> {
+    conn.prepare_cached(
+        "SELECT records, hash FROM strata_move_ledger WHERE move_id = ?1 AND owner = ?2",
+    )?
+    .query_row(params![move_id, owner], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()
+    .map(|r| r.unwrap_or((0, 0)))
+}
+
+/// Sets the ledger row of `(move_id, owner)` at `loc` to what `loc` holds for the owner now.
+fn start_ledger<R: Item>(
+    loc: &Location<R>,
+    conn: &Connection,
+    move_id: i64,
+    owner: &R::Owner,
+) -> Result<()> {
+    let (records, hash) = tally(loc, conn, owner)?;
+    conn.prepare_cached(
+        "INSERT INTO strata_move_ledger (move_id, owner, records, hash, copied) \
+         VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (move_id, owner) DO UPDATE SET \
+         records = excluded.records, hash = excluded.hash",
+    )
+    .and_then(|mut s| s.execute(params![move_id, owner, records, hash]))
+    .map_err(|e| sqlite(loc, e))?;
+    Ok(())
+}
+
+/// Count and content hash of the owner's records at `loc`, read back through its layout.
+fn tally<R: Item>(loc: &Location<R>, conn: &Connection, owner: &R::Owner) -> Result<(i64, i64)> {
+    let (mut records, mut hash) = (0i64, 0i64);
+    let mut scratch = Vec::new();
+    let mut after: Option<R::Id> = None;
+    loop {
+        let page = loc
+            .layout
+            .batch(conn, owner, after.as_ref(), 1000)
+            .map_err(|e| sqlite(loc, e))?;
+        for item in &page {
+            records += 1;
+            hash = (hash + item_hash(item, &mut scratch)) % HASH_MODULUS;
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => after = Some(last.id().clone()),
+            _ => return Ok((records, hash)),
+        }
+    }
+}
+
+impl<R: Item> Engine<R> {
+    fn control_write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.control()
+            .with_writer(|c| {
+                c.execute_batch("BEGIN IMMEDIATE")?;
+                let out = f(c).and_then(|v| c.execute_batch("COMMIT").map(|_| v));
+                if out.is_err() {
+                    let _ = c.execute_batch("ROLLBACK");
+                }
+                out
+            })
+            .map_err(|e| self.control_err(e))
+    }
+
+    fn control_read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.control()
+            .with_reader(f)
+            .map_err(|e| self.control_err(e))
+    }
+
+    /// Plans a move of each owner to its target and returns it; a worker ([`Engine::work`])
+    /// carries it out. Owners already at their target are left out; an owner that is moving or
+    /// planned in another unfinished move is refused.
+    pub fn start_move(
+        &self,
+        description: &str,
+        assignments: &[(R::Owner, String)],
+    ) -> Result<MoveRecord> {
+        let mut plan = Vec::new();
+        let mut records_total = 0u64;
+        for (owner, target) in assignments {
+            let to = self.location(target)?;
+            let p = self.placement(owner)?;
+            if p.is_moving() {
+                return Err(MoveError::Invalid(format!(
+                    "{owner:?} is already moving (move {}); wait for it or cancel it",
+                    p.move_id.unwrap_or_default()
+                )));
+            }
+            if p.location == to.name {
+                continue;
+            }
+            let from = self.location(&p.location)?;
+            records_total += from
+                .pool
+                .with_reader(|c| from.layout.count(c, owner))
+                .map_err(|e| sqlite(from, e))?;
+            plan.push((owner, p.location, target));
+        }
+        if plan.is_empty() {
+            return Err(MoveError::Invalid(
+                "nothing to move: every owner named is already at its target".into(),
+            ));
+        }
+        let id = self.control_write(|c| {
+            let mut busy = c.prepare_cached(
+                "SELECT m.id FROM strata_move_plan p JOIN strata_moves m ON m.id = p.move_id \
+                 WHERE p.owner = ?1 AND m.state IN ('running', 'cancelling', 'failed')",
+            )?;
+            for (owner, _, _) in &plan {
+                if let Some(other) = busy.query_row([owner], |r| r.get::<_, i64>(0)).optional()? {
+                    return Err(rusqlite::Error::ToSqlConversionFailure(
+                        format!(
+                            "{owner:?} is planned in unfinished move {other}; wait for it or \
+                             cancel it"
+                        )
+                        .into(),
+                    ));
+                }
+            }
+            let now = now_ms();
+            c.execute(
+                "INSERT INTO strata_moves (description, state, created_at, updated_at, owners, \
+                 records_total) VALUES (?1, 'running', ?2, ?2, ?3, ?4)",
+                params![description, now, plan.len() as i64, records_total as i64],
+            )?;
+            let id = c.last_insert_rowid();
+            let mut add = c.prepare_cached(
+                "INSERT INTO strata_move_plan (move_id, owner, source, target) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (owner, source, target) in &plan {
+                add.execute(params![id, owner, source, target])?;
+            }
+            Ok(id)
+        });
+        let id = match id {
+            Err(MoveError::Sqlite {
+                source: rusqlite::Error::ToSqlConversionFailure(msg),
+                ..
+            }) => return Err(MoveError::Invalid(msg.to_string())),
+            other => other?,
+        };
+        self.control_read(|c| directory::find_move(c, id))?
+            .ok_or(MoveError::NoSuchMove(id))
+    }
+
+    /// Cancels a running (or failed) move: owners not yet switched move back to their source,
+    /// losing nothing; owners already switched stay at their target.
+    pub fn cancel_move(&self, id: i64) -> Result<MoveRecord> {
+        let record = self
+            .control_read(|c| directory::find_move(c, id))?
+            .ok_or(MoveError::NoSuchMove(id))?;
+        match record.state {
+            MoveState::Running | MoveState::Failed => {}
+            MoveState::Cancelling => return Ok(record),
+            state => {
+                return Err(MoveError::Invalid(format!(
+                    "move {id} is {}; only a running or failed move can be cancelled",
+                    state.as_str()
+                )));
+            }
+        }
+        self.control_write(|c| {
+            c.execute(
+                "UPDATE strata_moves SET state = 'cancelling', updated_at = ?2, error = NULL \
+                 WHERE id = ?1",
+                params![id, now_ms()],
+            )
+        })?;
+        self.control_read(|c| directory::find_move(c, id))?
+            .ok_or(MoveError::NoSuchMove(id))
+    }
+
+    /// Every move's progress, newest first.
+    pub fn moves(&self) -> Result<Vec<MoveStatus>> {
+        let records = self.control_read(directory::moves)?;
+        records.into_iter().map(|r| self.status_of(r)).collect()
+    }
+
+    /// One move's progress.
+    pub fn move_status(&self, id: i64) -> Result<MoveStatus> {
+        let record = self
+            .control_read(|c| directory::find_move(c, id))?
+            .ok_or(MoveError::NoSuchMove(id))?;
+        self.status_of(record)
+    }
+
+    fn status_of(&self, record: MoveRecord) -> Result<MoveStatus> {
+        let id = record.id;
+        let (phases, planned, found) = self.control_read(|c| {
+            let phases = directory::phases(c, id)?;
+            let planned: i64 = c.query_row(
+                "SELECT count(*) FROM strata_move_plan p JOIN strata_placement s \
+                 ON s.owner = p.owner WHERE p.move_id = ?1 AND s.move_id IS NULL \
+                 AND s.location = p.source",
+                [id],
+                |r| r.get(0),
+            )?;
+            Ok((phases, planned, directory::differences(c, id)?))
+        })?;
+        let mut by_phase: BTreeMap<String, u64> = phases
+            .into_iter()
+            .map(|(p, n)| (p.as_str().to_string(), n))
+            .collect();
+        if record.state.is_active() && planned > 0 {
+            by_phase.insert("planned".into(), planned as u64);
+        }
+        let remaining = if record.state.is_active() {
+            record.records_total.saturating_sub(record.records_copied)
+        } else {
+            0
+        };
+        let eta_s = (record.rate > 0.0 && remaining > 0).then(|| remaining as f64 / record.rate);
+        Ok(MoveStatus {
+            record,
+            phases: by_phase,
+            remaining,
+            eta_s,
+            found,
+        })
+    }
+
+    /// Takes on one unfinished move whose worker is free or gone, and drives it until it is
+    /// done, cancelled or failed, or until `stop` is set. Returns `None` when no move needs a
+    /// worker. Safe to call from many processes at once: one wins each move; a worker silent
+    /// for [`Pace::lease_timeout`], or whose process is gone, is taken over.
+    pub fn work(
+        &self,
+        pace: &Pace,
+        stop: &AtomicBool,
+        progress: &mut dyn FnMut(&MoveStatus),
+    ) -> Result<Option<WorkReport>> {
+        let holder = crate::store::lease_holder();
+        let Some((move_id, state)) = self.claim(&holder, pace)? else {
+            return Ok(None);
+        };
+        let mut run = Run {
+            move_id,
+            pace,
+            stop,
+            holder,
+            state,
+            started: Instant::now(),
+            copied: 0,
+            switched: 0,
+            window: (0, Instant::now()),
+            last_beat: Instant::now(),
+        };
+        let outcome = self.drive(&mut run, progress);
+        // Leave the move for the next worker at once, whatever happened.
+        let _ = self.control_write(|c| {
+            c.execute(
+                "UPDATE strata_moves SET worker = NULL, heartbeat = NULL WHERE id = ?1 \
+                 AND worker = ?2",
+                params![move_id, run.holder],
+            )
+        });
+        if let Err(e) = &outcome {
+            let _ = self.control_write(|c| {
+                c.execute(
+                    "UPDATE strata_moves SET error = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![move_id, e.to_string(), now_ms()],
+                )
+            });
+        }
+        outcome?;
+        let status = self.move_status(move_id)?;
+        progress(&status);
+        Ok(Some(WorkReport {
+            move_id,
+            state: status.record.state,
+            records_copied: run.copied,
+            owners_switched: run.switched,
+            duration_s: run.started.elapsed().as_secs_f64(),
+        }))
+    }
+
+    /// Claims the oldest unfinished move nobody is working on.
+    fn claim(&self, holder: &str, pace: &Pace) -> Result<Option<(i64, MoveState)>> {
+        let active: Vec<MoveRecord> = self.control_read(|c| {
+            Ok(directory::moves(c)?
+                .into_iter()
+                .filter(|m| m.state.is_active())
+                .collect())
+        })?;
+        let now = now_ms();
+        let stale_before = now - pace.lease_timeout.as_millis() as i64;
+        for m in active.into_iter().rev() {
+            let free = match (&m.worker, m.heartbeat) {
+                (None, _) => true,
+                (Some(w), _) if w == holder => true,
+                (Some(w), beat) => {
+                    beat.is_none_or(|b| b < stale_before) || crate::store::holder_is_gone(w)
+                }
+            };
+            if !free {
+                continue;
+            }
+            let won = self.control_write(|c| {
+                c.execute(
+                    "UPDATE strata_moves SET worker = ?2, heartbeat = ?3 WHERE id = ?1 \
+                     AND worker IS ?4",
+                    params![m.id, holder, now, m.worker],
+                )
+            })?;
+            if won == 1 {
+                // Copies counted before a crash live on in the targets' ledgers.
+                let copied = self.ledger_copied(m.id)?;
+                self.control_write(|c| {
+                    c.execute(
+                        "UPDATE strata_moves SET records_copied = ?2 WHERE id = ?1",
+                        params![m.id, copied as i64],
+                    )
+                })?;
+                return Ok(Some((m.id, m.state)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn ledger_copied(&self, move_id: i64) -> Result<u64> {
+        let mut total = 0u64;
+        for loc in self.locations() {
+            let n: i64 = loc
+                .pool
+                .with_reader(|c| {
+                    c.query_row(
+                        "SELECT coalesce(sum(copied), 0) FROM strata_move_ledger \
+                         WHERE move_id = ?1",
+                        [move_id],
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(|e| sqlite(loc, e))?;
+            total += n as u64;
+        }
+        Ok(total)
+    }
+
+    /// Records the worker's progress (the heartbeat and rate at most four times a second,
+    /// or when `force`d). Returns whether to keep going (false if the move is no longer ours,
+    /// its state changed, or the worker is asked to stop) and whether it published.
+    fn beat(&self, run: &mut Run<'_>, copied: u64, force: bool) -> Result<(bool, bool)> {
+        run.copied += copied;
+        run.window.0 += copied;
+        let elapsed = run.window.1.elapsed();
+        if !force && run.last_beat.elapsed() < Duration::from_millis(250) {
+            self.control_write(|c| {
+                c.execute(
+                    "UPDATE strata_moves SET records_copied = records_copied + ?2 WHERE id = ?1",
+                    params![run.move_id, copied as i64],
+                )
+            })?;
+            return Ok((!run.stop.load(Ordering::Relaxed), false));
+        }
+        let rate = if elapsed.as_secs_f64() > 0.0 {
+            run.window.0 as f64 / elapsed.as_secs_f64()
+        } else {
+            0.0
+        };
+        if elapsed > Duration::from_secs(2) {
+            run.window = (0, Instant::now());
+        }
+        run.last_beat = Instant::now();
+        let state = self.control_write(|c| {
+            let n = c.execute(
+                "UPDATE strata_moves SET records_copied = records_copied + ?2, heartbeat = ?3, \
+                 updated_at = ?3, rate = ?4 WHERE id = ?1 AND worker = ?5",
+                params![run.move_id, copied as i64, now_ms(), rate, run.holder],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            directory::find_move(c, run.move_id).map(|m| m.map(|m| m.state))
+        })?;
+        Ok((
+            state == Some(run.state) && !run.stop.load(Ordering::Relaxed),
+            true,
+        ))
+    }
+
+    fn drive(&self, run: &mut Run<'_>, progress: &mut dyn FnMut(&MoveStatus)) -> Result<()> {
+        loop {
+            if run.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let plan: Vec<(R::Owner, String, String)> = self.control_read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT owner, source, target FROM strata_move_plan WHERE move_id = ?1 \
+                     ORDER BY owner",
+                )?;
+                stmt.query_map([run.move_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })?;
+            let cancelling = run.state == MoveState::Cancelling;
+            let mut interrupted = false;
+            for (owner, source, target) in &plan {
+                let p = self.placement(owner)?;
+                let in_move = p.move_id == Some(run.move_id);
+                if !in_move {
+                    // Not started (or already finished) for this move.
+                    if cancelling || p.move_id.is_some() || p.location != *source {
+                        continue;
+                    }
+                    self.begin_owner(run.move_id, owner, source, target)?;
+                } else if cancelling && p.target.as_deref() == Some(target.as_str()) {
+                    self.reverse_owner(run.move_id, owner, source, target)?;
+                }
+                let last = if cancelling { source } else { target };
+                match self.drive_owner(run, owner, last, progress)? {
+                    Driven::Switched => run.switched += 1,
+                    Driven::Differs => {
+                        run.state = MoveState::Failed;
+                        return Ok(());
+                    }
+                    Driven::Interrupted => {
+                        interrupted = true;
+                        break;
+                    }
+                }
+            }
+            if interrupted {
+                // A cancel arrived, or we should stop: look at the move again.
+                let record = self
+                    .control_read(|c| directory::find_move(c, run.move_id))?
+                    .ok_or(MoveError::NoSuchMove(run.move_id))?;
+                if run.stop.load(Ordering::Relaxed)
+                    || record.worker.as_deref() != Some(run.holder.as_str())
+                    || !record.state.is_active()
+                {
+                    return Ok(());
+                }
+                run.state = record.state;
+                continue;
+            }
+            let still_moving = self.control_read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM strata_placement WHERE move_id = ?1",
+                    [run.move_id],
+                    |r| r.get::<_, i64>(0),
+                )
+            })?;
+            if still_moving > 0 {
+                continue;
+            }
+            let end = if cancelling {
+                MoveState::Cancelled
+            } else {
+                MoveState::Done
+            };
+            let changed = self.control_write(|c| {
+                c.execute(
+                    "UPDATE strata_moves SET state = ?2, finished_at = ?3, updated_at = ?3, \
+                     rate = 0 WHERE id = ?1 AND state = ?4",
+                    params![run.move_id, end.as_str(), now_ms(), run.state.as_str()],
+                )
+            })?;
+            if changed == 0 {
+                // The state changed under us (a cancel right at the end): look again.
+                let record = self
+                    .control_read(|c| directory::find_move(c, run.move_id))?
+                    .ok_or(MoveError::NoSuchMove(run.move_id))?;
+                if !record.state.is_active() {
+                    return Ok(());
+                }
+                run.state = record.state;
+                continue;
+            }
+            run.state = end;
+            return Ok(());
+        }
+    }
+
+    /// Stable at `source` → dual towards `target`, with the target's ledger started from
+    /// what it already holds for the owner (both databases locked).
+    fn begin_owner(&self, move_id: i64, owner: &R::Owner, source: &str, target: &str) -> Result<()> {
+        self.transition(owner, Some(target), |h| {
+            if h.placement.is_moving() || h.placement.location != source {
+                return Ok(None);
+            }
+            if let Some((to, tc)) = h.to {
+                start_ledger(to, tc, move_id, owner)?;
+            }
+            Ok(Some(Placement {
+                location: source.to_string(),
+                target: Some(target.to_string()),
+                phase: Phase::Dual,
+                move_id: Some(move_id),
+                epoch: h.placement.epoch,
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// A forward move of one owner turned around: records go back from `target` to `source`,
+    /// whose ledger starts from what it still holds.
+    fn reverse_owner(
+        &self,
+        move_id: i64,
+        owner: &R::Owner,
+        source: &str,
+        target: &str,
+    ) -> Result<()> {
+        self.transition(owner, None, |h| {
+            if h.placement.move_id != Some(move_id)
+                || h.placement.target.as_deref() != Some(target)
+            {
+                return Ok(None);
+            }
+            let (back, bc) = h.from;
+            start_ledger(back, bc, move_id, owner)?;
+            Ok(Some(Placement {
+                location: target.to_string(),
+                target: Some(source.to_string()),
+                phase: Phase::Dual,
+                move_id: Some(move_id),
+                epoch: h.placement.epoch,
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// Drives one owner of the move to `last`, its final location.
+    fn drive_owner(
+        &self,
+        run: &mut Run<'_>,
+        owner: &R::Owner,
+        last: &str,
+        progress: &mut dyn FnMut(&MoveStatus),
+    ) -> Result<Driven> {
+        let move_id = run.move_id;
+        loop {
+            let p = self.placement(owner)?;
+            if p.move_id != Some(move_id) {
+                return Ok(if p.location == last {
+                    Driven::Switched
+                } else {
+                    Driven::Interrupted
+                });
+            }
+            match p.phase {
+                Phase::Stable => unreachable!("a stable placement has no move"),
+                Phase::Dual => {
+                    self.set_phase(owner, &p, Phase::Backfill)?;
+                }
+                Phase::Backfill => {
+                    let (taken, copied) = self.backfill_batch(owner, move_id, run.pace.batch)?;
+                    if taken < run.pace.batch {
+                        self.set_phase(owner, &p, Phase::Verify)?;
+                    }
+                    let (keep_going, published) = self.beat(run, copied, taken < run.pace.batch)?;
+                    if published {
+                        progress(&self.move_status(move_id)?);
+                    }
+                    if !keep_going {
+                        return Ok(Driven::Interrupted);
+                    }
+                    self.rest(run, taken);
+                }
+                Phase::Verify => {
+                    if !self.verify_owner(owner, move_id)? {
+                        let _ = self.beat(run, 0, true);
+                        progress(&self.move_status(move_id)?);
+                        return Ok(Driven::Differs);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps as the pace asks after a batch of `taken` records.
+    fn rest(&self, run: &Run<'_>, taken: usize) {
+        let mut wait = run.pace.pause;
+        if let Some(max) = run.pace.max_rate.filter(|m| *m > 0.0) {
+            let due = Duration::from_secs_f64(run.copied as f64 / max);
+            wait = wait.max(due.saturating_sub(run.started.elapsed()));
+        }
+        if taken > 0 && !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+
+    fn set_phase(&self, owner: &R::Owner, seen: &Placement, phase: Phase) -> Result<()> {
+        self.transition(owner, None, |h| {
+            if h.placement.move_id != seen.move_id || h.placement.phase != seen.phase {
+                return Ok(None);
+            }
+            Ok(Some(Placement {
+                phase,
+                ..h.placement.clone()
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// Copies up to `limit` of the owner's records from the source to the target (unless the
+    /// target holds a version as new or newer), records them in the target's ledger in the
+    /// same transaction, then removes them from the source. Returns how many records the batch
+    /// took from the source and how many it copied.
+    fn backfill_batch(&self, owner: &R::Owner, move_id: i64, limit: usize) -> Result<(usize, u64)> {
+        self.locked(owner, |h| {
+            let (from, fc) = h.from;
+            let Some((to, tc)) = h.to else {
+                return Ok(((limit, 0), Commit::TargetFirst));
+            };
+            if h.placement.move_id != Some(move_id) || h.placement.phase != Phase::Backfill {
+                return Ok(((limit, 0), Commit::TargetFirst));
+            }
+            let batch = from
+                .layout
+                .batch(fc, owner, None, limit)
+                .map_err(|e| sqlite(from, e))?;
+            let mut copied = 0u64;
+            for item in &batch {
+                let there = to
+                    .layout
+                    .get(tc, owner, item.id())
+                    .map_err(|e| sqlite(to, e))?;
+                // Copy unless the target already has this version or a newer one (a crash
+                // between an earlier copy and its removal, or an update since).
+                if there.as_ref().is_none_or(|t| t.version() < item.version()) {
+                    to.layout.put(tc, item).map_err(|e| sqlite(to, e))?;
+                    ledger_add(tc, move_id, owner, there.as_ref(), Some(item), 1)
+                        .map_err(|e| sqlite(to, e))?;
+                    copied += 1;
+                }
+                from.layout
+                    .remove(fc, owner, item.id())
+                    .map_err(|e| sqlite(from, e))?;
+            }
+            Ok(((batch.len(), copied), Commit::TargetFirst))
+        })
+    }
+
+    /// Compares the owner's records at the target with the ledger, and checks that nothing is
+    /// left at the source. Switches the owner to the target when all agree; otherwise records
+    /// the differences, fails the move and returns false.
+    fn verify_owner(&self, owner: &R::Owner, move_id: i64) -> Result<bool> {
+        let mut found = Vec::new();
+        self.transition(owner, None, |h| {
+            found.clear();
+            let (from, fc) = h.from;
+            let Some((to, tc)) = h.to else {
+                return Ok(None);
+            };
+            if h.placement.move_id != Some(move_id) || h.placement.phase != Phase::Verify {
+                return Ok(None);
+            }
+            let left = from.layout.count(fc, owner).map_err(|e| sqlite(from, e))?;
+            if left > 0 {
+                found.push(format!(
+                    "{left} record(s) left at {} after the backfill",
+                    from.name
+                ));
+            }
+            let (records, hash) = tally(to, tc, owner)?;
+            let (want_records, want_hash) =
+                ledger_row(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
+            if records != want_records {
+                found.push(format!(
+                    "{} holds {records} record(s); the move wrote {want_records}",
+                    to.name
+                ));
+            } else if hash != want_hash {
+                found.push(format!(
+                    "{} holds {records} record(s) as the move wrote, but their content differs \
+                     (hash {hash:x}, expected {want_hash:x})",
+                    to.name
+                ));
+            }
+            if !found.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(Placement {
+                location: to.name.clone(),
+                target: None,
+                phase: Phase::Stable,
+                move_id: None,
+                epoch: h.placement.epoch,
+            }))
+        })?;
+        if found.is_empty() {
+            self.control_write(|c| {
+                c.execute(
+                    "UPDATE strata_moves SET verified = verified + 1, updated_at = ?2 \
+                     WHERE id = ?1",
+                    params![move_id, now_ms()],
+                )
+            })?;
+            return Ok(true);
+        }
+        self.control_write(|c| {
+            let now = now_ms();
+            for detail in &found {
+                c.execute(
+                    "INSERT INTO strata_move_differences (move_id, owner, detail, found_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![move_id, owner, detail, now],
+                )?;
+            }
+            c.execute(
+                "UPDATE strata_moves SET state = 'failed', differences = differences + ?2, \
+                 updated_at = ?3, error = ?4 WHERE id = ?1",
+                params![
+                    move_id,
+                    found.len() as i64,
+                    now,
+                    "verification found differences; the move stopped (its owners stay \
+                     readable and writable at both locations). Inspect them, then cancel the \
+                     move to move the owners back"
+                ],
+            )
+        })?;
+        Ok(false)
+    }
+}
