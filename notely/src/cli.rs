@@ -109,6 +109,9 @@ pub struct SettingsArgs {
 pub enum Command {
     /// Schema migrations of Notely's databases.
     Migrate(strata::cli::MigrateArgs),
+    /// Online data moves: accounts' notes from one store to another, while Notely serves.
+    #[command(subcommand)]
+    Move(MoveCommand),
     /// Migrate the databases (per --migrate), then serve the REST API until Ctrl-C (what
     /// `notely` without a command does).
     Serve,
@@ -126,7 +129,89 @@ pub enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Seed the legacy store first, then move every account to the new store while the
+        /// users run.
+        #[arg(long)]
+        legacy: bool,
+        /// With --legacy: legacy notes seeded per account, besides the users' own.
+        #[arg(long, default_value_t = 200)]
+        legacy_notes: usize,
     },
+}
+
+/// `notely move …`
+#[derive(Debug, Subcommand)]
+pub enum MoveCommand {
+    /// Start moving accounts' notes to a store (a running `notely serve` carries it out).
+    Start {
+        /// The store to move to.
+        #[arg(long)]
+        to: String,
+        /// These accounts (comma-separated ids).
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["fraction", "all"])]
+        accounts: Vec<uuid::Uuid>,
+        /// A stable share of the accounts, 0 to 1 (a larger share later adds accounts).
+        #[arg(long, conflicts_with = "all")]
+        fraction: Option<f64>,
+        /// Every account; new accounts are placed at the target from now on.
+        #[arg(long)]
+        all: bool,
+        /// Carry the move out in this process, showing progress, instead of leaving it to a
+        /// server.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        pace: PaceArgs,
+    },
+    /// Show the moves and their progress.
+    Status {
+        /// Only this move.
+        #[arg(long)]
+        id: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a move (default: the newest unfinished one): accounts not yet switched go back
+    /// to their source, losing nothing.
+    Cancel {
+        id: Option<i64>,
+        /// Carry the cancel out in this process instead of leaving it to a server.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        pace: PaceArgs,
+    },
+    /// Work on unfinished moves in this process until none is left.
+    Run {
+        #[command(flatten)]
+        pace: PaceArgs,
+    },
+}
+
+/// How hard the backfill pushes.
+#[derive(Debug, Clone, Args)]
+pub struct PaceArgs {
+    /// Records per backfill batch.
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    /// At most this many records per second (default: no limit).
+    #[arg(long)]
+    pub max_rate: Option<f64>,
+    /// Milliseconds to rest after each batch, leaving the databases to requests.
+    #[arg(long, default_value_t = 0.5)]
+    pub pause_ms: f64,
+}
+
+impl PaceArgs {
+    pub fn pace(&self) -> Result<strata::online::Pace> {
+        anyhow::ensure!(self.batch > 0, "--batch must be at least 1");
+        Ok(strata::online::Pace {
+            batch: self.batch,
+            max_rate: self.max_rate,
+            pause: seconds("--pause-ms", self.pause_ms / 1000.0)?,
+            ..strata::online::Pace::default()
+        })
+    }
 }
 
 /// Where the API listens.
@@ -205,6 +290,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             accounts,
             user_rpm,
             json,
+            legacy,
+            legacy_notes,
         }) => {
             let duration = seconds("--duration", duration)?;
             let temp = match &cli.data_dir {
@@ -223,7 +310,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 accounts > 0 && user_rpm > 0,
                 "--accounts and --user-rpm must be at least 1"
             );
-            let report = crate::server::demo(&dir, config)?;
+            let legacy = legacy.then_some(legacy_notes);
+            let report = crate::server::demo(&dir, config, legacy)?;
             let mut out = std::io::stdout().lock();
             if json {
                 serde_json::to_writer(&mut out, &report)?;
@@ -254,15 +342,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 for (store, n) in &report.server.note_counts {
                     writeln!(out, "  notes in {store}: {n}")?;
                 }
+                if let Some(l) = &report.legacy {
+                    writeln!(
+                        out,
+                        "  legacy move: {} notes seeded; p99 before {:.2} ms, during {:.2} ms; verify differences {}",
+                        l.legacy_notes_seeded, l.p99_before_ms, l.p99_during_ms, l.verify_differences
+                    )?;
+                    for m in &l.moves {
+                        writeln!(
+                            out,
+                            "  move {} ({}) {}: {} accounts, {} records in {:.2}s ({:.0}/s)",
+                            m.id, m.description, m.state, m.accounts, m.records, m.duration_s, m.records_per_s
+                        )?;
+                    }
+                }
             }
+            let moved_cleanly = report.legacy.as_ref().is_none_or(|l| {
+                l.verify_differences == 0 && l.moves.iter().all(|m| m.state == "done")
+            });
             Ok(
-                if report.load.consistency_misses == 0 && report.load.errors == 0 {
+                if report.load.consistency_misses == 0 && report.load.errors == 0 && moved_cleanly {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::from(3)
                 },
             )
         }
+        Some(Command::Move(command)) => crate::moves::command(&data_dir, &settings, command),
         Some(Command::Migrate(args)) => {
             if matches!(
                 args.command,

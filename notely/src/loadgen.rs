@@ -41,6 +41,23 @@ pub struct LoadReport {
     pub requests_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// When each request started, and how long it took (µs).
+    #[serde(skip)]
+    pub samples: Vec<(Instant, u64)>,
+}
+
+impl LoadReport {
+    /// The p99 latency (ms) of the requests started between `from` and `to`.
+    pub fn p99_between(&self, from: Instant, to: Instant) -> f64 {
+        let mut window: Vec<u64> = self
+            .samples
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, us)| *us)
+            .collect();
+        window.sort_unstable();
+        percentile(&window, 99.0)
+    }
 }
 
 #[derive(Default)]
@@ -48,7 +65,7 @@ struct Tally {
     requests: u64,
     errors: u64,
     misses: u64,
-    latencies_us: Vec<u64>,
+    samples: Vec<(Instant, u64)>,
 }
 
 struct User {
@@ -110,8 +127,8 @@ impl User {
         };
         self.tally.requests += 1;
         self.tally
-            .latencies_us
-            .push(t0.elapsed().as_micros() as u64);
+            .samples
+            .push((t0, t0.elapsed().as_micros() as u64));
         match result {
             Ok((status, body)) if status.is_server_error() => {
                 self.error(format!("{status}: {body}"));
@@ -404,9 +421,10 @@ pub async fn run(
         total.requests += t.requests;
         total.errors += t.errors;
         total.misses += t.misses;
-        total.latencies_us.extend(t.latencies_us);
+        total.samples.extend(t.samples);
     }
-    total.latencies_us.sort_unstable();
+    let mut latencies: Vec<u64> = total.samples.iter().map(|(_, us)| *us).collect();
+    latencies.sort_unstable();
     let secs = started.elapsed().as_secs_f64();
     Ok(LoadReport {
         accounts: config.accounts,
@@ -415,7 +433,8 @@ pub async fn run(
         consistency_misses: total.misses,
         duration_s: secs,
         requests_per_s: total.requests as f64 / secs.max(1e-9),
-        p50_ms: percentile(&total.latencies_us, 50.0),
-        p99_ms: percentile(&total.latencies_us, 99.0),
+        p50_ms: percentile(&latencies, 50.0),
+        p99_ms: percentile(&latencies, 99.0),
+        samples: total.samples,
     })
 }

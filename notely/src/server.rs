@@ -367,14 +367,117 @@ pub struct DemoReport {
     pub data_dir: String,
     #[serde(flatten)]
     pub load: LoadReport,
+    /// With `--legacy`: the move from the legacy store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<LegacyReport>,
     pub server: Snapshot,
 }
 
+/// What `demo --legacy` adds: the move of every account from the legacy store to the new one.
+#[derive(Debug, Serialize)]
+pub struct LegacyReport {
+    /// Notes seeded into the legacy store besides the users' own.
+    pub legacy_notes_seeded: u64,
+    /// Differences verification found (0 for a correct move).
+    pub verify_differences: u64,
+    /// API p99 (ms) as the users saw it before the move and during it.
+    pub p99_before_ms: f64,
+    pub p99_during_ms: f64,
+    pub moves: Vec<MoveFigures>,
+    /// Notes per store after the move.
+    pub note_counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// One move's figures.
+#[derive(Debug, Serialize)]
+pub struct MoveFigures {
+    pub id: i64,
+    pub description: String,
+    pub state: String,
+    pub accounts: u64,
+    pub duration_s: f64,
+    pub records: u64,
+    pub records_per_s: f64,
+    pub verify_differences: u64,
+}
+
+impl MoveFigures {
+    pub fn of(s: &strata::online::MoveStatus) -> MoveFigures {
+        let r = &s.record;
+        let duration_s =
+            (r.finished_at.unwrap_or(r.updated_at) - r.created_at).max(0) as f64 / 1000.0;
+        MoveFigures {
+            id: r.id,
+            description: r.description.clone(),
+            state: r.state.as_str().to_string(),
+            accounts: r.owners,
+            duration_s,
+            records: r.records_copied,
+            records_per_s: if duration_s > 0.0 {
+                r.records_copied as f64 / duration_s
+            } else {
+                0.0
+            },
+            verify_differences: r.differences,
+        }
+    }
+}
+
+/// Puts `per_account` generated notes of each account straight into the legacy store, in the
+/// legacy layout. Returns how many.
+pub fn seed_legacy(
+    engine: &Engine<Note>,
+    accounts: &[uuid::Uuid],
+    per_account: usize,
+) -> Result<u64> {
+    use strata::online::Layout;
+    let legacy = engine.location(LEGACY)?;
+    let mut n = 0u64;
+    let base = chrono::Utc::now().timestamp_millis() - 86_400_000;
+    for (a, account) in accounts.iter().enumerate() {
+        legacy
+            .pool
+            .with_writer(|c| {
+                let tx = c.unchecked_transaction()?;
+                for i in 0..per_account {
+                    let at = crate::store::from_millis(base + (a * per_account + i) as i64);
+                    MemosTable.insert(
+                        &tx,
+                        &Note {
+                            id: uuid::Uuid::new_v4(),
+                            creator: *account,
+                            created_at: at,
+                            updated_at: at,
+                            content: format!("legacy note {i} of {account}: {}", "x".repeat(40)),
+                        },
+                    )?;
+                }
+                tx.commit()
+            })
+            .context("seeding the legacy store")?;
+        n += per_account as u64;
+    }
+    Ok(n)
+}
+
 /// Starts the server on `data_dir` (migrated already), runs the strict users for the
-/// configured duration, stops the server, and reports.
-pub fn demo(data_dir: &Path, config: LoadConfig) -> Result<DemoReport> {
+/// configured duration, stops the server, and reports. With `legacy` (notes per account),
+/// new accounts start in the legacy store, which gets that many extra notes per user account;
+/// after the duration every account moves to the new store while the users go on, and the
+/// users stop once the move is over.
+pub fn demo(data_dir: &Path, config: LoadConfig, legacy: Option<usize>) -> Result<DemoReport> {
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
+        if legacy.is_some() {
+            let control = Db::open(&data_dir.join("control.db"), 1)?;
+            control.with_writer(|c| {
+                strata::online::directory::set_setting(
+                    c,
+                    strata::online::directory::DEFAULT_LOCATION,
+                    LEGACY,
+                )
+            })?;
+        }
         let server = Server::start(
             data_dir,
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -383,18 +486,92 @@ pub fn demo(data_dir: &Path, config: LoadConfig) -> Result<DemoReport> {
             Some(Pace::default()),
         )
         .await?;
-        let (_stop, stopped) = tokio::sync::watch::channel(false);
-        let load = loadgen::run(
-            &format!("http://{}", server.addr),
-            &config,
-            Arc::clone(&telemetry),
-            stopped,
-        )
-        .await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let Some(per_account) = legacy else {
+            let load = loadgen::run(
+                &format!("http://{}", server.addr),
+                &config,
+                Arc::clone(&telemetry),
+                stopped,
+            )
+            .await?;
+            refresh_counts(&server.state).await;
+            server.stop().await?;
+            return Ok(DemoReport {
+                data_dir: data_dir.display().to_string(),
+                load,
+                legacy: None,
+                server: telemetry.snapshot(),
+            });
+        };
+        let before = config.duration.unwrap_or(Duration::from_secs(5));
+        let users = tokio::spawn({
+            let (base, telemetry) = (format!("http://{}", server.addr), Arc::clone(&telemetry));
+            let config = LoadConfig {
+                duration: None,
+                ..config.clone()
+            };
+            async move { loadgen::run(&base, &config, telemetry, stopped).await }
+        });
+        // Wait for the users' accounts, then give each its legacy notes.
+        let engine = Arc::clone(server.state.notes.engine());
+        let control = Arc::clone(&server.state.control);
+        let accounts = loop {
+            let list = control.read(crate::store::accounts::list).await?;
+            if list.len() >= config.accounts || users.is_finished() {
+                break list.into_iter().map(|a| a.id).collect::<Vec<_>>();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let seeded = {
+            let engine = Arc::clone(&engine);
+            tokio::task::spawn_blocking(move || seed_legacy(&engine, &accounts, per_account))
+                .await??
+        };
+        telemetry.log(format!("INFO demo: seeded {seeded} legacy notes"));
+        let before_from = std::time::Instant::now();
+        tokio::time::sleep(before).await;
+        let move_from = std::time::Instant::now();
+        let started = {
+            let engine = Arc::clone(&engine);
+            tokio::task::spawn_blocking(move || {
+                crate::moves::start(&engine, &crate::moves::Selection::All, NOTES)
+            })
+            .await??
+        };
+        telemetry.log(format!("INFO demo: started move {}", started.id));
+        let status = loop {
+            let engine = Arc::clone(&engine);
+            let s = tokio::task::spawn_blocking(move || engine.move_status(started.id)).await??;
+            if !s.record.state.is_active() {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let move_to = std::time::Instant::now();
+        // A little traffic on the new store after the switch.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = stop.send(true);
+        let load = users.await.context("load generator")??;
         refresh_counts(&server.state).await;
+        let note_counts = server
+            .state
+            .notes
+            .totals()
+            .await?
+            .into_iter()
+            .collect();
         server.stop().await?;
         Ok(DemoReport {
             data_dir: data_dir.display().to_string(),
+            legacy: Some(LegacyReport {
+                legacy_notes_seeded: seeded,
+                verify_differences: status.record.differences,
+                p99_before_ms: load.p99_between(before_from, move_from),
+                p99_during_ms: load.p99_between(move_from, move_to),
+                moves: vec![MoveFigures::of(&status)],
+                note_counts,
+            }),
             load,
             server: telemetry.snapshot(),
         })

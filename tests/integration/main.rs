@@ -4,6 +4,7 @@ mod atomicity;
 mod authoring;
 mod files;
 mod harness;
+mod online;
 mod operations;
 mod ordering;
 mod policies;

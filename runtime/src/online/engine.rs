@@ -103,6 +103,9 @@ pub enum MoveError {
     NoSuchMove(i64),
     #[error("{0}")]
     Invalid(String),
+    /// An injected crash (tests only).
+    #[error("injected crash at {0}")]
+    Crashed(&'static str),
 }
 
 pub(crate) type Result<T, E = MoveError> = std::result::Result<T, E>;
@@ -229,6 +232,19 @@ pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> Mov
 pub struct Engine<R: Item> {
     control: Arc<Pool>,
     locations: BTreeMap<String, Location<R>>,
+    fault: std::sync::RwLock<Option<Fault>>,
+}
+
+/// A test's crash injector: called at named points, it returns true to make the engine stop
+/// right there as if the process died (uncommitted work rolls back).
+pub type Fault = Arc<dyn Fn(&'static str) -> bool + Send + Sync>;
+
+/// The points where a [`Fault`] may strike.
+pub mod fault {
+    /// A write that touches two databases committed the first one, not the second.
+    pub const BETWEEN_COMMITS: &str = "between-commits";
+    /// A phase change committed the databases, not the directory.
+    pub const BEFORE_DIRECTORY: &str = "before-directory";
 }
 
 impl<R: Item> Debug for Engine<R> {
@@ -265,7 +281,23 @@ impl<R: Item> Engine<R> {
         Ok(Engine {
             control,
             locations: by_name,
+            fault: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Installs (or removes) a crash injector, for crash-safety tests.
+    #[doc(hidden)]
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *self.fault.write().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    /// Whether an injected crash strikes at `point`.
+    fn crash_at(&self, point: &'static str) -> bool {
+        self.fault
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|f| f(point))
     }
 
     /// The control database holding the directory.
@@ -462,6 +494,10 @@ impl<R: Item> Engine<R> {
                 }
             }
             for (i, (loc, conn)) in sequence.iter().enumerate() {
+                if i == 1 && self.crash_at(fault::BETWEEN_COMMITS) {
+                    rollback(&[conn]);
+                    return Err(MoveError::Crashed(fault::BETWEEN_COMMITS));
+                }
                 if let Err(e) = conn.execute_batch("COMMIT") {
                     let rest: Vec<&Connection> = sequence[i..].iter().map(|(_, c)| *c).collect();
                     rollback(&rest);
@@ -581,6 +617,9 @@ impl<R: Item> Engine<R> {
             |h| Ok((change(h)?, Commit::TargetFirst)),
             |next| {
                 let Some(next) = next else { return Ok(()) };
+                if self.crash_at(fault::BEFORE_DIRECTORY) {
+                    return Err(MoveError::Crashed(fault::BEFORE_DIRECTORY));
+                }
                 let write = |c: &Connection| -> rusqlite::Result<()> {
                     c.execute_batch("BEGIN IMMEDIATE")?;
                     let done =

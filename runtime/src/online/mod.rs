@@ -35,6 +35,6 @@ mod pool;
 mod worker;
 
 pub use directory::{MoveRecord, MoveState, Phase, Placement};
-pub use engine::{Engine, Item, Layout, Location, MoveError, item_hash};
+pub use engine::{Engine, Fault, Item, Layout, Location, MoveError, fault, item_hash};
 pub use pool::Pool;
-pub use worker::{MoveStatus, Pace, WorkReport};
+pub use worker::{MoveStatus, Pace, Step, WorkReport};

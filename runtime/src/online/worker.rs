@@ -62,14 +62,24 @@ pub struct WorkReport {
     pub duration_s: f64,
 }
 
-/// What became of one owner's move.
-enum Driven {
-    /// At its final location, verified.
-    Switched,
-    /// Verification found differences; the move stops.
+/// What one step of a move did.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// An owner entered the move (dual phase).
+    Began,
+    /// An owner changed phase (or turned back, on a cancel).
+    Phase,
+    /// The backfill took `taken` records from a source and copied `copied` of them.
+    Batch { taken: usize, copied: u64 },
+    /// An owner was verified and switched to its final location.
+    Verified,
+    /// Verification found differences; the move failed.
     Differs,
-    /// The worker should stop (asked to, lost its lease, or the move's state changed).
-    Interrupted,
+    /// The move is over, in this state.
+    Finished(MoveState),
+    /// The move's state changed (to this) under the step.
+    Changed(MoveState),
 }
 
 struct Run<'a> {
@@ -471,47 +481,43 @@ impl<R: Item> Engine<R> {
     }
 
     fn drive(&self, run: &mut Run<'_>, progress: &mut dyn FnMut(&MoveStatus)) -> Result<()> {
+        let mut cursor = 0;
         loop {
             if run.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let plan: Vec<(R::Owner, String, String)> = self.control_read(|c| {
-                let mut stmt = c.prepare(
-                    "SELECT owner, source, target FROM strata_move_plan WHERE move_id = ?1 \
-                     ORDER BY owner",
-                )?;
-                stmt.query_map([run.move_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
-            })?;
-            let cancelling = run.state == MoveState::Cancelling;
-            let mut interrupted = false;
-            for (owner, source, target) in &plan {
-                let p = self.placement(owner)?;
-                let in_move = p.move_id == Some(run.move_id);
-                if !in_move {
-                    // Not started (or already finished) for this move.
-                    if cancelling || p.move_id.is_some() || p.location != *source {
-                        continue;
-                    }
-                    self.begin_owner(run.move_id, owner, source, target)?;
-                } else if cancelling && p.target.as_deref() == Some(target.as_str()) {
-                    self.reverse_owner(run.move_id, owner, source, target)?;
+            let step = self.step_from(run.move_id, run.state, run.pace.batch, &mut cursor)?;
+            let (copied, force) = match step {
+                Step::Batch { taken, copied } => {
+                    self.rest(run, taken);
+                    (copied, taken < run.pace.batch)
                 }
-                let last = if cancelling { source } else { target };
-                match self.drive_owner(run, owner, last, progress)? {
-                    Driven::Switched => run.switched += 1,
-                    Driven::Differs => {
-                        run.state = MoveState::Failed;
-                        return Ok(());
-                    }
-                    Driven::Interrupted => {
-                        interrupted = true;
-                        break;
-                    }
+                Step::Verified => {
+                    run.switched += 1;
+                    (0, false)
                 }
+                Step::Began | Step::Phase => (0, false),
+                Step::Differs => {
+                    let _ = self.beat(run, 0, true);
+                    progress(&self.move_status(run.move_id)?);
+                    return Ok(());
+                }
+                Step::Finished(state) => {
+                    run.state = state;
+                    return Ok(());
+                }
+                Step::Changed(state) => {
+                    run.state = state;
+                    cursor = 0;
+                    continue;
+                }
+            };
+            let (keep_going, published) = self.beat(run, copied, force)?;
+            if published {
+                progress(&self.move_status(run.move_id)?);
             }
-            if interrupted {
-                // A cancel arrived, or we should stop: look at the move again.
+            if !keep_going {
+                // Asked to stop, lost the move, or its state changed (a cancel): look again.
                 let record = self
                     .control_read(|c| directory::find_move(c, run.move_id))?
                     .ok_or(MoveError::NoSuchMove(run.move_id))?;
@@ -522,44 +528,117 @@ impl<R: Item> Engine<R> {
                     return Ok(());
                 }
                 run.state = record.state;
-                continue;
+                cursor = 0;
             }
-            let still_moving = self.control_read(|c| {
-                c.query_row(
-                    "SELECT count(*) FROM strata_placement WHERE move_id = ?1",
-                    [run.move_id],
-                    |r| r.get::<_, i64>(0),
-                )
-            })?;
-            if still_moving > 0 {
-                continue;
-            }
-            let end = if cancelling {
-                MoveState::Cancelled
-            } else {
-                MoveState::Done
-            };
-            let changed = self.control_write(|c| {
-                c.execute(
-                    "UPDATE strata_moves SET state = ?2, finished_at = ?3, updated_at = ?3, \
-                     rate = 0 WHERE id = ?1 AND state = ?4",
-                    params![run.move_id, end.as_str(), now_ms(), run.state.as_str()],
-                )
-            })?;
-            if changed == 0 {
-                // The state changed under us (a cancel right at the end): look again.
-                let record = self
-                    .control_read(|c| directory::find_move(c, run.move_id))?
-                    .ok_or(MoveError::NoSuchMove(run.move_id))?;
-                if !record.state.is_active() {
-                    return Ok(());
-                }
-                run.state = record.state;
-                continue;
-            }
-            run.state = end;
-            return Ok(());
         }
+    }
+
+    /// Does the next single action of move `move_id`: start an owner, change its phase, copy
+    /// one batch, verify it, or finish the move. Deterministic tests drive moves with it; the
+    /// worker ([`Engine::work`]) is a loop around it.
+    #[doc(hidden)]
+    pub fn step_move(&self, move_id: i64, batch: usize) -> Result<Step> {
+        let state = self
+            .control_read(|c| directory::find_move(c, move_id))?
+            .ok_or(MoveError::NoSuchMove(move_id))?
+            .state;
+        if !state.is_active() {
+            return Ok(Step::Finished(state));
+        }
+        self.step_from(move_id, state, batch, &mut 0)
+    }
+
+    /// [`Engine::step_move`] for a worker that knows the move's state and that the owners
+    /// before `cursor` in the plan are finished.
+    fn step_from(
+        &self,
+        move_id: i64,
+        state: MoveState,
+        batch: usize,
+        cursor: &mut usize,
+    ) -> Result<Step> {
+        let plan: Vec<(R::Owner, String, String)> = self.control_read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT owner, source, target FROM strata_move_plan WHERE move_id = ?1 \
+                 ORDER BY owner LIMIT -1 OFFSET ?2",
+            )?;
+            stmt.query_map(params![move_id, *cursor as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect()
+        })?;
+        let cancelling = state == MoveState::Cancelling;
+        for (owner, source, target) in &plan {
+            let p = self.placement(owner)?;
+            if p.move_id != Some(move_id) {
+                if !cancelling && p.move_id.is_none() && p.location == *source {
+                    self.begin_owner(move_id, owner, source, target)?;
+                    return Ok(Step::Began);
+                }
+                // Finished, never started (cancelled), or taken elsewhere meanwhile.
+                *cursor += 1;
+                continue;
+            }
+            if cancelling && p.target.as_deref() == Some(target.as_str()) {
+                self.reverse_owner(move_id, owner, source, target)?;
+                return Ok(Step::Phase);
+            }
+            return Ok(match p.phase {
+                Phase::Stable => unreachable!("a stable placement has no move"),
+                Phase::Dual => {
+                    self.set_phase(owner, &p, Phase::Backfill)?;
+                    Step::Phase
+                }
+                Phase::Backfill => {
+                    let (taken, copied) = self.backfill_batch(owner, move_id, batch)?;
+                    if taken < batch {
+                        self.set_phase(owner, &p, Phase::Verify)?;
+                    }
+                    Step::Batch { taken, copied }
+                }
+                Phase::Verify => {
+                    if self.verify_owner(owner, move_id)? {
+                        Step::Verified
+                    } else {
+                        Step::Differs
+                    }
+                }
+            });
+        }
+        let end = if cancelling {
+            MoveState::Cancelled
+        } else {
+            MoveState::Done
+        };
+        let changed = self.control_write(|c| {
+            let still: i64 = c.query_row(
+                "SELECT count(*) FROM strata_placement WHERE move_id = ?1",
+                [move_id],
+                |r| r.get(0),
+            )?;
+            if still > 0 {
+                return Ok(0);
+            }
+            c.execute(
+                "UPDATE strata_moves SET state = ?2, finished_at = ?3, updated_at = ?3, \
+                 rate = 0 WHERE id = ?1 AND state = ?4",
+                params![move_id, end.as_str(), now_ms(), state.as_str()],
+            )
+        })?;
+        if changed == 1 {
+            return Ok(Step::Finished(end));
+        }
+        // The state changed under us (a cancel right at the end), or an owner is moving
+        // again: look at the move afresh.
+        let now = self
+            .control_read(|c| directory::find_move(c, move_id))?
+            .ok_or(MoveError::NoSuchMove(move_id))?
+            .state;
+        Ok(if now.is_active() {
+            Step::Changed(now)
+        } else {
+            Step::Finished(now)
+        })
     }
 
     /// Stable at `source` → dual towards `target`, with the target's ledger started from
@@ -609,54 +688,6 @@ impl<R: Item> Engine<R> {
             }))
         })?;
         Ok(())
-    }
-
-    /// Drives one owner of the move to `last`, its final location.
-    fn drive_owner(
-        &self,
-        run: &mut Run<'_>,
-        owner: &R::Owner,
-        last: &str,
-        progress: &mut dyn FnMut(&MoveStatus),
-    ) -> Result<Driven> {
-        let move_id = run.move_id;
-        loop {
-            let p = self.placement(owner)?;
-            if p.move_id != Some(move_id) {
-                return Ok(if p.location == last {
-                    Driven::Switched
-                } else {
-                    Driven::Interrupted
-                });
-            }
-            match p.phase {
-                Phase::Stable => unreachable!("a stable placement has no move"),
-                Phase::Dual => {
-                    self.set_phase(owner, &p, Phase::Backfill)?;
-                }
-                Phase::Backfill => {
-                    let (taken, copied) = self.backfill_batch(owner, move_id, run.pace.batch)?;
-                    if taken < run.pace.batch {
-                        self.set_phase(owner, &p, Phase::Verify)?;
-                    }
-                    let (keep_going, published) = self.beat(run, copied, taken < run.pace.batch)?;
-                    if published {
-                        progress(&self.move_status(move_id)?);
-                    }
-                    if !keep_going {
-                        return Ok(Driven::Interrupted);
-                    }
-                    self.rest(run, taken);
-                }
-                Phase::Verify => {
-                    if !self.verify_owner(owner, move_id)? {
-                        let _ = self.beat(run, 0, true);
-                        progress(&self.move_status(move_id)?);
-                        return Ok(Driven::Differs);
-                    }
-                }
-            }
-        }
     }
 
     /// Sleeps as the pace asks after a batch of `taken` records.
