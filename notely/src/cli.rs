@@ -30,6 +30,9 @@ pub struct Cli {
     #[command(flatten)]
     pub load: LoadArgs,
 
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+
     /// Show the terminal UI while serving.
     #[arg(long, global = true)]
     pub cli: bool,
@@ -53,7 +56,8 @@ pub struct LoadArgs {
     /// Requests per minute per user.
     #[arg(long, global = true, default_value_t = 60)]
     pub rpm: u32,
-    /// Run the users against another Notely at this URL instead of serving.
+    /// Run the users against another Notely at this URL instead of serving (several
+    /// comma-separated URLs: each request goes to one of them at random).
     #[arg(long, global = true)]
     pub target: Option<String>,
 }
@@ -186,6 +190,40 @@ pub enum MoveCommand {
         #[command(flatten)]
         pace: PaceArgs,
     },
+    /// Create accounts in the legacy store with notes in the legacy layout (a legacy world to
+    /// move from, for demos, tests and benchmarks).
+    SeedLegacy {
+        #[arg(long, default_value_t = 10)]
+        accounts: usize,
+        /// Notes per account.
+        #[arg(long, default_value_t = 100)]
+        notes: usize,
+    },
+}
+
+/// How the move worker of `notely serve` paces the backfill.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Records per backfill batch of the server's move worker.
+    #[arg(long, global = true, default_value_t = 200)]
+    pub move_batch: usize,
+    /// At most this many records per second for the server's move worker.
+    #[arg(long, global = true)]
+    pub move_max_rate: Option<f64>,
+    /// Milliseconds the server's move worker rests after each batch.
+    #[arg(long, global = true, default_value_t = 0.5)]
+    pub move_pause_ms: f64,
+}
+
+impl WorkerArgs {
+    pub fn pace(&self) -> Result<strata::online::Pace> {
+        PaceArgs {
+            batch: self.move_batch,
+            max_rate: self.move_max_rate,
+            pause_ms: self.move_pause_ms,
+        }
+        .pace()
+    }
 }
 
 /// How hard the backfill pushes.
@@ -282,7 +320,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 None
             };
             let ui = cli.cli.then(|| settings.clone());
-            crate::server::serve(&data_dir, addr, cli.serve.cors_origins.clone(), load, ui)?;
+            let pace = cli.worker.pace()?;
+            crate::server::serve(
+                &data_dir,
+                addr,
+                cli.serve.cors_origins.clone(),
+                load,
+                ui,
+                pace,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo {

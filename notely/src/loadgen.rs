@@ -70,7 +70,9 @@ struct Tally {
 
 struct User {
     client: reqwest::Client,
-    base: String,
+    /// Servers sharing the same databases; each request goes to one at random.
+    bases: Vec<String>,
+    route: std::cell::Cell<u64>,
     telemetry: Arc<Telemetry>,
     index: usize,
     account: Uuid,
@@ -142,8 +144,19 @@ impl User {
         }
     }
 
+    /// One of the servers, at random (its own generator, so that choosing one does not change
+    /// what the user does).
+    fn base(&self) -> &str {
+        let mut x = self.route.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.route.set(x);
+        &self.bases[(x % self.bases.len() as u64) as usize]
+    }
+
     fn notes_url(&self) -> String {
-        format!("{}/accounts/{}/notes", self.base, self.account)
+        format!("{}/accounts/{}/notes", self.base(), self.account)
     }
 
     fn pick(&mut self, from: &[Uuid]) -> Option<Uuid> {
@@ -339,8 +352,9 @@ impl User {
     }
 }
 
-/// Runs `config.accounts` strict users against the API at `base` until the duration passes or
-/// `stop` turns true.
+/// Runs `config.accounts` strict users against the API at `base` (several comma-separated
+/// URLs of servers sharing the same databases: each request goes to one of them) until the
+/// duration passes or `stop` turns true.
 pub async fn run(
     base: &str,
     config: &LoadConfig,
@@ -356,9 +370,9 @@ pub async fn run(
     let stamp = Utc::now().format("%H:%M:%S").to_string();
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..config.accounts {
-        let (client, base, telemetry, mut stop) = (
+        let (client, bases, telemetry, mut stop) = (
             client.clone(),
-            base.to_string(),
+            base.split(',').map(|b| b.trim_end_matches('/').to_string()).collect::<Vec<_>>(),
             Arc::clone(&telemetry),
             stop.clone(),
         );
@@ -367,7 +381,8 @@ pub async fn run(
         tasks.spawn(async move {
             let mut user = User {
                 client,
-                base,
+                bases,
+                route: std::cell::Cell::new(0x2545_F491_4F6C_DD1D ^ (index as u64 + 7)),
                 telemetry,
                 index,
                 account: Uuid::nil(),
@@ -380,7 +395,7 @@ pub async fn run(
             let name = format!("LoadTestUser{index}_{}", stamp);
             let req = user
                 .client
-                .post(format!("{}/accounts", user.base))
+                .post(format!("{}/accounts", user.base()))
                 .json(&json!({ "name": name }));
             match user.send(req).await {
                 Some((StatusCode::CREATED, body)) => {

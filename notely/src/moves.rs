@@ -34,12 +34,14 @@ pub fn in_fraction(account: &Uuid, fraction: f64) -> bool {
     (u64::from_be_bytes(head) as f64) < fraction * 2f64.powi(64)
 }
 
-/// Starts moving the selected accounts' notes to the store `to`.
+/// Starts moving the selected accounts' notes to the store `to`. `None` when every selected
+/// account is there already (with `All`, new accounts are placed at `to` from now on all the
+/// same).
 pub fn start(
     engine: &Engine<Note>,
     selection: &Selection,
     to: &str,
-) -> Result<MoveRecord, MoveError> {
+) -> Result<Option<MoveRecord>, MoveError> {
     engine.location(to)?;
     let control_err = |source| MoveError::Sqlite {
         location: "control".into(),
@@ -86,12 +88,45 @@ pub fn start(
             .with_writer(|c| directory::set_setting(c, directory::DEFAULT_LOCATION, to))
             .map_err(control_err)?;
     }
+    if plan.is_empty() {
+        return match selection {
+            Selection::All => Ok(None),
+            _ => Err(MoveError::Invalid(format!(
+                "nothing to move: the accounts named are at {to} already, or moving"
+            ))),
+        };
+    }
     let description = match selection {
         Selection::Accounts(ids) => format!("{} account(s) → {to}", ids.len()),
         Selection::Fraction(f) => format!("{:.0}% of accounts → {to}", f * 100.0),
         Selection::All => format!("all accounts → {to}"),
     };
-    engine.start_move(&description, &plan)
+    engine.start_move(&description, &plan).map(Some)
+}
+
+/// Creates `accounts` accounts placed in the legacy store, each with `notes` notes written
+/// straight into the legacy table: a legacy world to move from. Returns the account ids.
+pub fn seed_legacy(
+    engine: &Engine<Note>,
+    accounts: usize,
+    notes: usize,
+) -> anyhow::Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(accounts);
+    for i in 0..accounts {
+        let account = crate::store::Account::new(Uuid::new_v4(), format!("legacy user {i}"));
+        engine.control().with_writer(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO accounts (id, name) VALUES (?1, ?2)",
+                rusqlite::params![account.id, account.name],
+            )?;
+            directory::place(&tx, &account.id, notely_migrations::LEGACY)?;
+            tx.commit()
+        })?;
+        ids.push(account.id);
+    }
+    crate::server::seed_legacy(engine, &ids, notes)?;
+    Ok(ids)
 }
 
 /// The move to cancel: `id`, or the newest unfinished one.
@@ -295,7 +330,10 @@ pub fn command(
                 _ => anyhow::bail!("say which accounts move: --accounts ID,…, --fraction F or --all"),
             };
             let pace = pace.pace()?;
-            let record = start(&engine, &selection, &to)?;
+            let Some(record) = start(&engine, &selection, &to)? else {
+                println!("notely: every account is at {to} already; new accounts go there too");
+                return Ok(ExitCode::SUCCESS);
+            };
             println!(
                 "notely: started move {} ({}): {} account(s), {} note(s) to copy",
                 record.id, record.description, record.owners, record.records_total
@@ -347,6 +385,14 @@ pub fn command(
                 work_here(&engine, &pace, |e| finished(e, record.id))?;
                 println!("notely: {}", describe(&engine.move_status(record.id)?));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        MoveCommand::SeedLegacy { accounts, notes } => {
+            let ids = seed_legacy(&engine, accounts, notes)?;
+            println!(
+                "notely: seeded {} legacy account(s) with {notes} note(s) each",
+                ids.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         MoveCommand::Run { pace } => {

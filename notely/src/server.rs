@@ -195,6 +195,7 @@ pub fn serve(
     cors: Vec<String>,
     load: Option<LoadConfig>,
     ui: Option<crate::db::Settings>,
+    pace: Pace,
 ) -> Result<()> {
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
@@ -203,7 +204,7 @@ pub fn serve(
             addr,
             cors,
             Arc::clone(&telemetry),
-            Some(Pace::default()),
+            Some(pace),
         )
         .await?;
         if ui.is_none() {
@@ -256,8 +257,10 @@ fn refresh_ui(
         let engine = Arc::clone(state.notes.engine());
         let done = handle.block_on(tokio::task::spawn_blocking(move || match request {
             crate::tui::MoveRequest::AllTo(to) => {
-                crate::moves::start(&engine, &crate::moves::Selection::All, &to)
-                    .map(|m| format!("started move {}: {}", m.id, m.description))
+                crate::moves::start(&engine, &crate::moves::Selection::All, &to).map(|m| match m {
+                    Some(m) => format!("started move {}: {}", m.id, m.description),
+                    None => format!("every account is at {to} already"),
+                })
             }
             crate::tui::MoveRequest::CancelNewest => crate::moves::cancel(&engine, None)
                 .map(|m| format!("move {} is {}", m.id, m.state.as_str())),
@@ -538,6 +541,7 @@ pub fn demo(data_dir: &Path, config: LoadConfig, legacy: Option<usize>) -> Resul
                 crate::moves::start(&engine, &crate::moves::Selection::All, NOTES)
             })
             .await??
+            .context("the legacy store has no accounts to move")?
         };
         telemetry.log(format!("INFO demo: started move {}", started.id));
         let status = loop {

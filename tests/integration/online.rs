@@ -568,3 +568,20 @@ fn a_second_worker_takes_over_a_silent_one() {
     assert_eq!(status.record.differences, 0);
     assert_eq!(b.totals().unwrap(), vec![("new".into(), 150), ("old".into(), 0)]);
 }
+
+/// A cancel turns a move around while a crash left an older copy at the source: reads, and
+/// a delete that crashes halfway, must still never bring the older copy back.
+#[test]
+fn a_cancel_after_a_crash_keeps_the_newest_copy() {
+    let mut w = World::new();
+    w.apply(&Action::Step); // owner 0 enters dual
+    w.apply(&Action::Crash);
+    w.apply(&Action::Update { via: 0, owner: 0, slot: 0 }); // new: v2, old: still v1
+    w.apply(&Action::Cancel);
+    w.apply(&Action::Step); // owner 0 turns back: from new to old
+    w.apply(&Action::Get { via: 1, owner: 0, slot: 0, stale: false });
+    w.apply(&Action::Crash);
+    w.apply(&Action::Delete { via: 1, owner: 0, slot: 0 }); // older copy must go first
+    w.apply(&Action::List { via: 0, owner: 0, stale: true });
+    w.finish();
+}

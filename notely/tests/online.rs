@@ -1,0 +1,174 @@
+//! Online moves with real processes: two servers sharing the files while strict users talk to
+//! both and the notes move from the legacy store; and a worker killed with SIGKILL at random
+//! points, again and again, until a restarted one finishes the move.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{NOTELY, json, notely, ok};
+
+fn spawn(data_dir: &Path, args: &[&str]) -> Child {
+    Command::new(NOTELY)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("NOTELY_DATA_DIR")
+        .env_remove("NOTELY_MIGRATE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start notely")
+}
+
+/// Starts `notely serve` on a free port and returns it with its URL.
+fn serve(data_dir: &Path, args: &[&str]) -> (Child, String) {
+    let mut child = spawn(data_dir, &[&["--port", "0"], args].concat());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("notely: listening on ") {
+            // Keep draining its output so that it never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return (child, url.trim().to_string());
+        }
+    }
+    panic!("notely serve did not start");
+}
+
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+fn move_status(dir: &Path) -> serde_json::Value {
+    json(&notely(dir, &["move", "status", "--json"]))
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn two_servers_and_strict_users_through_a_live_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&notely(d, &["migrate", "up"]));
+    // New accounts start in the legacy store; some accounts come with many legacy notes.
+    ok(&notely(d, &["move", "start", "--to", "legacy", "--all"]));
+    ok(&notely(d, &["move", "seed-legacy", "--accounts", "4", "--notes", "400"]));
+    let (a, url_a) = serve(d, &["--move-batch", "10"]);
+    let (b, url_b) = serve(d, &["--move-batch", "10"]);
+    let users = Command::new(NOTELY)
+        .args(["--gen", "--concurrency", "6", "--rpm", "3000", "--notes-per-account", "5"])
+        .args(["--target", &format!("{url_a},{url_b}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = ok(&notely(d, &["move", "start", "--to", "notes", "--all"]));
+    assert!(started.contains("started move"), "{started}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let s = move_status(d);
+        let newest = s[0].clone();
+        if newest["state"] != "running" {
+            break newest;
+        }
+        assert!(Instant::now() < deadline, "the move did not finish: {newest}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    terminate(&users);
+    let out = users.wait_with_output().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the load generator's report");
+    terminate(&a);
+    terminate(&b);
+    assert_eq!(status["state"], "done", "{status}");
+    assert_eq!(status["differences"], 0, "{status}");
+    assert!(status["owners"].as_u64().unwrap() >= 10, "{status}");
+    assert!(report["requests"].as_u64().unwrap() > 200, "{report}");
+    assert_eq!(report["consistency_misses"], 0, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(count(&d.join("legacy.db"), "SELECT count(*) FROM memos"), 0);
+    assert!(count(&d.join("notes.db"), "SELECT count(*) FROM notes") >= 1600);
+}
+
+/// `(id, content)` of every note, wherever it is.
+fn all_notes(dir: &Path) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let legacy = rusqlite::Connection::open(dir.join("legacy.db")).unwrap();
+    let mut stmt = legacy.prepare("SELECT memo_id, body FROM memos").unwrap();
+    for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap() {
+        out.insert(row.unwrap());
+    }
+    let notes = rusqlite::Connection::open(dir.join("notes.db")).unwrap();
+    let mut stmt = notes.prepare("SELECT id, content FROM notes").unwrap();
+    for row in stmt
+        .query_map([], |r| Ok((r.get::<_, uuid::Uuid>(0)?.to_string(), r.get(1)?)))
+        .unwrap()
+    {
+        out.insert(row.unwrap());
+    }
+    out
+}
+
+#[test]
+fn a_worker_killed_at_random_points_resumes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&notely(d, &["migrate", "up"]));
+    ok(&notely(d, &["move", "seed-legacy", "--accounts", "6", "--notes", "300"]));
+    let before = all_notes(d);
+    assert_eq!(before.len(), 1800);
+    ok(&notely(d, &["move", "start", "--to", "notes", "--all"]));
+    let mut rng = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("seed {rng}");
+    let mut kills_mid_move = 0;
+    for _ in 0..60 {
+        let mut worker = spawn(d, &["move", "run", "--batch", "5", "--pause-ms", "2"]);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(40 + rng % 200));
+        let finished = worker.try_wait().unwrap().is_some();
+        let _ = worker.kill();
+        let _ = worker.wait();
+        let s = move_status(d)[0].clone();
+        if s["state"] != "running" {
+            break;
+        }
+        if !finished {
+            kills_mid_move += 1;
+        }
+        eprintln!("kill {kills_mid_move}: {} copied", s["records_copied"]);
+        // Mid-move, nothing is lost: every note is somewhere (in both stores only for a
+        // batch caught between its copy and its removal).
+        let now = all_notes(d);
+        assert_eq!(now, before, "notes changed across a kill");
+    }
+    assert!(kills_mid_move >= 3, "only {kills_mid_move} kills landed mid-move");
+    // Whatever is left, one more worker finishes it.
+    ok(&notely(d, &["move", "run"]));
+    let s = move_status(d)[0].clone();
+    assert_eq!(s["state"], "done", "{s}");
+    assert_eq!(s["differences"], 0, "{s}");
+    assert_eq!(s["records_copied"], 1800, "{s}");
+    assert_eq!(count(&d.join("legacy.db"), "SELECT count(*) FROM memos"), 0);
+    assert_eq!(all_notes(d), before);
+    assert_eq!(count(&d.join("notes.db"), "SELECT count(*) FROM notes"), 1800);
+}
