@@ -14,7 +14,13 @@ strata::schema! {
 
 /// Placement directory: every account gets a placement (its notes are in the `notes` store);
 /// `is_migrating` and `shard` leave the accounts table, the directory answers them now.
-#[migration(20261121100000, role = "control", foreign_keys = off, test_data = accounts)]
+#[migration(
+    20261121100000,
+    role = "control",
+    foreign_keys = off,
+    down = unplace_accounts,
+    test_data = accounts
+)]
 fn place_accounts(tx: &mut Tx) -> Result<()> {
     tx.execute_batch(strata::online::directory::DIRECTORY_SQL)?;
     tx.execute(
@@ -30,6 +36,36 @@ fn place_accounts(tx: &mut Tx) -> Result<()> {
             })
         })
     })
+}
+
+/// Back to accounts without a directory, which only works while every account's notes are
+/// in the `notes` store (what Notely before the directory knew).
+fn unplace_accounts(tx: &mut Tx) -> Result<()> {
+    let elsewhere: i64 = tx.conn().query_row(
+        "SELECT count(*) FROM strata_placement WHERE location <> 'notes' OR target IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    if elsewhere > 0 {
+        return Err(strata::Error::msg(format!(
+            "{elsewhere} account(s) have notes outside the `notes` store or are moving; move \
+             them all to `notes` first (`notely move start --to notes --all`)"
+        )));
+    }
+    tx.rebuild_table(before::accounts::Table, |tx| {
+        tx.select::<accounts::Row>().for_each(|a| {
+            tx.insert(&before::accounts::Row {
+                id: a.id,
+                name: a.name,
+                is_migrating: false,
+                shard: None,
+            })
+        })
+    })?;
+    tx.execute_batch(
+        "DROP TABLE strata_move_differences; DROP TABLE strata_move_plan; \
+         DROP TABLE strata_placement; DROP TABLE strata_moves; DROP TABLE strata_directory",
+    )
 }
 
 /// Test rows: an account placed in the note store.

@@ -105,8 +105,8 @@ async fn accounts_are_created_listed_read_and_updated() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({ "id": id, "name": "Ada", "isMigrating": false }),
-        "shard is omitted when empty"
+        json!({ "id": id, "name": "Ada", "isMigrating": false, "shard": "notes" }),
+        "the placement directory says where the notes are"
     );
     let chosen = "0b7d8f3e-1d2c-4e5f-9a8b-7c6d5e4f3a2b";
     let (status, body) = api
@@ -118,7 +118,8 @@ async fn accounts_are_created_listed_read_and_updated() {
         .await;
     assert_eq!(
         (status, &body["id"], &body["shard"]),
-        (StatusCode::CREATED, &json!(chosen), &json!("second"))
+        (StatusCode::CREATED, &json!(chosen), &json!("notes")),
+        "placement is not the client's to choose"
     );
     let (status, body) = api
         .call(
@@ -140,7 +141,8 @@ async fn accounts_are_created_listed_read_and_updated() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({ "id": id, "name": "Ada L.", "isMigrating": true })
+        json!({ "id": id, "name": "Ada L.", "isMigrating": false, "shard": "notes" }),
+        "a rename leaves the placement alone"
     );
     let (status, body) = api
         .call(

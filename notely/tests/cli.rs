@@ -20,8 +20,11 @@ fn migrate_up_creates_and_migrates_an_empty_data_dir() {
     let text = stdout(&out);
     for part in [
         "control",
-        "created, applied 1",
+        "created, applied 2",
         "create_accounts",
+        "place_accounts",
+        "legacy",
+        "create_legacy_memos",
         "notes",
         "applied 2",
         "create_notes",
@@ -29,8 +32,9 @@ fn migrate_up_creates_and_migrates_an_empty_data_dir() {
     ] {
         assert!(text.contains(part), "{part:?} missing from:\n{text}");
     }
-    assert_eq!(history_len(&data.join("control.db")), 1);
+    assert_eq!(history_len(&data.join("control.db")), 2);
     assert_eq!(history_len(&data.join("notes.db")), 2);
+    assert_eq!(history_len(&data.join("legacy.db")), 1);
 
     let again = notely(&data, &["migrate", "up"]);
     assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
@@ -46,7 +50,7 @@ fn status_lists_every_compiled_migration_and_changes_nothing() {
         .iter()
         .map(|d| d["migrations"].as_array().unwrap().len())
         .sum();
-    assert_eq!(listed, 3);
+    assert_eq!(listed, 5);
     assert!(dbs.iter().all(|d| d["initialized"] == false));
     assert!(
         !dir.path().join("control.db").exists(),
@@ -117,13 +121,18 @@ fn eight_notely_processes_start_at_once() {
         for list in applied.values_mut() {
             list.sort();
         }
-        assert_eq!(applied["control"], [20240226153000], "round {round}");
+        assert_eq!(
+            applied["control"],
+            [20240226153000, 20261121100000],
+            "round {round}"
+        );
+        assert_eq!(applied["legacy"], [20261121100100], "round {round}");
         assert_eq!(
             applied["notes"],
             [20240226153100, 20240301090000],
             "round {round}"
         );
-        assert_eq!(history_len(&dir.path().join("control.db")), 1);
+        assert_eq!(history_len(&dir.path().join("control.db")), 2);
         assert_eq!(history_len(&dir.path().join("notes.db")), 2);
     }
 }

@@ -37,7 +37,9 @@ fn every_migrate_command_works_on_a_fresh_data_dir() {
 
     let down = ok(&notely(d, &["migrate", "down", "--to", "20240226153100"]));
     assert!(
-        down.contains("reverted 1") && down.contains("- 20240301090000 index_notes_by_creator"),
+        down.contains("reverted 1")
+            && down.contains("- 20240301090000 index_notes_by_creator")
+            && down.contains("- 20261121100000 place_accounts"),
         "{down}"
     );
     let status = json(&notely(d, &["migrate", "status", "--json"]));
@@ -74,7 +76,10 @@ fn repair_accepts_a_changed_checksum_from_the_command_line() {
     ok(&notely(d, &["migrate", "up"]));
     rusqlite::Connection::open(d.join("control.db"))
         .unwrap()
-        .execute("UPDATE strata_migrations SET checksum = 'edited'", [])
+        .execute(
+            "UPDATE strata_migrations SET checksum = 'edited' WHERE version = 20240226153000",
+            [],
+        )
         .unwrap();
     let refused = notely(d, &[]);
     assert_eq!(refused.status.code(), Some(1));

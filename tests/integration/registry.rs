@@ -15,6 +15,8 @@ fn notely_migrations_are_all_registered_in_order() {
             (20240226153000, "create_accounts", "control"),
             (20240226153100, "create_notes", "notes"),
             (20240301090000, "index_notes_by_creator", "notes"),
+            (20261121100000, "place_accounts", "control"),
+            (20261121100100, "create_legacy_memos", "legacy"),
         ]
     );
     assert_eq!(
@@ -24,7 +26,7 @@ fn notely_migrations_are_all_registered_in_order() {
     assert!(all.iter().all(|m| m.has_down() && m.schema().is_some()));
     assert_eq!(
         notely_migrations::MIGRATIONS.roles().unwrap(),
-        ["control", "notes"]
+        ["control", "legacy", "notes"]
     );
 }
 
