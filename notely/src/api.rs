@@ -35,6 +35,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Extra origins allowed by CORS besides `http://localhost:*` and `http://127.0.0.1:*`.
     pub cors_origins: Vec<String>,
+    /// The operator token of `/admin` (none: the operator routes refuse everyone).
+    pub admin: Option<crate::admin::AdminToken>,
 }
 
 /// An error answered as `{"error": ".."}`. Internal errors are logged, never shown.
@@ -419,6 +421,7 @@ pub fn app(state: AppState) -> Router {
             "/accounts/{id}/notes/{note}",
             get(get_note).put(update_note).delete(delete_note),
         )
+        .merge(crate::admin::routes(state.clone()))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { AppError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

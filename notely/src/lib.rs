@@ -3,6 +3,7 @@
 //! Its databases are created and migrated by Strata at startup; `notely serve` answers the REST
 //! API of the original Notely over them, note access going through the data proxy.
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod db;

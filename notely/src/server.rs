@@ -53,11 +53,14 @@ pub fn state(
     let control =
         Db::open(&data_dir.join("control.db"), READERS).context("opening the control database")?;
     let engine = Arc::new(engine(data_dir, &control)?);
+    let (admin, _) = crate::admin::AdminToken::load(data_dir)
+        .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
     Ok(AppState {
         control,
         notes: NoteProxy::new(engine, Arc::clone(&telemetry)),
         cors_origins,
         telemetry,
+        admin: Some(admin),
     })
 }
 
@@ -197,6 +200,16 @@ pub fn serve(
     ui: Option<crate::db::Settings>,
     pace: Pace,
 ) -> Result<()> {
+    let (admin, created) = crate::admin::AdminToken::load(data_dir)
+        .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
+    if let Some(path) = created {
+        // Shown this once; afterwards it is only in the file (readable by its owner only).
+        println!(
+            "notely: operator token for /admin (kept in {}): {}",
+            path.display(),
+            admin.reveal()
+        );
+    }
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
         let server = Server::start(

@@ -9,6 +9,7 @@ use tower::ServiceExt;
 struct Api {
     _dir: tempfile::TempDir,
     router: axum::Router,
+    token: String,
 }
 
 fn api() -> Api {
@@ -21,9 +22,14 @@ fn api() -> Api {
     let telemetry = std::sync::Arc::new(notely::telemetry::Telemetry::default());
     let state =
         notely::server::state(dir.path(), vec!["https://notes.example".into()], telemetry).unwrap();
+    let token = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
     Api {
         router: notely::api::app(state),
         _dir: dir,
+        token,
     }
 }
 
@@ -504,4 +510,53 @@ fn a_real_server_answers_on_loopback() {
     let _ = child.wait();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"status\":\"ok\""), "{answer}");
+}
+
+#[tokio::test]
+async fn operator_routes_need_the_token_and_start_and_cancel_moves() {
+    let api = api();
+    let ada = api.account("Ada").await;
+    api.note(&ada, "hello").await;
+    for auth in [None, Some("Bearer wrong"), Some("Basic abc")] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        let (status, headers, body) = api.raw(Method::GET, "/admin/api/moves", None, &headers).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert!(String::from_utf8_lossy(&body).contains("operator token"));
+    }
+    let bearer = format!("Bearer {}", api.token);
+    let call = |method: Method, uri: &'static str, body: Option<String>| {
+        let bearer = bearer.clone();
+        let api = &api;
+        async move {
+            let (status, _, body) = api
+                .raw(method, uri, body.as_deref(), &[("authorization", bearer.as_str())])
+                .await;
+            (status, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = call(Method::GET, "/admin/api/moves", None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!([])));
+    let (status, body) = call(Method::POST, "/admin/api/moves", Some(json!({"to": "notes"}).to_string())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) =
+        call(Method::POST, "/admin/api/moves", Some(json!({"to": "nowhere", "all": true}).to_string())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("unknown location `nowhere`"), "{body}");
+    let (status, body) = call(
+        Method::POST,
+        "/admin/api/moves",
+        Some(json!({"to": "legacy", "accounts": [ada]}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((&body["owners"], &body["state"]), (&json!(1), &json!("running")));
+    // The account shows as moving only once a worker starts it; the router has no worker.
+    let (status, body) = call(Method::POST, "/admin/api/moves/1/cancel", None).await;
+    assert_eq!((status, &body["state"]), (StatusCode::OK, &json!("cancelling")), "{body}");
+    let (status, _) = call(Method::POST, "/admin/api/moves/99/cancel", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call(Method::GET, "/admin/api/moves", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body[0]["description"], "1 account(s) → legacy");
 }
