@@ -357,7 +357,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 "--accounts and --user-rpm must be at least 1"
             );
             let legacy = legacy.then_some(legacy_notes);
-            let report = crate::server::demo(&dir, config, legacy)?;
+            let report = crate::server::demo(&dir, config, legacy, cli.worker.pace()?)?;
             let mut out = std::io::stdout().lock();
             if json {
                 serde_json::to_writer(&mut out, &report)?;

@@ -481,7 +481,12 @@ pub fn seed_legacy(
 /// new accounts start in the legacy store, which gets that many extra notes per user account;
 /// after the duration every account moves to the new store while the users go on, and the
 /// users stop once the move is over.
-pub fn demo(data_dir: &Path, config: LoadConfig, legacy: Option<usize>) -> Result<DemoReport> {
+pub fn demo(
+    data_dir: &Path,
+    config: LoadConfig,
+    legacy: Option<usize>,
+    pace: Pace,
+) -> Result<DemoReport> {
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
         if legacy.is_some() {
@@ -499,7 +504,7 @@ pub fn demo(data_dir: &Path, config: LoadConfig, legacy: Option<usize>) -> Resul
             SocketAddr::from(([127, 0, 0, 1], 0)),
             Vec::new(),
             Arc::clone(&telemetry),
-            Some(Pace::default()),
+            Some(pace),
         )
         .await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
