@@ -89,7 +89,11 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if state.admin.as_ref().is_some_and(|t| t.matches(given.trim())) {
+    if state
+        .admin
+        .as_ref()
+        .is_some_and(|t| t.matches(given.trim()))
+    {
         next.run(req).await
     } else {
         (

@@ -392,13 +392,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     writeln!(
                         out,
                         "  legacy move: {} notes seeded; p99 before {:.2} ms, during {:.2} ms; verify differences {}",
-                        l.legacy_notes_seeded, l.p99_before_ms, l.p99_during_ms, l.verify_differences
+                        l.legacy_notes_seeded,
+                        l.p99_before_ms,
+                        l.p99_during_ms,
+                        l.verify_differences
                     )?;
                     for m in &l.moves {
                         writeln!(
                             out,
                             "  move {} ({}) {}: {} accounts, {} records in {:.2}s ({:.0}/s)",
-                            m.id, m.description, m.state, m.accounts, m.records, m.duration_s, m.records_per_s
+                            m.id,
+                            m.description,
+                            m.state,
+                            m.accounts,
+                            m.records,
+                            m.duration_s,
+                            m.records_per_s
                         )?;
                     }
                 }

@@ -369,10 +369,13 @@ pub async fn run(
     let period = Duration::from_millis(60_000 / u64::from(config.rpm.max(1)));
     let stamp = Utc::now().format("%H:%M:%S").to_string();
     let mut tasks = tokio::task::JoinSet::new();
+    let users = config.accounts.max(1);
     for index in 0..config.accounts {
         let (client, bases, telemetry, mut stop) = (
             client.clone(),
-            base.split(',').map(|b| b.trim_end_matches('/').to_string()).collect::<Vec<_>>(),
+            base.split(',')
+                .map(|b| b.trim_end_matches('/').to_string())
+                .collect::<Vec<_>>(),
             Arc::clone(&telemetry),
             stop.clone(),
         );
@@ -409,7 +412,9 @@ pub async fn run(
                     return user.tally;
                 }
             }
-            let mut tick = tokio::time::interval(period);
+            // Users start spread over one period, as real users would, not all in step.
+            let offset = period.mul_f64(index as f64 / users as f64);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

@@ -136,7 +136,9 @@ pub fn cancel(engine: &Engine<Note>, id: Option<i64>) -> Result<MoveRecord, Move
         None => engine
             .moves()?
             .into_iter()
-            .find(|m| m.record.state.is_active() || m.record.state == strata::online::MoveState::Failed)
+            .find(|m| {
+                m.record.state.is_active() || m.record.state == strata::online::MoveState::Failed
+            })
             .map(|m| m.record.id)
             .ok_or_else(|| MoveError::Invalid("no unfinished move to cancel".into()))?,
     };
@@ -166,7 +168,11 @@ pub fn describe(s: &MoveStatus) -> String {
         r.records_copied,
         r.rate,
         s.remaining,
-        if phases.is_empty() { String::new() } else { format!(" [{phases}]") },
+        if phases.is_empty() {
+            String::new()
+        } else {
+            format!(" [{phases}]")
+        },
         if r.differences > 0 {
             format!(", {} difference(s)", r.differences)
         } else {
@@ -251,7 +257,10 @@ fn nap(stop: &AtomicBool, total: Duration) {
 }
 
 /// Opens the engine over the databases under `data_dir`, which must be migrated.
-fn open_engine(data_dir: &std::path::Path, settings: &crate::db::Settings) -> anyhow::Result<Engine<Note>> {
+fn open_engine(
+    data_dir: &std::path::Path,
+    settings: &crate::db::Settings,
+) -> anyhow::Result<Engine<Note>> {
     use anyhow::Context;
     let check = crate::db::Settings {
         mode: strata::Mode::Verify,
@@ -327,7 +336,9 @@ pub fn command(
                 (false, None, false) => Selection::Accounts(accounts),
                 (true, Some(f), false) => Selection::Fraction(f),
                 (true, None, true) => Selection::All,
-                _ => anyhow::bail!("say which accounts move: --accounts ID,…, --fraction F or --all"),
+                _ => {
+                    anyhow::bail!("say which accounts move: --accounts ID,…, --fraction F or --all")
+                }
             };
             let pace = pace.pace()?;
             let Some(record) = start(&engine, &selection, &to)? else {
@@ -339,7 +350,9 @@ pub fn command(
                 record.id, record.description, record.owners, record.records_total
             );
             if !wait {
-                println!("notely: a running `notely serve` carries it out; follow it with `notely move status`");
+                println!(
+                    "notely: a running `notely serve` carries it out; follow it with `notely move status`"
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             work_here(&engine, &pace, |e| finished(e, record.id))?;

@@ -18,11 +18,22 @@ use crate::telemetry::Telemetry;
 pub struct NoteProxy {
     engine: Arc<Engine<Note>>,
     telemetry: Arc<Telemetry>,
+    /// Writes queue for the writer connections; at most this many wait on the blocking pool
+    /// at once, so that reads always find a free thread (a write waits there while a move's
+    /// backfill batch holds the store).
+    writes: Arc<tokio::sync::Semaphore>,
 }
+
+/// Writes allowed on the blocking pool at once (see [`NoteProxy`]).
+const WRITES_AT_ONCE: usize = 2;
 
 impl NoteProxy {
     pub fn new(engine: Arc<Engine<Note>>, telemetry: Arc<Telemetry>) -> Self {
-        NoteProxy { engine, telemetry }
+        NoteProxy {
+            engine,
+            telemetry,
+            writes: Arc::new(tokio::sync::Semaphore::new(WRITES_AT_ONCE)),
+        }
     }
 
     /// The online engine behind the proxy.
@@ -40,6 +51,14 @@ impl NoteProxy {
         name: &'static str,
         op: impl FnOnce(&Engine<Note>, &Account, &Placement) -> Result<T, MoveError> + Send + 'static,
     ) -> Result<Option<(Account, T)>, StoreError> {
+        let write = name != "get" && name != "list";
+        let _slot = if write {
+            Some(self.writes.acquire().await.map_err(|e| {
+                StoreError::Task(self.engine.control().path().to_path_buf(), e.to_string())
+            })?)
+        } else {
+            None
+        };
         let (proxy, control) = (self.clone(), Arc::clone(control));
         let path = control.path().to_path_buf();
         let work = move || -> Result<Option<(Account, T)>, StoreError> {
@@ -153,7 +172,9 @@ impl NoteProxy {
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || engine.totals())
             .await
-            .map_err(|e| StoreError::Task(self.engine.control().path().to_path_buf(), e.to_string()))?
+            .map_err(|e| {
+                StoreError::Task(self.engine.control().path().to_path_buf(), e.to_string())
+            })?
             .map_err(StoreError::from)
     }
 }

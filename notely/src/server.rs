@@ -40,8 +40,11 @@ pub fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
             layout,
         })
     };
-    Engine::new(Arc::clone(control.pool()), vec![open(NOTES)?, open(LEGACY)?])
-        .context("starting the online engine")
+    Engine::new(
+        Arc::clone(control.pool()),
+        vec![open(NOTES)?, open(LEGACY)?],
+    )
+    .context("starting the online engine")
 }
 
 /// Opens the (migrated) databases under `data_dir`.
@@ -212,14 +215,8 @@ pub fn serve(
     }
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
-        let server = Server::start(
-            data_dir,
-            addr,
-            cors,
-            Arc::clone(&telemetry),
-            Some(pace),
-        )
-        .await?;
+        let server =
+            Server::start(data_dir, addr, cors, Arc::clone(&telemetry), Some(pace)).await?;
         if ui.is_none() {
             println!("notely: listening on http://{}", server.addr);
             std::io::stdout().flush()?;
@@ -283,7 +280,9 @@ fn refresh_ui(
             Ok(Err(e)) => format!("refused: {e}"),
             Err(e) => format!("failed: {e}"),
         };
-        state.telemetry.log(format!("INFO terminal UI: {}", app.message));
+        state
+            .telemetry
+            .log(format!("INFO terminal UI: {}", app.message));
         handle.block_on(refresh_counts(state));
     }
     app.stats = Some(state.telemetry.snapshot());
@@ -576,13 +575,7 @@ pub fn demo(
         let _ = stop.send(true);
         let load = users.await.context("load generator")??;
         refresh_counts(&server.state).await;
-        let note_counts = server
-            .state
-            .notes
-            .totals()
-            .await?
-            .into_iter()
-            .collect();
+        let note_counts = server.state.notes.totals().await?.into_iter().collect();
         server.stop().await?;
         Ok(DemoReport {
             data_dir: data_dir.display().to_string(),

@@ -393,24 +393,27 @@ pub mod legacy {
     }
 
     fn bad(what: String) -> rusqlite::Error {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            what.into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
     }
 
     fn time(memo: &str, field: &str, text: &str) -> rusqlite::Result<DateTime<Utc>> {
         DateTime::parse_from_rfc3339(text)
             .map(|t| from_millis(t.timestamp_millis()))
-            .map_err(|e| bad(format!("legacy memo {memo}: `{field}` {text:?} is not RFC 3339: {e}")))
+            .map_err(|e| {
+                bad(format!(
+                    "legacy memo {memo}: `{field}` {text:?} is not RFC 3339: {e}"
+                ))
+            })
     }
 
     /// A legacy row as a note.
     pub fn to_note(row: memos::Row) -> rusqlite::Result<Note> {
         let uuid = |field: &str, text: &str| {
             Uuid::parse_str(text).map_err(|e| {
-                bad(format!("legacy memo {}: `{field}` {text:?} is not a UUID: {e}", row.memo_id))
+                bad(format!(
+                    "legacy memo {}: `{field}` {text:?} is not a UUID: {e}",
+                    row.memo_id
+                ))
             })
         };
         Ok(Note {
@@ -438,28 +441,79 @@ pub mod legacy {
         id.hyphenated().to_string()
     }
 
-    fn of(owner: &Uuid) -> strata::Filter<memos::Table> {
-        memos::ACCOUNT_REF.eq(key(owner))
+    /// The statements, written once from the legacy schema's table and column constants;
+    /// rows come back through `memos::Row`.
+    struct Statements {
+        get: String,
+        ids: String,
+        batch: String,
+        taken: String,
+        remove: String,
+        count: String,
+        total: String,
+    }
+
+    fn statements() -> &'static Statements {
+        static SQL: std::sync::OnceLock<Statements> = std::sync::OnceLock::new();
+        SQL.get_or_init(|| {
+            use strata::Table;
+            let table = memos::Table::DEF.name;
+            let columns = memos::Table::DEF
+                .columns
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (id, owner, created) = (
+                memos::MEMO_ID.name(),
+                memos::ACCOUNT_REF.name(),
+                memos::CREATED.name(),
+            );
+            Statements {
+                get: format!("SELECT {columns} FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
+                ids: format!("SELECT {id}, {created} FROM {table} WHERE {owner} = ?1"),
+                batch: format!(
+                    "SELECT {columns} FROM {table} WHERE {owner} = ?1 AND {id} > ?2 \
+                     ORDER BY {id} LIMIT ?3"
+                ),
+                taken: format!("SELECT count(*) FROM {table} WHERE {id} = ?1"),
+                remove: format!("DELETE FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
+                count: format!("SELECT count(*) FROM {table} WHERE {owner} = ?1"),
+                total: format!("SELECT count(*) FROM {table}"),
+            }
+        })
+    }
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<memos::Row> {
+        <memos::Row as strata::Record>::from_row(r)
+    }
+
+    fn count_of(c: &Connection, sql: &str, param: &str) -> rusqlite::Result<u64> {
+        c.prepare_cached(sql)?
+            .query_row([param], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
     }
 
     impl Layout<Note> for MemosTable {
         fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<Option<Note>> {
-            let tx = Tx::over(c);
-            let row = sql(tx
-                .select::<memos::Row>()
-                .filter(of(owner).and(memos::MEMO_ID.eq(key(id))))
-                .first())?;
-            row.map(to_note).transpose()
+            c.prepare_cached(&statements().get)?
+                .query_row([key(id), key(owner)], row)
+                .optional()?
+                .map(to_note)
+                .transpose()
         }
 
         fn ids(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<Vec<(i64, Uuid)>> {
-            let tx = Tx::over(c);
-            let mut out = Vec::new();
-            sql(tx.select::<memos::Row>().filter(of(owner)).for_each(|row| {
-                let n = to_note(row)?;
-                out.push((n.created_at.timestamp_millis(), n.id));
-                Ok(())
-            }))?;
+            let mut stmt = c.prepare_cached(&statements().ids)?;
+            let mut out = stmt
+                .query_map([key(owner)], |r| {
+                    let (id, created): (String, String) = (r.get(0)?, r.get(1)?);
+                    let uuid = Uuid::parse_str(&id).map_err(|e| {
+                        bad(format!("legacy memo {id}: `memo_id` is not a UUID: {e}"))
+                    })?;
+                    Ok((time(&id, "created", &created)?.timestamp_millis(), uuid))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             out.sort();
             Ok(out)
         }
@@ -471,57 +525,40 @@ pub mod legacy {
             after: Option<&Uuid>,
             limit: usize,
         ) -> rusqlite::Result<Vec<Note>> {
-            let tx = Tx::over(c);
-            let mut filter = of(owner);
-            if let Some(after) = after {
-                filter = filter.and(memos::MEMO_ID.gt(key(after)));
-            }
-            let rows = sql(tx
-                .select::<memos::Row>()
-                .filter(filter)
-                .order_by(memos::MEMO_ID)
-                .limit(limit)
-                .all())?;
-            rows.into_iter().map(to_note).collect()
+            let after = after.map(key).unwrap_or_default();
+            let mut stmt = c.prepare_cached(&statements().batch)?;
+            let rows = stmt.query_map(params![key(owner), after, limit as i64], row)?;
+            rows.map(|r| r.and_then(to_note)).collect()
         }
 
         fn insert(&self, c: &Connection, n: &Note) -> rusqlite::Result<bool> {
-            let tx = Tx::over(c);
-            let taken = sql(tx
-                .select::<memos::Row>()
-                .filter(memos::MEMO_ID.eq(key(&n.id)))
-                .count())?;
-            if taken > 0 {
+            if count_of(c, &statements().taken, &key(&n.id))? > 0 {
                 return Ok(false);
             }
-            sql(tx.insert(&to_row(n)))?;
+            sql(Tx::over(c).insert(&to_row(n)))?;
             Ok(true)
         }
 
         fn put(&self, c: &Connection, n: &Note) -> rusqlite::Result<()> {
-            let tx = Tx::over(c);
-            sql(tx
-                .delete(memos::Table)
-                .filter(of(&n.creator).and(memos::MEMO_ID.eq(key(&n.id))))
-                .execute())?;
-            sql(tx.insert(&to_row(n)))
+            self.remove(c, &n.creator, &n.id)?;
+            sql(Tx::over(c).insert(&to_row(n)))
         }
 
         fn remove(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<bool> {
-            let tx = Tx::over(c);
-            let n = sql(tx
-                .delete(memos::Table)
-                .filter(of(owner).and(memos::MEMO_ID.eq(key(id))))
-                .execute())?;
+            let n = c
+                .prepare_cached(&statements().remove)?
+                .execute([key(id), key(owner)])?;
             Ok(n == 1)
         }
 
         fn count(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<u64> {
-            sql(Tx::over(c).select::<memos::Row>().filter(of(owner)).count())
+            count_of(c, &statements().count, &key(owner))
         }
 
         fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
-            sql(Tx::over(c).select::<memos::Row>().count())
+            c.prepare_cached(&statements().total)?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
         }
     }
 
@@ -533,7 +570,10 @@ pub mod legacy {
             c.prepare_cached("SELECT account_ref, count(*) FROM memos GROUP BY account_ref")?;
         stmt.query_map([], |r| {
             let text: String = r.get(0)?;
-            Ok((Uuid::parse_str(&text).unwrap_or_default(), r.get::<_, i64>(1)? as u64))
+            Ok((
+                Uuid::parse_str(&text).unwrap_or_default(),
+                r.get::<_, i64>(1)? as u64,
+            ))
         })?
         .collect()
     }

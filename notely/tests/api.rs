@@ -519,7 +519,9 @@ async fn operator_routes_need_the_token_and_start_and_cancel_moves() {
     api.note(&ada, "hello").await;
     for auth in [None, Some("Bearer wrong"), Some("Basic abc")] {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
-        let (status, headers, body) = api.raw(Method::GET, "/admin/api/moves", None, &headers).await;
+        let (status, headers, body) = api
+            .raw(Method::GET, "/admin/api/moves", None, &headers)
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
         assert!(String::from_utf8_lossy(&body).contains("operator token"));
@@ -530,19 +532,42 @@ async fn operator_routes_need_the_token_and_start_and_cancel_moves() {
         let api = &api;
         async move {
             let (status, _, body) = api
-                .raw(method, uri, body.as_deref(), &[("authorization", bearer.as_str())])
+                .raw(
+                    method,
+                    uri,
+                    body.as_deref(),
+                    &[("authorization", bearer.as_str())],
+                )
                 .await;
-            (status, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null))
+            (
+                status,
+                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+            )
         }
     };
     let (status, body) = call(Method::GET, "/admin/api/moves", None).await;
     assert_eq!((status, body), (StatusCode::OK, json!([])));
-    let (status, body) = call(Method::POST, "/admin/api/moves", Some(json!({"to": "notes"}).to_string())).await;
+    let (status, body) = call(
+        Method::POST,
+        "/admin/api/moves",
+        Some(json!({"to": "notes"}).to_string()),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) =
-        call(Method::POST, "/admin/api/moves", Some(json!({"to": "nowhere", "all": true}).to_string())).await;
+    let (status, body) = call(
+        Method::POST,
+        "/admin/api/moves",
+        Some(json!({"to": "nowhere", "all": true}).to_string()),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("unknown location `nowhere`"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown location `nowhere`"),
+        "{body}"
+    );
     let (status, body) = call(
         Method::POST,
         "/admin/api/moves",
@@ -550,10 +575,17 @@ async fn operator_routes_need_the_token_and_start_and_cancel_moves() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!((&body["owners"], &body["state"]), (&json!(1), &json!("running")));
+    assert_eq!(
+        (&body["owners"], &body["state"]),
+        (&json!(1), &json!("running"))
+    );
     // The account shows as moving only once a worker starts it; the router has no worker.
     let (status, body) = call(Method::POST, "/admin/api/moves/1/cancel", None).await;
-    assert_eq!((status, &body["state"]), (StatusCode::OK, &json!("cancelling")), "{body}");
+    assert_eq!(
+        (status, &body["state"]),
+        (StatusCode::OK, &json!("cancelling")),
+        "{body}"
+    );
     let (status, _) = call(Method::POST, "/admin/api/moves/99/cancel", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = call(Method::GET, "/admin/api/moves", None).await;

@@ -29,15 +29,20 @@ fn spawn(data_dir: &Path, args: &[&str]) -> Child {
 fn serve(data_dir: &Path, args: &[&str]) -> (Child, String) {
     let mut child = spawn(data_dir, &[&["--port", "0"], args].concat());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("notely: listening on ") {
-            // Keep draining its output so that it never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return (child, url.trim().to_string());
+    let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        line.strip_prefix("notely: listening on ")
+            .map(|u| u.trim().to_string())
+    });
+    // Keep draining its output so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    match url {
+        Some(url) => (child, url),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("notely serve did not start");
         }
     }
-    panic!("notely serve did not start");
 }
 
 fn terminate(child: &Child) {
@@ -64,11 +69,22 @@ fn two_servers_and_strict_users_through_a_live_move() {
     ok(&notely(d, &["migrate", "up"]));
     // New accounts start in the legacy store; some accounts come with many legacy notes.
     ok(&notely(d, &["move", "start", "--to", "legacy", "--all"]));
-    ok(&notely(d, &["move", "seed-legacy", "--accounts", "4", "--notes", "400"]));
+    ok(&notely(
+        d,
+        &["move", "seed-legacy", "--accounts", "4", "--notes", "400"],
+    ));
     let (a, url_a) = serve(d, &["--move-batch", "10"]);
     let (b, url_b) = serve(d, &["--move-batch", "10"]);
     let users = Command::new(NOTELY)
-        .args(["--gen", "--concurrency", "6", "--rpm", "3000", "--notes-per-account", "5"])
+        .args([
+            "--gen",
+            "--concurrency",
+            "6",
+            "--rpm",
+            "3000",
+            "--notes-per-account",
+            "5",
+        ])
         .args(["--target", &format!("{url_a},{url_b}")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -84,7 +100,10 @@ fn two_servers_and_strict_users_through_a_live_move() {
         if newest["state"] != "running" {
             break newest;
         }
-        assert!(Instant::now() < deadline, "the move did not finish: {newest}");
+        assert!(
+            Instant::now() < deadline,
+            "the move did not finish: {newest}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     std::thread::sleep(Duration::from_millis(500));
@@ -92,8 +111,10 @@ fn two_servers_and_strict_users_through_a_live_move() {
     let out = users.wait_with_output().unwrap();
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("the load generator's report");
-    terminate(&a);
-    terminate(&b);
+    for mut server in [a, b] {
+        terminate(&server);
+        server.wait().unwrap();
+    }
     assert_eq!(status["state"], "done", "{status}");
     assert_eq!(status["differences"], 0, "{status}");
     assert!(status["owners"].as_u64().unwrap() >= 10, "{status}");
@@ -115,7 +136,9 @@ fn all_notes(dir: &Path) -> BTreeSet<(String, String)> {
     let notes = rusqlite::Connection::open(dir.join("notes.db")).unwrap();
     let mut stmt = notes.prepare("SELECT id, content FROM notes").unwrap();
     for row in stmt
-        .query_map([], |r| Ok((r.get::<_, uuid::Uuid>(0)?.to_string(), r.get(1)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, uuid::Uuid>(0)?.to_string(), r.get(1)?))
+        })
         .unwrap()
     {
         out.insert(row.unwrap());
@@ -128,7 +151,10 @@ fn a_worker_killed_at_random_points_resumes_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&notely(d, &["migrate", "up"]));
-    ok(&notely(d, &["move", "seed-legacy", "--accounts", "6", "--notes", "300"]));
+    ok(&notely(
+        d,
+        &["move", "seed-legacy", "--accounts", "6", "--notes", "300"],
+    ));
     let before = all_notes(d);
     assert_eq!(before.len(), 1800);
     ok(&notely(d, &["move", "start", "--to", "notes", "--all"]));
@@ -161,7 +187,10 @@ fn a_worker_killed_at_random_points_resumes_and_verifies() {
         let now = all_notes(d);
         assert_eq!(now, before, "notes changed across a kill");
     }
-    assert!(kills_mid_move >= 3, "only {kills_mid_move} kills landed mid-move");
+    assert!(
+        kills_mid_move >= 3,
+        "only {kills_mid_move} kills landed mid-move"
+    );
     // Whatever is left, one more worker finishes it.
     ok(&notely(d, &["move", "run"]));
     let s = move_status(d)[0].clone();
@@ -170,5 +199,8 @@ fn a_worker_killed_at_random_points_resumes_and_verifies() {
     assert_eq!(s["records_copied"], 1800, "{s}");
     assert_eq!(count(&d.join("legacy.db"), "SELECT count(*) FROM memos"), 0);
     assert_eq!(all_notes(d), before);
-    assert_eq!(count(&d.join("notes.db"), "SELECT count(*) FROM notes"), 1800);
+    assert_eq!(
+        count(&d.join("notes.db"), "SELECT count(*) FROM notes"),
+        1800
+    );
 }

@@ -64,20 +64,32 @@ fn old_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rec> {
 
 impl Layout<Rec> for Old {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<Option<Rec>> {
-        c.prepare_cached("SELECT id, owner, version, body FROM old_items WHERE id = ?1 AND owner = ?2")?
-            .query_row([id, owner], old_row)
-            .optional()
+        c.prepare_cached(
+            "SELECT id, owner, version, body FROM old_items WHERE id = ?1 AND owner = ?2",
+        )?
+        .query_row([id, owner], old_row)
+        .optional()
     }
     fn ids(&self, c: &Connection, owner: &i64) -> rusqlite::Result<Vec<(i64, i64)>> {
         let mut s = c.prepare_cached("SELECT id FROM old_items WHERE owner = ?1 ORDER BY id")?;
-        s.query_map([owner], |r| Ok((r.get(0)?, r.get(0)?)))?.collect()
+        s.query_map([owner], |r| Ok((r.get(0)?, r.get(0)?)))?
+            .collect()
     }
-    fn batch(&self, c: &Connection, owner: &i64, after: Option<&i64>, limit: usize) -> rusqlite::Result<Vec<Rec>> {
+    fn batch(
+        &self,
+        c: &Connection,
+        owner: &i64,
+        after: Option<&i64>,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<Rec>> {
         let mut s = c.prepare_cached(
             "SELECT id, owner, version, body FROM old_items WHERE owner = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
         )?;
-        s.query_map(params![owner, after.copied().unwrap_or(i64::MIN), limit as i64], old_row)?
-            .collect()
+        s.query_map(
+            params![owner, after.copied().unwrap_or(i64::MIN), limit as i64],
+            old_row,
+        )?
+        .collect()
     }
     fn insert(&self, c: &Connection, r: &Rec) -> rusqlite::Result<bool> {
         let n = c
@@ -91,13 +103,19 @@ impl Layout<Rec> for Old {
         Ok(())
     }
     fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
-        Ok(c.prepare_cached("DELETE FROM old_items WHERE id = ?1 AND owner = ?2")?
-            .execute([id, owner])?
-            == 1)
+        Ok(
+            c.prepare_cached("DELETE FROM old_items WHERE id = ?1 AND owner = ?2")?
+                .execute([id, owner])?
+                == 1,
+        )
     }
     fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
-        c.query_row("SELECT count(*) FROM old_items WHERE owner = ?1", [owner], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
+        c.query_row(
+            "SELECT count(*) FROM old_items WHERE owner = ?1",
+            [owner],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as u64)
     }
     fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
         c.query_row("SELECT count(*) FROM old_items", [], |r| r.get::<_, i64>(0))
@@ -128,9 +146,11 @@ fn new_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rec> {
 
 impl Layout<Rec> for New {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<Option<Rec>> {
-        c.prepare_cached("SELECT key, owner, ver, body FROM new_items WHERE key = ?1 AND owner = ?2")?
-            .query_row(params![key(*id), owner.to_string()], new_row)
-            .optional()
+        c.prepare_cached(
+            "SELECT key, owner, ver, body FROM new_items WHERE key = ?1 AND owner = ?2",
+        )?
+        .query_row(params![key(*id), owner.to_string()], new_row)
+        .optional()
     }
     fn ids(&self, c: &Connection, owner: &i64) -> rusqlite::Result<Vec<(i64, i64)>> {
         let mut s = c.prepare_cached("SELECT key FROM new_items WHERE owner = ?1 ORDER BY key")?;
@@ -140,12 +160,22 @@ impl Layout<Rec> for New {
         })?
         .collect()
     }
-    fn batch(&self, c: &Connection, owner: &i64, after: Option<&i64>, limit: usize) -> rusqlite::Result<Vec<Rec>> {
+    fn batch(
+        &self,
+        c: &Connection,
+        owner: &i64,
+        after: Option<&i64>,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<Rec>> {
         let mut s = c.prepare_cached(
             "SELECT key, owner, ver, body FROM new_items WHERE owner = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
         )?;
         s.query_map(
-            params![owner.to_string(), after.map(|a| key(*a)).unwrap_or_default(), limit as i64],
+            params![
+                owner.to_string(),
+                after.map(|a| key(*a)).unwrap_or_default(),
+                limit as i64
+            ],
             new_row,
         )?
         .collect()
@@ -153,23 +183,37 @@ impl Layout<Rec> for New {
     fn insert(&self, c: &Connection, r: &Rec) -> rusqlite::Result<bool> {
         let n = c
             .prepare_cached("INSERT INTO new_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
-            .execute(params![key(r.id), r.owner.to_string(), r.version.to_string(), r.body.as_bytes()])?;
+            .execute(params![
+                key(r.id),
+                r.owner.to_string(),
+                r.version.to_string(),
+                r.body.as_bytes()
+            ])?;
         Ok(n == 1)
     }
     fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
         c.prepare_cached("INSERT OR REPLACE INTO new_items VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![key(r.id), r.owner.to_string(), r.version.to_string(), r.body.as_bytes()])?;
+            .execute(params![
+                key(r.id),
+                r.owner.to_string(),
+                r.version.to_string(),
+                r.body.as_bytes()
+            ])?;
         Ok(())
     }
     fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
-        Ok(c.prepare_cached("DELETE FROM new_items WHERE key = ?1 AND owner = ?2")?
-            .execute(params![key(*id), owner.to_string()])?
-            == 1)
+        Ok(
+            c.prepare_cached("DELETE FROM new_items WHERE key = ?1 AND owner = ?2")?
+                .execute(params![key(*id), owner.to_string()])?
+                == 1,
+        )
     }
     fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
-        c.query_row("SELECT count(*) FROM new_items WHERE owner = ?1", [owner.to_string()], |r| {
-            r.get::<_, i64>(0)
-        })
+        c.query_row(
+            "SELECT count(*) FROM new_items WHERE owner = ?1",
+            [owner.to_string()],
+            |r| r.get::<_, i64>(0),
+        )
         .map(|n| n as u64)
     }
     fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
@@ -193,10 +237,22 @@ pub fn create(dir: &Path, per_owner: i64) {
     for owner in 0..OWNERS {
         for i in 0..per_owner {
             let id = owner * 1000 + i;
-            Old.insert(&old, &Rec { owner, id, version: 1, body: format!("seed {id}") }).unwrap();
+            Old.insert(
+                &old,
+                &Rec {
+                    owner,
+                    id,
+                    version: 1,
+                    body: format!("seed {id}"),
+                },
+            )
+            .unwrap();
         }
     }
-    Connection::open(dir.join("new.db")).unwrap().execute_batch(NEW_SQL).unwrap();
+    Connection::open(dir.join("new.db"))
+        .unwrap()
+        .execute_batch(NEW_SQL)
+        .unwrap();
 }
 
 /// An engine over the files, with its own connections (like another process).
@@ -205,8 +261,16 @@ pub fn engine(dir: &Path) -> Engine<Rec> {
     Engine::new(
         pool("control"),
         vec![
-            Location { name: "old".into(), pool: pool("old"), layout: Arc::new(Old) },
-            Location { name: "new".into(), pool: pool("new"), layout: Arc::new(New) },
+            Location {
+                name: "old".into(),
+                pool: pool("old"),
+                layout: Arc::new(Old),
+            },
+            Location {
+                name: "new".into(),
+                pool: pool("new"),
+                layout: Arc::new(New),
+            },
         ],
     )
     .unwrap()
@@ -214,11 +278,32 @@ pub fn engine(dir: &Path) -> Engine<Rec> {
 
 #[derive(Debug, Clone)]
 enum Action {
-    Create { via: usize, owner: i64, slot: i64 },
-    Update { via: usize, owner: i64, slot: i64 },
-    Delete { via: usize, owner: i64, slot: i64 },
-    Get { via: usize, owner: i64, slot: i64, stale: bool },
-    List { via: usize, owner: i64, stale: bool },
+    Create {
+        via: usize,
+        owner: i64,
+        slot: i64,
+    },
+    Update {
+        via: usize,
+        owner: i64,
+        slot: i64,
+    },
+    Delete {
+        via: usize,
+        owner: i64,
+        slot: i64,
+    },
+    Get {
+        via: usize,
+        owner: i64,
+        slot: i64,
+        stale: bool,
+    },
+    List {
+        via: usize,
+        owner: i64,
+        stale: bool,
+    },
     Step,
     Crash,
     Cancel,
@@ -253,7 +338,10 @@ struct Model {
 
 impl Model {
     fn set(&mut self, id: i64, value: Option<Rec>) {
-        self.history.entry(id).or_default().push((self.step, value.clone()));
+        self.history
+            .entry(id)
+            .or_default()
+            .push((self.step, value.clone()));
         self.current.insert(id, value);
     }
     fn get(&self, id: i64) -> Option<Rec> {
@@ -303,13 +391,23 @@ impl World {
         let crash = Arc::new(AtomicBool::new(false));
         for e in &engines {
             let crash = Arc::clone(&crash);
-            e.set_fault(Some(Arc::new(move |_point| crash.swap(false, Ordering::SeqCst))));
+            e.set_fault(Some(Arc::new(move |_point| {
+                crash.swap(false, Ordering::SeqCst)
+            })));
         }
         let mut model = Model::default();
         for owner in 0..OWNERS {
             for i in 0..PER_OWNER {
                 let id = owner * 1000 + i;
-                model.set(id, Some(Rec { owner, id, version: 1, body: format!("seed {id}") }));
+                model.set(
+                    id,
+                    Some(Rec {
+                        owner,
+                        id,
+                        version: 1,
+                        body: format!("seed {id}"),
+                    }),
+                );
             }
         }
         model.version = 1;
@@ -318,14 +416,24 @@ impl World {
             .collect();
         let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
         let move_id = engines[0].start_move("all → new", &all).unwrap().id;
-        World { _dir: dir, engines, crash, model, move_id, stale }
+        World {
+            _dir: dir,
+            engines,
+            crash,
+            model,
+            move_id,
+            stale,
+        }
     }
 
     fn placement(&self, via: usize, owner: i64, stale: bool) -> (Placement, usize) {
         if stale {
             self.stale[&owner].clone()
         } else {
-            (self.engines[via].placement(&owner).unwrap(), self.model.step)
+            (
+                self.engines[via].placement(&owner).unwrap(),
+                self.model.step,
+            )
         }
     }
 
@@ -357,7 +465,12 @@ impl World {
                     return; // ids are never reused, as with UUIDs
                 }
                 self.model.version += 1;
-                let rec = Rec { owner, id, version: self.model.version, body: format!("c{}", self.model.version) };
+                let rec = Rec {
+                    owner,
+                    id,
+                    version: self.model.version,
+                    body: format!("c{}", self.model.version),
+                };
                 let r = self.engines[via].create(&rec);
                 match self.write_result(r) {
                     Some(created) => {
@@ -368,14 +481,24 @@ impl World {
                 }
             }
             Action::Update { via, owner, slot } => {
-                let Some(id) = self.model.owned(owner).into_iter().nth(slot as usize) else { return };
+                let Some(id) = self.model.owned(owner).into_iter().nth(slot as usize) else {
+                    return;
+                };
                 self.model.version += 1;
                 let (v, body) = (self.model.version, format!("u{}", self.model.version));
                 let before = self.model.get(id);
                 let r = self.engines[via].update(&owner, &id, |cur| {
-                    Some(Rec { version: v, body: body.clone(), ..cur.clone() })
+                    Some(Rec {
+                        version: v,
+                        body: body.clone(),
+                        ..cur.clone()
+                    })
                 });
-                let after = before.clone().map(|b| Rec { version: v, body: body.clone(), ..b });
+                let after = before.clone().map(|b| Rec {
+                    version: v,
+                    body: body.clone(),
+                    ..b
+                });
                 match self.write_result(r) {
                     Some(got) => {
                         assert_eq!(got, after, "update of {id}");
@@ -385,7 +508,9 @@ impl World {
                 }
             }
             Action::Delete { via, owner, slot } => {
-                let Some(id) = self.model.owned(owner).into_iter().nth(slot as usize) else { return };
+                let Some(id) = self.model.owned(owner).into_iter().nth(slot as usize) else {
+                    return;
+                };
                 let before = self.model.get(id);
                 let r = self.engines[via].delete(&owner, &id);
                 match self.write_result(r) {
@@ -396,7 +521,12 @@ impl World {
                     None => self.settle(via, owner, id, [before, None]),
                 }
             }
-            Action::Get { via, owner, slot, stale } => {
+            Action::Get {
+                via,
+                owner,
+                slot,
+                stale,
+            } => {
                 let id = owner * 1000 + if slot < 3 { slot } else { 100 + slot };
                 let (p, since) = self.placement(via, owner, stale);
                 let seen = self.engines[via].get(&p, &owner, &id).unwrap();
@@ -429,27 +559,40 @@ impl World {
     fn finish(&mut self) {
         self.crash.store(false, Ordering::SeqCst);
         let end = (0..10_000)
-            .find_map(|_| match self.engines[1].step_move(self.move_id, 2).unwrap() {
-                Step::Finished(state) => Some(state),
-                Step::Differs => panic!("verification found differences"),
-                _ => None,
-            })
+            .find_map(
+                |_| match self.engines[1].step_move(self.move_id, 2).unwrap() {
+                    Step::Finished(state) => Some(state),
+                    Step::Differs => panic!("verification found differences"),
+                    _ => None,
+                },
+            )
             .expect("the move ends");
-        assert!(matches!(end, MoveState::Done | MoveState::Cancelled), "{end:?}");
+        assert!(
+            matches!(end, MoveState::Done | MoveState::Cancelled),
+            "{end:?}"
+        );
         let status = self.engines[0].move_status(self.move_id).unwrap();
         assert_eq!(status.record.differences, 0);
         let home = if end == MoveState::Done { "new" } else { "old" };
         for owner in 0..OWNERS {
             let p = self.engines[0].placement(&owner).unwrap();
             assert!(!p.is_moving(), "{p:?}");
-            let listed: BTreeSet<i64> = self.engines[0].list(&p, &owner).unwrap().into_iter().collect();
+            let listed: BTreeSet<i64> = self.engines[0]
+                .list(&p, &owner)
+                .unwrap()
+                .into_iter()
+                .collect();
             assert_eq!(listed, self.model.owned(owner));
             if end == MoveState::Done {
                 assert_eq!(p.location, home);
             }
             for (id, want) in self.model.current.clone() {
                 if id / 1000 == owner {
-                    assert_eq!(self.engines[0].get(&p, &owner, &id).unwrap(), want, "record {id}");
+                    assert_eq!(
+                        self.engines[0].get(&p, &owner, &id).unwrap(),
+                        want,
+                        "record {id}"
+                    );
                 }
             }
         }
@@ -488,19 +631,59 @@ fn named_races_resolve_correctly() {
     w.apply(&Action::Step); // backfill phase
     w.apply(&Action::Crash); // the first batch copies, then dies before removing the source
     w.apply(&Action::Step);
-    w.apply(&Action::Delete { via: 1, owner: 0, slot: 0 }); // record in both: delete both
-    w.apply(&Action::Get { via: 0, owner: 0, slot: 0, stale: true });
-    w.apply(&Action::Get { via: 0, owner: 0, slot: 0, stale: false });
+    w.apply(&Action::Delete {
+        via: 1,
+        owner: 0,
+        slot: 0,
+    }); // record in both: delete both
+    w.apply(&Action::Get {
+        via: 0,
+        owner: 0,
+        slot: 0,
+        stale: true,
+    });
+    w.apply(&Action::Get {
+        via: 0,
+        owner: 0,
+        slot: 0,
+        stale: false,
+    });
     // An update of a record the backfill already copied: it moves to the target, newest wins.
-    w.apply(&Action::Update { via: 0, owner: 0, slot: 0 });
-    w.apply(&Action::Get { via: 1, owner: 0, slot: 1, stale: false });
+    w.apply(&Action::Update {
+        via: 0,
+        owner: 0,
+        slot: 0,
+    });
+    w.apply(&Action::Get {
+        via: 1,
+        owner: 0,
+        slot: 1,
+        stale: false,
+    });
     // A create during the move goes to the target.
-    w.apply(&Action::Create { via: 1, owner: 0, slot: 4 });
-    w.apply(&Action::List { via: 0, owner: 0, stale: true });
+    w.apply(&Action::Create {
+        via: 1,
+        owner: 0,
+        slot: 4,
+    });
+    w.apply(&Action::List {
+        via: 0,
+        owner: 0,
+        stale: true,
+    });
     // A crash between the two commits of an update: the newer copy wins on every read.
     w.apply(&Action::Crash);
-    w.apply(&Action::Update { via: 1, owner: 0, slot: 1 });
-    w.apply(&Action::Get { via: 0, owner: 0, slot: 2, stale: false });
+    w.apply(&Action::Update {
+        via: 1,
+        owner: 0,
+        slot: 1,
+    });
+    w.apply(&Action::Get {
+        via: 0,
+        owner: 0,
+        slot: 2,
+        stale: false,
+    });
     w.finish();
 }
 
@@ -511,20 +694,30 @@ fn verification_catches_a_difference_and_cancel_recovers() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 5);
     let e = engine(dir.path());
-    let id = e.start_move("owner 0 → new", &[(0, "new".into())]).unwrap().id;
+    let id = e
+        .start_move("owner 0 → new", &[(0, "new".into())])
+        .unwrap()
+        .id;
     // Dual, backfill, one batch of 10 (all five records).
     for _ in 0..3 {
         e.step_move(id, 10).unwrap();
     }
     Connection::open(dir.path().join("new.db"))
         .unwrap()
-        .execute("UPDATE new_items SET body = CAST('tampered' AS BLOB) WHERE key = ?1", [key(2)])
+        .execute(
+            "UPDATE new_items SET body = CAST('tampered' AS BLOB) WHERE key = ?1",
+            [key(2)],
+        )
         .unwrap();
     assert_eq!(e.step_move(id, 10).unwrap(), Step::Differs);
     let status = e.move_status(id).unwrap();
     assert_eq!(status.record.state, MoveState::Failed);
     assert_eq!(status.record.differences, 1);
-    assert!(status.found[0].1.contains("content differs"), "{:?}", status.found);
+    assert!(
+        status.found[0].1.contains("content differs"),
+        "{:?}",
+        status.found
+    );
     // The owner stays readable while the move is stopped.
     let p = e.placement(&0).unwrap();
     assert_eq!(e.list(&p, &0).unwrap().len(), 5);
@@ -561,12 +754,18 @@ fn a_second_worker_takes_over_a_silent_one() {
     a.work(&pace, &stop, &mut progress).unwrap();
     assert!(a.move_status(id).unwrap().record.state.is_active());
     // B takes the move (A released it on the way out) and finishes it.
-    let report = b.work(&pace, &AtomicBool::new(false), &mut |_| {}).unwrap().unwrap();
+    let report = b
+        .work(&pace, &AtomicBool::new(false), &mut |_| {})
+        .unwrap()
+        .unwrap();
     assert_eq!(report.state, MoveState::Done);
     let status = b.move_status(id).unwrap();
     assert_eq!(status.record.records_copied, 150);
     assert_eq!(status.record.differences, 0);
-    assert_eq!(b.totals().unwrap(), vec![("new".into(), 150), ("old".into(), 0)]);
+    assert_eq!(
+        b.totals().unwrap(),
+        vec![("new".into(), 150), ("old".into(), 0)]
+    );
 }
 
 /// A cancel turns a move around while a crash left an older copy at the source: reads, and
@@ -576,12 +775,29 @@ fn a_cancel_after_a_crash_keeps_the_newest_copy() {
     let mut w = World::new();
     w.apply(&Action::Step); // owner 0 enters dual
     w.apply(&Action::Crash);
-    w.apply(&Action::Update { via: 0, owner: 0, slot: 0 }); // new: v2, old: still v1
+    w.apply(&Action::Update {
+        via: 0,
+        owner: 0,
+        slot: 0,
+    }); // new: v2, old: still v1
     w.apply(&Action::Cancel);
     w.apply(&Action::Step); // owner 0 turns back: from new to old
-    w.apply(&Action::Get { via: 1, owner: 0, slot: 0, stale: false });
+    w.apply(&Action::Get {
+        via: 1,
+        owner: 0,
+        slot: 0,
+        stale: false,
+    });
     w.apply(&Action::Crash);
-    w.apply(&Action::Delete { via: 1, owner: 0, slot: 0 }); // older copy must go first
-    w.apply(&Action::List { via: 0, owner: 0, stale: true });
+    w.apply(&Action::Delete {
+        via: 1,
+        owner: 0,
+        slot: 0,
+    }); // older copy must go first
+    w.apply(&Action::List {
+        via: 0,
+        owner: 0,
+        stale: true,
+    });
     w.finish();
 }

@@ -166,7 +166,11 @@ fn accounts(app: &App, frame: &mut Frame, area: Rect) {
 fn moves(app: &App, frame: &mut Frame, area: Rect) {
     let [table_area, message] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
-    let moves = app.stats.as_ref().map(|s| s.moves.as_slice()).unwrap_or(&[]);
+    let moves = app
+        .stats
+        .as_ref()
+        .map(|s| s.moves.as_slice())
+        .unwrap_or(&[]);
     let rows: Vec<Row> = moves
         .iter()
         .map(|m| {
@@ -189,7 +193,9 @@ fn moves(app: &App, frame: &mut Frame, area: Rect) {
                 r.records_copied.to_string(),
                 format!("{:.0}", r.rate),
                 m.remaining.to_string(),
-                m.eta_s.map(|e| format!("{e:.0}s")).unwrap_or_else(|| "-".into()),
+                m.eta_s
+                    .map(|e| format!("{e:.0}s"))
+                    .unwrap_or_else(|| "-".into()),
                 r.differences.to_string(),
             ])
             .style(style)
@@ -395,7 +401,14 @@ mod tests {
         );
         app.on_key(ratatui::crossterm::event::KeyCode::Char('3'));
         let moves = screen(&app);
-        for part in ["all accounts → notes", "running", "backfill 1", "2/5", "400", "2000"] {
+        for part in [
+            "all accounts → notes",
+            "running",
+            "backfill 1",
+            "2/5",
+            "400",
+            "2000",
+        ] {
             assert!(moves.contains(part), "{part:?} missing:\n{moves}");
         }
         app.on_key(ratatui::crossterm::event::KeyCode::Char('4'));

@@ -178,45 +178,67 @@ impl<R: Item> Held<'_, R> {
         let (Some((loc, conn)), Some(move_id)) = (self.to, self.placement.move_id) else {
             return Ok(());
         };
-        ledger_add(conn, move_id, owner, old, new, 0).map_err(|e| sqlite(loc, e))
+        ledger_add(conn, move_id, owner, old, new).map_err(|e| sqlite(loc, e))
     }
 }
 
-/// Adds to the ledger row of `(move_id, owner)`: `new` in, `old` out, `copied` more copies.
+/// A change to a ledger row: records and hash sum in, and copies made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Delta {
+    pub records: i64,
+    pub hash: i64,
+    pub copied: u64,
+}
+
+impl Delta {
+    /// `old` out, `new` in (either may be absent).
+    pub fn replace<R: Item>(&mut self, old: Option<&R>, new: Option<&R>, scratch: &mut Vec<u8>) {
+        if let Some(old) = old {
+            self.records -= 1;
+            self.hash = (self.hash + HASH_MODULUS - item_hash(old, scratch)) % HASH_MODULUS;
+        }
+        if let Some(new) = new {
+            self.records += 1;
+            self.hash = (self.hash + item_hash(new, scratch)) % HASH_MODULUS;
+        }
+    }
+
+    /// Adds the change to the ledger row of `(move_id, owner)`.
+    pub fn apply(
+        &self,
+        conn: &Connection,
+        move_id: i64,
+        owner: &dyn ToSql,
+    ) -> rusqlite::Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO strata_move_ledger (move_id, owner, records, hash, copied) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (move_id, owner) DO UPDATE SET \
+             records = records + excluded.records, hash = (hash + excluded.hash) % ?6, \
+             copied = copied + excluded.copied",
+        )?
+        .execute(params![
+            move_id,
+            owner,
+            self.records,
+            self.hash,
+            self.copied as i64,
+            HASH_MODULUS
+        ])?;
+        Ok(())
+    }
+}
+
+/// Adds to the ledger row of `(move_id, owner)`: `new` in, `old` out.
 pub(crate) fn ledger_add<R: Item>(
     conn: &Connection,
     move_id: i64,
     owner: &R::Owner,
     old: Option<&R>,
     new: Option<&R>,
-    copied: u64,
 ) -> rusqlite::Result<()> {
-    let mut scratch = Vec::new();
-    let mut records = 0i64;
-    let mut hash = 0i64;
-    if let Some(old) = old {
-        records -= 1;
-        hash = (hash + HASH_MODULUS - item_hash(old, &mut scratch)) % HASH_MODULUS;
-    }
-    if let Some(new) = new {
-        records += 1;
-        hash = (hash + item_hash(new, &mut scratch)) % HASH_MODULUS;
-    }
-    conn.prepare_cached(
-        "INSERT INTO strata_move_ledger (move_id, owner, records, hash, copied) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (move_id, owner) DO UPDATE SET \
-         records = records + excluded.records, hash = (hash + excluded.hash) % ?6, \
-         copied = copied + excluded.copied",
-    )?
-    .execute(params![
-        move_id,
-        owner,
-        records,
-        hash,
-        copied as i64,
-        HASH_MODULUS
-    ])?;
-    Ok(())
+    let mut delta = Delta::default();
+    delta.replace(old, new, &mut Vec::new());
+    delta.apply(conn, move_id, owner)
 }
 
 pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> MoveError {
@@ -316,7 +338,12 @@ impl<R: Item> Engine<R> {
             .get(name)
             .ok_or_else(|| MoveError::UnknownLocation {
                 name: name.to_string(),
-                known: self.locations.keys().cloned().collect::<Vec<_>>().join(", "),
+                known: self
+                    .locations
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
@@ -471,7 +498,10 @@ impl<R: Item> Engine<R> {
                 continue;
             }
             let conn_of = |loc: &Location<R>| {
-                let i = locs.iter().position(|l| l.name == loc.name).expect("locked");
+                let i = locs
+                    .iter()
+                    .position(|l| l.name == loc.name)
+                    .expect("locked");
                 &*guards[i]
             };
             let held = Held {
@@ -547,7 +577,10 @@ impl<R: Item> Engine<R> {
     ) -> Result<Option<R>> {
         self.locked(owner, |h| {
             let (from, fc) = h.from;
-            let a = from.layout.get(fc, owner, id).map_err(|e| sqlite(from, e))?;
+            let a = from
+                .layout
+                .get(fc, owner, id)
+                .map_err(|e| sqlite(from, e))?;
             let Some((to, tc)) = h.to else {
                 let Some(current) = a else {
                     return Ok((None, Commit::TargetFirst));
@@ -569,7 +602,9 @@ impl<R: Item> Engine<R> {
             to.layout.put(tc, &new).map_err(|e| sqlite(to, e))?;
             h.ledger(owner, b.as_ref(), Some(&new))?;
             if in_from {
-                from.layout.remove(fc, owner, id).map_err(|e| sqlite(from, e))?;
+                from.layout
+                    .remove(fc, owner, id)
+                    .map_err(|e| sqlite(from, e))?;
             }
             Ok((Some(new), Commit::TargetFirst))
         })
@@ -581,17 +616,25 @@ impl<R: Item> Engine<R> {
         self.locked(owner, |h| {
             let (from, fc) = h.from;
             let Some((to, tc)) = h.to else {
-                let gone = from.layout.remove(fc, owner, id).map_err(|e| sqlite(from, e))?;
+                let gone = from
+                    .layout
+                    .remove(fc, owner, id)
+                    .map_err(|e| sqlite(from, e))?;
                 return Ok((gone, Commit::TargetFirst));
             };
-            let a = from.layout.get(fc, owner, id).map_err(|e| sqlite(from, e))?;
+            let a = from
+                .layout
+                .get(fc, owner, id)
+                .map_err(|e| sqlite(from, e))?;
             let b = to.layout.get(tc, owner, id).map_err(|e| sqlite(to, e))?;
             let order = match (&a, &b) {
                 (Some(a), Some(b)) if a.version() > b.version() => Commit::TargetFirst,
                 _ => Commit::SourceFirst,
             };
             if a.is_some() {
-                from.layout.remove(fc, owner, id).map_err(|e| sqlite(from, e))?;
+                from.layout
+                    .remove(fc, owner, id)
+                    .map_err(|e| sqlite(from, e))?;
             }
             if b.is_some() {
                 to.layout.remove(tc, owner, id).map_err(|e| sqlite(to, e))?;

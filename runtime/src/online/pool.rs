@@ -13,12 +13,67 @@ use rusqlite::{Connection, OpenFlags};
 ///
 /// (Pool crates for rusqlite lag behind the rusqlite release Strata uses; this is the little
 /// that the online engine and Notely need.)
+///
+/// WAL checkpoints run on a background thread of the pool, not in the commit of whichever
+/// request happens to cross the threshold (a checkpoint syncs the database file, which can
+/// take milliseconds; requests waiting for the writer would wait for it too).
 #[derive(Debug)]
 pub struct Pool {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// Held for its `Drop`, which stops the thread.
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// The background checkpointing thread.
+#[derive(Debug)]
+struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the background thread checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+impl Checkpointer {
+    fn start(path: &Path) -> rusqlite::Result<Checkpointer> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        conn.busy_timeout(Duration::from_millis(100))?;
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("strata-checkpoint".into())
+            .spawn(move || {
+                let (lock, wake) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
+                while !*stopped {
+                    // PASSIVE: copies what it can without blocking readers or writers.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    stopped = wake
+                        .wait_timeout(stopped, CHECKPOINT_EVERY)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.stop;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -34,6 +89,9 @@ impl Pool {
         // WAL lets readers run beside the writer; it persists in the file.
         writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         configure(&writer)?;
+        // Checkpoints are the background thread's job (see above).
+        writer.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
+        let checkpointer = Some(Checkpointer::start(path)?);
         let readers = (0..readers.max(1))
             .map(|_| {
                 let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -46,6 +104,7 @@ impl Pool {
             writer: Mutex::new(writer),
             readers,
             next: AtomicUsize::new(0),
+            _checkpointer: checkpointer,
         })
     }
 

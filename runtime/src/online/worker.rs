@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
 use super::engine::{
-    Commit, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash, ledger_add, sqlite,
+    Commit, Delta, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash, sqlite,
 };
 
 /// How the backfill shares the databases with foreground traffic.
@@ -93,6 +93,8 @@ struct Run<'a> {
     switched: u64,
     /// Records and time since the rate was last published.
     window: (u64, Instant),
+    /// Records copied since progress was last written to the directory.
+    unpublished: u64,
     last_beat: Instant,
 }
 
@@ -345,15 +347,18 @@ impl<R: Item> Engine<R> {
             copied: 0,
             switched: 0,
             window: (0, Instant::now()),
+            unpublished: 0,
             last_beat: Instant::now(),
         };
         let outcome = self.drive(&mut run, progress);
-        // Leave the move for the next worker at once, whatever happened.
+        // Leave the move for the next worker at once, whatever happened, with the copies
+        // counted from the checkpoints.
+        let copied = self.ledger_copied(move_id);
         let _ = self.control_write(|c| {
             c.execute(
-                "UPDATE strata_moves SET worker = NULL, heartbeat = NULL WHERE id = ?1 \
-                 AND worker = ?2",
-                params![move_id, run.holder],
+                "UPDATE strata_moves SET worker = NULL, heartbeat = NULL, \
+                 records_copied = coalesce(?3, records_copied) WHERE id = ?1 AND worker = ?2",
+                params![move_id, run.holder, copied.ok().map(|n| n as i64)],
             )
         });
         if let Err(e) = &outcome {
@@ -444,16 +449,12 @@ impl<R: Item> Engine<R> {
     fn beat(&self, run: &mut Run<'_>, copied: u64, force: bool) -> Result<(bool, bool)> {
         run.copied += copied;
         run.window.0 += copied;
+        run.unpublished += copied;
         let elapsed = run.window.1.elapsed();
         if !force && run.last_beat.elapsed() < Duration::from_millis(250) {
-            self.control_write(|c| {
-                c.execute(
-                    "UPDATE strata_moves SET records_copied = records_copied + ?2 WHERE id = ?1",
-                    params![run.move_id, copied as i64],
-                )
-            })?;
             return Ok((!run.stop.load(Ordering::Relaxed), false));
         }
+        let copied = std::mem::take(&mut run.unpublished);
         let rate = if elapsed.as_secs_f64() > 0.0 {
             run.window.0 as f64 / elapsed.as_secs_f64()
         } else {
@@ -643,7 +644,13 @@ impl<R: Item> Engine<R> {
 
     /// Stable at `source` → dual towards `target`, with the target's ledger started from
     /// what it already holds for the owner (both databases locked).
-    fn begin_owner(&self, move_id: i64, owner: &R::Owner, source: &str, target: &str) -> Result<()> {
+    fn begin_owner(
+        &self,
+        move_id: i64,
+        owner: &R::Owner,
+        source: &str,
+        target: &str,
+    ) -> Result<()> {
         self.transition(owner, Some(target), |h| {
             if h.placement.is_moving() || h.placement.location != source {
                 return Ok(None);
@@ -672,8 +679,7 @@ impl<R: Item> Engine<R> {
         target: &str,
     ) -> Result<()> {
         self.transition(owner, None, |h| {
-            if h.placement.move_id != Some(move_id)
-                || h.placement.target.as_deref() != Some(target)
+            if h.placement.move_id != Some(move_id) || h.placement.target.as_deref() != Some(target)
             {
                 return Ok(None);
             }
@@ -732,7 +738,8 @@ impl<R: Item> Engine<R> {
                 .layout
                 .batch(fc, owner, None, limit)
                 .map_err(|e| sqlite(from, e))?;
-            let mut copied = 0u64;
+            let mut delta = Delta::default();
+            let mut scratch = Vec::new();
             for item in &batch {
                 let there = to
                     .layout
@@ -742,15 +749,18 @@ impl<R: Item> Engine<R> {
                 // between an earlier copy and its removal, or an update since).
                 if there.as_ref().is_none_or(|t| t.version() < item.version()) {
                     to.layout.put(tc, item).map_err(|e| sqlite(to, e))?;
-                    ledger_add(tc, move_id, owner, there.as_ref(), Some(item), 1)
-                        .map_err(|e| sqlite(to, e))?;
-                    copied += 1;
+                    delta.replace(there.as_ref(), Some(item), &mut scratch);
+                    delta.copied += 1;
                 }
                 from.layout
                     .remove(fc, owner, item.id())
                     .map_err(|e| sqlite(from, e))?;
             }
-            Ok(((batch.len(), copied), Commit::TargetFirst))
+            // The checkpoint: the ledger row commits with the copies.
+            if delta != Delta::default() {
+                delta.apply(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
+            }
+            Ok(((batch.len(), delta.copied), Commit::TargetFirst))
         })
     }
 
