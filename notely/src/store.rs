@@ -199,11 +199,26 @@ pub mod accounts {
         stmt.query_map([], account_row)?.collect()
     }
 
-    /// The account and where its notes are.
+    /// The account and where its notes are: two point lookups in one read transaction (a
+    /// WAL read transaction costs file-lock system calls; as one join, SQLite re-plans the
+    /// statement at every call).
     pub fn get(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Account>> {
-        conn.prepare_cached(&format!("{ACCOUNT_SELECT} WHERE a.id = ?1"))?
-            .query_row([id], account_row)
-            .optional()
+        let autocommit = conn.is_autocommit();
+        if autocommit {
+            conn.prepare_cached("BEGIN")?.execute([])?;
+        }
+        let found = (|| {
+            let name: Option<String> = conn
+                .prepare_cached("SELECT name FROM accounts WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            let Some(name) = name else { return Ok(None) };
+            Ok(Some(Account::new(id, name).placed(directory::lookup(conn, &id)?)))
+        })();
+        if autocommit {
+            conn.prepare_cached("COMMIT")?.execute([])?;
+        }
+        found
     }
 
     /// Inserts the account and places it at the directory's location for new accounts
