@@ -205,13 +205,13 @@ pub enum MoveCommand {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// Records per backfill batch of the server's move worker.
-    #[arg(long, global = true, default_value_t = 200)]
+    #[arg(long, global = true, default_value_t = 100)]
     pub move_batch: usize,
     /// At most this many records per second for the server's move worker.
     #[arg(long, global = true)]
     pub move_max_rate: Option<f64>,
     /// Milliseconds the server's move worker rests after each batch.
-    #[arg(long, global = true, default_value_t = 0.5)]
+    #[arg(long, global = true, default_value_t = 1.0)]
     pub move_pause_ms: f64,
 }
 
@@ -230,13 +230,13 @@ impl WorkerArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PaceArgs {
     /// Records per backfill batch.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     pub batch: usize,
     /// At most this many records per second (default: no limit).
     #[arg(long)]
     pub max_rate: Option<f64>,
     /// Milliseconds to rest after each batch, leaving the databases to requests.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 1.0)]
     pub pause_ms: f64,
 }
 

@@ -213,7 +213,9 @@ pub mod accounts {
                 .query_row([id], |r| r.get(0))
                 .optional()?;
             let Some(name) = name else { return Ok(None) };
-            Ok(Some(Account::new(id, name).placed(directory::lookup(conn, &id)?)))
+            Ok(Some(
+                Account::new(id, name).placed(directory::lookup(conn, &id)?),
+            ))
         })();
         if autocommit {
             conn.prepare_cached("COMMIT")?.execute([])?;

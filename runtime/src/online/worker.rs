@@ -29,9 +29,9 @@ pub struct Pace {
 impl Default for Pace {
     fn default() -> Self {
         Pace {
-            batch: 200,
+            batch: 100,
             max_rate: None,
-            pause: Duration::from_micros(500),
+            pause: Duration::from_millis(1),
             lease_timeout: Duration::from_secs(10),
         }
     }
@@ -109,6 +109,37 @@ fn ledger_row(
     .query_row(params![move_id, owner], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()
     .map(|r| r.unwrap_or((0, 0)))
+}
+
+/// What verification finds: records left at the source, and a target whose count or content
+/// hash (`tallied`) differs from its ledger.
+fn differences<R: Item>(
+    from: &Location<R>,
+    left: u64,
+    to: &Location<R>,
+    (records, hash): (i64, i64),
+    (want_records, want_hash): (i64, i64),
+) -> Vec<String> {
+    let mut found = Vec::new();
+    if left > 0 {
+        found.push(format!(
+            "{left} record(s) left at {} after the backfill",
+            from.name
+        ));
+    }
+    if records != want_records {
+        found.push(format!(
+            "{} holds {records} record(s); the move wrote {want_records}",
+            to.name
+        ));
+    } else if hash != want_hash {
+        found.push(format!(
+            "{} holds {records} record(s) as the move wrote, but their content differs \
+             (hash {hash:x}, expected {want_hash:x})",
+            to.name
+        ));
+    }
+    found
 }
 
 /// Sets the ledger row of `(move_id, owner)` at `loc` to what `loc` holds for the owner now.
@@ -768,6 +799,33 @@ impl<R: Item> Engine<R> {
     /// left at the source. Switches the owner to the target when all agree; otherwise records
     /// the differences, fails the move and returns false.
     fn verify_owner(&self, owner: &R::Owner, move_id: i64) -> Result<bool> {
+        // First from snapshots, without blocking writers: the target's records and its ledger
+        // change together in every write, so one read transaction sees them agree.
+        let seen = self.placement(owner)?;
+        let (Some(target), true) = (&seen.target, seen.move_id == Some(move_id)) else {
+            return Ok(true);
+        };
+        let (from, to) = (self.location(&seen.location)?, self.location(target)?);
+        let left = from
+            .pool
+            .with_reader(|c| from.layout.count(c, owner))
+            .map_err(|e| sqlite(from, e))?;
+        let snapshot = to.pool.with_reader(|c| {
+            c.execute_batch("BEGIN")?;
+            let out = (|| {
+                let tallied = tally(to, c, owner).map_err(|e| match e {
+                    MoveError::Sqlite { source, .. } => source,
+                    other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
+                })?;
+                Ok((tallied, ledger_row(c, move_id, owner)?))
+            })();
+            let _ = c.execute_batch("COMMIT");
+            out
+        });
+        let (tallied, ledger) = snapshot.map_err(|e| sqlite(to, e))?;
+        let clean = differences(from, left, to, tallied, ledger).is_empty();
+        // Then the switch, with both databases locked: a quick look at the source, or, if the
+        // snapshot disagreed, the whole comparison again, authoritatively.
         let mut found = Vec::new();
         self.transition(owner, None, |h| {
             found.clear();
@@ -779,27 +837,13 @@ impl<R: Item> Engine<R> {
                 return Ok(None);
             }
             let left = from.layout.count(fc, owner).map_err(|e| sqlite(from, e))?;
-            if left > 0 {
-                found.push(format!(
-                    "{left} record(s) left at {} after the backfill",
-                    from.name
-                ));
-            }
-            let (records, hash) = tally(to, tc, owner)?;
-            let (want_records, want_hash) =
-                ledger_row(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
-            if records != want_records {
-                found.push(format!(
-                    "{} holds {records} record(s); the move wrote {want_records}",
-                    to.name
-                ));
-            } else if hash != want_hash {
-                found.push(format!(
-                    "{} holds {records} record(s) as the move wrote, but their content differs \
-                     (hash {hash:x}, expected {want_hash:x})",
-                    to.name
-                ));
-            }
+            let (tallied, ledger) = if clean && h.placement.epoch == seen.epoch {
+                ((0, 0), (0, 0))
+            } else {
+                let ledger = ledger_row(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
+                (tally(to, tc, owner)?, ledger)
+            };
+            found = differences(from, left, to, tallied, ledger);
             if !found.is_empty() {
                 return Ok(None);
             }
