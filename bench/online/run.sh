@@ -29,13 +29,13 @@ print("| run | notes moved | backfill notes/s | p99 before | p99 during | ratio 
 print("|---|---|---|---|---|---|---|---|")
 ok = True
 for i, r in enumerate(runs, 1):
-    l = r["legacy"]; m = l["moves"][0]
+    l = r; m = l["moves"][0]
     ratio = l["p99_during_ms"] / l["p99_before_ms"] if l["p99_before_ms"] else float("inf")
     print(f"| {i} | {m['records']:,} | {m['records_per_s']:,.0f} | {l['p99_before_ms']:.1f} ms | "
           f"{l['p99_during_ms']:.1f} ms | {ratio:.2f}× | {r['consistency_misses']} | {l['verify_differences']} |")
     ok &= (r["consistency_misses"] == 0 and l["verify_differences"] == 0 and m["state"] == "done")
-rates = [r["legacy"]["moves"][0]["records_per_s"] for r in runs]
-ratios = [r["legacy"]["p99_during_ms"] / r["legacy"]["p99_before_ms"] for r in runs]
+rates = [r["moves"][0]["records_per_s"] for r in runs]
+ratios = [r["p99_during_ms"] / r["p99_before_ms"] for r in runs]
 print()
 print(f"- median backfill {statistics.median(rates):,.0f} notes/s "
       f"({'met' if statistics.median(rates) >= 20000 else 'MISSED'}: ≥ 20k/s)")

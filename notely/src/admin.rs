@@ -128,10 +128,14 @@ async fn list_moves(State(state): State<AppState>) -> Result<Json<Vec<MoveStatus
     Ok(Json(blocking(move || engine.moves()).await?))
 }
 
-/// `{"to": "notes", "accounts": [..]}`, `{"to": .., "fraction": 0.1}` or `{"to": .., "all": true}`.
+/// `{"to": "notes", "accounts": [..]}`, `{"to": .., "fraction": 0.1}`, `{"to": .., "all": true}`
+/// or `{"shards": 4}`.
 #[derive(Debug, Deserialize)]
 struct StartMove {
-    to: String,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    shards: Option<usize>,
     #[serde(default)]
     accounts: Option<Vec<Uuid>>,
     #[serde(default)]
@@ -144,6 +148,26 @@ async fn start_move(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<StartMove>,
 ) -> Result<Response, AppError> {
+    let engine = Arc::clone(state.notes.engine());
+    let to = match (input.to, input.shards) {
+        (Some(to), None) => to,
+        (None, Some(n)) if input.accounts.is_none() && input.fraction.is_none() && !input.all => {
+            let dir = state.data_dir.clone();
+            let started = tokio::task::spawn_blocking(move || {
+                moves::start_shards(&engine, &dir, &crate::db::Settings::default(), n)
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::BadRequest(format!("{e:#}")))?;
+            return Ok(started_response(&state, started));
+        }
+        _ => {
+            return Err(AppError::BadRequest(
+                "say where to: \"to\" (with \"accounts\", \"fraction\" or \"all\"), or \"shards\""
+                    .into(),
+            ));
+        }
+    };
     let selection = match (input.accounts, input.fraction, input.all) {
         (Some(ids), None, false) => Selection::Accounts(ids),
         (None, Some(f), false) => Selection::Fraction(f),
@@ -154,10 +178,12 @@ async fn start_move(
             ));
         }
     };
-    let engine = Arc::clone(state.notes.engine());
-    let to = input.to;
     let started: Option<MoveRecord> =
         blocking(move || moves::start(&engine, &selection, &to)).await?;
+    Ok(started_response(&state, started))
+}
+
+fn started_response(state: &AppState, started: Option<MoveRecord>) -> Response {
     state.telemetry.log(format!(
         "INFO admin: {}",
         match &started {
@@ -165,10 +191,10 @@ async fn start_move(
             None => "every account is at the target already".into(),
         }
     ));
-    Ok(match started {
+    match started {
         Some(m) => (StatusCode::CREATED, Json(m)).into_response(),
         None => Json(serde_json::json!({ "started": false })).into_response(),
-    })
+    }
 }
 
 async fn cancel_move(

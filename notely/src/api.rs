@@ -37,6 +37,8 @@ pub struct AppState {
     pub cors_origins: Vec<String>,
     /// The operator token of `/admin` (none: the operator routes refuse everyone).
     pub admin: Option<crate::admin::AdminToken>,
+    /// Where the databases are (new shards are created there).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// An error answered as `{"error": ".."}`. Internal errors are logged, never shown.
@@ -198,6 +200,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         .notes
         .engine()
         .locations()
+        .iter()
         .map(|l| Arc::clone(&l.pool))
         .collect();
     pools.push(Arc::clone(state.control.pool()));

@@ -140,6 +140,12 @@ pub enum Command {
         /// With --legacy: legacy notes seeded per account, besides the users' own.
         #[arg(long, default_value_t = 200)]
         legacy_notes: usize,
+        /// Then shard every account into N shards while the users run.
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Then reshard into M shards.
+        #[arg(long, requires = "shards")]
+        reshard: Option<usize>,
     },
 }
 
@@ -149,8 +155,13 @@ pub enum MoveCommand {
     /// Start moving accounts' notes to a store (a running `notely serve` carries it out).
     Start {
         /// The store to move to.
-        #[arg(long)]
-        to: String,
+        #[arg(long, required_unless_present = "shards")]
+        to: Option<String>,
+        /// Shard every account by the hash of its id into N shard databases (created as
+        /// needed); again later with another N, reshard: only the logical shards that change
+        /// location move.
+        #[arg(long, conflicts_with_all = ["to", "accounts", "fraction", "all"])]
+        shards: Option<usize>,
         /// These accounts (comma-separated ids).
         #[arg(long, value_delimiter = ',', conflicts_with_all = ["fraction", "all"])]
         accounts: Vec<uuid::Uuid>,
@@ -338,6 +349,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             json,
             legacy,
             legacy_notes,
+            shards,
+            reshard,
         }) => {
             let duration = seconds("--duration", duration)?;
             let temp = match &cli.data_dir {
@@ -356,8 +369,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 accounts > 0 && user_rpm > 0,
                 "--accounts and --user-rpm must be at least 1"
             );
-            let legacy = legacy.then_some(legacy_notes);
-            let report = crate::server::demo(&dir, config, legacy, cli.worker.pace()?)?;
+            let plan = crate::server::DemoMoves {
+                legacy: legacy.then_some(legacy_notes),
+                shards,
+                reshard,
+            };
+            let report = crate::server::demo(&dir, config, plan, &settings, cli.worker.pace()?)?;
             let mut out = std::io::stdout().lock();
             if json {
                 serde_json::to_writer(&mut out, &report)?;
@@ -388,10 +405,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 for (store, n) in &report.server.note_counts {
                     writeln!(out, "  notes in {store}: {n}")?;
                 }
-                if let Some(l) = &report.legacy {
+                if let Some(l) = &report.moves {
                     writeln!(
                         out,
-                        "  legacy move: {} notes seeded; p99 before {:.2} ms, during {:.2} ms; verify differences {}",
+                        "  moves: {} legacy notes seeded; p99 before {:.2} ms, during {:.2} ms; \
+                         verify differences {}",
                         l.legacy_notes_seeded,
                         l.p99_before_ms,
                         l.p99_during_ms,
@@ -400,19 +418,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     for m in &l.moves {
                         writeln!(
                             out,
-                            "  move {} ({}) {}: {} accounts, {} records in {:.2}s ({:.0}/s)",
+                            "  move {} ({}) {}: {} accounts, {} records in {:.2}s ({:.0}/s), \
+                             p99 {:.2} ms",
                             m.id,
                             m.description,
                             m.state,
                             m.accounts,
                             m.records,
                             m.duration_s,
-                            m.records_per_s
+                            m.records_per_s,
+                            m.p99_during_ms
                         )?;
                     }
                 }
             }
-            let moved_cleanly = report.legacy.as_ref().is_none_or(|l| {
+            let moved_cleanly = report.moves.as_ref().is_none_or(|l| {
                 l.verify_differences == 0 && l.moves.iter().all(|m| m.state == "done")
             });
             Ok(

@@ -34,26 +34,88 @@ impl Default for Settings {
     }
 }
 
-/// Notely's databases under `data_dir`: the control database (accounts, placement directory),
-/// the note store and the legacy note store.
-pub fn fleet(data_dir: &Path, settings: &Settings) -> Fleet<'static> {
+/// The name of shard `i` (`shard-03`); its database is `<data_dir>/shard-03.db`.
+pub fn shard_name(i: usize) -> String {
+    format!("shard-{i:02}")
+}
+
+/// Whether `name` is a shard's name.
+pub fn is_shard(name: &str) -> bool {
+    name.strip_prefix("shard-")
+        .is_some_and(|n| n.len() >= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The shard databases under `data_dir`, by name.
+pub fn shards(data_dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(data_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".db")?;
+            is_shard(stem).then(|| stem.to_string())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn options(data_dir: &Path, settings: &Settings) -> Options {
     let backup = (settings.backups > 0).then(|| BackupPolicy {
         dir: Some(data_dir.join("backups")),
         keep: settings.backups,
     });
-    Fleet::new(&MIGRATIONS)
+    Options {
+        lock_timeout: settings.lock_timeout,
+        allow_unknown: settings.allow_unknown,
+        allow_out_of_order: settings.allow_out_of_order,
+        backup,
+        // In checked mode nothing is applied without approval, by `migrate up` either.
+        require_approval: settings.mode == Mode::Checked,
+        ..Options::default()
+    }
+}
+
+/// Notely's databases under `data_dir`: the control database (accounts, placement directory),
+/// the note store, the legacy note store, and the shards there are. Every shard is a note
+/// store (role `notes`): the same migrations reach all of them.
+pub fn fleet(data_dir: &Path, settings: &Settings) -> Fleet<'static> {
+    let mut fleet = Fleet::new(&MIGRATIONS)
         .database(CONTROL, data_dir.join("control.db"))
         .database(NOTES, data_dir.join("notes.db"))
-        .database(LEGACY, data_dir.join("legacy.db"))
+        .database(LEGACY, data_dir.join("legacy.db"));
+    for shard in shards(data_dir) {
+        fleet = fleet.database(NOTES, data_dir.join(format!("{shard}.db")));
+    }
+    fleet.options(options(data_dir, settings))
+}
+
+/// Creates (and migrates) the shard databases `names` that do not exist yet. A new shard is an
+/// empty note store: it gets the `notes` migrations without waiting for an approval.
+pub fn create_shards(data_dir: &Path, settings: &Settings, names: &[String]) -> Result<()> {
+    let mut fleet = Fleet::new(&MIGRATIONS);
+    let mut any = false;
+    for name in names {
+        let path = data_dir.join(format!("{name}.db"));
+        if !path.exists() {
+            fleet = fleet.database(NOTES, path);
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    fleet
         .options(Options {
-            lock_timeout: settings.lock_timeout,
-            allow_unknown: settings.allow_unknown,
-            allow_out_of_order: settings.allow_out_of_order,
-            backup,
-            // In checked mode nothing is applied without approval, by `migrate up` either.
-            require_approval: settings.mode == Mode::Checked,
-            ..Options::default()
+            require_approval: false,
+            backup: None,
+            ..options(data_dir, settings)
         })
+        .run(Mode::Auto)
+        .map_err(|e| anyhow::anyhow!("{}", e.error))
+        .context("creating the shard databases")?;
+    Ok(())
 }
 
 /// What Notely does with its databases before serving: in `auto` mode it migrates them, in

@@ -28,7 +28,7 @@ pub enum Selection {
 /// Whether `account` falls within `fraction` (SHA-256 of its id, first 8 bytes, as a share
 /// of 2^64).
 pub fn in_fraction(account: &Uuid, fraction: f64) -> bool {
-    let digest = strata::Checksum::of(&[account.as_bytes()]);
+    let digest = strata::Checksum::sha256(account.as_bytes());
     let mut head = [0u8; 8];
     head.copy_from_slice(&digest.bytes()[..8]);
     (u64::from_be_bytes(head) as f64) < fraction * 2f64.powi(64)
@@ -129,6 +129,57 @@ pub fn seed_legacy(
     Ok(ids)
 }
 
+/// Starts moving every account to its shard among `n` shards, creating (and migrating) the
+/// shards that do not exist. The directory's shard map is rebalanced over the `n` shards,
+/// moving as few logical shards as possible, and set first, so that new accounts go straight
+/// to their shard. Then only the accounts whose logical shard changed location move: the
+/// first time every account (from wherever it is), on a reshard only those whose logical
+/// shard moved. Accounts moving in another move are left out. `None` when nothing moves.
+pub fn start_shards(
+    engine: &Engine<Note>,
+    data_dir: &std::path::Path,
+    settings: &crate::db::Settings,
+    n: usize,
+) -> anyhow::Result<Option<MoveRecord>> {
+    use strata::online::shard;
+    anyhow::ensure!(
+        (1..=256).contains(&n),
+        "--shards must be between 1 and 256, got {n}"
+    );
+    let names: Vec<String> = (0..n).map(crate::db::shard_name).collect();
+    crate::db::create_shards(data_dir, settings, &names)?;
+    for name in &names {
+        engine.location(name)?;
+    }
+    let control = engine.control();
+    let current = control.with_reader(shard::shard_map)?;
+    let before: std::collections::BTreeSet<&String> = current.iter().collect();
+    let map = shard::rebalance(&current, &names);
+    let accounts = control.with_reader(accounts::list)?;
+    let mut plan = Vec::new();
+    for a in accounts {
+        let Some(p) = a.placement else { continue };
+        let target = &map[usize::from(shard::logical_shard(a.id.as_bytes()))];
+        if !p.is_moving() && p.location != *target {
+            plan.push((a.id, target.clone()));
+        }
+    }
+    control.with_writer(|c| {
+        let tx = c.unchecked_transaction()?;
+        shard::set_shard_map(&tx, &map)?;
+        tx.commit()
+    })?;
+    if plan.is_empty() {
+        return Ok(None);
+    }
+    let description = if before.is_empty() {
+        format!("→ {n} shards")
+    } else {
+        format!("reshard {} → {n} shards", before.len())
+    };
+    Ok(Some(engine.start_move(&description, &plan)?))
+}
+
 /// The move to cancel: `id`, or the newest unfinished one.
 pub fn cancel(engine: &Engine<Note>, id: Option<i64>) -> Result<MoveRecord, MoveError> {
     let id = match id {
@@ -158,8 +209,20 @@ pub fn describe(s: &MoveStatus) -> String {
         .eta_s
         .map(|e| format!(", eta {e:.0}s"))
         .unwrap_or_default();
+    let targets = if s.targets.len() > 1 {
+        format!(
+            "; per target: {}",
+            s.targets
+                .iter()
+                .map(|(t, p)| format!("{t} {}/{}", p.switched, p.owners))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "move {} ({}) {}: {}/{} accounts verified, {} records copied ({:.0}/s), {} to go{eta}{}{}",
+        "move {} ({}) {}: {}/{} accounts verified, {} records copied ({:.0}/s), {} to go{eta}{}{}{targets}",
         r.id,
         r.description,
         r.state.as_str(),
@@ -326,12 +389,35 @@ pub fn command(
     match command {
         MoveCommand::Start {
             to,
+            shards,
             accounts,
             fraction,
             all,
             wait,
             pace,
         } => {
+            let pace = pace.pace()?;
+            let to = match (to, shards) {
+                (Some(to), None) => to,
+                (None, Some(n)) => {
+                    let Some(record) = start_shards(&engine, data_dir, settings, n)? else {
+                        println!("notely: every account is on its shard already");
+                        return Ok(ExitCode::SUCCESS);
+                    };
+                    println!(
+                        "notely: started move {} ({}): {} account(s), {} note(s) to copy",
+                        record.id, record.description, record.owners, record.records_total
+                    );
+                    if wait {
+                        work_here(&engine, &pace, |e| finished(e, record.id))?;
+                        let status = engine.move_status(record.id)?;
+                        println!("notely: {}", describe(&status));
+                        return Ok(exit_for(&status));
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                _ => anyhow::bail!("say where to: --to STORE, or --shards N"),
+            };
             let selection = match (accounts.is_empty(), fraction, all) {
                 (false, None, false) => Selection::Accounts(accounts),
                 (true, Some(f), false) => Selection::Fraction(f),
@@ -340,7 +426,6 @@ pub fn command(
                     anyhow::bail!("say which accounts move: --accounts ID,…, --fraction F or --all")
                 }
             };
-            let pace = pace.pace()?;
             let Some(record) = start(&engine, &selection, &to)? else {
                 println!("notely: every account is at {to} already; new accounts go there too");
                 return Ok(ExitCode::SUCCESS);

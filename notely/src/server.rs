@@ -23,28 +23,43 @@ use strata::online::{Engine, Location, Pace};
 /// Reader connections per database.
 const READERS: usize = 4;
 
-/// The online engine over the (migrated) databases under `data_dir`: the directory in the
-/// control database, and the note stores by name.
-pub fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
-    let open = |role: &str| -> Result<Location<Note>> {
-        let db = Db::open(&data_dir.join(format!("{role}.db")), READERS)
-            .with_context(|| format!("opening the {role} store"))?;
-        let layout: Arc<dyn strata::online::Layout<Note>> = if role == LEGACY {
-            Arc::new(MemosTable)
-        } else {
-            Arc::new(NotesTable)
-        };
-        Ok(Location {
-            name: role.to_string(),
-            pool: Arc::clone(db.pool()),
-            layout,
-        })
+/// Opens the store called `name` under `data_dir` for the online engine: `legacy` in the legacy
+/// layout, `notes` and the shards in the notes layout.
+fn location(data_dir: &Path, name: &str) -> Result<Location<Note>> {
+    let db = Db::open(&data_dir.join(format!("{name}.db")), READERS)
+        .with_context(|| format!("opening the {name} store"))?;
+    let layout: Arc<dyn strata::online::Layout<Note>> = if name == LEGACY {
+        Arc::new(MemosTable)
+    } else {
+        Arc::new(NotesTable)
     };
-    Engine::new(
-        Arc::clone(control.pool()),
-        vec![open(NOTES)?, open(LEGACY)?],
-    )
-    .context("starting the online engine")
+    Ok(Location {
+        name: name.to_string(),
+        pool: Arc::clone(db.pool()),
+        layout,
+    })
+}
+
+/// The online engine over the (migrated) databases under `data_dir`: the directory in the
+/// control database, and the note stores by name. Shards created later (by another process)
+/// are opened when the directory first sends a request there.
+pub fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
+    let mut locations = vec![location(data_dir, NOTES)?, location(data_dir, LEGACY)?];
+    for shard in crate::db::shards(data_dir) {
+        locations.push(location(data_dir, &shard)?);
+    }
+    let dir = data_dir.to_path_buf();
+    let opener: strata::online::Opener<Note> = Box::new(move |name| {
+        if !crate::db::is_shard(name) || !dir.join(format!("{name}.db")).exists() {
+            return None;
+        }
+        Some(location(&dir, name).map_err(|e| {
+            strata::online::MoveError::Invalid(format!("opening shard {name}: {e:#}"))
+        }))
+    });
+    Ok(Engine::new(Arc::clone(control.pool()), locations)
+        .context("starting the online engine")?
+        .with_opener(opener))
 }
 
 /// Opens the (migrated) databases under `data_dir`.
@@ -64,6 +79,7 @@ pub fn state(
         cors_origins,
         telemetry,
         admin: Some(admin),
+        data_dir: data_dir.to_path_buf(),
     })
 }
 
@@ -265,6 +281,7 @@ fn refresh_ui(
     app.address = format!("http://{addr}");
     if let Some(request) = app.request.take() {
         let engine = Arc::clone(state.notes.engine());
+        let (dir, settings) = (data_dir.to_path_buf(), settings.clone());
         let done = handle.block_on(tokio::task::spawn_blocking(move || match request {
             crate::tui::MoveRequest::AllTo(to) => {
                 crate::moves::start(&engine, &crate::moves::Selection::All, &to).map(|m| match m {
@@ -274,6 +291,15 @@ fn refresh_ui(
             }
             crate::tui::MoveRequest::CancelNewest => crate::moves::cancel(&engine, None)
                 .map(|m| format!("move {} is {}", m.id, m.state.as_str())),
+            crate::tui::MoveRequest::Shard => {
+                let shards = crate::db::shards(&dir).len();
+                let n = if shards == 0 { 4 } else { shards * 2 };
+                match crate::moves::start_shards(&engine, &dir, &settings, n) {
+                    Ok(Some(m)) => Ok(format!("started move {}: {}", m.id, m.description)),
+                    Ok(None) => Ok(format!("every account is on its shard among {n} already")),
+                    Err(e) => Err(strata::online::MoveError::Invalid(format!("{e:#}"))),
+                }
+            }
         }));
         app.message = match done {
             Ok(Ok(message)) => message,
@@ -382,24 +408,24 @@ pub struct DemoReport {
     pub data_dir: String,
     #[serde(flatten)]
     pub load: LoadReport,
-    /// With `--legacy`: the move from the legacy store.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub legacy: Option<LegacyReport>,
+    /// With data moves (`--legacy`, `--shards`, `--reshard`): what they did.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub moves: Option<MovesReport>,
     pub server: Snapshot,
 }
 
-/// What `demo --legacy` adds: the move of every account from the legacy store to the new one.
+/// What the demo's data moves did.
 #[derive(Debug, Serialize)]
-pub struct LegacyReport {
-    /// Notes seeded into the legacy store besides the users' own.
+pub struct MovesReport {
+    /// Notes seeded into the legacy store besides the users' own (`--legacy`).
     pub legacy_notes_seeded: u64,
-    /// Differences verification found (0 for a correct move).
+    /// Differences verification found, over all moves (0 for correct moves).
     pub verify_differences: u64,
-    /// API p99 (ms) as the users saw it before the move and during it.
+    /// API p99 (ms) as the users saw it before the first move, and during the moves.
     pub p99_before_ms: f64,
     pub p99_during_ms: f64,
     pub moves: Vec<MoveFigures>,
-    /// Notes per store after the move.
+    /// Notes per store (and shard) at the end.
     pub note_counts: std::collections::BTreeMap<String, u64>,
 }
 
@@ -414,10 +440,12 @@ pub struct MoveFigures {
     pub records: u64,
     pub records_per_s: f64,
     pub verify_differences: u64,
+    /// API p99 (ms) during this move.
+    pub p99_during_ms: f64,
 }
 
 impl MoveFigures {
-    pub fn of(s: &strata::online::MoveStatus) -> MoveFigures {
+    pub fn of(s: &strata::online::MoveStatus, p99_during_ms: f64) -> MoveFigures {
         let r = &s.record;
         let duration_s =
             (r.finished_at.unwrap_or(r.updated_at) - r.created_at).max(0) as f64 / 1000.0;
@@ -434,7 +462,26 @@ impl MoveFigures {
                 0.0
             },
             verify_differences: r.differences,
+            p99_during_ms,
         }
+    }
+}
+
+/// The data moves a demo makes while its users run.
+#[derive(Debug, Clone, Default)]
+pub struct DemoMoves {
+    /// Start in the legacy store, with this many extra legacy notes per account, and move
+    /// everything to the new store.
+    pub legacy: Option<usize>,
+    /// Then shard into this many shards.
+    pub shards: Option<usize>,
+    /// Then reshard into this many.
+    pub reshard: Option<usize>,
+}
+
+impl DemoMoves {
+    fn any(&self) -> bool {
+        self.legacy.is_some() || self.shards.is_some() || self.reshard.is_some()
     }
 }
 
@@ -476,19 +523,19 @@ pub fn seed_legacy(
 }
 
 /// Starts the server on `data_dir` (migrated already), runs the strict users for the
-/// configured duration, stops the server, and reports. With `legacy` (notes per account),
-/// new accounts start in the legacy store, which gets that many extra notes per user account;
-/// after the duration every account moves to the new store while the users go on, and the
-/// users stop once the move is over.
+/// configured duration, stops the server, and reports. With data moves, new accounts may start
+/// in the legacy store (which gets extra notes per account); after the duration the moves run
+/// one after the other while the users go on, and the users stop once they are over.
 pub fn demo(
     data_dir: &Path,
     config: LoadConfig,
-    legacy: Option<usize>,
+    plan: DemoMoves,
+    settings: &crate::db::Settings,
     pace: Pace,
 ) -> Result<DemoReport> {
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
-        if legacy.is_some() {
+        if plan.legacy.is_some() {
             let control = Db::open(&data_dir.join("control.db"), 1)?;
             control.with_writer(|c| {
                 strata::online::directory::set_setting(
@@ -507,7 +554,7 @@ pub fn demo(
         )
         .await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let Some(per_account) = legacy else {
+        if !plan.any() {
             let load = loadgen::run(
                 &format!("http://{}", server.addr),
                 &config,
@@ -520,10 +567,10 @@ pub fn demo(
             return Ok(DemoReport {
                 data_dir: data_dir.display().to_string(),
                 load,
-                legacy: None,
+                moves: None,
                 server: telemetry.snapshot(),
             });
-        };
+        }
         let before = config.duration.unwrap_or(Duration::from_secs(5));
         let users = tokio::spawn({
             let (base, telemetry) = (format!("http://{}", server.addr), Arc::clone(&telemetry));
@@ -533,9 +580,9 @@ pub fn demo(
             };
             async move { loadgen::run(&base, &config, telemetry, stopped).await }
         });
-        // Wait for the users' accounts, then give each its legacy notes.
         let engine = Arc::clone(server.state.notes.engine());
         let control = Arc::clone(&server.state.control);
+        // Wait for the users' accounts.
         let accounts = loop {
             let list = control.read(crate::store::accounts::list).await?;
             if list.len() >= config.accounts || users.is_finished() {
@@ -543,52 +590,104 @@ pub fn demo(
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let seeded = {
+        let mut seeded = 0;
+        if let Some(per_account) = plan.legacy {
             let engine = Arc::clone(&engine);
-            tokio::task::spawn_blocking(move || seed_legacy(&engine, &accounts, per_account))
-                .await??
-        };
-        telemetry.log(format!("INFO demo: seeded {seeded} legacy notes"));
+            seeded =
+                tokio::task::spawn_blocking(move || seed_legacy(&engine, &accounts, per_account))
+                    .await??;
+            telemetry.log(format!("INFO demo: seeded {seeded} legacy notes"));
+        }
         let before_from = std::time::Instant::now();
         tokio::time::sleep(before).await;
-        let move_from = std::time::Instant::now();
-        let started = {
-            let engine = Arc::clone(&engine);
-            tokio::task::spawn_blocking(move || {
-                crate::moves::start(&engine, &crate::moves::Selection::All, NOTES)
-            })
-            .await??
-            .context("the legacy store has no accounts to move")?
-        };
-        telemetry.log(format!("INFO demo: started move {}", started.id));
-        let status = loop {
-            let engine = Arc::clone(&engine);
-            let s = tokio::task::spawn_blocking(move || engine.move_status(started.id)).await??;
-            if !s.record.state.is_active() {
-                break s;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let move_to = std::time::Instant::now();
-        // A little traffic on the new store after the switch.
+        let mut windows = Vec::new();
+        let mut done = Vec::new();
+        let steps = [
+            plan.legacy.map(|_| Step::To(NOTES.to_string())),
+            plan.shards.map(Step::Shards),
+            plan.reshard.map(Step::Shards),
+        ];
+        for step in steps.into_iter().flatten() {
+            let from = std::time::Instant::now();
+            let started = {
+                let (engine, dir, settings) = (
+                    Arc::clone(&engine),
+                    data_dir.to_path_buf(),
+                    settings.clone(),
+                );
+                tokio::task::spawn_blocking(move || -> Result<_> {
+                    match step {
+                        Step::To(to) => Ok(crate::moves::start(
+                            &engine,
+                            &crate::moves::Selection::All,
+                            &to,
+                        )?),
+                        Step::Shards(n) => crate::moves::start_shards(&engine, &dir, &settings, n),
+                    }
+                })
+                .await??
+            };
+            let Some(started) = started else { continue };
+            telemetry.log(format!(
+                "INFO demo: started move {} ({})",
+                started.id, started.description
+            ));
+            let status = loop {
+                let engine = Arc::clone(&engine);
+                let s =
+                    tokio::task::spawn_blocking(move || engine.move_status(started.id)).await??;
+                if !s.record.state.is_active() {
+                    break s;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            windows.push((from, std::time::Instant::now()));
+            done.push(status);
+        }
+        // A little traffic after the last switch.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let _ = stop.send(true);
         let load = users.await.context("load generator")??;
         refresh_counts(&server.state).await;
         let note_counts = server.state.notes.totals().await?.into_iter().collect();
         server.stop().await?;
+        let during: Vec<(std::time::Instant, u64)> = load
+            .samples
+            .iter()
+            .filter(|(at, _)| windows.iter().any(|(a, b)| at >= a && at < b))
+            .copied()
+            .collect();
+        let p99_during_ms = LoadReport {
+            samples: during,
+            ..load.clone()
+        }
+        .p99_between(before_from, std::time::Instant::now());
+        let moves = done
+            .iter()
+            .zip(&windows)
+            .map(|(s, (a, b))| MoveFigures::of(s, load.p99_between(*a, *b)))
+            .collect::<Vec<_>>();
         Ok(DemoReport {
             data_dir: data_dir.display().to_string(),
-            legacy: Some(LegacyReport {
+            moves: Some(MovesReport {
                 legacy_notes_seeded: seeded,
-                verify_differences: status.record.differences,
-                p99_before_ms: load.p99_between(before_from, move_from),
-                p99_during_ms: load.p99_between(move_from, move_to),
-                moves: vec![MoveFigures::of(&status)],
+                verify_differences: moves.iter().map(|m| m.verify_differences).sum(),
+                p99_before_ms: load.p99_between(
+                    before_from,
+                    windows.first().map(|w| w.0).unwrap_or(before_from),
+                ),
+                p99_during_ms,
+                moves,
                 note_counts,
             }),
             load,
             server: telemetry.snapshot(),
         })
     })
+}
+
+/// One data move of the demo.
+enum Step {
+    To(String),
+    Shards(usize),
 }

@@ -223,8 +223,8 @@ pub mod accounts {
         found
     }
 
-    /// Inserts the account and places it at the directory's location for new accounts
-    /// (`fallback` when none is set), in one transaction. Returns the account as stored, or
+    /// Inserts the account and places it, in one transaction: by the hash of its id when the
+    /// directory has a shard map, else at its location for new accounts, else at `fallback`. Returns the account as stored, or
     /// `None` if its id is taken.
     pub fn create(
         conn: &Connection,
@@ -240,8 +240,7 @@ pub mod accounts {
         if n == 0 {
             return Ok(None);
         }
-        let location = directory::setting(&tx, directory::DEFAULT_LOCATION)?
-            .unwrap_or_else(|| fallback.to_string());
+        let location = strata::online::shard::location_for_new(&tx, a.id.as_bytes(), fallback)?;
         directory::place(&tx, &a.id, &location)?;
         let stored = get(&tx, a.id)?;
         tx.commit()?;

@@ -1,6 +1,7 @@
 //! Online moves with real processes: two servers sharing the files while strict users talk to
-//! both and the notes move from the legacy store; and a worker killed with SIGKILL at random
-//! points, again and again, until a restarted one finishes the move.
+//! both and the notes move from the legacy store, into 4 shards, and are resharded into 8; and
+//! a worker killed with SIGKILL at random points, again and again, until a restarted one
+//! finishes the move.
 
 mod common;
 
@@ -63,7 +64,7 @@ fn count(path: &Path, sql: &str) -> i64 {
 }
 
 #[test]
-fn two_servers_and_strict_users_through_a_live_move() {
+fn two_servers_and_strict_users_through_live_moves_and_a_reshard() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&notely(d, &["migrate", "up"]));
@@ -91,21 +92,28 @@ fn two_servers_and_strict_users_through_a_live_move() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let started = ok(&notely(d, &["move", "start", "--to", "notes", "--all"]));
-    assert!(started.contains("started move"), "{started}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        let s = move_status(d);
-        let newest = s[0].clone();
-        if newest["state"] != "running" {
-            break newest;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the move did not finish: {newest}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    // Legacy → notes, then into 4 shards, then resharded into 8, users all along.
+    let mut statuses = Vec::new();
+    for args in [
+        &["--to", "notes", "--all"][..],
+        &["--shards", "4"][..],
+        &["--shards", "8"][..],
+    ] {
+        let started = ok(&notely(d, &[&["move", "start"][..], args].concat()));
+        assert!(started.contains("started move"), "{started}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        statuses.push(loop {
+            let newest = move_status(d)[0].clone();
+            if newest["state"] != "running" {
+                break newest;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the move did not finish: {newest}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        });
+    }
     std::thread::sleep(Duration::from_millis(500));
     terminate(&users);
     let out = users.wait_with_output().unwrap();
@@ -115,14 +123,32 @@ fn two_servers_and_strict_users_through_a_live_move() {
         terminate(&server);
         server.wait().unwrap();
     }
-    assert_eq!(status["state"], "done", "{status}");
-    assert_eq!(status["differences"], 0, "{status}");
-    assert!(status["owners"].as_u64().unwrap() >= 10, "{status}");
+    for status in &statuses {
+        assert_eq!(status["state"], "done", "{status}");
+        assert_eq!(status["differences"], 0, "{status}");
+    }
+    assert!(
+        statuses[0]["owners"].as_u64().unwrap() >= 10,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[2]["owners"].as_u64().unwrap() < statuses[1]["owners"].as_u64().unwrap(),
+        "the reshard moves only some accounts: {statuses:?}"
+    );
     assert!(report["requests"].as_u64().unwrap() > 200, "{report}");
     assert_eq!(report["consistency_misses"], 0, "{report}");
     assert_eq!(report["errors"], 0, "{report}");
     assert_eq!(count(&d.join("legacy.db"), "SELECT count(*) FROM memos"), 0);
-    assert!(count(&d.join("notes.db"), "SELECT count(*) FROM notes") >= 1600);
+    assert_eq!(count(&d.join("notes.db"), "SELECT count(*) FROM notes"), 0);
+    let sharded: i64 = (0..8)
+        .map(|i| {
+            count(
+                &d.join(format!("shard-{i:02}.db")),
+                "SELECT count(*) FROM notes",
+            )
+        })
+        .sum();
+    assert!(sharded >= 1600, "{sharded}");
 }
 
 /// `(id, content)` of every note, wherever it is.

@@ -25,6 +25,13 @@ impl Checksum {
         Checksum(h.finish())
     }
 
+    /// Plain SHA-256 of `data` (no length prefix).
+    pub const fn sha256(data: &[u8]) -> Checksum {
+        let mut h = Sha256::new();
+        h.update(data);
+        Checksum(h.finish())
+    }
+
     /// The raw digest.
     pub const fn bytes(&self) -> &[u8; 32] {
         &self.0

@@ -66,6 +66,9 @@ pub enum MigrateCommand {
     Down {
         #[arg(long, value_name = "VERSION")]
         to: i64,
+        /// Only the databases of this role.
+        #[arg(long)]
+        role: Option<String>,
     },
     /// Applied migrations and the audit log.
     History {
@@ -285,7 +288,18 @@ pub fn execute(
             });
             finish_run(args, fleet.run(crate::Mode::Auto), out)
         }
-        MigrateCommand::Down { to } => finish_run(args, fleet.down_to(*to), out),
+        MigrateCommand::Down { to, role } => match role {
+            Some(role) => {
+                if !fleet.databases().iter().any(|d| &d.role == role) {
+                    return Err(CliError::Usage(format!(
+                        "no database has role `{role}`; the roles here are: {}",
+                        fleet.roles().join(", ")
+                    )));
+                }
+                finish_run(args, fleet.only_role(role).down_to(*to), out)
+            }
+            None => finish_run(args, fleet.down_to(*to), out),
+        },
         MigrateCommand::History { events } => history(args, fleet, *events, out),
         MigrateCommand::Verify => verify(args, fleet, out),
         MigrateCommand::Dump => {

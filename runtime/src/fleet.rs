@@ -151,6 +151,21 @@ impl<'s> Fleet<'s> {
         &self.databases
     }
 
+    /// The same fleet, with only the databases of `role`.
+    pub fn only_role(&self, role: &str) -> Fleet<'s> {
+        Fleet {
+            source: self.source,
+            databases: self
+                .databases
+                .iter()
+                .filter(|d| d.role == role)
+                .cloned()
+                .collect(),
+            options: self.options.clone(),
+            parallelism: self.parallelism,
+        }
+    }
+
     /// The migrations source.
     pub fn source(&self) -> &'s Source {
         self.source
@@ -176,7 +191,7 @@ impl<'s> Fleet<'s> {
     }
 
     /// Roles in the order of their first database.
-    fn roles(&self) -> Vec<&str> {
+    pub fn roles(&self) -> Vec<&str> {
         let mut roles: Vec<&str> = Vec::new();
         for d in &self.databases {
             if !roles.contains(&d.role.as_str()) {

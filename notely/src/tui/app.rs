@@ -66,6 +66,8 @@ pub enum MoveRequest {
     AllTo(String),
     /// Cancel the newest unfinished move.
     CancelNewest,
+    /// Shard the accounts into 4 shards, or reshard into twice as many.
+    Shard,
 }
 
 /// Everything the UI shows.
@@ -102,6 +104,10 @@ impl App {
             KeyCode::Char('n') if self.page == Page::Moves => {
                 self.request = Some(MoveRequest::AllTo(notely_migrations::NOTES.into()));
                 self.message = "starting a move of all accounts to notes…".into();
+            }
+            KeyCode::Char('s') if self.page == Page::Moves => {
+                self.request = Some(MoveRequest::Shard);
+                self.message = "sharding (4 shards, or twice as many as now)…".into();
             }
             KeyCode::Char('c') if self.page == Page::Moves => {
                 self.request = Some(MoveRequest::CancelNewest);

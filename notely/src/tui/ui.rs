@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, Tabs};
 use super::app::{App, Page};
 use crate::telemetry::Stats;
 
-const KEYS: &str = " ←/→ h/l pages · 1-5 jump · ↑/↓ scroll logs · moves page: n move all to notes, c cancel · q quit ";
+const KEYS: &str = " ←/→ h/l pages · 1-5 jump · ↑/↓ scroll logs · moves page: n all to notes, s shard ×2, c cancel · q quit ";
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) {
@@ -226,7 +226,8 @@ fn moves(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(table, table_area);
     frame.render_widget(
         Paragraph::new(if app.message.is_empty() {
-            "n: move every account to the notes store · c: cancel the newest unfinished move"
+            "n: move every account to the notes store · s: shard into 4, or twice as many shards \
+             · c: cancel the newest unfinished move"
         } else {
             app.message.as_str()
         })
@@ -354,6 +355,7 @@ mod tests {
                     remaining: 600,
                     eta_s: Some(0.3),
                     found: Vec::new(),
+                    targets: BTreeMap::new(),
                 }],
             }),
             accounts: vec![AccountRow {

@@ -8,6 +8,8 @@
 //! - `strata_moves`: one row per move, with its state, counters and the worker running it.
 //! - `strata_move_differences`: what verification found, per owner.
 //! - `strata_directory`: settings, such as the location of new owners.
+//! - `strata_shard_map`: with hash placement, the location of each logical shard
+//!   (see [`super::shard`]).
 
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
@@ -61,6 +63,10 @@ CREATE TABLE IF NOT EXISTS strata_move_differences (
 CREATE TABLE IF NOT EXISTS strata_directory (
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS strata_shard_map (
+    logical INTEGER PRIMARY KEY CHECK (logical >= 0 AND logical < 4096),
+    location TEXT NOT NULL
 );
 ";
 

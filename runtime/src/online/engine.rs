@@ -241,6 +241,13 @@ pub(crate) fn ledger_add<R: Item>(
     delta.apply(conn, move_id, owner)
 }
 
+/// Creates the ledger table at `loc` if missing.
+fn install_ledger<R: Item>(loc: &Location<R>) -> Result<()> {
+    loc.pool
+        .with_writer(|c| c.execute_batch(LEDGER_SQL))
+        .map_err(|e| sqlite(loc, e))
+}
+
 pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> MoveError {
     MoveError::Sqlite {
         location: loc.name.clone(),
@@ -253,9 +260,14 @@ pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> Mov
 /// owners between locations (see the [module documentation](super)).
 pub struct Engine<R: Item> {
     control: Arc<Pool>,
-    locations: BTreeMap<String, Location<R>>,
+    locations: std::sync::RwLock<BTreeMap<String, Arc<Location<R>>>>,
+    opener: Option<Opener<R>>,
     fault: std::sync::RwLock<Option<Fault>>,
 }
+
+/// Opens a location the engine does not know yet (one another process created, such as a new
+/// shard), by name; `None` if there is no such location.
+pub type Opener<R> = Box<dyn Fn(&str) -> Option<Result<Location<R>>> + Send + Sync>;
 
 /// A test's crash injector: called at named points, it returns true to make the engine stop
 /// right there as if the process died (uncommitted work rolls back).
@@ -273,7 +285,7 @@ impl<R: Item> Debug for Engine<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("control", &self.control.path())
-            .field("locations", &self.locations.values().collect::<Vec<_>>())
+            .field("locations", &self.locations())
             .finish()
     }
 }
@@ -291,10 +303,8 @@ impl<R: Item> Engine<R> {
             })?;
         let mut by_name = BTreeMap::new();
         for loc in locations {
-            loc.pool
-                .with_writer(|c| c.execute_batch(LEDGER_SQL))
-                .map_err(|e| sqlite(&loc, e))?;
-            if by_name.insert(loc.name.clone(), loc).is_some() {
+            install_ledger(&loc)?;
+            if by_name.insert(loc.name.clone(), Arc::new(loc)).is_some() {
                 return Err(MoveError::Invalid(
                     "two locations share a name; give each its own".into(),
                 ));
@@ -302,9 +312,17 @@ impl<R: Item> Engine<R> {
         }
         Ok(Engine {
             control,
-            locations: by_name,
+            locations: std::sync::RwLock::new(by_name),
+            opener: None,
             fault: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Lets the engine open locations it meets in the directory but was not given (created
+    /// later, perhaps by another process).
+    pub fn with_opener(mut self, opener: Opener<R>) -> Self {
+        self.opener = Some(opener);
+        self
     }
 
     /// Installs (or removes) a crash injector, for crash-safety tests.
@@ -327,24 +345,45 @@ impl<R: Item> Engine<R> {
         &self.control
     }
 
-    /// The locations, in name order.
-    pub fn locations(&self) -> impl Iterator<Item = &Location<R>> {
-        self.locations.values()
+    /// The locations known so far, in name order.
+    pub fn locations(&self) -> Vec<Arc<Location<R>>> {
+        self.locations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
-    /// The location called `name`.
-    pub fn location(&self, name: &str) -> Result<&Location<R>> {
-        self.locations
+    /// The location called `name`, opened on first use if the engine has an opener.
+    pub fn location(&self, name: &str) -> Result<Arc<Location<R>>> {
+        if let Some(loc) = self
+            .locations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .get(name)
-            .ok_or_else(|| MoveError::UnknownLocation {
-                name: name.to_string(),
-                known: self
-                    .locations
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        {
+            return Ok(Arc::clone(loc));
+        }
+        let unknown = || MoveError::UnknownLocation {
+            name: name.to_string(),
+            known: self
+                .locations()
+                .iter()
+                .map(|l| l.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let opened = match &self.opener {
+            Some(open) => open(name).ok_or_else(unknown)??,
+            None => return Err(unknown()),
+        };
+        install_ledger(&opened)?;
+        let mut all = self.locations.write().unwrap_or_else(|p| p.into_inner());
+        Ok(Arc::clone(
+            all.entry(name.to_string())
+                .or_insert_with(|| Arc::new(opened)),
+        ))
     }
 
     pub(crate) fn control_err(&self, source: rusqlite::Error) -> MoveError {
@@ -388,7 +427,7 @@ impl<R: Item> Engine<R> {
         let loc = self.location(name)?;
         loc.pool
             .with_reader(|c| f(loc.layout.as_ref(), c))
-            .map_err(|e| sqlite(loc, e))
+            .map_err(|e| sqlite(&loc, e))
     }
 
     /// The owner's record `id`, read as `placement` says (a placement the caller just looked
@@ -464,7 +503,8 @@ impl<R: Item> Engine<R> {
                 .map(|t| self.location(t))
                 .transpose()?;
             // Lock in name order, in this process (mutexes) and across processes (SQLite).
-            let mut locs: Vec<&Location<R>> = std::iter::once(from).chain(to).collect();
+            let mut locs: Vec<&Location<R>> =
+                std::iter::once(&*from).chain(to.as_deref()).collect();
             locs.sort_by(|a, b| a.name.cmp(&b.name));
             let guards: Vec<_> = locs.iter().map(|l| l.pool.writer()).collect();
             let mut begun = Vec::new();
@@ -506,8 +546,8 @@ impl<R: Item> Engine<R> {
             };
             let held = Held {
                 placement: now,
-                from: (from, conn_of(from)),
-                to: to.map(|t| (t, conn_of(t))),
+                from: (&*from, conn_of(&from)),
+                to: to.as_deref().map(|t| (t, conn_of(t))),
             };
             let (value, order) = match op(&held) {
                 Ok(v) => v,
@@ -681,8 +721,8 @@ impl<R: Item> Engine<R> {
 
     /// Total records per location.
     pub fn totals(&self) -> Result<Vec<(String, u64)>> {
-        self.locations
-            .values()
+        self.locations()
+            .iter()
             .map(|l| {
                 let n = l
                     .pool

@@ -32,9 +32,10 @@
 pub mod directory;
 mod engine;
 mod pool;
+pub mod shard;
 mod worker;
 
 pub use directory::{MoveRecord, MoveState, Phase, Placement};
-pub use engine::{Engine, Fault, Item, Layout, Location, MoveError, fault, item_hash};
+pub use engine::{Engine, Fault, Item, Layout, Location, MoveError, Opener, fault, item_hash};
 pub use pool::Pool;
-pub use worker::{MoveStatus, Pace, Step, WorkReport};
+pub use worker::{MoveStatus, Pace, Step, TargetProgress, WorkReport};

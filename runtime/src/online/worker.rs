@@ -50,6 +50,15 @@ pub struct MoveStatus {
     pub eta_s: Option<f64>,
     /// What verification found: `(owner, detail)`.
     pub found: Vec<(String, String)>,
+    /// Per target location: owners the move sends there, and how many are there already.
+    pub targets: BTreeMap<String, TargetProgress>,
+}
+
+/// A move's progress towards one target location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TargetProgress {
+    pub owners: u64,
+    pub switched: u64,
 }
 
 /// What one call of [`Engine::work`] did.
@@ -227,7 +236,7 @@ impl<R: Item> Engine<R> {
             records_total += from
                 .pool
                 .with_reader(|c| from.layout.count(c, owner))
-                .map_err(|e| sqlite(from, e))?;
+                .map_err(|e| sqlite(&from, e))?;
             plan.push((owner, p.location, target));
         }
         if plan.is_empty() {
@@ -321,7 +330,7 @@ impl<R: Item> Engine<R> {
 
     fn status_of(&self, record: MoveRecord) -> Result<MoveStatus> {
         let id = record.id;
-        let (phases, planned, found) = self.control_read(|c| {
+        let (phases, planned, found, targets) = self.control_read(|c| {
             let phases = directory::phases(c, id)?;
             let planned: i64 = c.query_row(
                 "SELECT count(*) FROM strata_move_plan p JOIN strata_placement s \
@@ -330,7 +339,23 @@ impl<R: Item> Engine<R> {
                 [id],
                 |r| r.get(0),
             )?;
-            Ok((phases, planned, directory::differences(c, id)?))
+            let mut stmt = c.prepare_cached(
+                "SELECT p.target, count(*), coalesce(sum(s.location = p.target \
+                 AND s.move_id IS NULL), 0) FROM strata_move_plan p JOIN strata_placement s \
+                 ON s.owner = p.owner WHERE p.move_id = ?1 GROUP BY p.target",
+            )?;
+            let targets = stmt
+                .query_map([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        TargetProgress {
+                            owners: r.get::<_, i64>(1)? as u64,
+                            switched: r.get::<_, i64>(2)? as u64,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+            Ok((phases, planned, directory::differences(c, id)?, targets))
         })?;
         let mut by_phase: BTreeMap<String, u64> = phases
             .into_iter()
@@ -351,6 +376,7 @@ impl<R: Item> Engine<R> {
             remaining,
             eta_s,
             found,
+            targets,
         })
     }
 
@@ -468,7 +494,7 @@ impl<R: Item> Engine<R> {
                         |r| r.get(0),
                     )
                 })
-                .map_err(|e| sqlite(loc, e))?;
+                .map_err(|e| sqlite(&loc, e))?;
             total += n as u64;
         }
         Ok(total)
@@ -809,11 +835,11 @@ impl<R: Item> Engine<R> {
         let left = from
             .pool
             .with_reader(|c| from.layout.count(c, owner))
-            .map_err(|e| sqlite(from, e))?;
+            .map_err(|e| sqlite(&from, e))?;
         let snapshot = to.pool.with_reader(|c| {
             c.execute_batch("BEGIN")?;
             let out = (|| {
-                let tallied = tally(to, c, owner).map_err(|e| match e {
+                let tallied = tally(&to, c, owner).map_err(|e| match e {
                     MoveError::Sqlite { source, .. } => source,
                     other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
                 })?;
@@ -822,8 +848,8 @@ impl<R: Item> Engine<R> {
             let _ = c.execute_batch("COMMIT");
             out
         });
-        let (tallied, ledger) = snapshot.map_err(|e| sqlite(to, e))?;
-        let clean = differences(from, left, to, tallied, ledger).is_empty();
+        let (tallied, ledger) = snapshot.map_err(|e| sqlite(&to, e))?;
+        let clean = differences(&from, left, &to, tallied, ledger).is_empty();
         // Then the switch, with both databases locked: a quick look at the source, or, if the
         // snapshot disagreed, the whole comparison again, authoritatively.
         let mut found = Vec::new();
