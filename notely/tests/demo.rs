@@ -11,6 +11,61 @@ use notely::loadgen::{self, LoadConfig};
 use notely::telemetry::Telemetry;
 
 #[test]
+fn demo_moves_legacy_to_new_to_shards_and_reshards_with_zero_misses() {
+    let out = std::process::Command::new(common::NOTELY)
+        .args(["demo", "--legacy", "--legacy-notes", "50", "--shards", "2"])
+        .args([
+            "--reshard",
+            "4",
+            "--duration",
+            "1",
+            "--accounts",
+            "6",
+            "--json",
+        ])
+        .env_remove("NOTELY_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["consistency_misses"], 0, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(report["verify_differences"], 0, "{report}");
+    assert_eq!(report["legacy_notes_seeded"], 300, "{report}");
+    let moves = report["moves"].as_array().unwrap();
+    let described: Vec<&str> = moves
+        .iter()
+        .map(|m| m["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        described,
+        ["all accounts → notes", "→ 2 shards", "reshard 2 → 4 shards"]
+    );
+    for m in moves {
+        assert_eq!(m["state"], "done", "{m}");
+        for field in ["duration_s", "records", "records_per_s", "p99_during_ms"] {
+            assert!(m[field].as_f64().is_some(), "{field} missing: {m}");
+        }
+    }
+    assert!(moves[0]["records"].as_u64().unwrap() >= 300);
+    let counts = &report["note_counts"];
+    assert_eq!(
+        (&counts["legacy"], &counts["notes"]),
+        (&serde_json::json!(0), &serde_json::json!(0))
+    );
+    let sharded: u64 = (0..4)
+        .map(|i| counts[format!("shard-{i:02}")].as_u64().unwrap())
+        .sum();
+    assert!(sharded >= 300, "{counts}");
+    assert!(report["p99_before_ms"].as_f64().unwrap() > 0.0);
+    assert!(report["p99_during_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn demo_reports_zero_misses_as_json() {
     let out = std::process::Command::new(common::NOTELY)
         .args(["demo", "--duration", "2", "--accounts", "8", "--json"])
