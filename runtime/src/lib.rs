@@ -48,6 +48,7 @@ mod migrator;
 pub mod online;
 mod run;
 pub mod schema;
+pub mod split;
 pub mod store;
 pub mod testing;
 mod tx;
