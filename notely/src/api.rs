@@ -35,10 +35,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Extra origins allowed by CORS besides `http://localhost:*` and `http://127.0.0.1:*`.
     pub cors_origins: Vec<String>,
-    /// The operator token of `/admin` (none: the operator routes refuse everyone).
-    pub admin: Option<crate::admin::AdminToken>,
-    /// Where the databases are (new shards are created there).
-    pub data_dir: std::path::PathBuf,
+    /// The operator page and endpoints.
+    pub admin: crate::admin::Admin,
 }
 
 /// An error answered as `{"error": ".."}`. Internal errors are logged, never shown.
@@ -415,6 +413,7 @@ pub fn app(state: AppState) -> Router {
             Method::OPTIONS,
         ])
         .allow_headers([header::CONTENT_TYPE]);
+    let admin = crate::admin::router(state.admin.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/accounts", get(list_accounts).post(create_account))
@@ -424,11 +423,11 @@ pub fn app(state: AppState) -> Router {
             "/accounts/{id}/notes/{note}",
             get(get_note).put(update_note).delete(delete_note),
         )
-        .merge(crate::admin::routes(state.clone()))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+        .merge(admin)
         .fallback(|| async { AppError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(cors)
-        .with_state(state)
 }

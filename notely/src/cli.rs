@@ -320,24 +320,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     ExitCode::from(3)
                 });
             }
-            let mut out = std::io::stdout().lock();
-            let report = db::startup(&data_dir, &settings, &mut out)?;
-            strata::cli::write_report(&mut out, &report)?;
-            drop(out);
             let addr = std::net::SocketAddr::new(cli.serve.host, cli.serve.port);
             let load = if cli.load.generate {
                 Some(cli.load.config(None)?)
             } else {
                 None
             };
-            let ui = cli.cli.then(|| settings.clone());
             let pace = cli.worker.pace()?;
             crate::server::serve(
                 &data_dir,
                 addr,
                 cli.serve.cors_origins.clone(),
                 load,
-                ui,
+                &settings,
+                cli.cli,
                 pace,
             )?;
             Ok(ExitCode::SUCCESS)
@@ -358,7 +354,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 None => Some(tempfile_dir()?),
             };
             let dir = temp.as_ref().map(|t| t.0.clone()).unwrap_or(data_dir);
-            db::startup(&dir, &settings, &mut std::io::sink())?;
+            db::startup(&dir, &settings, &mut std::io::sink(), None)?;
             let config = LoadConfig {
                 accounts,
                 notes_per_account: cli.load.notes_per_account,

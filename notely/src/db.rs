@@ -121,7 +121,13 @@ pub fn create_shards(data_dir: &Path, settings: &Settings, names: &[String]) -> 
 /// What Notely does with its databases before serving: in `auto` mode it migrates them, in
 /// `checked` mode it waits until an operator approved the pending migrations and then migrates
 /// them, in `verify` mode it only checks them.
-pub fn startup(data_dir: &Path, settings: &Settings, log: &mut dyn Write) -> Result<FleetReport> {
+/// `admin_url`: where the operator page is, to approve from, while it waits.
+pub fn startup(
+    data_dir: &Path,
+    settings: &Settings,
+    log: &mut dyn Write,
+    admin_url: Option<&str>,
+) -> Result<FleetReport> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let fleet = fleet(data_dir, settings);
@@ -148,11 +154,23 @@ pub fn startup(data_dir: &Path, settings: &Settings, log: &mut dyn Write) -> Res
                         };
                         writeln!(log, "WARN notely: {}: pending set {note}", d.path.display())?;
                     }
-                    writeln!(
-                        log,
-                        "WARN notely: not serving until approved; run `notely --data-dir {} migrate approve`",
-                        data_dir.display()
-                    )?;
+                    match admin_url.filter(|u| !u.is_empty()) {
+                        Some(url) => writeln!(
+                            log,
+                            "WARN notely: not serving until approved; approve on the operator \
+                             page, {url} (token in {}), or run `notely --data-dir {} migrate \
+                             approve`",
+                            data_dir.join("admin.token").display(),
+                            data_dir.display()
+                        )?,
+                        None => writeln!(
+                            log,
+                            "WARN notely: not serving until approved; run `notely --data-dir {} \
+                             migrate approve`",
+                            data_dir.display()
+                        )?,
+                    }
+                    log.flush()?;
                     announced = true;
                 }
                 if settings

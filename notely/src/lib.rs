@@ -4,6 +4,7 @@
 //! API of the original Notely over them, note access going through the data proxy.
 
 pub mod admin;
+pub mod admin_page;
 pub mod api;
 pub mod cli;
 pub mod db;

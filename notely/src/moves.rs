@@ -329,7 +329,7 @@ fn open_engine(
         mode: strata::Mode::Verify,
         ..settings.clone()
     };
-    crate::db::startup(data_dir, &check, &mut std::io::sink()).with_context(|| {
+    crate::db::startup(data_dir, &check, &mut std::io::sink(), None).with_context(|| {
         format!(
             "the databases under {} are not ready for moves; run `notely migrate up` (or start \
              `notely serve`) first",

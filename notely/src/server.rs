@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::admin::Admin;
 use crate::api::{AppState, app};
 use crate::loadgen::{self, LoadConfig, LoadReport};
 use crate::moves::Worker;
@@ -17,6 +18,7 @@ use crate::store::legacy::MemosTable;
 use crate::store::notes::NotesTable;
 use crate::store::{Db, Note};
 use crate::telemetry::{Snapshot, Telemetry};
+use axum::Router;
 use notely_migrations::{LEGACY, NOTES};
 use strata::online::{Engine, Location, Pace};
 
@@ -62,25 +64,76 @@ pub fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
         .with_opener(opener))
 }
 
-/// Opens the (migrated) databases under `data_dir`.
+/// Opens the (migrated) databases under `data_dir`, with default settings for the operator
+/// page.
 pub fn state(
     data_dir: &Path,
     cors_origins: Vec<String>,
     telemetry: Arc<Telemetry>,
 ) -> Result<AppState> {
+    let admin = admin(data_dir, &crate::db::Settings::default(), &telemetry)?;
+    state_with(data_dir, cors_origins, telemetry, &admin)
+}
+
+/// The operator page's state for `data_dir` (its token loaded, or created silently).
+pub fn admin(
+    data_dir: &Path,
+    settings: &crate::db::Settings,
+    telemetry: &Arc<Telemetry>,
+) -> Result<Admin> {
+    let (token, _) = crate::admin::AdminToken::load(data_dir)
+        .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
+    Ok(Admin::new(
+        token,
+        data_dir,
+        settings.clone(),
+        Arc::clone(telemetry),
+    ))
+}
+
+/// Opens the (migrated) databases under `data_dir`; the operator page keeps `admin`'s
+/// sessions.
+pub fn state_with(
+    data_dir: &Path,
+    cors_origins: Vec<String>,
+    telemetry: Arc<Telemetry>,
+    admin: &Admin,
+) -> Result<AppState> {
     let control =
         Db::open(&data_dir.join("control.db"), READERS).context("opening the control database")?;
     let engine = Arc::new(engine(data_dir, &control)?);
-    let (admin, _) = crate::admin::AdminToken::load(data_dir)
-        .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
     Ok(AppState {
         control,
-        notes: NoteProxy::new(engine, Arc::clone(&telemetry)),
+        notes: NoteProxy::new(Arc::clone(&engine), Arc::clone(&telemetry)),
         cors_origins,
         telemetry,
-        admin: Some(admin),
-        data_dir: data_dir.to_path_buf(),
+        admin: admin.with_engine(engine),
     })
+}
+
+/// What a server answers while checked mode waits for an approval: the operator page, and
+/// 503 for everything else.
+fn waiting_router(admin: Admin) -> Router {
+    let unavailable = || async {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": "Notely is waiting for an operator to approve its pending migrations \
+                          (the operator page is at /admin)"
+            })),
+        )
+    };
+    crate::admin::router(admin)
+        .route("/healthz", axum::routing::get(unavailable))
+        .fallback(unavailable)
+}
+
+/// A router whose routes can be replaced while it serves (the waiting router, then the API).
+fn switchable(current: Arc<std::sync::RwLock<Router>>) -> Router {
+    Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+        let router = current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        async move { tower::ServiceExt::oneshot(router, req).await }
+    }))
 }
 
 /// A running API server.
@@ -93,9 +146,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `addr` and serves the API over the stores under `data_dir` in the background;
-    /// refreshes the note counts per store and the moves' progress every second; with a
-    /// `pace`, runs a move worker too.
+    /// Binds `addr` and serves the API over the stores under `data_dir` (migrated) in the
+    /// background; refreshes the note counts per store and the moves' progress every second;
+    /// with a `pace`, runs a move worker too.
     pub async fn start(
         data_dir: &Path,
         addr: SocketAddr,
@@ -103,13 +156,33 @@ impl Server {
         telemetry: Arc<Telemetry>,
         pace: Option<Pace>,
     ) -> Result<Server> {
-        let state = state(data_dir, cors, telemetry)?;
+        let admin = admin(data_dir, &crate::db::Settings::default(), &telemetry)?;
+        let ready = async { Ok(()) };
+        Server::start_when(data_dir, addr, cors, telemetry, pace, admin, ready, |_| {}).await
+    }
+
+    /// Binds `addr` at once and serves the operator page while `ready` runs (checked mode
+    /// waiting for an approval, then migrating); then opens the stores and serves the API.
+    /// `bound` hears the address as soon as it is bound.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_when(
+        data_dir: &Path,
+        addr: SocketAddr,
+        cors: Vec<String>,
+        telemetry: Arc<Telemetry>,
+        pace: Option<Pace>,
+        admin: Admin,
+        ready: impl std::future::Future<Output = Result<()>>,
+        bound: impl FnOnce(SocketAddr),
+    ) -> Result<Server> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let addr = listener.local_addr()?;
+        admin.set_waiting(true);
+        let current = Arc::new(std::sync::RwLock::new(waiting_router(admin.clone())));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let router = app(state.clone());
+        let router = switchable(Arc::clone(&current));
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -117,6 +190,15 @@ impl Server {
                 })
                 .await
         });
+        bound(addr);
+        if let Err(e) = ready.await {
+            let _ = stop.send(true);
+            let _ = task.await;
+            return Err(e);
+        }
+        admin.set_waiting(false);
+        let state = state_with(data_dir, cors, telemetry, &admin)?;
+        *current.write().unwrap_or_else(|p| p.into_inner()) = app(state.clone());
         let counting = state.clone();
         let mut counting_stop = stop.subscribe();
         tokio::spawn(async move {
@@ -211,14 +293,23 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Serves until asked to stop (Ctrl-C, or `q` in the terminal UI); with `load`, strict users
 /// exercise the server meanwhile and their report is printed at the end.
+/// Migrates the databases (per the settings' mode; in checked mode the operator page is served
+/// meanwhile, to approve from), then serves until asked to stop (Ctrl-C, or `q` in the
+/// terminal UI); with `load`, strict users exercise the server meanwhile and their report is
+/// printed at the end.
+#[allow(clippy::too_many_arguments)]
 pub fn serve(
     data_dir: &Path,
     addr: SocketAddr,
     cors: Vec<String>,
     load: Option<LoadConfig>,
-    ui: Option<crate::db::Settings>,
+    settings: &crate::db::Settings,
+    with_ui: bool,
     pace: Pace,
 ) -> Result<()> {
+    let ui = with_ui.then(|| settings.clone());
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let (admin, created) = crate::admin::AdminToken::load(data_dir)
         .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
     if let Some(path) = created {
@@ -231,8 +322,35 @@ pub fn serve(
     }
     runtime()?.block_on(async {
         let telemetry = Arc::new(Telemetry::default());
-        let server =
-            Server::start(data_dir, addr, cors, Arc::clone(&telemetry), Some(pace)).await?;
+        let admin = Admin::new(admin, data_dir, settings.clone(), Arc::clone(&telemetry));
+        let page = Arc::new(std::sync::Mutex::new(String::new()));
+        let migrated = {
+            let (dir, settings, page) =
+                (data_dir.to_path_buf(), settings.clone(), Arc::clone(&page));
+            async move {
+                let report = tokio::task::spawn_blocking(move || {
+                    let url = page.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let mut out = std::io::stdout().lock();
+                    let report = crate::db::startup(&dir, &settings, &mut out, Some(&url))?;
+                    strata::cli::write_report(&mut out, &report)?;
+                    Ok::<_, anyhow::Error>(())
+                })
+                .await
+                .context("migrating")?;
+                report
+            }
+        };
+        let server = Server::start_when(
+            data_dir,
+            addr,
+            cors,
+            Arc::clone(&telemetry),
+            Some(pace),
+            admin,
+            migrated,
+            |addr| *page.lock().unwrap_or_else(|p| p.into_inner()) = format!("http://{addr}/admin"),
+        )
+        .await?;
         if ui.is_none() {
             println!("notely: listening on http://{}", server.addr);
             std::io::stdout().flush()?;

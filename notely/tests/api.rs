@@ -18,7 +18,7 @@ fn api() -> Api {
         backups: 0,
         ..Default::default()
     };
-    notely::db::startup(dir.path(), &settings, &mut std::io::sink()).unwrap();
+    notely::db::startup(dir.path(), &settings, &mut std::io::sink(), None).unwrap();
     let telemetry = std::sync::Arc::new(notely::telemetry::Telemetry::default());
     let state =
         notely::server::state(dir.path(), vec!["https://notes.example".into()], telemetry).unwrap();

@@ -110,7 +110,7 @@ async fn strict_users_catch_lost_updates() {
         backups: 0,
         ..Default::default()
     };
-    notely::db::startup(dir.path(), &settings, &mut std::io::sink()).unwrap();
+    notely::db::startup(dir.path(), &settings, &mut std::io::sink(), None).unwrap();
     let telemetry = Arc::new(Telemetry::default());
     let state = notely::server::state(dir.path(), Vec::new(), Arc::clone(&telemetry)).unwrap();
     let inner = tower::ServiceBuilder::new()

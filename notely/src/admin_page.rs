@@ -1,0 +1,300 @@
+//! The operator page's HTML, rendered on the server; a few lines of script refresh its body
+//! every two seconds and send the Approve button's POST with the session's CSRF token.
+
+use std::fmt::Write;
+
+use crate::admin::Overview;
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: #1d232a; background: #f6f7f9; }
+header { background: #1d232a; color: #fff; padding: 12px 24px; display: flex; gap: 16px;
+         align-items: center; }
+header h1 { font-size: 18px; margin: 0; flex: 1; }
+main { padding: 16px 24px; max-width: 1280px; }
+section { background: #fff; border: 1px solid #dde1e6; border-radius: 6px; padding: 12px 16px;
+          margin-bottom: 16px; }
+h2 { font-size: 15px; margin: 0 0 8px; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef0f2;
+         vertical-align: top; }
+th { font-weight: 600; color: #555; }
+code { font: 12px ui-monospace, monospace; }
+.banner { background: #fff4d6; border: 1px solid #f0c36d; padding: 10px 14px; border-radius: 6px;
+          margin-bottom: 16px; display: flex; align-items: center; gap: 12px; }
+.ok { color: #1a7f37; } .warn { color: #9a6700; } .bad { color: #cf222e; font-weight: 600; }
+button { font: inherit; padding: 6px 14px; border-radius: 5px; border: 1px solid #1a7f37;
+         background: #1f883d; color: #fff; cursor: pointer; }
+button.plain { background: #fff; color: #1d232a; border-color: #aaa; }
+.muted { color: #777; } #message { margin-left: 8px; }
+form.login { max-width: 360px; margin: 80px auto; background: #fff; padding: 24px;
+             border: 1px solid #dde1e6; border-radius: 6px; }
+form.login input { width: 100%; box-sizing: border-box; padding: 6px; margin: 4px 0 12px; }
+";
+
+/// The login form, with an error to show.
+pub fn login(error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"bad\" id=\"error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Notely operator page</title><style>{STYLE}</style></head><body>\
+         <form class=\"login\" method=\"post\" action=\"/admin/login\">\
+         <h2>Notely operator page</h2>{error}\
+         <label for=\"token\">Operator token</label>\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required>\
+         <label for=\"name\">Your name (recorded with approvals)</label>\
+         <input id=\"name\" name=\"name\" type=\"text\" maxlength=\"60\">\
+         <button id=\"login\" type=\"submit\">Log in</button>\
+         <p class=\"muted\">The token is in <code>admin.token</code> in Notely's data directory, \
+         or in <code>NOTELY_ADMIN_TOKEN</code>.</p></form></body></html>"
+    )
+}
+
+const SCRIPT: &str = r#"
+const csrf = document.querySelector('meta[name=csrf]').content;
+async function refresh() {
+  const res = await fetch('/admin/body', { credentials: 'same-origin' });
+  if (res.status === 401) { location.reload(); return; }
+  if (res.ok) { document.getElementById('body').innerHTML = await res.text(); }
+}
+document.addEventListener('click', async (e) => {
+  if (e.target.id !== 'approve') return;
+  e.target.disabled = true;
+  const res = await fetch('/admin/api/approve', {
+    method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
+  const out = await res.json();
+  document.getElementById('message').textContent = res.ok
+    ? `approved ${out.approved.length} migration(s) as ${out.by}`
+    : `refused: ${out.error}`;
+  refresh();
+});
+setInterval(refresh, 2000);
+"#;
+
+/// The whole page.
+pub fn page(o: &Overview, name: &str, csrf: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"csrf\" content=\"{}\"><title>Notely operator page</title>\
+         <style>{STYLE}</style></head><body>\
+         <header><h1>Notely operator page</h1><span>{}</span>\
+         <form method=\"post\" action=\"/admin/logout\" id=\"logout-form\">\
+         <button class=\"plain\" type=\"button\" id=\"logout\">Log out</button></form></header>\
+         <main><div id=\"message\" class=\"muted\"></div><div id=\"body\">{}</div></main>\
+         <script>{SCRIPT}\
+         document.getElementById('logout').addEventListener('click', async () => {{\
+           await fetch('/admin/logout', {{ method: 'POST', credentials: 'same-origin', \
+             headers: {{ 'X-CSRF-Token': csrf }} }}); location.reload(); }});\
+         </script></body></html>",
+        escape(csrf),
+        escape(name),
+        body(o)
+    )
+}
+
+fn state_class(state: &str) -> &'static str {
+    match state {
+        "applied" => "ok",
+        "pending" => "warn",
+        _ => "bad",
+    }
+}
+
+/// The page's refreshable body.
+pub fn body(o: &Overview) -> String {
+    let mut h = String::new();
+    if o.awaiting_approval > 0 {
+        let _ = write!(
+            h,
+            "<div class=\"banner\" id=\"awaiting\"><span><b>{n}</b> migration(s) await approval \
+             ({mode} mode).{waiting}</span><button id=\"approve\" type=\"button\">Approve and \
+             apply</button></div>",
+            n = o.awaiting_approval,
+            mode = escape(&o.mode),
+            waiting = if o.waiting {
+                " Notely serves its API once they are approved and applied."
+            } else {
+                ""
+            }
+        );
+    } else if o.waiting {
+        h.push_str(
+            "<div class=\"banner\" id=\"applying\">Approved; applying the migrations…</div>",
+        );
+    } else {
+        let _ = write!(
+            h,
+            "<p class=\"ok\" id=\"uptodate\">Every database is up to date ({} mode).</p>",
+            escape(&o.mode)
+        );
+    }
+    h.push_str("<section id=\"moves\"><h2>Data moves</h2>");
+    if o.moves.is_empty() {
+        h.push_str("<p class=\"muted\">No data moves yet.</p>");
+    } else {
+        h.push_str(
+            "<table><tr><th>Move</th><th>What</th><th>State</th><th>Owners per phase</th>\
+             <th>Verified</th><th>Records copied</th><th>Rate</th><th>To go</th><th>ETA</th>\
+             <th>Verify</th></tr>",
+        );
+        for m in &o.moves {
+            let r = &m.record;
+            let phases = m
+                .phases
+                .iter()
+                .map(|(p, n)| format!("{p} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let verify = if r.differences == 0 {
+                "<span class=\"ok\">no differences</span>".to_string()
+            } else {
+                let found = m
+                    .found
+                    .iter()
+                    .map(|(owner, d)| format!("{}: {}", escape(owner), escape(d)))
+                    .collect::<Vec<_>>()
+                    .join("<br>");
+                format!(
+                    "<span class=\"bad\">{} difference(s)</span><br>{found}",
+                    r.differences
+                )
+            };
+            let _ = write!(
+                h,
+                "<tr class=\"move\"><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td>\
+                 <td>{}/{}</td><td>{}</td><td>{:.0}/s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                r.id,
+                escape(&r.description),
+                if r.state.is_active() || r.state == strata::online::MoveState::Done {
+                    "ok"
+                } else {
+                    "bad"
+                },
+                r.state.as_str(),
+                escape(&phases),
+                r.verified,
+                r.owners,
+                r.records_copied,
+                r.rate,
+                m.remaining,
+                m.eta_s
+                    .map(|e| format!("{e:.0}s"))
+                    .unwrap_or_else(|| "-".into()),
+                verify
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>");
+    for d in &o.databases {
+        let s = &d.status.status;
+        let _ = write!(
+            h,
+            "<section class=\"database\"><h2><code>{}</code> — role <b>{}</b>, version {}{}{}</h2>",
+            escape(&s.path.display().to_string()),
+            escape(&s.role),
+            s.version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "none (not created yet)".into()),
+            if s.pending() > 0 {
+                format!(", <span class=\"warn\">{} pending</span>", s.pending())
+            } else {
+                String::new()
+            },
+            if d.status.lagging {
+                ", <span class=\"bad\">behind the others of its role</span>"
+            } else {
+                ""
+            }
+        );
+        h.push_str(
+            "<table><tr><th>Version</th><th>Name</th><th>Description</th><th>Checksum</th>\
+             <th>Status</th><th>Applied at</th><th>Duration</th></tr>",
+        );
+        for m in &s.migrations {
+            let state = m.state.label();
+            let status = match (state, m.approved) {
+                ("pending", true) => "pending, approved".to_string(),
+                _ => state.to_string(),
+            };
+            let _ = write!(
+                h,
+                "<tr class=\"migration state-{state}\"><td>{}</td><td>{}</td><td>{}</td>\
+                 <td><code title=\"{}\">{}</code></td><td class=\"{}\">{}</td><td>{}</td>\
+                 <td>{}</td></tr>",
+                m.version,
+                escape(&m.name),
+                escape(&m.description),
+                escape(m.checksum.as_deref().unwrap_or("")),
+                escape(
+                    &m.checksum
+                        .as_deref()
+                        .unwrap_or("-")
+                        .chars()
+                        .take(12)
+                        .collect::<String>()
+                ),
+                state_class(state),
+                escape(&status),
+                escape(m.applied_at.as_deref().unwrap_or("-")),
+                m.duration_ms
+                    .map(|d| format!("{d:.1} ms"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        h.push_str("</table>");
+        if !d.events.is_empty() {
+            h.push_str(
+                "<details><summary>Audit events</summary><table><tr><th>At</th><th>Event</th>\
+                 <th>Migration</th><th>By</th><th>Detail</th></tr>",
+            );
+            for e in &d.events {
+                let _ = write!(
+                    h,
+                    "<tr class=\"event\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&e.at),
+                    escape(&e.kind),
+                    e.version
+                        .map(|v| format!("{v} {}", escape(e.name.as_deref().unwrap_or(""))))
+                        .unwrap_or_default(),
+                    escape(&e.actor),
+                    escape(&e.detail)
+                );
+            }
+            h.push_str("</table></details>");
+        }
+        h.push_str("</section>");
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert!(login(Some("<script>")).contains("&lt;script&gt;"));
+    }
+}
