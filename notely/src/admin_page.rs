@@ -72,7 +72,11 @@ const csrf = document.querySelector('meta[name=csrf]').content;
 async function refresh() {
   const res = await fetch('/admin/body', { credentials: 'same-origin' });
   if (res.status === 401) { location.reload(); return; }
-  if (res.ok) { document.getElementById('body').innerHTML = await res.text(); }
+  if (!res.ok) return;
+  // Keep what the operator opened.
+  const open = [...document.querySelectorAll('details[open]')].map((d) => d.id);
+  document.getElementById('body').innerHTML = await res.text();
+  for (const id of open) { const d = document.getElementById(id); if (d) d.open = true; }
 }
 document.addEventListener('click', async (e) => {
   if (e.target.id !== 'approve') return;
@@ -203,7 +207,7 @@ pub fn body(o: &Overview) -> String {
         h.push_str("</table>");
     }
     h.push_str("</section>");
-    for d in &o.databases {
+    for (i, d) in o.databases.iter().enumerate() {
         let s = &d.status.status;
         let _ = write!(
             h,
@@ -261,9 +265,10 @@ pub fn body(o: &Overview) -> String {
         }
         h.push_str("</table>");
         if !d.events.is_empty() {
-            h.push_str(
-                "<details><summary>Audit events</summary><table><tr><th>At</th><th>Event</th>\
-                 <th>Migration</th><th>By</th><th>Detail</th></tr>",
+            let _ = write!(
+                h,
+                "<details id=\"events-{i}\"><summary>Audit events</summary><table><tr>\
+                 <th>At</th><th>Event</th><th>Migration</th><th>By</th><th>Detail</th></tr>"
             );
             for e in &d.events {
                 let _ = write!(

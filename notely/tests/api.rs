@@ -592,3 +592,82 @@ async fn operator_routes_need_the_token_and_start_and_cancel_moves() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body[0]["description"], "1 account(s) → legacy");
 }
+
+#[tokio::test]
+async fn the_operator_page_logs_in_with_the_token_and_guards_posts_with_csrf() {
+    let api = api();
+    let (status, _, page) = api.raw(Method::GET, "/admin", None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page).contains("Operator token"));
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let (status, _, page) = api
+        .raw(
+            Method::POST,
+            "/admin/login",
+            Some("token=wrong&name=Eve"),
+            &form,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8_lossy(&page).contains("not the operator token"));
+    let body = format!("token={}&name=Ada", api.token);
+    let (status, headers, _) = api
+        .raw(Method::POST, "/admin/login", Some(&body), &form)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set = headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/admin"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let with_cookie = [("cookie", cookie.as_str())];
+    let (status, _, page) = api.raw(Method::GET, "/admin", None, &with_cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8_lossy(&page).into_owned();
+    assert!(page.contains("Every database is up to date"), "{page}");
+    assert!(!page.contains(&api.token), "the token is never in the page");
+    let csrf = page
+        .split("<meta name=\"csrf\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let (status, _, body) = api
+        .raw(Method::GET, "/admin/api/status", None, &with_cookie)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let overview: Value = serde_json::from_slice(&body).unwrap();
+    let paths: Vec<&str> = overview["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert_eq!(overview["awaiting_approval"], 0);
+    assert!(overview["databases"][0]["events"].as_array().unwrap().len() > 0);
+    // A POST needs the session's CSRF token too.
+    let (status, _, _) = api
+        .raw(Method::POST, "/admin/api/approve", None, &with_cookie)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let with_csrf = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let (status, _, body) = api
+        .raw(Method::POST, "/admin/api/approve", None, &with_csrf)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let approved: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (&approved["approved"], &approved["by"]),
+        (&json!([]), &json!("Ada via /admin"))
+    );
+    let (status, _, _) = api
+        .raw(Method::POST, "/admin/logout", None, &with_csrf)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = api
+        .raw(Method::GET, "/admin/api/status", None, &with_cookie)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "logged out");
+}
