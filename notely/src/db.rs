@@ -118,6 +118,25 @@ pub fn create_shards(data_dir: &Path, settings: &Settings, names: &[String]) -> 
     Ok(())
 }
 
+/// One attempt at [`startup`]: `None` when checked mode needs an approval first (nothing
+/// printed, nothing applied); any other failure is an error.
+pub fn startup_now(
+    data_dir: &Path,
+    settings: &Settings,
+    log: &mut dyn Write,
+) -> Result<Option<FleetReport>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    match fleet(data_dir, settings).run(settings.mode) {
+        Ok(report) => Ok(Some(report)),
+        Err(e) if matches!(*e.error, Error::ApprovalRequired { .. }) => Ok(None),
+        Err(e) => {
+            strata::cli::write_report(log, &e.report)?;
+            Err(e).context("migrating Notely's databases")
+        }
+    }
+}
+
 /// What Notely does with its databases before serving: in `auto` mode it migrates them, in
 /// `checked` mode it waits until an operator approved the pending migrations and then migrates
 /// them, in `verify` mode it only checks them.

@@ -324,11 +324,29 @@ pub fn serve(
         let telemetry = Arc::new(Telemetry::default());
         let admin = Admin::new(admin, data_dir, settings.clone(), Arc::clone(&telemetry));
         let page = Arc::new(std::sync::Mutex::new(String::new()));
+        // Migrate first; only when checked mode needs an approval does the port open at once,
+        // to serve the operator page while waiting.
+        let now = {
+            let (dir, settings) = (data_dir.to_path_buf(), settings.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut out = std::io::stdout().lock();
+                let report = crate::db::startup_now(&dir, &settings, &mut out)?;
+                if let Some(report) = &report {
+                    strata::cli::write_report(&mut out, report)?;
+                }
+                Ok::<_, anyhow::Error>(report.is_some())
+            })
+            .await
+            .context("migrating")??
+        };
         let migrated = {
             let (dir, settings, page) =
                 (data_dir.to_path_buf(), settings.clone(), Arc::clone(&page));
             async move {
-                let report = tokio::task::spawn_blocking(move || {
+                if now {
+                    return Ok(());
+                }
+                tokio::task::spawn_blocking(move || {
                     let url = page.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let mut out = std::io::stdout().lock();
                     let report = crate::db::startup(&dir, &settings, &mut out, Some(&url))?;
@@ -336,8 +354,7 @@ pub fn serve(
                     Ok::<_, anyhow::Error>(())
                 })
                 .await
-                .context("migrating")?;
-                report
+                .context("migrating")?
             }
         };
         let server = Server::start_when(
