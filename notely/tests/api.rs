@@ -646,7 +646,12 @@ async fn the_operator_page_logs_in_with_the_token_and_guards_posts_with_csrf() {
         .collect();
     assert_eq!(paths.len(), 3, "{paths:?}");
     assert_eq!(overview["awaiting_approval"], 0);
-    assert!(overview["databases"][0]["events"].as_array().unwrap().len() > 0);
+    assert!(
+        !overview["databases"][0]["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // A POST needs the session's CSRF token too.
     let (status, _, _) = api
         .raw(Method::POST, "/admin/api/approve", None, &with_cookie)
