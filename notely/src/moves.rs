@@ -257,7 +257,10 @@ impl Worker {
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("notely-mover".into())
-            .spawn(move || work(&engine, &pace, &flag, &telemetry))
+            .spawn(move || {
+                strata::online::background_priority();
+                work(&engine, &pace, &flag, &telemetry)
+            })
             .expect("spawning the move worker");
         Worker {
             stop,

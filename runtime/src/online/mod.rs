@@ -39,3 +39,15 @@ pub use directory::{MoveRecord, MoveState, Phase, Placement};
 pub use engine::{Engine, Fault, Item, Layout, Location, MoveError, Opener, fault, item_hash};
 pub use pool::Pool;
 pub use worker::{MoveStatus, Pace, Step, TargetProgress, WorkReport};
+
+/// Lowers the calling thread's CPU priority (nice +10 on Linux; nothing elsewhere), for
+/// background work such as a move worker, so that foreground requests win the CPU when both
+/// want it.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; `who = 0` is the calling thread on Linux,
+    // where each thread has its own nice value. A failure leaves the priority unchanged.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}

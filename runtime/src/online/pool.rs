@@ -35,7 +35,7 @@ struct Checkpointer {
 }
 
 /// How often the background thread checkpoints.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
 
 impl Checkpointer {
     fn start(path: &Path) -> rusqlite::Result<Checkpointer> {

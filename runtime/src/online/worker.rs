@@ -783,6 +783,24 @@ impl<R: Item> Engine<R> {
     /// same transaction, then removes them from the source. Returns how many records the batch
     /// took from the source and how many it copied.
     fn backfill_batch(&self, owner: &R::Owner, move_id: i64, limit: usize) -> Result<(usize, u64)> {
+        // Find the batch first, from a snapshot, without holding anything: scanning the source
+        // (and reading its pages from disk) happens while requests still write. Under the
+        // locks, each record is then looked up again by id, so it is copied as it is now.
+        let seen = self.placement(owner)?;
+        if seen.move_id != Some(move_id) || seen.phase != Phase::Backfill {
+            return Ok((limit, 0));
+        }
+        let source = self.location(&seen.location)?;
+        let ids: Vec<R::Id> = source
+            .pool
+            .with_reader(|c| source.layout.batch(c, owner, None, limit))
+            .map_err(|e| sqlite(&source, e))?
+            .iter()
+            .map(|item| item.id().clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok((0, 0));
+        }
         self.locked(owner, |h| {
             let (from, fc) = h.from;
             let Some((to, tc)) = h.to else {
@@ -791,33 +809,35 @@ impl<R: Item> Engine<R> {
             if h.placement.move_id != Some(move_id) || h.placement.phase != Phase::Backfill {
                 return Ok(((limit, 0), Commit::TargetFirst));
             }
-            let batch = from
-                .layout
-                .batch(fc, owner, None, limit)
-                .map_err(|e| sqlite(from, e))?;
             let mut delta = Delta::default();
             let mut scratch = Vec::new();
-            for item in &batch {
-                let there = to
+            for id in &ids {
+                // Gone since the snapshot (moved by an update, or deleted): nothing to do.
+                let Some(item) = from
                     .layout
-                    .get(tc, owner, item.id())
-                    .map_err(|e| sqlite(to, e))?;
+                    .get(fc, owner, id)
+                    .map_err(|e| sqlite(from, e))?
+                else {
+                    continue;
+                };
+                let there = to.layout.get(tc, owner, id).map_err(|e| sqlite(to, e))?;
                 // Copy unless the target already has this version or a newer one (a crash
                 // between an earlier copy and its removal, or an update since).
                 if there.as_ref().is_none_or(|t| t.version() < item.version()) {
-                    to.layout.put(tc, item).map_err(|e| sqlite(to, e))?;
-                    delta.replace(there.as_ref(), Some(item), &mut scratch);
+                    to.layout.put(tc, &item).map_err(|e| sqlite(to, e))?;
+                    delta.replace(there.as_ref(), Some(&item), &mut scratch);
                     delta.copied += 1;
                 }
                 from.layout
-                    .remove(fc, owner, item.id())
+                    .remove(fc, owner, id)
                     .map_err(|e| sqlite(from, e))?;
             }
             // The checkpoint: the ledger row commits with the copies.
             if delta != Delta::default() {
                 delta.apply(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
             }
-            Ok(((batch.len(), delta.copied), Commit::TargetFirst))
+            // A full batch from the snapshot means there may be more.
+            Ok(((ids.len(), delta.copied), Commit::TargetFirst))
         })
     }
 
