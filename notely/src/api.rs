@@ -27,9 +27,26 @@ pub const MAX_CONTENT: usize = 10_000;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// What the handlers share.
+/// What the handlers share: one allocation, cloned (an `Arc`) per request.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub control: Arc<Db>,
     pub notes: NoteProxy,
     pub telemetry: Arc<Telemetry>,
@@ -382,14 +399,11 @@ async fn track(
     next: Next,
 ) -> Response {
     let method = req.method().clone();
-    let route = matched
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "(unmatched)".into());
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     state.telemetry.api(
         method.as_str(),
-        &route,
+        matched.as_ref().map_or("(unmatched)", |m| m.as_str()),
         started.elapsed(),
         res.status().is_server_error(),
     );

@@ -102,13 +102,13 @@ pub fn state_with(
     let control =
         Db::open(&data_dir.join("control.db"), READERS).context("opening the control database")?;
     let engine = Arc::new(engine(data_dir, &control)?);
-    Ok(AppState {
+    Ok(AppState::new(crate::api::Shared {
         control,
         notes: NoteProxy::new(Arc::clone(&engine), Arc::clone(&telemetry)),
         cors_origins,
         telemetry,
         admin: admin.with_engine(engine),
-    })
+    }))
 }
 
 /// What a server answers while checked mode waits for an approval: the operator page, and
@@ -126,14 +126,6 @@ fn waiting_router(admin: Admin) -> Router {
     crate::admin::router(admin)
         .route("/healthz", axum::routing::get(unavailable))
         .fallback(unavailable)
-}
-
-/// A router whose routes can be replaced while it serves (the waiting router, then the API).
-fn switchable(current: Arc<std::sync::RwLock<Router>>) -> Router {
-    Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
-        let router = current.read().unwrap_or_else(|p| p.into_inner()).clone();
-        async move { tower::ServiceExt::oneshot(router, req).await }
-    }))
 }
 
 /// A running API server.
@@ -177,12 +169,38 @@ impl Server {
     ) -> Result<Server> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("listening on {addr}"))?;
+            .with_context(|| format!("listening on {addr}"))?
+            .into_std()?;
         let addr = listener.local_addr()?;
         admin.set_waiting(true);
-        let current = Arc::new(std::sync::RwLock::new(waiting_router(admin.clone())));
+        // Until `ready`, a server with only the operator page answers on a clone of the
+        // socket; then it stops accepting (finishing what it serves) and the API takes over
+        // the same socket: connections that arrive meanwhile wait in its backlog.
+        let (switch, mut switched) = tokio::sync::watch::channel(false);
+        let waiting = {
+            let early = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+            let router = waiting_router(admin.clone());
+            tokio::spawn(async move {
+                axum::serve(early, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = switched.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        };
+        bound(addr);
+        let outcome = ready.await;
+        let _ = switch.send(true);
+        waiting
+            .await
+            .context("operator page task")?
+            .context("serving the operator page")?;
+        outcome?;
+        admin.set_waiting(false);
+        let state = state_with(data_dir, cors, telemetry, &admin)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let router = switchable(Arc::clone(&current));
+        let router = app(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -190,15 +208,6 @@ impl Server {
                 })
                 .await
         });
-        bound(addr);
-        if let Err(e) = ready.await {
-            let _ = stop.send(true);
-            let _ = task.await;
-            return Err(e);
-        }
-        admin.set_waiting(false);
-        let state = state_with(data_dir, cors, telemetry, &admin)?;
-        *current.write().unwrap_or_else(|p| p.into_inner()) = app(state.clone());
         let counting = state.clone();
         let mut counting_stop = stop.subscribe();
         tokio::spawn(async move {

@@ -1,7 +1,7 @@
 //! Telemetry: per API route and per store operation — count, requests per minute, p50/p95/p99,
 //! errors — plus note counts per store, consistency misses, and recent log lines.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,14 +13,33 @@ const WINDOW: usize = 4096;
 /// Log lines kept.
 const LOG_LINES: usize = 1000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Series {
     count: u64,
     errors: u64,
     /// Recent latencies in microseconds (ring).
     samples: VecDeque<u64>,
-    /// When the recent requests happened, for requests per minute.
-    recent: VecDeque<Instant>,
+    /// Requests per second over the last minute: `(second, count)` per slot, the slot being the
+    /// second mod 60.
+    per_second: [(u64, u64); 60],
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series {
+            count: 0,
+            errors: 0,
+            samples: VecDeque::new(),
+            per_second: [(u64::MAX, 0); 60],
+        }
+    }
+}
+
+/// Seconds since the process's first telemetry call, for the per-second slots.
+fn second(now: Instant) -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    now.saturating_duration_since(*START.get_or_init(Instant::now))
+        .as_secs()
 }
 
 /// A series as shown: counts, rate and latency percentiles.
@@ -51,28 +70,31 @@ impl Series {
             self.samples.pop_front();
         }
         self.samples.push_back(took.as_micros() as u64);
-        self.recent.push_back(now);
-        self.trim(now);
+        let sec = second(now);
+        let slot = &mut self.per_second[(sec % 60) as usize];
+        if slot.0 != sec {
+            *slot = (sec, 0);
+        }
+        slot.1 += 1;
     }
 
-    fn trim(&mut self, now: Instant) {
-        while self
-            .recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
-        {
-            self.recent.pop_front();
-        }
+    /// Requests in the last 60 seconds.
+    fn per_minute(&self, now: Instant) -> u64 {
+        let sec = second(now);
+        self.per_second
+            .iter()
+            .filter(|(s, _)| sec.saturating_sub(*s) < 60)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     fn stats(&mut self, now: Instant) -> Stats {
-        self.trim(now);
         let mut sorted: Vec<u64> = self.samples.iter().copied().collect();
         sorted.sort_unstable();
         Stats {
             count: self.count,
             errors: self.errors,
-            per_minute: self.recent.len() as u64,
+            per_minute: self.per_minute(now),
             p50_ms: percentile(&sorted, 50.0),
             p95_ms: percentile(&sorted, 95.0),
             p99_ms: percentile(&sorted, 99.0),
@@ -84,8 +106,10 @@ impl Series {
 /// terminal UI.
 #[derive(Debug, Default)]
 pub struct Telemetry {
-    api: Mutex<BTreeMap<String, Series>>,
-    stores: Mutex<BTreeMap<String, Series>>,
+    /// By method, then route (looked up without allocating).
+    api: Mutex<HashMap<String, HashMap<String, Series>>>,
+    /// By store, then operation.
+    stores: Mutex<HashMap<String, HashMap<String, Series>>>,
     note_counts: Mutex<BTreeMap<String, i64>>,
     misses: Mutex<u64>,
     logs: Mutex<VecDeque<String>>,
@@ -109,21 +133,53 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Records into `series[outer][inner]`, allocating the keys only the first time.
+fn record(
+    series: &Mutex<HashMap<String, HashMap<String, Series>>>,
+    outer: &str,
+    inner: &str,
+    took: Duration,
+    error: bool,
+) {
+    let now = Instant::now();
+    let mut all = lock(series);
+    if !all.contains_key(outer) {
+        all.insert(outer.to_string(), HashMap::new());
+    }
+    let by_inner = all.get_mut(outer).expect("inserted above");
+    if !by_inner.contains_key(inner) {
+        by_inner.insert(inner.to_string(), Series::default());
+    }
+    by_inner
+        .get_mut(inner)
+        .expect("inserted above")
+        .record(took, error, now);
+}
+
+/// `"outer inner"` → stats, sorted.
+fn stats_of(
+    series: &Mutex<HashMap<String, HashMap<String, Series>>>,
+    now: Instant,
+) -> BTreeMap<String, Stats> {
+    lock(series)
+        .iter_mut()
+        .flat_map(|(outer, by_inner)| {
+            by_inner
+                .iter_mut()
+                .map(move |(inner, s)| (format!("{outer} {inner}"), s.stats(now)))
+        })
+        .collect()
+}
+
 impl Telemetry {
     /// One API request: `route` is the matched route template.
     pub fn api(&self, method: &str, route: &str, took: Duration, server_error: bool) {
-        lock(&self.api)
-            .entry(format!("{method} {route}"))
-            .or_default()
-            .record(took, server_error, Instant::now());
+        record(&self.api, method, route, took, server_error);
     }
 
     /// One store operation.
     pub fn store(&self, store: &str, op: &str, took: Duration, error: bool) {
-        lock(&self.stores)
-            .entry(format!("{store} {op}"))
-            .or_default()
-            .record(took, error, Instant::now());
+        record(&self.stores, store, op, took, error);
     }
 
     /// The latest progress of a data move.
@@ -169,14 +225,8 @@ impl Telemetry {
     pub fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
         Snapshot {
-            api: lock(&self.api)
-                .iter_mut()
-                .map(|(k, s)| (k.clone(), s.stats(now)))
-                .collect(),
-            stores: lock(&self.stores)
-                .iter_mut()
-                .map(|(k, s)| (k.clone(), s.stats(now)))
-                .collect(),
+            api: stats_of(&self.api, now),
+            stores: stats_of(&self.stores, now),
             note_counts: lock(&self.note_counts).clone(),
             consistency_misses: self.misses(),
             moves: lock(&self.moves).values().rev().cloned().collect(),
