@@ -83,9 +83,15 @@ pub fn start(
         }
     }
     if *selection == Selection::All {
+        // New accounts go to `to` too: the default location, and no more hash placement.
         engine
             .control()
-            .with_writer(|c| directory::set_setting(c, directory::DEFAULT_LOCATION, to))
+            .with_writer(|c| {
+                let tx = c.unchecked_transaction()?;
+                directory::set_setting(&tx, directory::DEFAULT_LOCATION, to)?;
+                tx.execute("DELETE FROM strata_shard_map", [])?;
+                tx.commit()
+            })
             .map_err(control_err)?;
     }
     if plan.is_empty() {

@@ -192,7 +192,20 @@ fn a_worker_killed_at_random_points_resumes_and_verifies() {
     eprintln!("seed {rng}");
     let mut kills_mid_move = 0;
     for _ in 0..60 {
-        let mut worker = spawn(d, &["move", "run", "--batch", "5", "--pause-ms", "2"]);
+        // Slow enough (about 1,500 notes/s) that kills land mid-move.
+        let mut worker = spawn(
+            d,
+            &[
+                "move",
+                "run",
+                "--batch",
+                "5",
+                "--pause-ms",
+                "2",
+                "--max-rate",
+                "1500",
+            ],
+        );
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;

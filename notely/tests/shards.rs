@@ -181,6 +181,20 @@ fn sharding_then_resharding_moves_only_what_changes_and_migrations_reach_every_s
         let history = common::history(&d.join(format!("shard-{i:02}.db")));
         assert_eq!(history, [20240226153100, 20240301090000], "shard {i}");
     }
+
+    // Back to one store: every account moves, and new accounts no longer go by hash.
+    ok(&notely(
+        d,
+        &["move", "start", "--to", "notes", "--all", "--wait"],
+    ));
+    assert!(placements(d).values().all(|l| l == "notes"));
+    assert!(shard_map(d).is_empty(), "the shard map is gone");
+    let (_, total) = notes_per_shard(d);
+    assert_eq!(total, 0);
+    assert_eq!(
+        count(&d.join("notes.db"), "SELECT count(*) FROM notes"),
+        1000
+    );
 }
 
 /// A POST over a plain socket (the tests need no HTTP client crate for one request).
@@ -252,7 +266,7 @@ fn a_reshard_survives_sigkill_of_its_worker() {
     ok(&notely(d, &["migrate", "up"]));
     ok(&notely(
         d,
-        &["move", "seed-legacy", "--accounts", "16", "--notes", "100"],
+        &["move", "seed-legacy", "--accounts", "16", "--notes", "300"],
     ));
     ok(&notely(
         d,
@@ -260,7 +274,7 @@ fn a_reshard_survives_sigkill_of_its_worker() {
     ));
     ok(&notely(d, &["move", "start", "--shards", "2", "--wait"]));
     let before = all_notes(d);
-    assert_eq!(before.len(), 1600);
+    assert_eq!(before.len(), 4800);
     ok(&notely(d, &["move", "start", "--shards", "4"]));
     let mut rng = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -273,7 +287,17 @@ fn a_reshard_survives_sigkill_of_its_worker() {
         let mut worker = Command::new(NOTELY)
             .arg("--data-dir")
             .arg(d)
-            .args(["move", "run", "--batch", "5", "--pause-ms", "2"])
+            // Slow enough (about 1,500 notes/s) that kills land mid-move.
+            .args([
+                "move",
+                "run",
+                "--batch",
+                "5",
+                "--pause-ms",
+                "2",
+                "--max-rate",
+                "1500",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -303,7 +327,7 @@ fn a_reshard_survives_sigkill_of_its_worker() {
     assert_eq!(status["differences"], 0, "{status}");
     assert_eq!(all_notes(d), before);
     let (per, total) = notes_per_shard(d);
-    assert_eq!((per.len(), total), (4, 1600), "{per:?}");
+    assert_eq!((per.len(), total), (4, 4800), "{per:?}");
     let map = shard_map(d);
     for (account, location) in placements(d) {
         assert_eq!(

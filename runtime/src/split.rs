@@ -414,18 +414,40 @@ fn prepare_shards(opts: &SplitOptions, src: &Source) -> Result<Checkpoints> {
     let ident = identity(opts, src);
     let mut done = Vec::new();
     let mut rows = Vec::new();
-    if !opts.resume {
-        std::fs::create_dir_all(&opts.out).map_err(|source| SplitError::Io {
-            path: opts.out.clone(),
-            source,
-        })?;
-        let non_empty = std::fs::read_dir(&opts.out)
-            .map_err(|source| SplitError::Io {
-                path: opts.out.clone(),
-                source,
-            })?
-            .next()
-            .is_some();
+    let io = |source| SplitError::Io {
+        path: opts.out.clone(),
+        source,
+    };
+    let marker = opts.out.join(format!(".{}.strata-split", opts.table));
+    let mut fresh = !opts.resume;
+    if opts.resume && !marker.exists() {
+        // A split killed while creating its shards, before any row: start it again, after
+        // removing what it made (only its own files are there, or this is not that split).
+        let ours = |name: &str| {
+            name.starts_with(&format!("{}_shard_", opts.table))
+                && (name.ends_with(".db") || name.ends_with(".db-journal"))
+        };
+        let entries: Vec<PathBuf> = match std::fs::read_dir(&opts.out) {
+            Ok(dir) => dir
+                .map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<_>>()
+                .map_err(io)?,
+            Err(_) => Vec::new(),
+        };
+        let all_ours = entries
+            .iter()
+            .all(|p| p.file_name().is_some_and(|n| ours(&n.to_string_lossy())));
+        if entries.is_empty() || !all_ours {
+            return Err(SplitError::NothingToResume(opts.out.clone()));
+        }
+        for path in entries {
+            std::fs::remove_file(&path).map_err(|source| SplitError::Io { path, source })?;
+        }
+        fresh = true;
+    }
+    if fresh {
+        std::fs::create_dir_all(&opts.out).map_err(io)?;
+        let non_empty = std::fs::read_dir(&opts.out).map_err(io)?.next().is_some();
         if non_empty {
             return Err(SplitError::OutNotEmpty(opts.out.clone()));
         }
@@ -455,6 +477,11 @@ fn prepare_shards(opts: &SplitOptions, src: &Source) -> Result<Checkpoints> {
             done.push(ranges.iter().map(|r| r.0).collect());
             rows.push(0);
         }
+        // Every shard exists: the split has begun (written aside, then renamed in place).
+        let ident_text: String = ident.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        let aside = opts.out.join(format!(".{}.strata-split.tmp", opts.table));
+        std::fs::write(&aside, ident_text).map_err(io)?;
+        std::fs::rename(&aside, &marker).map_err(io)?;
         return Ok(Checkpoints { done, rows });
     }
     for k in 0..n {
@@ -896,7 +923,9 @@ fn write_shard(
                 }
                 insert.raw_execute().map_err(&err)?;
             }
-            through[chunk.reader] = chunk.through;
+            // A resumed reader catching up sends boundaries this shard has passed already:
+            // its checkpoint only ever moves forward.
+            through[chunk.reader] = through[chunk.reader].max(chunk.through);
             since_commit += chunk.rows.max(1);
             rows_in_tx[chunk.reader] += chunk.rows as u64;
             dirty = true;
