@@ -131,7 +131,7 @@ pub fn seed_legacy(
         })?;
         ids.push(account.id);
     }
-    crate::server::seed_legacy(engine, &ids, notes)?;
+    seed_legacy_notes(engine, &ids, notes)?;
     Ok(ids)
 }
 
@@ -184,6 +184,44 @@ pub fn start_shards(
         format!("reshard {} → {n} shards", before.len())
     };
     Ok(Some(engine.start_move(&description, &plan)?))
+}
+
+/// Puts `per_account` generated notes of each account straight into the legacy store, in the
+/// legacy layout. Returns how many.
+pub fn seed_legacy_notes(
+    engine: &Engine<Note>,
+    accounts: &[uuid::Uuid],
+    per_account: usize,
+) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    use strata::online::Layout;
+    let legacy = engine.location(notely_migrations::LEGACY)?;
+    let mut n = 0u64;
+    let base = chrono::Utc::now().timestamp_millis() - 86_400_000;
+    for (a, account) in accounts.iter().enumerate() {
+        legacy
+            .pool
+            .with_writer(|c| {
+                let tx = c.unchecked_transaction()?;
+                for i in 0..per_account {
+                    let at = crate::store::from_millis(base + (a * per_account + i) as i64);
+                    crate::store::legacy::MemosTable.insert(
+                        &tx,
+                        &Note {
+                            id: uuid::Uuid::new_v4(),
+                            creator: *account,
+                            created_at: at,
+                            updated_at: at,
+                            content: format!("legacy note {i} of {account}: {}", "x".repeat(40)),
+                        },
+                    )?;
+                }
+                tx.commit()
+            })
+            .context("seeding the legacy store")?;
+        n += per_account as u64;
+    }
+    Ok(n)
 }
 
 /// The move to cancel: `id`, or the newest unfinished one.

@@ -629,43 +629,6 @@ impl DemoMoves {
     }
 }
 
-/// Puts `per_account` generated notes of each account straight into the legacy store, in the
-/// legacy layout. Returns how many.
-pub fn seed_legacy(
-    engine: &Engine<Note>,
-    accounts: &[uuid::Uuid],
-    per_account: usize,
-) -> Result<u64> {
-    use strata::online::Layout;
-    let legacy = engine.location(LEGACY)?;
-    let mut n = 0u64;
-    let base = chrono::Utc::now().timestamp_millis() - 86_400_000;
-    for (a, account) in accounts.iter().enumerate() {
-        legacy
-            .pool
-            .with_writer(|c| {
-                let tx = c.unchecked_transaction()?;
-                for i in 0..per_account {
-                    let at = crate::store::from_millis(base + (a * per_account + i) as i64);
-                    MemosTable.insert(
-                        &tx,
-                        &Note {
-                            id: uuid::Uuid::new_v4(),
-                            creator: *account,
-                            created_at: at,
-                            updated_at: at,
-                            content: format!("legacy note {i} of {account}: {}", "x".repeat(40)),
-                        },
-                    )?;
-                }
-                tx.commit()
-            })
-            .context("seeding the legacy store")?;
-        n += per_account as u64;
-    }
-    Ok(n)
-}
-
 /// Starts the server on `data_dir` (migrated already), runs the strict users for the
 /// configured duration, stops the server, and reports. With data moves, new accounts may start
 /// in the legacy store (which gets extra notes per account); after the duration the moves run
@@ -737,9 +700,10 @@ pub fn demo(
         let mut seeded = 0;
         if let Some(per_account) = plan.legacy {
             let engine = Arc::clone(&engine);
-            seeded =
-                tokio::task::spawn_blocking(move || seed_legacy(&engine, &accounts, per_account))
-                    .await??;
+            seeded = tokio::task::spawn_blocking(move || {
+                crate::moves::seed_legacy_notes(&engine, &accounts, per_account)
+            })
+            .await??;
             telemetry.log(format!("INFO demo: seeded {seeded} legacy notes"));
         }
         let before_from = std::time::Instant::now();

@@ -292,6 +292,17 @@ pub mod notes {
 
     const COLUMNS: &str = "id, creator, created_at, updated_at, content";
 
+    /// A note's values in `COLUMNS` order.
+    fn values(n: &Note) -> (Uuid, Uuid, i64, i64, &str) {
+        (
+            n.id,
+            n.creator,
+            n.created_at.timestamp_millis(),
+            n.updated_at.timestamp_millis(),
+            &n.content,
+        )
+    }
+
     /// The layout of the `notes` table for the online engine.
     #[derive(Debug, Clone, Copy)]
     pub struct NotesTable;
@@ -334,13 +345,7 @@ pub mod notes {
                     "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (id) DO NOTHING"
                 ))?
-                .execute(params![
-                    n.id,
-                    n.creator,
-                    n.created_at.timestamp_millis(),
-                    n.updated_at.timestamp_millis(),
-                    n.content
-                ])?;
+                .execute(values(n))?;
             Ok(inserted == 1)
         }
 
@@ -351,13 +356,7 @@ pub mod notes {
                  updated_at = excluded.updated_at, content = excluded.content \
                  WHERE creator = excluded.creator"
             ))?
-            .execute(params![
-                n.id,
-                n.creator,
-                n.created_at.timestamp_millis(),
-                n.updated_at.timestamp_millis(),
-                n.content
-            ])?;
+            .execute(values(n))?;
             Ok(())
         }
 

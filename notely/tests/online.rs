@@ -6,45 +6,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{NOTELY, json, notely, ok};
-
-fn spawn(data_dir: &Path, args: &[&str]) -> Child {
-    Command::new(NOTELY)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("NOTELY_DATA_DIR")
-        .env_remove("NOTELY_MIGRATE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start notely")
-}
-
-/// Starts `notely serve` on a free port and returns it with its URL.
-fn serve(data_dir: &Path, args: &[&str]) -> (Child, String) {
-    let mut child = spawn(data_dir, &[&["--port", "0"], args].concat());
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
-        line.strip_prefix("notely: listening on ")
-            .map(|u| u.trim().to_string())
-    });
-    // Keep draining its output so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    match url {
-        Some(url) => (child, url),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("notely serve did not start");
-        }
-    }
-}
+use common::{NOTELY, count, json, notely, ok, serve, spawn};
 
 fn terminate(child: &Child) {
     let _ = Command::new("kill")
@@ -54,13 +20,6 @@ fn terminate(child: &Child) {
 
 fn move_status(dir: &Path) -> serde_json::Value {
     json(&notely(dir, &["move", "status", "--json"]))
-}
-
-fn count(path: &Path, sql: &str) -> i64 {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 #[test]

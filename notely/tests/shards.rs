@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{NOTELY, json, notely, ok};
+use common::{NOTELY, count, json, notely, ok, serve};
 use strata::online::shard::logical_shard;
 
 fn query<T: rusqlite::types::FromSql>(path: &Path, sql: &str) -> Vec<(uuid::Uuid, T)> {
@@ -41,13 +41,6 @@ fn shard_map(dir: &Path) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
-}
-
-fn count(path: &Path, sql: &str) -> i64 {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 /// Notes per shard database, and in total.
@@ -137,7 +130,7 @@ fn sharding_then_resharding_moves_only_what_changes_and_migrations_reach_every_s
     assert!(text.contains("per target: shard-04"), "{text}");
 
     // New accounts go straight to their shard.
-    let (mut server, url) = serve(d);
+    let (mut server, url) = serve(d, &[]);
     let account = post(&url, "/accounts", r#"{"name": "new"}"#);
     let id = uuid::Uuid::parse_str(account["id"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -214,34 +207,6 @@ fn post(url: &str, path: &str, body: &str) -> serde_json::Value {
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 201"), "{head}");
     serde_json::from_str(body).unwrap()
-}
-
-fn serve(dir: &Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(NOTELY)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--port", "0"])
-        .env_remove("NOTELY_DATA_DIR")
-        .env_remove("NOTELY_MIGRATE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
-        line.strip_prefix("notely: listening on ")
-            .map(|u| u.trim().to_string())
-    });
-    std::thread::spawn(move || for _ in lines {});
-    match url {
-        Some(url) => (child, url),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("notely serve did not start");
-        }
-    }
 }
 
 /// `(id, content)` of every note in every shard.

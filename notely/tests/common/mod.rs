@@ -95,3 +95,46 @@ pub fn start(data_dir: &Path, args: &[&str]) -> Startup {
         code: if serving { None } else { status.code() },
     }
 }
+
+/// Starts `notely --data-dir DIR ARGS..` with its stdout piped and stderr discarded.
+pub fn spawn(data_dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(NOTELY)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("NOTELY_DATA_DIR")
+        .env_remove("NOTELY_MIGRATE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start notely")
+}
+
+/// Starts `notely serve` on a free port and returns it with its URL.
+pub fn serve(data_dir: &Path, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = spawn(data_dir, &[&["--port", "0"], args].concat());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        line.strip_prefix("notely: listening on ")
+            .map(|u| u.trim().to_string())
+    });
+    // Keep draining its output so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    match url {
+        Some(url) => (child, url),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("notely serve did not start");
+        }
+    }
+}
+
+/// The single integer an SQL query returns.
+pub fn count(path: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}

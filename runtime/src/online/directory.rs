@@ -11,7 +11,6 @@
 //! - `strata_shard_map`: with hash placement, the location of each logical shard
 //!   (see [`super::shard`]).
 
-use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde::Serialize;
 
@@ -130,11 +129,6 @@ impl Placement {
     pub fn is_moving(&self) -> bool {
         self.target.is_some()
     }
-
-    /// The locations holding the owner's records: one, or two while moving.
-    pub fn locations(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.location.as_str()).chain(self.target.as_deref())
-    }
 }
 
 const PLACEMENT_COLUMNS: &str = "location, target, phase, move_id, epoch";
@@ -209,44 +203,6 @@ pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Resul
 
 /// The setting holding the location of new owners.
 pub const DEFAULT_LOCATION: &str = "default_location";
-
-/// Owners and their placements, optionally only those of one move.
-pub fn owners<O: FromSql>(
-    conn: &Connection,
-    move_id: Option<i64>,
-) -> rusqlite::Result<Vec<(O, Placement)>> {
-    let sql = format!(
-        "SELECT owner, {PLACEMENT_COLUMNS} FROM strata_placement {} ORDER BY owner",
-        if move_id.is_some() {
-            "WHERE move_id = ?1"
-        } else {
-            "WHERE ?1 IS NULL"
-        }
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    stmt.query_map([move_id], |r| {
-        let owner = r.get(0)?;
-        let p = Placement {
-            location: r.get(1)?,
-            target: r.get(2)?,
-            phase: Phase::parse(&r.get::<_, String>(3)?)?,
-            move_id: r.get(4)?,
-            epoch: r.get(5)?,
-        };
-        Ok((owner, p))
-    })?
-    .collect()
-}
-
-/// Number of owners per location (stable owners at their location, moving ones at their
-/// source).
-pub fn owners_per_location(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
-    let mut stmt = conn.prepare(
-        "SELECT location, count(*) FROM strata_placement GROUP BY location ORDER BY location",
-    )?;
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-        .collect()
-}
 
 /// What a move is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, ToSql, params};
 
-use super::directory::{self, Phase, Placement};
+use super::directory::{self, Placement};
 use super::pool::Pool;
 
 /// A record the engine moves: owned by one owner (the unit of placement), identified by an
@@ -731,13 +731,5 @@ impl<R: Item> Engine<R> {
                 Ok((l.name.clone(), n))
             })
             .collect()
-    }
-
-    /// The owner's number of records (both locations while moving).
-    pub fn count(&self, placement: &Placement, owner: &R::Owner) -> Result<u64> {
-        if placement.phase == Phase::Stable {
-            return self.read_one(&placement.location, |l, c| l.count(c, owner));
-        }
-        Ok(self.list(placement, owner)?.len() as u64)
     }
 }
