@@ -19,3 +19,5 @@ pub mod m20240226153100_create_notes;
 pub mod m20240301090000_index_notes_by_creator;
 pub mod m20261121100000_place_accounts;
 pub mod m20261121100100_create_legacy_memos;
+pub mod m20261129200000_key_notes_by_account;
+pub mod m20261129200100_key_memos_by_account;

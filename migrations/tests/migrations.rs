@@ -8,8 +8,8 @@ fn migrations_replay_cleanly_and_match_the_checked_in_schema() {
     let checked = strata::testing::Harness::new(&notely_migrations::MIGRATIONS)
         .schema_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/schema"))
         .run();
-    assert_eq!(checked.applied, 5);
-    assert_eq!(checked.round_trips, 5);
-    assert_eq!(checked.test_data, 4);
+    assert_eq!(checked.applied, 7);
+    assert_eq!(checked.round_trips, 7);
+    assert_eq!(checked.test_data, 6);
     assert_eq!(checked.dumps.len(), 3);
 }

@@ -48,10 +48,11 @@ pub struct Old;
 /// The new layout: another table, text keys and versions, the body as a blob.
 pub struct New;
 
-const OLD_SQL: &str = "CREATE TABLE old_items (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL, \
-     version INTEGER NOT NULL, body TEXT NOT NULL)";
-const NEW_SQL: &str = "CREATE TABLE new_items (key TEXT PRIMARY KEY, owner TEXT NOT NULL, \
-     ver TEXT NOT NULL, body BLOB NOT NULL)";
+// Both keyed by (owner, id): owners choose their ids, and two may choose the same one.
+const OLD_SQL: &str = "CREATE TABLE old_items (id INTEGER NOT NULL, owner INTEGER NOT NULL, \
+     version INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, id))";
+const NEW_SQL: &str = "CREATE TABLE new_items (key TEXT NOT NULL, owner TEXT NOT NULL, \
+     ver TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (owner, key))";
 
 fn old_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rec> {
     Ok(Rec {
@@ -98,7 +99,10 @@ impl Layout<Rec> for Old {
         Ok(n == 1)
     }
     fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
-        c.prepare_cached("INSERT OR REPLACE INTO old_items VALUES (?1, ?2, ?3, ?4)")?
+        c.prepare_cached(
+            "INSERT INTO old_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, id) DO UPDATE \
+             SET version = excluded.version, body = excluded.body",
+        )?
             .execute(params![r.id, r.owner, r.version, r.body])?;
         Ok(())
     }
@@ -192,7 +196,10 @@ impl Layout<Rec> for New {
         Ok(n == 1)
     }
     fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
-        c.prepare_cached("INSERT OR REPLACE INTO new_items VALUES (?1, ?2, ?3, ?4)")?
+        c.prepare_cached(
+            "INSERT INTO new_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, key) DO UPDATE \
+             SET ver = excluded.ver, body = excluded.body",
+        )?
             .execute(params![
                 key(r.id),
                 r.owner.to_string(),
@@ -282,6 +289,8 @@ enum Action {
         via: usize,
         owner: i64,
         slot: i64,
+        /// Choose the id of another owner's record (clients choose ids).
+        collide: bool,
     },
     Update {
         via: usize,
@@ -314,7 +323,7 @@ fn action() -> impl Strategy<Value = Action> {
     let owner = 0..OWNERS;
     let slot = 0..6i64;
     prop_oneof![
-        2 => (via.clone(), owner.clone(), slot.clone()).prop_map(|(via, owner, slot)| Action::Create { via, owner, slot }),
+        2 => (via.clone(), owner.clone(), slot.clone(), any::<bool>()).prop_map(|(via, owner, slot, collide)| Action::Create { via, owner, slot, collide }),
         3 => (via.clone(), owner.clone(), slot.clone()).prop_map(|(via, owner, slot)| Action::Update { via, owner, slot }),
         2 => (via.clone(), owner.clone(), slot.clone()).prop_map(|(via, owner, slot)| Action::Delete { via, owner, slot }),
         3 => (via.clone(), owner.clone(), slot.clone(), any::<bool>()).prop_map(|(via, owner, slot, stale)| Action::Get { via, owner, slot, stale }),
@@ -329,26 +338,27 @@ fn action() -> impl Strategy<Value = Action> {
 /// since each step, for reads that started long ago (with a stale placement).
 #[derive(Default)]
 struct Model {
-    current: BTreeMap<i64, Option<Rec>>,
+    /// Keyed by (owner, id): two owners may use the same id.
+    current: BTreeMap<(i64, i64), Option<Rec>>,
     /// `(step, value)` for each record, oldest first.
-    history: BTreeMap<i64, Vec<(usize, Option<Rec>)>>,
+    history: BTreeMap<(i64, i64), Vec<(usize, Option<Rec>)>>,
     step: usize,
     version: i64,
 }
 
 impl Model {
-    fn set(&mut self, id: i64, value: Option<Rec>) {
+    fn set(&mut self, id: (i64, i64), value: Option<Rec>) {
         self.history
             .entry(id)
             .or_default()
             .push((self.step, value.clone()));
         self.current.insert(id, value);
     }
-    fn get(&self, id: i64) -> Option<Rec> {
+    fn get(&self, id: (i64, i64)) -> Option<Rec> {
         self.current.get(&id).cloned().flatten()
     }
     /// Values `id` had at some point since `since`.
-    fn since(&self, id: i64, since: usize) -> Vec<Option<Rec>> {
+    fn since(&self, id: (i64, i64), since: usize) -> Vec<Option<Rec>> {
         let h = self.history.get(&id).cloned().unwrap_or_default();
         let mut out: Vec<Option<Rec>> = Vec::new();
         let mut before: Option<Rec> = None;
@@ -365,8 +375,8 @@ impl Model {
     fn owned(&self, owner: i64) -> BTreeSet<i64> {
         self.current
             .iter()
-            .filter(|(_, v)| v.as_ref().is_some_and(|r| r.owner == owner))
-            .map(|(id, _)| *id)
+            .filter(|((o, _), v)| *o == owner && v.is_some())
+            .map(|((_, id), _)| *id)
             .collect()
     }
 }
@@ -400,7 +410,7 @@ impl World {
             for i in 0..PER_OWNER {
                 let id = owner * 1000 + i;
                 model.set(
-                    id,
+                    (owner, id),
                     Some(Rec {
                         owner,
                         id,
@@ -443,9 +453,9 @@ impl World {
         let seen = self.engines[via].get(&p, &owner, &id).unwrap();
         assert!(
             either.contains(&seen),
-            "after a crash record {id} reads {seen:?}, neither of {either:?}"
+            "after a crash record {id} of {owner} reads {seen:?}, neither of {either:?}"
         );
-        self.model.set(id, seen);
+        self.model.set((owner, id), seen);
     }
 
     fn write_result<T>(&mut self, r: Result<T, MoveError>) -> Option<T> {
@@ -459,9 +469,18 @@ impl World {
     fn apply(&mut self, a: &Action) {
         self.model.step += 1;
         match *a {
-            Action::Create { via, owner, slot } => {
-                let id = owner * 1000 + 100 + slot;
-                if self.model.current.contains_key(&id) {
+            Action::Create {
+                via,
+                owner,
+                slot,
+                collide,
+            } => {
+                let id = if collide {
+                    ((owner + 1) % OWNERS) * 1000 + slot % PER_OWNER
+                } else {
+                    owner * 1000 + 100 + slot
+                };
+                if self.model.current.contains_key(&(owner, id)) {
                     return; // ids are never reused, as with UUIDs
                 }
                 self.model.version += 1;
@@ -474,8 +493,8 @@ impl World {
                 let r = self.engines[via].create(&rec);
                 match self.write_result(r) {
                     Some(created) => {
-                        assert!(created, "create of new id {id} refused");
-                        self.model.set(id, Some(rec));
+                        assert!(created, "create of new id {id} of {owner} refused");
+                        self.model.set((owner, id), Some(rec));
                     }
                     None => self.settle(via, owner, id, [None, Some(rec)]),
                 }
@@ -486,7 +505,7 @@ impl World {
                 };
                 self.model.version += 1;
                 let (v, body) = (self.model.version, format!("u{}", self.model.version));
-                let before = self.model.get(id);
+                let before = self.model.get((owner, id));
                 let r = self.engines[via].update(&owner, &id, |cur| {
                     Some(Rec {
                         version: v,
@@ -501,8 +520,8 @@ impl World {
                 });
                 match self.write_result(r) {
                     Some(got) => {
-                        assert_eq!(got, after, "update of {id}");
-                        self.model.set(id, after);
+                        assert_eq!(got, after, "update of {id} of {owner}");
+                        self.model.set((owner, id), after);
                     }
                     None => self.settle(via, owner, id, [before, after]),
                 }
@@ -511,12 +530,12 @@ impl World {
                 let Some(id) = self.model.owned(owner).into_iter().nth(slot as usize) else {
                     return;
                 };
-                let before = self.model.get(id);
+                let before = self.model.get((owner, id));
                 let r = self.engines[via].delete(&owner, &id);
                 match self.write_result(r) {
                     Some(gone) => {
-                        assert!(gone, "delete of live record {id} found nothing");
-                        self.model.set(id, None);
+                        assert!(gone, "delete of live record {id} of {owner} found nothing");
+                        self.model.set((owner, id), None);
                     }
                     None => self.settle(via, owner, id, [before, None]),
                 }
@@ -527,10 +546,15 @@ impl World {
                 slot,
                 stale,
             } => {
-                let id = owner * 1000 + if slot < 3 { slot } else { 100 + slot };
+                // Its own records, and (slot 5) an id another owner uses.
+                let id = match slot {
+                    0..3 => owner * 1000 + slot,
+                    5 => ((owner + 1) % OWNERS) * 1000,
+                    _ => owner * 1000 + 100 + slot,
+                };
                 let (p, since) = self.placement(via, owner, stale);
                 let seen = self.engines[via].get(&p, &owner, &id).unwrap();
-                let allowed = self.model.since(id, since);
+                let allowed = self.model.since((owner, id), since);
                 assert!(
                     allowed.contains(&seen),
                     "get {id} (placement from step {since}) saw {seen:?}; allowed {allowed:?}"
@@ -586,8 +610,8 @@ impl World {
             if end == MoveState::Done {
                 assert_eq!(p.location, home);
             }
-            for (id, want) in self.model.current.clone() {
-                if id / 1000 == owner {
+            for ((of, id), want) in self.model.current.clone() {
+                if of == owner {
                     assert_eq!(
                         self.engines[0].get(&p, &owner, &id).unwrap(),
                         want,
@@ -665,6 +689,14 @@ fn named_races_resolve_correctly() {
         via: 1,
         owner: 0,
         slot: 4,
+        collide: false,
+    });
+    // A create choosing an id another owner uses, during the move.
+    w.apply(&Action::Create {
+        via: 0,
+        owner: 0,
+        slot: 1,
+        collide: true,
     });
     w.apply(&Action::List {
         via: 0,
@@ -800,4 +832,166 @@ fn a_cancel_after_a_crash_keeps_the_newest_copy() {
         stale: true,
     });
     w.finish();
+}
+
+/// A store keyed by the id alone, as Notely's were: another owner's record with the same id
+/// takes the key. Its `put` leaves such a record alone (and so does not store the item).
+struct ByIdOnly;
+
+const BY_ID_SQL: &str = "CREATE TABLE by_id (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL, \
+     version INTEGER NOT NULL, body TEXT NOT NULL)";
+
+impl Layout<Rec> for ByIdOnly {
+    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<Option<Rec>> {
+        c.prepare_cached("SELECT id, owner, version, body FROM by_id WHERE id = ?1 AND owner = ?2")?
+            .query_row([id, owner], old_row)
+            .optional()
+    }
+    fn ids(&self, c: &Connection, owner: &i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+        let mut s = c.prepare_cached("SELECT id FROM by_id WHERE owner = ?1 ORDER BY id")?;
+        s.query_map([owner], |r| Ok((r.get(0)?, r.get(0)?)))?
+            .collect()
+    }
+    fn batch(
+        &self,
+        c: &Connection,
+        owner: &i64,
+        after: Option<&i64>,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<Rec>> {
+        let mut s = c.prepare_cached(
+            "SELECT id, owner, version, body FROM by_id WHERE owner = ?1 AND id > ?2 \
+             ORDER BY id LIMIT ?3",
+        )?;
+        s.query_map(
+            params![owner, after.copied().unwrap_or(i64::MIN), limit as i64],
+            old_row,
+        )?
+        .collect()
+    }
+    fn insert(&self, c: &Connection, r: &Rec) -> rusqlite::Result<bool> {
+        let n = c
+            .prepare_cached("INSERT INTO by_id VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+            .execute(params![r.id, r.owner, r.version, r.body])?;
+        Ok(n == 1)
+    }
+    fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
+        c.prepare_cached(
+            "INSERT INTO by_id VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET \
+             version = excluded.version, body = excluded.body WHERE owner = excluded.owner",
+        )?
+        .execute(params![r.id, r.owner, r.version, r.body])?;
+        Ok(())
+    }
+    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
+        Ok(c
+            .prepare_cached("DELETE FROM by_id WHERE id = ?1 AND owner = ?2")?
+            .execute([id, owner])?
+            == 1)
+    }
+    fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
+        c.query_row("SELECT count(*) FROM by_id WHERE owner = ?1", [owner], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+    }
+    fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
+        c.query_row("SELECT count(*) FROM by_id", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+    }
+}
+
+/// Issue 13, item 1, in the engine: a move into a store where another owner holds one of the
+/// moving owner's ids. Before, the copy silently did nothing, the source was deleted anyway,
+/// and the record was gone for good (also after a cancel). Now the batch rolls back, the move
+/// stops naming the record, the owner's record stays readable and writable at the source, and
+/// a cancel restores exactly what the owner had.
+#[test]
+fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 5);
+    let squatter = Rec {
+        owner: 1,
+        id: 2, // owner 0's seed record 2
+        version: 7,
+        body: "squat".into(),
+    };
+    {
+        let c = Connection::open(dir.path().join("by_id.db")).unwrap();
+        c.execute_batch(BY_ID_SQL).unwrap();
+        assert!(ByIdOnly.insert(&c, &squatter).unwrap());
+    }
+    let mut e = engine(dir.path());
+    e = Engine::new(
+        Arc::clone(e.control()),
+        e.locations()
+            .iter()
+            .map(|l| Location::clone(l))
+            .chain([Location {
+                name: "by_id".into(),
+                pool: Arc::new(Pool::open(&dir.path().join("by_id.db"), 2).unwrap()),
+                layout: Arc::new(ByIdOnly),
+            }])
+            .collect(),
+    )
+    .unwrap();
+    let id = e
+        .start_move("owner 0 → by_id", &[(0, "by_id".into())])
+        .unwrap()
+        .id;
+    let steps: Vec<Step> = (0..3).map(|_| e.step_move(id, 10).unwrap()).collect();
+    assert_eq!(steps.last(), Some(&Step::Differs), "{steps:?}");
+    let status = e.move_status(id).unwrap();
+    assert_eq!(status.record.state, MoveState::Failed);
+    assert!(
+        status.found[0].1.contains("record 2 of 0"),
+        "the difference names the record: {:?}",
+        status.found
+    );
+    // Nothing of the batch left the source; the squatter is untouched.
+    let p = e.placement(&0).unwrap();
+    assert_eq!(e.list(&p, &0).unwrap(), vec![0, 1, 2, 3, 4]);
+    let by_id = Pool::open(&dir.path().join("by_id.db"), 1).unwrap();
+    assert_eq!(
+        by_id.with_reader(|c| ByIdOnly.get(c, &1, &2)).unwrap(),
+        Some(squatter.clone())
+    );
+    // Readable and writable at the source while the move is stopped.
+    assert_eq!(
+        e.get(&p, &0, &2).unwrap().map(|r| r.body),
+        Some("seed 2".into())
+    );
+    let updated = e
+        .update(&0, &2, |r| {
+            Some(Rec {
+                version: 9,
+                body: "kept".into(),
+                ..r.clone()
+            })
+        })
+        .unwrap();
+    assert_eq!(updated.map(|r| r.body), Some("kept".into()));
+    assert_eq!(
+        e.get(&p, &0, &2).unwrap().map(|r| r.body),
+        Some("kept".into())
+    );
+    // Cancel: exactly what the owner had, at the source.
+    e.cancel_move(id).unwrap();
+    let end = (0..100)
+        .find_map(|_| match e.step_move(id, 10).unwrap() {
+            Step::Finished(s) => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(end, MoveState::Cancelled);
+    let p = e.placement(&0).unwrap();
+    assert_eq!((p.location.as_str(), p.is_moving()), ("old", false));
+    let bodies: Vec<String> = (0..5)
+        .map(|i| e.get(&p, &0, &i).unwrap().unwrap().body)
+        .collect();
+    assert_eq!(bodies, ["seed 0", "seed 1", "kept", "seed 3", "seed 4"]);
+    assert_eq!(
+        by_id.with_reader(|c| ByIdOnly.get(c, &1, &2)).unwrap(),
+        Some(squatter)
+    );
 }

@@ -46,7 +46,10 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
     ) -> rusqlite::Result<Vec<R>>;
     /// Inserts the record; false (and nothing written) if its id is taken.
     fn insert(&self, c: &Connection, item: &R) -> rusqlite::Result<bool>;
-    /// Inserts or replaces the record.
+    /// Inserts or replaces the owner's record `item.id()`. It must never touch another
+    /// owner's record: key the table by (owner, id), or, where the key is the id alone, leave
+    /// another owner's record with the same id as it is (the engine reads every copy back and
+    /// refuses to remove the source of one it cannot find; see [`MoveError::Conflict`]).
     fn put(&self, c: &Connection, item: &R) -> rusqlite::Result<()>;
     /// Removes the owner's record `id`; false if there was none.
     fn remove(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> rusqlite::Result<bool>;
@@ -103,6 +106,19 @@ pub enum MoveError {
     NoSuchMove(i64),
     #[error("{0}")]
     Invalid(String),
+    /// A location did not keep a record written there: after the write, reading the
+    /// owner's record back gave something else (typically another owner's record holding the
+    /// same key in a store keyed by id alone). Nothing of the write is committed, and a copy
+    /// that conflicts never lets its source go.
+    #[error(
+        "{location} did not keep record {id} of {owner}: another record holds its key there \
+         (a store keyed by id alone, with another owner using the same id)"
+    )]
+    Conflict {
+        location: String,
+        owner: String,
+        id: String,
+    },
     /// An injected crash (tests only).
     #[error("injected crash at {0}")]
     Crashed(&'static str),
@@ -246,6 +262,34 @@ fn install_ledger<R: Item>(loc: &Location<R>) -> Result<()> {
     loc.pool
         .with_writer(|c| c.execute_batch(LEDGER_SQL))
         .map_err(|e| sqlite(loc, e))
+}
+
+/// Writes `item` at `loc` (its layout's `put`) and reads it back: an error unless `loc` now
+/// holds exactly this record for its owner. The caller rolls its transaction back on error,
+/// so a copy that did not land never lets its source go.
+pub(crate) fn put_confirmed<R: Item>(
+    loc: &Location<R>,
+    conn: &Connection,
+    item: &R,
+    scratch: &mut Vec<u8>,
+) -> Result<()> {
+    loc.layout.put(conn, item).map_err(|e| sqlite(loc, e))?;
+    let back = loc
+        .layout
+        .get(conn, item.owner(), item.id())
+        .map_err(|e| sqlite(loc, e))?;
+    let kept = back.is_some_and(|b| {
+        b.version() == item.version() && item_hash(&b, scratch) == item_hash(item, scratch)
+    });
+    if kept {
+        Ok(())
+    } else {
+        Err(MoveError::Conflict {
+            location: loc.name.clone(),
+            owner: format!("{:?}", item.owner()),
+            id: format!("{:?}", item.id()),
+        })
+    }
 }
 
 pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> MoveError {
@@ -639,7 +683,24 @@ impl<R: Item> Engine<R> {
             let Some(new) = change(&current) else {
                 return Ok((Some(current), Commit::TargetFirst));
             };
-            to.layout.put(tc, &new).map_err(|e| sqlite(to, e))?;
+            // The update moves the record to the target, unless the target cannot hold it (its
+            // key is taken by another owner's record): then it stays at the source, updated
+            // there, readable and writable, and the backfill will stop on it.
+            tc.execute_batch("SAVEPOINT strata_update")
+                .map_err(|e| sqlite(to, e))?;
+            match put_confirmed(to, tc, &new, &mut Vec::new()) {
+                Ok(()) => {
+                    tc.execute_batch("RELEASE strata_update")
+                        .map_err(|e| sqlite(to, e))?;
+                }
+                Err(MoveError::Conflict { .. }) => {
+                    tc.execute_batch("ROLLBACK TO strata_update; RELEASE strata_update")
+                        .map_err(|e| sqlite(to, e))?;
+                    put_confirmed(from, fc, &new, &mut Vec::new())?;
+                    return Ok((Some(new), Commit::TargetFirst));
+                }
+                Err(e) => return Err(e),
+            }
             h.ledger(owner, b.as_ref(), Some(&new))?;
             if in_from {
                 from.layout

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
 use super::engine::{
-    Commit, Delta, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash, sqlite,
+    Commit, Delta, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash,
+    put_confirmed, sqlite,
 };
 
 /// How the backfill shares the databases with foreground traffic.
@@ -648,7 +649,19 @@ impl<R: Item> Engine<R> {
                     Step::Phase
                 }
                 Phase::Backfill => {
-                    let (taken, copied) = self.backfill_batch(owner, move_id, batch)?;
+                    let (taken, copied) = match self.backfill_batch(owner, move_id, batch) {
+                        Ok(done) => done,
+                        Err(conflict @ MoveError::Conflict { .. }) => {
+                            let detail = format!(
+                                "{conflict}; the record stays at {}, readable and writable, \
+                                 and nothing of its batch was removed there",
+                                p.location
+                            );
+                            self.fail_move(move_id, owner, &[detail])?;
+                            return Ok(Step::Differs);
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if taken < batch {
                         self.set_phase(owner, &p, Phase::Verify)?;
                     }
@@ -824,7 +837,9 @@ impl<R: Item> Engine<R> {
                 // Copy unless the target already has this version or a newer one (a crash
                 // between an earlier copy and its removal, or an update since).
                 if there.as_ref().is_none_or(|t| t.version() < item.version()) {
-                    to.layout.put(tc, &item).map_err(|e| sqlite(to, e))?;
+                    // Confirmed by reading it back, or the whole batch rolls back and the
+                    // source keeps everything.
+                    put_confirmed(to, tc, &item, &mut scratch)?;
                     delta.replace(there.as_ref(), Some(&item), &mut scratch);
                     delta.copied += 1;
                 }
@@ -911,9 +926,16 @@ impl<R: Item> Engine<R> {
             })?;
             return Ok(true);
         }
+        self.fail_move(move_id, owner, &found)?;
+        Ok(false)
+    }
+
+    /// Records what was found for `owner` and fails the move: it stops, its owners stay
+    /// readable and writable where they are, and a cancel turns them back.
+    fn fail_move(&self, move_id: i64, owner: &R::Owner, found: &[String]) -> Result<()> {
         self.control_write(|c| {
             let now = now_ms();
-            for detail in &found {
+            for detail in found {
                 c.execute(
                     "INSERT INTO strata_move_differences (move_id, owner, detail, found_at) \
                      VALUES (?1, ?2, ?3, ?4)",
@@ -927,12 +949,12 @@ impl<R: Item> Engine<R> {
                     move_id,
                     found.len() as i64,
                     now,
-                    "verification found differences; the move stopped (its owners stay \
-                     readable and writable at both locations). Inspect them, then cancel the \
-                     move to move the owners back"
+                    "the move found differences (`move status` lists them) and stopped; its \
+                     owners stay readable and writable where they are. Inspect them, then \
+                     cancel the move to move the owners back"
                 ],
             )
         })?;
-        Ok(false)
+        Ok(())
     }
 }
