@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -69,18 +70,101 @@ pub enum AppError {
     Conflict(&'static str),
     /// `413 Payload Too Large`
     TooLarge,
+    /// An extractor's rejection (bad percent-encoding, wrong content type, ..), with its 4xx
+    /// status and text.
+    Rejected(StatusCode, String),
     /// `500 Internal Server Error`
     Internal(String),
+    /// `503 Service Unavailable`: a database reported damage (see [`Damaged`]).
+    Damaged(Damaged),
+}
+
+/// A database file that reported damage (SQLITE_CORRUPT or SQLITE_NOTADB), and SQLite's
+/// message. An answer caused by one carries it as an extension, for [`track`] to remember.
+#[derive(Debug, Clone)]
+pub struct Damaged {
+    pub path: std::path::PathBuf,
+    pub message: String,
+}
+
+impl Damaged {
+    /// The damage `e` reports, if it reports damage.
+    pub fn of(e: &StoreError) -> Option<Damaged> {
+        let (path, source) = match e {
+            StoreError::Sqlite { path, source } => (path, source),
+            StoreError::Move(strata::online::MoveError::Sqlite { path, source, .. }) => {
+                (path, source)
+            }
+            _ => return None,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+        .then(|| Damaged {
+            path: path.clone(),
+            message: source.to_string(),
+        })
+    }
+
+    /// Remembers the damage (`/healthz` answers 503 from now on) and, the first time for this
+    /// file, logs it with how to recover.
+    pub fn report(&self, telemetry: &Telemetry) {
+        if telemetry.damaged(&self.path, &self.message) {
+            let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
+            let line = format!(
+                "{} is damaged ({}); {}",
+                self.path.display(),
+                self.message,
+                crate::db::recovery_hint(dir, &self.path)
+            );
+            tracing::error!("{line}");
+            telemetry.log(format!("ERROR {line}"));
+        }
+    }
+
+    fn file_name(path: &std::path::Path) -> String {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl AppError {
+    /// An extractor's rejection as a JSON error: client errors keep their status and text,
+    /// anything else is internal.
+    pub fn rejection(status: StatusCode, text: String) -> AppError {
+        if status.is_client_error() {
+            AppError::Rejected(status, text)
+        } else {
+            AppError::Internal(text)
+        }
+    }
 }
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::Internal(e.to_string())
+        match Damaged::of(&e) {
+            Some(damaged) => AppError::Damaged(damaged),
+            None => AppError::Internal(e.to_string()),
+        }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::Damaged(damaged) = self {
+            let mut res = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({
+                    "error": "A database of this service is damaged; an operator has to restore \
+                              it from a backup"
+                })),
+            )
+                .into_response();
+            res.extensions_mut().insert(damaged);
+            return res;
+        }
         let (status, message) = match self {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, m.to_string()),
@@ -93,6 +177,7 @@ impl IntoResponse for AppError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("Request body larger than {MAX_BODY} bytes"),
             ),
+            AppError::Rejected(status, m) => (status, m),
             AppError::Internal(detail) => {
                 eprintln!("notely: internal error: {detail}");
                 (
@@ -125,6 +210,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| AppError::BadRequest(format!("Invalid JSON: {e}")))
+    }
+}
+
+/// Path parameters, like axum's `Path`, but a bad one (invalid percent-encoding, not UTF-8) is
+/// answered with a JSON 400 instead of plain text.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(e) => Err(AppError::rejection(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// A form body, like axum's `Form`, but a wrong content type, an oversize or malformed body is
+/// answered with a JSON 4xx instead of plain text.
+#[derive(Debug)]
+pub struct FormBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(FormBody(value)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::TooLarge),
+            Err(e) => Err(AppError::rejection(e.status(), e.body_text())),
+        }
     }
 }
 
@@ -210,6 +328,8 @@ async fn account(state: &AppState, raw: &str) -> ApiResult<Account> {
         .ok_or(AppError::NotFound("Account not found"))
 }
 
+/// 200 when every store answers; 503 naming the stores that do not, or that reported damage
+/// (to a request, or to this check, which reads each one's schema).
 async fn healthz(State(state): State<AppState>) -> Response {
     let mut pools: Vec<_> = state
         .notes
@@ -219,23 +339,60 @@ async fn healthz(State(state): State<AppState>) -> Response {
         .map(|l| Arc::clone(&l.pool))
         .collect();
     pools.push(Arc::clone(state.control.pool()));
+    let mut failed = Vec::new();
     for pool in pools {
+        let path = pool.path().to_path_buf();
         let probe = tokio::task::spawn_blocking(move || {
-            pool.with_reader(|c| c.query_row("SELECT 1", [], |_| Ok(())))
-                .map_err(|e| format!("{}: {e}", pool.path().display()))
+            pool.with_reader(|c| {
+                c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
         })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        if let Err(e) = probe {
-            eprintln!("notely: health check failed: {e}");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "timestamp": Utc::now()})),
-            )
-                .into_response();
+        .await;
+        match probe {
+            Ok(Ok(_)) => {}
+            Ok(Err(source)) => {
+                let error = StoreError::Sqlite {
+                    path: path.clone(),
+                    source,
+                };
+                match Damaged::of(&error) {
+                    Some(damaged) => damaged.report(&state.telemetry),
+                    None => {
+                        tracing::warn!("health check failed: {error}");
+                        failed.push(format!("{}: {error}", Damaged::file_name(&path)));
+                    }
+                }
+            }
+            Err(e) => failed.push(format!("{}: {e}", Damaged::file_name(&path))),
         }
     }
-    Json(serde_json::json!({"status": "ok", "timestamp": Utc::now()})).into_response()
+    let damaged = state.telemetry.damaged_stores();
+    failed.extend(
+        damaged
+            .iter()
+            .map(|(path, message)| format!("{} is damaged ({message})", Damaged::file_name(path))),
+    );
+    if failed.is_empty() {
+        return Json(serde_json::json!({"status": "ok", "timestamp": Utc::now()})).into_response();
+    }
+    let damaged: Vec<String> = damaged.keys().map(|p| Damaged::file_name(p)).collect();
+    let hint = if damaged.is_empty() {
+        ""
+    } else {
+        "; restore damaged databases from a backup (`notely migrate restore`, after stopping notely)"
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({
+            "status": "unavailable",
+            "error": format!("{}{hint}", failed.join("; ")),
+            "damaged": damaged,
+            "timestamp": Utc::now(),
+        })),
+    )
+        .into_response()
 }
 
 async fn list_accounts(State(state): State<AppState>) -> ApiResult<Json<Vec<Account>>> {
@@ -353,9 +510,10 @@ async fn update_note(
     let account = parse_id(&account_id, "account")?;
     let note = parse_id(&note_id, "note")?;
     let content = valid_content(input.content)?;
-    let updated_at = set_time(input.updated_at)
-        .map(|t| crate::store::from_millis(t.timestamp_millis()))
-        .unwrap_or_else(now);
+    // Without a client time the proxy stamps the write under the lock, strictly newer than
+    // the stored note (`proxy::server_time`).
+    let updated_at =
+        set_time(input.updated_at).map(|t| crate::store::from_millis(t.timestamp_millis()));
     state
         .notes
         .update(&state.control, account, note, content, updated_at)
@@ -401,6 +559,9 @@ async fn track(
     let method = req.method().clone();
     let started = std::time::Instant::now();
     let res = next.run(req).await;
+    if let Some(damaged) = res.extensions().get::<Damaged>() {
+        damaged.report(&state.telemetry);
+    }
     state.telemetry.api(
         method.as_str(),
         matched.as_ref().map_or("(unmatched)", |m| m.as_str()),

@@ -237,7 +237,10 @@ impl User {
             return self.create().await;
         };
         let content = self.content();
-        // Strictly newer than our last write, at the store's millisecond precision.
+        // Half the updates bring their own time, strictly newer than our last write at the
+        // store's millisecond precision; the others let the server stamp them, which must
+        // win too, even right after our previous write of the same note.
+        let client_time = self.random(2) == 0;
         let last = self.notes[&id].1;
         let now =
             DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default();
@@ -246,17 +249,37 @@ impl User {
         } else {
             last + TimeDelta::milliseconds(1)
         };
+        let body = if client_time {
+            json!({ "content": content, "updatedAt": at })
+        } else {
+            json!({ "content": content })
+        };
         let req = self
             .client
             .put(format!("{}/{id}", self.notes_url()))
-            .json(&json!({ "content": content, "updatedAt": at }));
+            .json(&body);
         if let Some((status, body)) = self.send(req).await {
+            let stored = body["updatedAt"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
             match status {
-                StatusCode::OK if body["content"] == content.as_str() => {
-                    self.notes.insert(id, (content, at));
-                }
+                StatusCode::OK if body["content"] == content.as_str() => match stored {
+                    Some(stored) if stored > last => {
+                        self.notes.insert(id, (content, stored));
+                    }
+                    _ => self.miss(format!(
+                        "update of note {id} answered updatedAt {:?}, not newer than {last}",
+                        body["updatedAt"]
+                    )),
+                },
                 StatusCode::OK => self.miss(format!(
-                    "update of note {id} was not kept: {:?}",
+                    "update of note {id} was not kept ({}): {:?}",
+                    if client_time {
+                        "with a client time"
+                    } else {
+                        "server time"
+                    },
                     body["content"]
                 )),
                 StatusCode::NOT_FOUND => self.miss(format!("updating live note {id} answered 404")),

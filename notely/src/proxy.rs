@@ -128,22 +128,29 @@ impl NoteProxy {
         Ok(r.map(|(_, n)| n))
     }
 
-    /// Last write wins: the content changes only if `updated_at` is newer than the stored
-    /// note's; `createdAt` is kept. `Some(None)` if the account has no such note.
+    /// Last write wins. With a client time (`updated_at`), the content changes only if it is
+    /// newer than the stored note's. Without one, the server stamps the write strictly newer
+    /// than what is stored (`max(now, stored + 1 ms)`, decided under the write lock), so an
+    /// acknowledged write without a client time always wins, even in the same millisecond as
+    /// the previous one. `createdAt` is kept. `Some(None)` if the account has no such note.
     pub async fn update(
         &self,
         control: &Arc<Db>,
         account: Uuid,
         note: Uuid,
         content: String,
-        updated_at: DateTime<Utc>,
+        updated_at: Option<DateTime<Utc>>,
     ) -> Result<Option<Option<Note>>, StoreError> {
         let r = self
             .on_account(control, account, "update", move |e, a, _| {
                 e.update(&a.id, &note, |current| {
-                    (updated_at > current.updated_at).then(|| Note {
+                    let at = match updated_at {
+                        Some(client) => client,
+                        None => server_time(current.updated_at),
+                    };
+                    (at > current.updated_at).then(|| Note {
                         content: content.clone(),
-                        updated_at,
+                        updated_at: at,
                         ..current.clone()
                     })
                 })
@@ -176,5 +183,30 @@ impl NoteProxy {
                 StoreError::Task(self.engine.control().path().to_path_buf(), e.to_string())
             })?
             .map_err(StoreError::from)
+    }
+}
+
+/// The time the server gives a write that brings none: now (in the store's milliseconds), or
+/// one millisecond after `stored` if the clock has not moved past it (two writes in one
+/// millisecond, or a stored time from a clock ahead of ours).
+pub fn server_time(stored: DateTime<Utc>) -> DateTime<Utc> {
+    let now = Utc::now().timestamp_millis();
+    crate::store::from_millis(now.max(stored.timestamp_millis().saturating_add(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_time_is_strictly_newer_than_the_stored_one() {
+        let now = Utc::now();
+        // The same millisecond as the stored write, and a stored time ahead of the clock.
+        for stored in [now, now + chrono::Duration::seconds(5)] {
+            let stored = crate::store::from_millis(stored.timestamp_millis());
+            assert!(server_time(stored) > stored);
+        }
+        let old = crate::store::from_millis(0);
+        assert!(server_time(old) >= crate::store::from_millis(now.timestamp_millis()));
     }
 }

@@ -343,7 +343,7 @@ pub mod notes {
             let inserted = c
                 .prepare_cached(&format!(
                     "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (id) DO NOTHING"
+                     ON CONFLICT (creator, id) DO NOTHING"
                 ))?
                 .execute(values(n))?;
             Ok(inserted == 1)
@@ -352,9 +352,8 @@ pub mod notes {
         fn put(&self, c: &Connection, n: &Note) -> rusqlite::Result<()> {
             c.prepare_cached(&format!(
                 "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, \
-                 updated_at = excluded.updated_at, content = excluded.content \
-                 WHERE creator = excluded.creator"
+                 ON CONFLICT (creator, id) DO UPDATE SET created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at, content = excluded.content"
             ))?
             .execute(values(n))?;
             Ok(())
@@ -491,7 +490,7 @@ pub mod legacy {
                     "SELECT {columns} FROM {table} WHERE {owner} = ?1 AND {id} > ?2 \
                      ORDER BY {id} LIMIT ?3"
                 ),
-                taken: format!("SELECT count(*) FROM {table} WHERE {id} = ?1"),
+                taken: format!("SELECT count(*) FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
                 remove: format!("DELETE FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
                 count: format!("SELECT count(*) FROM {table} WHERE {owner} = ?1"),
                 total: format!("SELECT count(*) FROM {table}"),
@@ -547,7 +546,10 @@ pub mod legacy {
         }
 
         fn insert(&self, c: &Connection, n: &Note) -> rusqlite::Result<bool> {
-            if count_of(c, &statements().taken, &key(&n.id))? > 0 {
+            let taken = c
+                .prepare_cached(&statements().taken)?
+                .query_row([key(&n.id), key(&n.creator)], |r| r.get::<_, i64>(0))?;
+            if taken > 0 {
                 return Ok(false);
             }
             sql(Tx::over(c).insert(&to_row(n)))?;

@@ -269,8 +269,10 @@ async fn notes_follow_the_contract() {
         )
         .await;
     assert_eq!(
-        zero["content"], "second",
-        "a zero updatedAt means now, which is older than 2099"
+        (&zero["content"], &zero["updatedAt"]),
+        (&json!("zero"), &json!("2099-01-01T00:00:00.001Z")),
+        "a zero updatedAt means the server's time, strictly newer than the stored one: a \
+         write without a client time always wins"
     );
 
     let (status, body) = api.call(Method::DELETE, &uri, None).await;
@@ -340,7 +342,8 @@ async fn a_note_is_reachable_only_through_its_own_account() {
         .call(Method::GET, &format!("/accounts/{a}/notes/{id}"), None)
         .await;
     assert_eq!(still["content"], "private");
-    // Creating a note with another account's note id does not take it over.
+    // Creating a note with another account's note id makes a note of its own (a note is
+    // identified by account and id) and does not take the other over.
     let (status, _) = api
         .call(
             Method::POST,
@@ -348,7 +351,7 @@ async fn a_note_is_reachable_only_through_its_own_account() {
             Some(&json!({ "id": id, "content": "mine" }).to_string()),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
         api.call(Method::GET, &format!("/accounts/{a}/notes/{id}"), None)
             .await
@@ -675,4 +678,82 @@ async fn the_operator_page_logs_in_with_the_token_and_guards_posts_with_csrf() {
         .raw(Method::GET, "/admin/api/status", None, &with_cookie)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "logged out");
+}
+
+/// Issue 13, item 3: a PUT without `updatedAt` right after the note's previous write (the same
+/// millisecond, most of the time here) answered 200 and kept the old content. Every such write
+/// is acknowledged with its own content, and its `updatedAt` is strictly newer.
+#[tokio::test]
+async fn an_update_without_a_client_time_always_wins_even_in_the_same_millisecond() {
+    let api = api();
+    let account = api.account("Quick").await;
+    for i in 0..300 {
+        let created = api.note(&account, "first").await;
+        let id = created["id"].as_str().unwrap();
+        let mut last = created["updatedAt"].as_str().unwrap().to_string();
+        for round in 0..2 {
+            let content = format!("put {i}.{round}");
+            let (status, body) = api
+                .call(
+                    Method::PUT,
+                    &format!("/accounts/{account}/notes/{id}"),
+                    Some(&json!({ "content": content }).to_string()),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["content"], content.as_str(), "write {i}.{round} dropped");
+            let at = body["updatedAt"].as_str().unwrap().to_string();
+            let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+            assert!(parse(&at) > parse(&last), "{at} is not newer than {last}");
+            last = at;
+        }
+    }
+    // A client's older time still loses (last write wins), and the answer shows what is kept.
+    let note = api.note(&account, "kept").await;
+    let id = note["id"].as_str().unwrap();
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{account}/notes/{id}"),
+            Some(&json!({ "content": "stale", "updatedAt": "2001-01-01T00:00:00Z" }).to_string()),
+        )
+        .await;
+    assert_eq!((status, &body["content"]), (StatusCode::OK, &json!("kept")));
+}
+
+/// Issue 13, item 1: note ids are the client's to choose, so two accounts may use the same
+/// one; each account keeps its own note.
+#[tokio::test]
+async fn two_accounts_may_use_the_same_note_id() {
+    let api = api();
+    let (a, b) = (api.account("A").await, api.account("B").await);
+    let id = "5f0c4b7e-0000-4000-8000-00000000c0de";
+    for (account, content) in [(&a, "mine"), (&b, "yours")] {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                &format!("/accounts/{account}/notes"),
+                Some(&json!({ "id": id, "content": content }).to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    for (account, content) in [(&a, "mine"), (&b, "yours")] {
+        let (status, body) = api
+            .call(
+                Method::GET,
+                &format!("/accounts/{account}/notes/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!((status, &body["content"]), (StatusCode::OK, &json!(content)));
+    }
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/accounts/{a}/notes/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = api
+        .call(Method::GET, &format!("/accounts/{b}/notes/{id}"), None)
+        .await;
+    assert_eq!((status, &body["content"]), (StatusCode::OK, &json!("yours")));
 }

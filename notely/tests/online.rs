@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{NOTELY, count, json, notely, ok, serve, spawn};
+use common::{NOTELY, count, http, json, notely, ok, serve, spawn};
 
 fn terminate(child: &Child) {
     let _ = Command::new("kill")
@@ -201,4 +201,91 @@ fn a_worker_killed_at_random_points_resumes_and_verifies() {
         count(&d.join("notes.db"), "SELECT count(*) FROM notes"),
         1800
     );
+}
+
+fn wait_for_move(d: &Path) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let newest = move_status(d)[0].clone();
+        if newest["state"] != "running" {
+            return newest;
+        }
+        assert!(Instant::now() < deadline, "the move did not end: {newest}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 13, item 1, end to end: another account takes a legacy note's id in the `notes`
+/// store, then that legacy account moves to `notes`, everyone moves into 4 shards and is
+/// resharded into 8. Before, the first move deleted the legacy note (its copy silently did
+/// nothing) and it answered 404 for good. Now each account keeps its own note through every
+/// move, whatever store the two land in.
+#[test]
+fn notes_with_colliding_ids_survive_a_move_into_notes_shards_and_a_reshard() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&notely(d, &["migrate", "up"]));
+    ok(&notely(
+        d,
+        &["move", "seed-legacy", "--accounts", "1", "--notes", "5"],
+    ));
+    let (owner, nid, content): (String, String, String) =
+        rusqlite::Connection::open(d.join("legacy.db"))
+            .unwrap()
+            .query_row(
+                "SELECT account_ref, memo_id, body FROM memos ORDER BY memo_id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+    let (mut server, url) = serve(d, &["--move-batch", "2"]);
+    // New accounts (in `notes`) squat the id: enough of them that some share every shard.
+    let mut squatters = Vec::new();
+    for i in 0..24 {
+        let (status, account) = http(
+            &url,
+            "POST",
+            "/accounts",
+            Some(&format!(r#"{{"name": "squatter {i}"}}"#)),
+        );
+        assert_eq!(status, 201, "{account}");
+        let id = account["id"].as_str().unwrap().to_string();
+        let (status, body) = http(
+            &url,
+            "POST",
+            &format!("/accounts/{id}/notes"),
+            Some(&format!(r#"{{"id": "{nid}", "content": "squat {i}"}}"#)),
+        );
+        assert_eq!(status, 201, "{body}");
+        squatters.push((id, format!("squat {i}")));
+    }
+    let check = |stage: &str| {
+        let (status, body) = http(&url, "GET", &format!("/accounts/{owner}/notes/{nid}"), None);
+        assert_eq!(status, 200, "{stage}: {body}");
+        assert_eq!(body["content"], content.as_str(), "{stage}");
+        let (status, list) = http(&url, "GET", &format!("/accounts/{owner}/notes"), None);
+        assert_eq!(
+            (status, list.as_array().map(Vec::len)),
+            (200, Some(5)),
+            "{stage}"
+        );
+        for (id, content) in &squatters {
+            let (status, body) = http(&url, "GET", &format!("/accounts/{id}/notes/{nid}"), None);
+            assert_eq!((status, &body["content"]), (200, &serde_json::json!(content)));
+        }
+    };
+    check("before");
+    for args in [
+        &["--to", "notes", "--accounts", owner.as_str()][..],
+        &["--shards", "4"][..],
+        &["--shards", "8"][..],
+    ] {
+        ok(&notely(d, &[&["move", "start"][..], args].concat()));
+        let status = wait_for_move(d);
+        assert_eq!(status["state"], "done", "{args:?}: {status}");
+        assert_eq!(status["differences"], 0, "{args:?}: {status}");
+        check(&format!("after move {args:?}"));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
 }

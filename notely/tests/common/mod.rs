@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 
 pub const NOTELY: &str = env!("CARGO_BIN_EXE_notely");
 
-/// Runs `notely --data-dir DIR ARGS..` with no Notely settings from the environment.
+/// Runs `notely --data-dir DIR ARGS..` with no Notely settings from the environment; should it
+/// serve, it does on a free port (`NOTELY_PORT=0`), never on the default 8080.
 pub fn notely(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(NOTELY)
         .arg("--data-dir")
@@ -15,6 +16,7 @@ pub fn notely(data_dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .env_remove("NOTELY_DATA_DIR")
         .env_remove("NOTELY_MIGRATE")
+        .env("NOTELY_PORT", "0")
         .output()
         .expect("run notely")
 }
@@ -96,7 +98,8 @@ pub fn start(data_dir: &Path, args: &[&str]) -> Startup {
     }
 }
 
-/// Starts `notely --data-dir DIR ARGS..` with its stdout piped and stderr discarded.
+/// Starts `notely --data-dir DIR ARGS..` with its stdout piped and stderr discarded (on a free
+/// port unless ARGS say otherwise).
 pub fn spawn(data_dir: &Path, args: &[&str]) -> std::process::Child {
     Command::new(NOTELY)
         .arg("--data-dir")
@@ -104,6 +107,7 @@ pub fn spawn(data_dir: &Path, args: &[&str]) -> std::process::Child {
         .args(args)
         .env_remove("NOTELY_DATA_DIR")
         .env_remove("NOTELY_MIGRATE")
+        .env("NOTELY_PORT", "0")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -137,4 +141,72 @@ pub fn count(path: &Path, sql: &str) -> i64 {
         .unwrap()
         .query_row(sql, [], |r| r.get(0))
         .unwrap()
+}
+
+/// One HTTP/1.1 request to `base` (`http://127.0.0.1:PORT`) over a fresh connection, blocking:
+/// the status and the body as JSON (`Null` if empty or not JSON).
+pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    try_http(base, method, path, body)
+        .unwrap_or_else(|e| panic!("{method} {path} on {base}: {e}"))
+}
+
+/// [`http`], with an error when the server is not there or closes without an answer.
+pub fn try_http(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, serde_json::Value), String> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let rest = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((
+        status,
+        serde_json::from_str(&rest).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Holds 127.0.0.1:8080, Notely's default port, while it lives, so that a test still relying
+/// on the default port fails even on a machine where 8080 is free. `None` when something else
+/// holds it already (which is just as good).
+pub fn occupy_default_port() -> Option<std::net::TcpListener> {
+    std::net::TcpListener::bind("127.0.0.1:8080").ok()
 }
