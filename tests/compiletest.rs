@@ -48,21 +48,32 @@ fn generate() -> Vec<PathBuf> {
         .to_utc();
     let made =
         strata::authoring::new_migration(&mig, "add_note_titles", Some("notes"), now).unwrap();
-    let previous = made
-        .copied_from
-        .clone()
-        .expect("copied from the previous notes migration");
+    assert!(
+        made.copied_from.is_some(),
+        "copied from the previous notes migration"
+    );
+    // Every migration module beside the new one, as in the migrations crate (earlier
+    // migrations import each other as `crate::m..`).
     let scaffolded = root.join("scaffolded.rs");
-    std::fs::write(
-        &scaffolded,
-        format!(
-            "mod {previous} {{ include!({:?}); }}\nmod {} {{ include!({:?}); }}\nfn main() {{}}\n",
-            mig.join(format!("{previous}.rs")).canonicalize().unwrap(),
-            made.module,
-            made.path.canonicalize().unwrap()
-        ),
-    )
-    .unwrap();
+    let mut crate_root = String::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&mig)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().starts_with('m'))
+        })
+        .collect();
+    files.sort();
+    for file in files {
+        crate_root.push_str(&format!(
+            "mod {} {{ include!({:?}); }}\n",
+            file.file_stem().unwrap().to_string_lossy(),
+            file.canonicalize().unwrap()
+        ));
+    }
+    crate_root.push_str("fn main() {}\n");
+    std::fs::write(&scaffolded, crate_root).unwrap();
 
     let db = root.join("existing.db");
     rusqlite::Connection::open(&db)

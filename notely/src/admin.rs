@@ -13,14 +13,22 @@
 //!   `SameSite=Strict`, path `/admin`); every state-changing request is a POST that must also
 //!   carry the session's CSRF token in `X-CSRF-Token`.
 //! - Scripts use `Authorization: Bearer <token>` (no cookie, so no CSRF exposure).
+//! - Wrong tokens (at login or as bearer) are counted per client address: after
+//!   [`FREE_GUESSES`], the address waits before its next try, 1 s doubling at each further
+//!   wrong token up to [`MAX_WAIT`], and is answered 429 with `Retry-After` meanwhile. Other
+//!   addresses are not affected, and a correct token resets the count.
+//! - Every response forbids framing (`X-Frame-Options: DENY`, `frame-ancestors 'none'`).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Form, Path as UrlPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -29,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use strata::online::{Engine, MoveError, MoveRecord, MoveStatus};
 use uuid::Uuid;
 
-use crate::api::{AppError, JsonBody};
+use crate::api::{AppError, FormBody, JsonBody, Path as UrlPath};
 use crate::db::Settings;
 use crate::moves::{self, Selection};
 use crate::store::Note;
@@ -95,6 +103,13 @@ fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
+    // `mode` only applies to a new file: an existing one (empty, say) keeps its mode unless
+    // set here, before the token is in it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     writeln!(file, "{token}")
 }
 
@@ -107,6 +122,8 @@ pub struct Admin {
     engine: Option<Arc<Engine<Note>>>,
     telemetry: Arc<Telemetry>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+    /// Wrong tokens per client address.
+    guesses: Arc<Guesses>,
     /// Set while checked mode waits for an approval (the API is not served yet).
     waiting: Arc<AtomicBool>,
 }
@@ -144,6 +161,7 @@ impl Admin {
             engine: None,
             telemetry,
             sessions: Arc::new(Mutex::new(HashMap::new())),
+            guesses: Arc::new(Guesses::default()),
             waiting: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -188,9 +206,165 @@ fn random_token() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
+/// Wrong tokens an address may try before it has to wait.
+pub const FREE_GUESSES: u32 = 5;
+/// The first wait after [`FREE_GUESSES`]; each further wrong token doubles it.
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait: an attacker sharing the operator's address locks them out no longer.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// An address's wrong tokens are forgotten after this long without one.
+const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Addresses tracked at most; past it, the forgotten ones are dropped, then the stalest.
+const TRACKED: usize = 10_000;
+
+/// Wrong operator tokens per client address (IPv6 addresses by /64).
+#[derive(Debug, Default)]
+struct Guesses(Mutex<HashMap<IpAddr, Failures>>);
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+    /// No try is taken from the address before then.
+    until: Option<Instant>,
+}
+
+/// What a token try from an address comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Right,
+    Wrong,
+    /// Not tried: the address must wait this long.
+    Wait(Duration),
+}
+
+impl Guesses {
+    /// Tries a token from `from` (`right` compares it), unless the address must wait. The
+    /// comparison happens under the lock, so concurrent tries cannot slip past the count.
+    fn attempt(&self, from: IpAddr, right: impl FnOnce() -> bool) -> (Verdict, u32) {
+        self.attempt_at(Instant::now(), from, right)
+    }
+
+    fn attempt_at(
+        &self,
+        now: Instant,
+        from: IpAddr,
+        right: impl FnOnce() -> bool,
+    ) -> (Verdict, u32) {
+        let key = match from {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !((1u128 << 64) - 1))),
+            },
+            v4 => v4,
+        };
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = all.get(&key).and_then(|f| f.until)
+            && until > now
+        {
+            return (Verdict::Wait(until - now), 0);
+        }
+        if right() {
+            all.remove(&key);
+            return (Verdict::Right, 0);
+        }
+        if all.len() >= TRACKED && !all.contains_key(&key) {
+            all.retain(|_, f| {
+                now.duration_since(f.last) < FORGET_AFTER || f.until.is_some_and(|u| u > now)
+            });
+            if all.len() >= TRACKED
+                && let Some(stalest) = all.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k)
+            {
+                all.remove(&stalest);
+            }
+        }
+        let f = all.entry(key).or_insert(Failures {
+            count: 0,
+            last: now,
+            until: None,
+        });
+        if now.duration_since(f.last) >= FORGET_AFTER {
+            f.count = 0;
+        }
+        f.count += 1;
+        f.last = now;
+        f.until = (f.count > FREE_GUESSES).then(|| {
+            let doublings = (f.count - FREE_GUESSES - 1).min(16);
+            now + FIRST_WAIT.saturating_mul(1 << doublings).min(MAX_WAIT)
+        });
+        (Verdict::Wrong, f.count)
+    }
+}
+
+impl Admin {
+    /// Tries `given` as the operator token from `from`, logging when the address has to wait.
+    fn try_token(&self, from: IpAddr, given: &str) -> Verdict {
+        let (verdict, wrong) = self.guesses.attempt(from, || self.token.matches(given));
+        if verdict == Verdict::Wrong && wrong > FREE_GUESSES {
+            let line = format!(
+                "admin: {wrong} wrong operator tokens from {from}; its next try has to wait"
+            );
+            tracing::warn!("{line}");
+            self.telemetry.log(format!("WARN {line}"));
+        }
+        verdict
+    }
+}
+
+/// The client's address, as the server saw it (unspecified when the router is called
+/// without a server).
+fn peer(parts: &axum::http::Extensions) -> IpAddr {
+    parts
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// The client's address, as an extractor.
+struct Peer(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(peer(&parts.extensions)))
+    }
+}
+
+/// Whole seconds to wait, at least one.
+fn retry_after(wait: Duration) -> String {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+        .max(1)
+        .to_string()
+}
+
+/// `429 Too Many Requests` for a token try from an address that must wait.
+fn too_many(wait: Duration) -> Response {
+    let seconds = retry_after(wait);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.clone())],
+        Json(serde_json::json!({
+            "error": format!("Too many wrong operator tokens from this address; retry in {seconds} s")
+        })),
+    )
+        .into_response()
+}
+
 /// Who is calling: the name recorded with approvals.
 #[derive(Debug, Clone)]
 struct Operator(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Operator>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal("an operator route without its guard".into()))
+    }
+}
 
 fn unauthorized() -> Response {
     (
@@ -210,8 +384,11 @@ async fn require_operator(State(admin): State<Admin>, mut req: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let operator = match bearer {
-        Some(given) if admin.token.matches(given.trim()) => Operator("api client".into()),
-        Some(_) => return unauthorized(),
+        Some(given) => match admin.try_token(peer(req.extensions()), given.trim()) {
+            Verdict::Right => Operator("api client".into()),
+            Verdict::Wrong => return unauthorized(),
+            Verdict::Wait(wait) => return too_many(wait),
+        },
         None => {
             let Some(session) = admin.session(req.headers()) else {
                 return unauthorized();
@@ -426,7 +603,7 @@ async fn status(State(admin): State<Admin>) -> Result<Json<Overview>, AppError> 
 /// Approves every pending migration of every database, in the caller's name.
 async fn approve(
     State(admin): State<Admin>,
-    axum::Extension(Operator(who)): axum::Extension<Operator>,
+    Operator(who): Operator,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let by = format!("{who} via /admin");
     let task = {
@@ -463,8 +640,24 @@ struct Login {
     name: String,
 }
 
-async fn login(State(admin): State<Admin>, Form(form): Form<Login>) -> Response {
-    if !admin.token.matches(form.token.trim()) {
+async fn login(
+    State(admin): State<Admin>,
+    Peer(from): Peer,
+    FormBody(form): FormBody<Login>,
+) -> Response {
+    let verdict = admin.try_token(from, form.token.trim());
+    if let Verdict::Wait(wait) = verdict {
+        let seconds = retry_after(wait);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds.clone())],
+            Html(crate::admin_page::login(Some(&format!(
+                "Too many wrong tokens from this address: try again in {seconds} s."
+            )))),
+        )
+            .into_response();
+    }
+    if verdict == Verdict::Wrong {
         admin
             .telemetry
             .log("WARN admin: a login with a wrong operator token was refused".into());
@@ -557,4 +750,78 @@ pub fn router(admin: Admin) -> Router {
         .route("/admin/login", post(login))
         .merge(guarded)
         .with_state(admin)
+        .layer(axum::middleware::map_response(no_framing))
+}
+
+/// The operator page must not be framed by another site (clickjacking its Approve button).
+async fn no_framing(mut res: Response) -> Response {
+    let headers = res.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_tokens_make_their_address_wait_doubling_up_to_a_cap() {
+        let guesses = Guesses::default();
+        let (attacker, operator) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        let mut now = Instant::now();
+        for n in 1..=FREE_GUESSES {
+            assert_eq!(
+                guesses.attempt_at(now, attacker, || false),
+                (Verdict::Wrong, n)
+            );
+        }
+        // The sixth wrong token still counts; then the address waits 1 s, 2 s, 4 s, .. 30 s.
+        let mut waits = Vec::new();
+        for _ in 0..40 {
+            assert_eq!(
+                guesses.attempt_at(now, attacker, || false).0,
+                Verdict::Wrong
+            );
+            let Verdict::Wait(wait) = guesses.attempt_at(now, attacker, || true).0 else {
+                panic!("a correct token is not even tried while the address waits");
+            };
+            waits.push(wait.as_secs());
+            // Another address is not affected.
+            assert_eq!(guesses.attempt_at(now, operator, || true).0, Verdict::Right);
+            now += wait;
+        }
+        assert_eq!(&waits[..7], [1, 2, 4, 8, 16, 30, 30]);
+        assert!(waits.iter().all(|w| *w <= MAX_WAIT.as_secs()));
+        // Once the wait is over, the right token gets in and resets the count.
+        assert_eq!(guesses.attempt_at(now, attacker, || true).0, Verdict::Right);
+        assert_eq!(
+            guesses.attempt_at(now, attacker, || false),
+            (Verdict::Wrong, 1)
+        );
+        // Old wrong tokens are forgotten.
+        for _ in 1..FREE_GUESSES {
+            guesses.attempt_at(now, attacker, || false);
+        }
+        now += FORGET_AFTER;
+        assert_eq!(
+            guesses.attempt_at(now, attacker, || false),
+            (Verdict::Wrong, 1)
+        );
+        // An IPv6 client is one address per /64.
+        let (a, b) = (
+            "2001:db8::1".parse::<IpAddr>().unwrap(),
+            "2001:db8::ffff:2".parse::<IpAddr>().unwrap(),
+        );
+        for _ in 0..=FREE_GUESSES {
+            guesses.attempt_at(now, a, || false);
+        }
+        assert!(matches!(
+            guesses.attempt_at(now, b, || true).0,
+            Verdict::Wait(_)
+        ));
+    }
 }

@@ -151,20 +151,24 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// 503, carrying the damage for [`track`] to remember and log.
+impl IntoResponse for Damaged {
+    fn into_response(self) -> Response {
+        let mut res = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "error": "A database of this service is damaged; an operator has to restore it \
+                          from a backup"
+            })),
+        )
+            .into_response();
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Damaged(damaged) = self {
-            let mut res = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({
-                    "error": "A database of this service is damaged; an operator has to restore \
-                              it from a backup"
-                })),
-            )
-                .into_response();
-            res.extensions_mut().insert(damaged);
-            return res;
-        }
         let (status, message) = match self {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, m.to_string()),
@@ -178,6 +182,7 @@ impl IntoResponse for AppError {
                 format!("Request body larger than {MAX_BODY} bytes"),
             ),
             AppError::Rejected(status, m) => (status, m),
+            AppError::Damaged(damaged) => return damaged.into_response(),
             AppError::Internal(detail) => {
                 eprintln!("notely: internal error: {detail}");
                 (

@@ -37,6 +37,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub cli: bool,
 
+    /// File mode creation mask (octal) for what Notely creates: the data directory, databases,
+    /// backups and the operator token. 077: owner only (directories 0700, files 0600); 027
+    /// lets the group read them.
+    #[arg(long, global = true, env = "NOTELY_UMASK", default_value = "077", value_parser = umask)]
+    pub umask: u32,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -107,6 +113,17 @@ pub struct SettingsArgs {
     /// Apply pending migrations older than the newest applied one (merged from a branch).
     #[arg(long, global = true, env = "NOTELY_ALLOW_OUT_OF_ORDER")]
     pub allow_out_of_order: bool,
+
+    /// At startup, check databases up to this many MiB for damage (`PRAGMA quick_check`)
+    /// and refuse to start on any; 0: check none (`migrate verify` checks every one).
+    #[arg(
+        long,
+        global = true,
+        env = "NOTELY_STARTUP_CHECK_LIMIT",
+        value_name = "MIB",
+        default_value_t = crate::db::STARTUP_CHECK_LIMIT / (1024 * 1024)
+    )]
+    pub startup_check_limit: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +293,71 @@ pub struct ServeArgs {
     /// and `http://127.0.0.1:*` always are.
     #[arg(long = "cors-origin", global = true)]
     pub cors_origins: Vec<String>,
+    /// Connections served at once [default: half the open-file limit, at most 4096]. At the
+    /// limit, each new connection closes the one idle the longest; if every connection is
+    /// busy with a request, new ones queue.
+    #[arg(long, global = true, env = "NOTELY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's head, from its first byte.
+    #[arg(
+        long,
+        global = true,
+        env = "NOTELY_HEADER_TIMEOUT",
+        default_value_t = 10.0
+    )]
+    pub header_timeout: f64,
+    /// Seconds an open connection may wait for its next request (keep-alive).
+    #[arg(
+        long,
+        global = true,
+        env = "NOTELY_IDLE_TIMEOUT",
+        default_value_t = 60.0
+    )]
+    pub idle_timeout: f64,
+    /// Seconds a request may take from its first byte to its answer, body included.
+    #[arg(
+        long,
+        global = true,
+        env = "NOTELY_REQUEST_TIMEOUT",
+        default_value_t = 30.0
+    )]
+    pub request_timeout: f64,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Result<crate::http::Limits> {
+        let positive = |flag: &str, value: f64| {
+            anyhow::ensure!(
+                value > 0.0,
+                "{flag} must be more than 0 seconds, got {value}"
+            );
+            seconds(flag, value)
+        };
+        let max_connections = match self.max_connections {
+            Some(n) => {
+                anyhow::ensure!(
+                    (1..=1_000_000).contains(&n),
+                    "--max-connections must be between 1 and 1000000, got {n}"
+                );
+                n
+            }
+            None => crate::http::default_max_connections(),
+        };
+        Ok(crate::http::Limits {
+            max_connections,
+            header_timeout: positive("--header-timeout", self.header_timeout)?,
+            idle_timeout: positive("--idle-timeout", self.idle_timeout)?,
+            request_timeout: positive("--request-timeout", self.request_timeout)?,
+        })
+    }
+}
+
+/// An octal file mode creation mask, at most 777.
+fn umask(text: &str) -> std::result::Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("an octal mask like 077 or 027 was expected, got {text:?}"))
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
@@ -298,13 +380,75 @@ impl SettingsArgs {
                 .approval_timeout
                 .map(|s| seconds("--approval-timeout", s))
                 .transpose()?,
+            startup_check_limit: self.startup_check_limit.saturating_mul(1024 * 1024),
         })
     }
+}
+
+impl Cli {
+    /// Whether the command prints JSON (`--json`): then its errors are JSON too.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Some(Command::Migrate(args)) => args.json,
+            Some(Command::Demo { json, .. }) => *json,
+            Some(Command::Move(MoveCommand::Status { json, .. })) => *json,
+            _ => false,
+        }
+    }
+}
+
+/// Parses the command line. With `--json` on it, a usage error is one JSON object on stdout,
+/// `{"error": .., "kind": "usage"}`, with clap's exit code (2); help and version as usual.
+pub fn parse() -> std::result::Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if e.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
+            let text = e.render().to_string();
+            let text = text.trim().trim_start_matches("error: ");
+            println!("{}", strata::cli::error_json(&text, "usage"));
+            Err(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)))
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+/// Prints the error a command failed with: on stderr, or with `--json` as one JSON object on
+/// stdout, `{"error": .., "kind": ..}` (the kind of Strata's error when it is one).
+pub fn report_error(e: &anyhow::Error, json: bool) {
+    if !json {
+        eprintln!("error: {e:#}");
+        return;
+    }
+    let kind = e
+        .chain()
+        .find_map(|cause| {
+            if let Some(e) = cause.downcast_ref::<strata::Error>() {
+                Some(e.kind())
+            } else if let Some(e) = cause.downcast_ref::<strata::FleetError>() {
+                Some(e.error.kind())
+            } else {
+                cause
+                    .downcast_ref::<strata::online::MoveError>()
+                    .map(|_| "move")
+            }
+        })
+        .unwrap_or("error");
+    println!("{}", strata::cli::error_json(&format_args!("{e:#}"), kind));
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let settings = cli.settings.settings()?;
+    // What Notely creates holds the notes and the operator token: owner only by default. A
+    // new migration's source file is the exception (it belongs to the source tree).
+    let scaffolding = matches!(
+        &cli.command,
+        Some(Command::Migrate(a)) if matches!(a.command, strata::cli::MigrateCommand::New(_))
+    );
+    if !scaffolding {
+        // SAFETY: umask only sets the process's mask; nothing else is running yet.
+        unsafe { libc::umask(cli.umask as libc::mode_t) };
+    }
     let data_dir = cli
         .data_dir
         .clone()
@@ -335,6 +479,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &settings,
                 cli.cli,
                 pace,
+                cli.serve.limits()?,
             )?;
             Ok(ExitCode::SUCCESS)
         }

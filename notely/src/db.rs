@@ -19,7 +19,13 @@ pub struct Settings {
     pub backups: usize,
     /// In checked mode, how long to wait for an approval (`None`: forever).
     pub approval_timeout: Option<Duration>,
+    /// Databases up to this many bytes get `PRAGMA quick_check` at startup (0: none).
+    pub startup_check_limit: u64,
 }
+
+/// Databases up to this size are checked for damage at startup by default (64 MiB: well under
+/// a second each).
+pub const STARTUP_CHECK_LIMIT: u64 = 64 * 1024 * 1024;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -30,6 +36,7 @@ impl Default for Settings {
             allow_out_of_order: false,
             backups: 5,
             approval_timeout: None,
+            startup_check_limit: STARTUP_CHECK_LIMIT,
         }
     }
 }
@@ -118,8 +125,84 @@ pub fn create_shards(data_dir: &Path, settings: &Settings, names: &[String]) -> 
     Ok(())
 }
 
+/// How to recover `database` (under `data_dir`) from damage: the restore command, with the
+/// newest backup of it there is.
+pub fn recovery_hint(data_dir: &Path, database: &Path) -> String {
+    let backups = BackupPolicy {
+        dir: Some(data_dir.join("backups")),
+        keep: 0,
+    }
+    .backups(database);
+    let name = database
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match backups.last() {
+        Some(newest) => format!(
+            "to recover, stop every notely process using it and put a backup back (the restore \
+             checks the backup first; newest of {} of {name} in {}): notely --data-dir {} \
+             migrate restore {}",
+            backups.len(),
+            data_dir.join("backups").display(),
+            data_dir.display(),
+            newest.display()
+        ),
+        None => format!(
+            "to recover, stop every notely process using it and restore a backup kept elsewhere \
+             (there is none of {name} in {}): notely --data-dir {} migrate restore FILE \
+             --database {name}",
+            data_dir.join("backups").display(),
+            data_dir.display()
+        ),
+    }
+}
+
+/// Runs `PRAGMA quick_check` on each existing database up to `settings.startup_check_limit`
+/// bytes, and says which it checked and which it skipped (`migrate verify` checks them all).
+/// A damaged database is an error naming it and how to recover.
+pub fn check_integrity(data_dir: &Path, settings: &Settings, log: &mut dyn Write) -> Result<()> {
+    let fleet = fleet(data_dir, settings);
+    let (mut checked, mut skipped) = (Vec::new(), Vec::new());
+    for d in fleet.databases() {
+        let Ok(meta) = std::fs::metadata(&d.path) else {
+            continue;
+        };
+        let name = d
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if meta.len() > settings.startup_check_limit {
+            skipped.push(name);
+            continue;
+        }
+        if let Err(e) = fleet.migrator(&d.role).check_integrity(&d.path) {
+            bail!("{e}; {}", recovery_hint(data_dir, &d.path));
+        }
+        checked.push(name);
+    }
+    if !checked.is_empty() || !skipped.is_empty() {
+        let limit = settings.startup_check_limit / (1024 * 1024);
+        let mut line = String::from("notely: integrity check (PRAGMA quick_check):");
+        if !checked.is_empty() {
+            line.push_str(&format!(" ok: {}", checked.join(", ")));
+        }
+        if !skipped.is_empty() {
+            line.push_str(&format!(
+                "{} skipped, larger than {limit} MiB (--startup-check-limit): {}; `notely \
+                 migrate verify` checks every database",
+                if checked.is_empty() { "" } else { ";" },
+                skipped.join(", ")
+            ));
+        }
+        writeln!(log, "{line}")?;
+    }
+    Ok(())
+}
+
 /// One attempt at [`startup`]: `None` when checked mode needs an approval first (nothing
-/// printed, nothing applied); any other failure is an error.
+/// printed, nothing applied); any other failure is an error. Damaged databases (up to the
+/// startup check's size) are refused first.
 pub fn startup_now(
     data_dir: &Path,
     settings: &Settings,
@@ -127,6 +210,7 @@ pub fn startup_now(
 ) -> Result<Option<FleetReport>> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    check_integrity(data_dir, settings, log)?;
     match fleet(data_dir, settings).run(settings.mode) {
         Ok(report) => Ok(Some(report)),
         Err(e) if matches!(*e.error, Error::ApprovalRequired { .. }) => Ok(None),
@@ -139,7 +223,8 @@ pub fn startup_now(
 
 /// What Notely does with its databases before serving: in `auto` mode it migrates them, in
 /// `checked` mode it waits until an operator approved the pending migrations and then migrates
-/// them, in `verify` mode it only checks them.
+/// them, in `verify` mode it only checks them. First, damaged databases (up to the startup
+/// check's size) are refused.
 /// `admin_url`: where the operator page is, to approve from, while it waits.
 pub fn startup(
     data_dir: &Path,
@@ -149,6 +234,7 @@ pub fn startup(
 ) -> Result<FleetReport> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    check_integrity(data_dir, settings, log)?;
     let fleet = fleet(data_dir, settings);
     let started = Instant::now();
     let mut announced = false;

@@ -8,6 +8,7 @@ pub mod admin_page;
 pub mod api;
 pub mod cli;
 pub mod db;
+pub mod http;
 pub mod loadgen;
 pub mod moves;
 pub mod proxy;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::admin::Admin;
 use crate::api::{AppState, app};
+use crate::http::Limits;
 use crate::loadgen::{self, LoadConfig, LoadReport};
 use crate::moves::Worker;
 use crate::proxy::NoteProxy;
@@ -150,12 +151,24 @@ impl Server {
     ) -> Result<Server> {
         let admin = admin(data_dir, &crate::db::Settings::default(), &telemetry)?;
         let ready = async { Ok(()) };
-        Server::start_when(data_dir, addr, cors, telemetry, pace, admin, ready, |_| {}).await
+        let limits = Limits::default();
+        Server::start_when(
+            data_dir,
+            addr,
+            cors,
+            telemetry,
+            pace,
+            admin,
+            limits,
+            ready,
+            |_| {},
+        )
+        .await
     }
 
     /// Binds `addr` at once and serves the operator page while `ready` runs (checked mode
     /// waiting for an approval, then migrating); then opens the stores and serves the API.
-    /// `bound` hears the address as soon as it is bound.
+    /// `bound` hears the address as soon as it is bound. Both are served within `limits`.
     #[allow(clippy::too_many_arguments)]
     pub async fn start_when(
         data_dir: &Path,
@@ -164,6 +177,7 @@ impl Server {
         telemetry: Arc<Telemetry>,
         pace: Option<Pace>,
         admin: Admin,
+        limits: Limits,
         ready: impl std::future::Future<Output = Result<()>>,
         bound: impl FnOnce(SocketAddr),
     ) -> Result<Server> {
@@ -180,12 +194,12 @@ impl Server {
         let waiting = {
             let early = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
             let router = waiting_router(admin.clone());
+            let telemetry = Arc::clone(&telemetry);
             tokio::spawn(async move {
-                axum::serve(early, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = switched.wait_for(|s| *s).await;
-                    })
-                    .await
+                let switched = async move {
+                    let _ = switched.wait_for(|s| *s).await;
+                };
+                crate::http::serve(early, router, limits, telemetry, switched).await
             })
         };
         bound(addr);
@@ -201,12 +215,12 @@ impl Server {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let router = app(state.clone());
+        let serving = Arc::clone(&state.telemetry);
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
+            let stopped = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            crate::http::serve(listener, router, limits, serving, stopped).await
         });
         let counting = state.clone();
         let mut counting_stop = stop.subscribe();
@@ -253,10 +267,19 @@ impl Server {
 }
 
 /// Note counts per store, and every move's progress, into the telemetry.
+/// Counting reads every store's notes: damage met there is remembered (`/healthz` answers 503)
+/// and logged, as when a request meets it.
 pub async fn refresh_counts(state: &AppState) {
-    if let Ok(totals) = state.notes.totals().await {
-        for (store, n) in totals {
-            state.telemetry.note_count(&store, n as i64);
+    match state.notes.totals().await {
+        Ok(totals) => {
+            for (store, n) in totals {
+                state.telemetry.note_count(&store, n as i64);
+            }
+        }
+        Err(e) => {
+            if let Some(damaged) = crate::api::Damaged::of(&e) {
+                damaged.report(&state.telemetry);
+            }
         }
     }
     let engine = Arc::clone(state.notes.engine());
@@ -300,8 +323,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting tokio")
 }
 
-/// Serves until asked to stop (Ctrl-C, or `q` in the terminal UI); with `load`, strict users
-/// exercise the server meanwhile and their report is printed at the end.
 /// Migrates the databases (per the settings' mode; in checked mode the operator page is served
 /// meanwhile, to approve from), then serves until asked to stop (Ctrl-C, or `q` in the
 /// terminal UI); with `load`, strict users exercise the server meanwhile and their report is
@@ -315,6 +336,7 @@ pub fn serve(
     settings: &crate::db::Settings,
     with_ui: bool,
     pace: Pace,
+    limits: Limits,
 ) -> Result<()> {
     let ui = with_ui.then(|| settings.clone());
     std::fs::create_dir_all(data_dir)
@@ -373,6 +395,7 @@ pub fn serve(
             Arc::clone(&telemetry),
             Some(pace),
             admin,
+            limits,
             migrated,
             |addr| *page.lock().unwrap_or_else(|p| p.into_inner()) = format!("http://{addr}/admin"),
         )

@@ -114,6 +114,9 @@ pub struct Telemetry {
     misses: Mutex<u64>,
     logs: Mutex<VecDeque<String>>,
     moves: Mutex<BTreeMap<i64, MoveStatus>>,
+    /// Database files that reported damage (SQLITE_CORRUPT, SQLITE_NOTADB), with SQLite's
+    /// message: remembered until the process ends (a restore needs a restart anyway).
+    damaged: Mutex<BTreeMap<std::path::PathBuf, String>>,
 }
 
 /// A snapshot for display.
@@ -211,6 +214,21 @@ impl Telemetry {
             "{} {line}",
             chrono::Utc::now().format("%H:%M:%S%.3f")
         ));
+    }
+
+    /// A database reported damage; `true` the first time for this file.
+    pub fn damaged(&self, path: &std::path::Path, message: &str) -> bool {
+        let mut damaged = lock(&self.damaged);
+        if damaged.contains_key(path) {
+            return false;
+        }
+        damaged.insert(path.to_path_buf(), message.to_string());
+        true
+    }
+
+    /// The database files that reported damage, with SQLite's message.
+    pub fn damaged_stores(&self) -> BTreeMap<std::path::PathBuf, String> {
+        lock(&self.damaged).clone()
     }
 
     /// The newest `n` log lines, oldest first.

@@ -186,7 +186,10 @@ fn fuzzed() -> impl Strategy<Value = Fuzzed> {
 
 /// Paths that lead somewhere, more often than random segments would.
 fn shaped(r: &Router, f: &Fuzzed) -> String {
-    let fill = |s: &str| s.replace("{account}", &r.account).replace("{note}", &r.note);
+    let fill = |s: &str| {
+        s.replace("{account}", &r.account)
+            .replace("{note}", &r.note)
+    };
     let mut path = String::new();
     for s in &f.segments {
         path.push('/');
@@ -216,62 +219,81 @@ fn random_requests_to_every_route_never_fail_the_server_and_errors_are_json() {
         ..ProptestConfig::default()
     });
     let checked = std::cell::Cell::new(0u32);
-    runner
-        .run(&fuzzed(), |f| {
-            let path = shaped(&r, &f);
-            let Ok(mut req) = Request::builder().method(f.method).uri(&path).body(()) else {
-                // Not even a valid request line (the HTTP parser refuses it first).
-                return Ok(());
-            };
-            let headers = req.headers_mut();
-            if let Some(ct) = f.content_type {
-                headers.insert("content-type", ct.parse().unwrap());
-            }
-            if let Some(o) = f.origin {
-                headers.insert("origin", o.parse().unwrap());
-            }
-            if f.authorized {
-                headers.insert(
-                    "authorization",
-                    format!("Bearer {}", r.token).parse().unwrap(),
-                );
-            }
-            let req = req.map(|()| Body::from(f.body.clone()));
-            let (status, content_type, bytes) = rt.block_on(async {
-                let res = r.router.clone().oneshot(req).await.unwrap();
-                let status = res.status();
-                let ct = res
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-                    .await
-                    .unwrap();
-                (status, ct, bytes)
-            });
-            checked.set(checked.get() + 1);
+    let check = |f: Fuzzed| -> Result<(), TestCaseError> {
+        let path = shaped(&r, &f);
+        let Ok(mut req) = Request::builder().method(f.method).uri(&path).body(()) else {
+            // Not even a valid request line (the HTTP parser refuses it first).
+            return Ok(());
+        };
+        let headers = req.headers_mut();
+        if let Some(ct) = f.content_type {
+            headers.insert("content-type", ct.parse().unwrap());
+        }
+        if let Some(o) = f.origin {
+            headers.insert("origin", o.parse().unwrap());
+        }
+        if f.authorized {
+            headers.insert(
+                "authorization",
+                format!("Bearer {}", r.token).parse().unwrap(),
+            );
+        }
+        let req = req.map(|()| Body::from(f.body.clone()));
+        let (status, content_type, bytes) = rt.block_on(async {
+            let res = r.router.clone().oneshot(req).await.unwrap();
+            let status = res.status();
+            let ct = res
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, ct, bytes)
+        });
+        checked.set(checked.get() + 1);
+        prop_assert!(
+            !status.is_server_error(),
+            "{} {path} answered {status}: {}",
+            f.method,
+            String::from_utf8_lossy(&bytes)
+        );
+        if status.is_client_error() && f.method != "HEAD" {
+            let json = serde_json::from_slice::<serde_json::Value>(&bytes);
             prop_assert!(
-                !status.is_server_error(),
-                "{} {path} answered {status}: {}",
+                content_type.starts_with("application/json")
+                    && json.as_ref().is_ok_and(|v| v["error"].is_string()),
+                "{} {path} answered {status} ({content_type}) without a JSON error: {:?}",
                 f.method,
                 String::from_utf8_lossy(&bytes)
             );
-            if status.is_client_error() && f.method != "HEAD" {
-                let json = serde_json::from_slice::<serde_json::Value>(&bytes);
-                prop_assert!(
-                    content_type.starts_with("application/json")
-                        && json.as_ref().is_ok_and(|v| v["error"].is_string()),
-                    "{} {path} answered {status} ({content_type}) without a JSON error: {:?}",
-                    f.method,
-                    String::from_utf8_lossy(&bytes)
-                );
-            }
-            Ok(())
+        }
+        Ok(())
+    };
+    // What the outside test found, every time; then random requests.
+    let found = [
+        ("GET", vec!["accounts", "%ff%fe"]),
+        ("GET", vec!["accounts", "{account}", "notes", "%ff%fe"]),
+        ("PUT", vec!["accounts", "%ff%fe", "notes", "{note}"]),
+        ("DELETE", vec!["accounts", "{account}", "notes", "%c3%28"]),
+        ("POST", vec!["admin", "api", "moves", "%ff", "cancel"]),
+    ];
+    for (method, segments) in found {
+        check(Fuzzed {
+            method,
+            segments: segments.into_iter().map(String::from).collect(),
+            query: None,
+            body: Vec::new(),
+            content_type: None,
+            authorized: true,
+            origin: None,
         })
         .unwrap();
-    assert_eq!(checked.get(), cases, "every case reached the router");
+    }
+    runner.run(&fuzzed(), check).unwrap();
+    assert_eq!(checked.get(), cases + 5, "every case reached the router");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +311,7 @@ type Ledger = Arc<Mutex<BTreeMap<(String, String), Entry>>>;
 
 /// One writer: creates, updates and deletes notes of its own account, recording each write as
 /// in flight before sending it and as acknowledged once the answer says so.
-fn writer(url: String, account: String, ledger: Ledger, stop: Arc<AtomicBool>, seed: u64) {
+fn writer(urls: Vec<String>, account: String, ledger: Ledger, stop: Arc<AtomicBool>, seed: u64) {
     let mut rng = seed | 1;
     let mut next = || {
         rng ^= rng << 13;
@@ -336,7 +358,8 @@ fn writer(url: String, account: String, ledger: Ledger, stop: Arc<AtomicBool>, s
         } else {
             format!("/accounts/{account}/notes/{id}")
         };
-        let Ok((status, _)) = try_http(&url, method, &path, body.as_deref()) else {
+        let url = &urls[(next() % urls.len() as u64) as usize];
+        let Ok((status, _)) = try_http(url, method, &path, body.as_deref()) else {
             // The server is gone: the write stays in flight until the restart settles it.
             std::thread::sleep(Duration::from_millis(20));
             continue;
@@ -418,14 +441,14 @@ fn kill_9_at_random_points_under_concurrent_writers_loses_no_acknowledged_write(
             .iter()
             .enumerate()
             .map(|(i, account)| {
-                let (url, account, ledger, stop) = (
-                    url.clone(),
+                let (urls, account, ledger, stop) = (
+                    vec![url.clone()],
                     account.clone(),
                     Arc::clone(&ledger),
                     Arc::clone(&stop),
                 );
                 let seed = rng.wrapping_add(i as u64 * 7919 + kill as u64);
-                std::thread::spawn(move || writer(url, account, ledger, stop, seed))
+                std::thread::spawn(move || writer(urls, account, ledger, stop, seed))
             })
             .collect();
         rng ^= rng << 13;
@@ -451,4 +474,52 @@ fn kill_9_at_random_points_under_concurrent_writers_loses_no_acknowledged_write(
     assert!(notes > 20, "the writers wrote too little: {notes}");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// Two servers on one data directory, every writer sending each request to either: both
+/// agree with the ledger, and with each other, afterwards.
+#[test]
+fn two_servers_on_one_directory_writing_the_same_notes_agree_with_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&notely(d, &["migrate", "up"]));
+    let (mut a, url_a) = serve(d, &[]);
+    let (mut b, url_b) = serve(d, &[]);
+    let ledger: Ledger = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let (status, body) = http(
+                &url_a,
+                "POST",
+                "/accounts",
+                Some(&format!(r#"{{"name":"shared {i}"}}"#)),
+            );
+            assert_eq!(status, 201, "{body}");
+            let account = body["id"].as_str().unwrap().to_string();
+            let (urls, ledger, stop) = (
+                vec![url_a.clone(), url_b.clone()],
+                Arc::clone(&ledger),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || writer(urls, account, ledger, stop, 17 + i))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().expect("a writer saw a wrong answer");
+    }
+    for url in [&url_a, &url_b] {
+        let (checked, settled) = settle(url, &ledger);
+        assert_eq!(
+            settled, 0,
+            "nothing was in flight, yet {settled} note(s) differ"
+        );
+        assert!(checked > 20, "the writers wrote too little: {checked}");
+    }
+    for server in [&mut a, &mut b] {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
 }

@@ -701,7 +701,11 @@ async fn an_update_without_a_client_time_always_wins_even_in_the_same_millisecon
                 )
                 .await;
             assert_eq!(status, StatusCode::OK, "{body}");
-            assert_eq!(body["content"], content.as_str(), "write {i}.{round} dropped");
+            assert_eq!(
+                body["content"],
+                content.as_str(),
+                "write {i}.{round} dropped"
+            );
             let at = body["updatedAt"].as_str().unwrap().to_string();
             let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
             assert!(parse(&at) > parse(&last), "{at} is not newer than {last}");
@@ -746,7 +750,10 @@ async fn two_accounts_may_use_the_same_note_id() {
                 None,
             )
             .await;
-        assert_eq!((status, &body["content"]), (StatusCode::OK, &json!(content)));
+        assert_eq!(
+            (status, &body["content"]),
+            (StatusCode::OK, &json!(content))
+        );
     }
     let (status, _) = api
         .call(Method::DELETE, &format!("/accounts/{a}/notes/{id}"), None)
@@ -755,5 +762,8 @@ async fn two_accounts_may_use_the_same_note_id() {
     let (status, body) = api
         .call(Method::GET, &format!("/accounts/{b}/notes/{id}"), None)
         .await;
-    assert_eq!((status, &body["content"]), (StatusCode::OK, &json!("yours")));
+    assert_eq!(
+        (status, &body["content"]),
+        (StatusCode::OK, &json!("yours"))
+    );
 }

@@ -303,11 +303,11 @@ async fn an_operator_approves_pending_migrations_in_a_real_browser() {
         browser
             .text(&banner)
             .await
-            .contains("3 migration(s) await approval"),
+            .contains("5 migration(s) await approval"),
         "{}",
         browser.text(&banner).await
     );
-    assert_eq!(browser.count("tr.state-pending").await, 3);
+    assert_eq!(browser.count("tr.state-pending").await, 5);
     assert!(browser.source().await.contains("place_accounts"));
     if let Some(path) = std::env::var_os("NOTELY_SCREENSHOT_PENDING") {
         std::fs::write(path, browser.screenshot().await).unwrap();
@@ -319,7 +319,7 @@ async fn an_operator_approves_pending_migrations_in_a_real_browser() {
         .await;
     browser.wait_for("#uptodate", Duration::from_secs(30)).await;
     assert_eq!(browser.count("tr.state-pending").await, 0);
-    assert_eq!(browser.count("tr.state-applied").await, 5);
+    assert_eq!(browser.count("tr.state-applied").await, 7);
     next_line("notely: listening on");
     let shot = browser.screenshot().await;
     assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");

@@ -26,15 +26,17 @@ fn migrate_up_creates_and_migrates_an_empty_data_dir() {
         "legacy",
         "create_legacy_memos",
         "notes",
-        "applied 2",
+        "applied 3",
         "create_notes",
         "index_notes_by_creator",
+        "key_notes_by_account",
+        "key_memos_by_account",
     ] {
         assert!(text.contains(part), "{part:?} missing from:\n{text}");
     }
     assert_eq!(history_len(&data.join("control.db")), 2);
-    assert_eq!(history_len(&data.join("notes.db")), 2);
-    assert_eq!(history_len(&data.join("legacy.db")), 1);
+    assert_eq!(history_len(&data.join("notes.db")), 3);
+    assert_eq!(history_len(&data.join("legacy.db")), 2);
 
     let again = notely(&data, &["migrate", "up"]);
     assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
@@ -50,7 +52,7 @@ fn status_lists_every_compiled_migration_and_changes_nothing() {
         .iter()
         .map(|d| d["migrations"].as_array().unwrap().len())
         .sum();
-    assert_eq!(listed, 5);
+    assert_eq!(listed, 7);
     assert!(dbs.iter().all(|d| d["initialized"] == false));
     assert!(
         !dir.path().join("control.db").exists(),
@@ -72,7 +74,7 @@ fn status_lists_every_compiled_migration_and_changes_nothing() {
         .find(|l| l.contains("notes.db"))
         .map(|l| l.split_whitespace().skip(1).collect())
         .unwrap_or_default();
-    assert_eq!(notes_line, ["notes", "20240301090000", "0", "0"], "{text}");
+    assert_eq!(notes_line, ["notes", "20261129200000", "0", "0"], "{text}");
 }
 
 #[test]
@@ -81,11 +83,11 @@ fn startup_migrates_before_anything_else() {
     let startup = common::start(dir.path(), &[]);
     assert!(startup.serving, "{}", startup.stdout);
     assert!(
-        startup.stdout.contains("created, applied 2"),
+        startup.stdout.contains("created, applied 3"),
         "{}",
         startup.stdout
     );
-    assert_eq!(history_len(&dir.path().join("notes.db")), 2);
+    assert_eq!(history_len(&dir.path().join("notes.db")), 3);
 }
 
 #[test]
@@ -126,14 +128,18 @@ fn eight_notely_processes_start_at_once() {
             [20240226153000, 20261121100000],
             "round {round}"
         );
-        assert_eq!(applied["legacy"], [20261121100100], "round {round}");
+        assert_eq!(
+            applied["legacy"],
+            [20261121100100, 20261129200100],
+            "round {round}"
+        );
         assert_eq!(
             applied["notes"],
-            [20240226153100, 20240301090000],
+            [20240226153100, 20240301090000, 20261129200000],
             "round {round}"
         );
         assert_eq!(history_len(&dir.path().join("control.db")), 2);
-        assert_eq!(history_len(&dir.path().join("notes.db")), 2);
+        assert_eq!(history_len(&dir.path().join("notes.db")), 3);
     }
 }
 

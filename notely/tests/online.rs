@@ -271,7 +271,10 @@ fn notes_with_colliding_ids_survive_a_move_into_notes_shards_and_a_reshard() {
         );
         for (id, content) in &squatters {
             let (status, body) = http(&url, "GET", &format!("/accounts/{id}/notes/{nid}"), None);
-            assert_eq!((status, &body["content"]), (200, &serde_json::json!(content)));
+            assert_eq!(
+                (status, &body["content"]),
+                (200, &serde_json::json!(content))
+            );
         }
     };
     check("before");

@@ -196,8 +196,11 @@ pub fn new_migration(
     if let Some(prev) = previous {
         for line in prev.text.lines() {
             let l = line.trim();
+            // Its own imports, but not the modules of earlier migrations it read from (`use
+            // crate::m.. as before`): the new migration reads from this one, as `prev`.
             if l.starts_with("use ")
                 && !l.starts_with("use super")
+                && !l.starts_with("use crate::")
                 && !l.starts_with("use strata::")
             {
                 let _ = writeln!(text, "{l}");

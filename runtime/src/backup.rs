@@ -41,6 +41,11 @@ impl BackupPolicy {
             None => database.parent().unwrap_or(Path::new(".")).join("backups"),
         }
     }
+
+    /// The backups of `database` there are, oldest first.
+    pub fn backups(&self, database: &Path) -> Vec<PathBuf> {
+        list(self, database)
+    }
 }
 
 fn stem(database: &Path) -> String {
@@ -58,6 +63,31 @@ pub(crate) fn take(
     version: Option<i64>,
     policy: &BackupPolicy,
 ) -> Result<BackupFile> {
+    write_backup(database, version, policy, |to| copy_file(database, to))
+}
+
+/// [`take`], reading through `conn`, a connection to `database` (which may hold every lock on
+/// it: a restore copies what it is about to replace while nobody else can read or write).
+fn take_from(
+    conn: &Connection,
+    database: &Path,
+    version: Option<i64>,
+    policy: &BackupPolicy,
+) -> Result<BackupFile> {
+    write_backup(database, version, policy, |to| {
+        let mut dst = Connection::open(to)?;
+        copy_all(conn, &mut dst, Duration::from_secs(30))
+    })
+}
+
+/// Writes a backup of `database` with `copy` (into a `.partial` file, renamed once complete),
+/// then applies retention.
+fn write_backup(
+    database: &Path,
+    version: Option<i64>,
+    policy: &BackupPolicy,
+    copy: impl FnOnce(&Path) -> Result<()>,
+) -> Result<BackupFile> {
     let dir = policy.dir_for(database);
     std::fs::create_dir_all(&dir).map_err(|e| Error::Backup {
         path: dir.clone(),
@@ -67,7 +97,7 @@ pub(crate) fn take(
     let name = format!("{}.{time}.v{}.db", stem(database), version.unwrap_or(0));
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}.partial"));
-    if let Err(e) = copy_file(database, &partial) {
+    if let Err(e) = copy(&partial) {
         let _ = std::fs::remove_file(&partial);
         return Err(Error::Backup {
             path,
@@ -171,9 +201,20 @@ fn prune(dir: &Path, stem: &str, keep: usize) {
     }
 }
 
+/// How long a restore waits for other connections' transactions to end before it refuses.
+const RESTORE_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Replaces the content of `database` with the backup `file`, after checking that the file is
-/// an intact database of `role` and that no other process is writing to `database`. The
-/// current content is first saved as a backup itself.
+/// an intact database of `role` and that no other process uses `database`. The current content
+/// is first saved as a backup itself.
+///
+/// The pages are replaced through SQLite's backup API, in place (never by renaming a file over
+/// the database), by a connection in exclusive locking mode that keeps every lock it takes
+/// until it is done. In WAL mode every other connection holds a shared lock on the database
+/// file for as long as it is open, even idle, so a restore is refused while any other process
+/// has the database open (a running server included), naming it when it can be known. With a
+/// rollback journal an idle connection holds no lock, and sees the new content at its next
+/// transaction.
 pub(crate) fn restore(
     database: &Path,
     file: &Path,
@@ -208,62 +249,46 @@ pub(crate) fn restore(
             });
         }
     }
-    let mut dst = store::open_rw(database, Duration::ZERO)?;
-    // Hold every lock this connection takes until it closes, so nothing can be written
-    // between the safety copy and the restore (rollback-journal databases; in WAL mode other
-    // readers may go on reading the old content until the copy lands).
+    let mut dst = store::open_rw(database, RESTORE_PATIENCE)?;
+    // Keep every lock this connection takes until it closes: nobody can read or write between
+    // the safety copy and the restore.
     dst.execute_batch("PRAGMA locking_mode = EXCLUSIVE")?;
-    // Nobody may be writing: take the write lock without waiting.
-    match dst.execute_batch("BEGIN IMMEDIATE") {
+    // The exclusive lock, taken at once or refused; it outlives the transaction (exclusive
+    // locking mode), which must end before the backup API reads through this connection.
+    match dst.execute_batch("BEGIN EXCLUSIVE; COMMIT") {
         Ok(()) => {}
-        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
-            return Err(Error::InUse(database.to_path_buf()));
+        Err(e) if is_busy(&e) => {
+            drop(dst);
+            return Err(in_use(database));
         }
         Err(e) => return Err(store::file_error(database, e)),
     }
-    let prepared = (|| -> Result<Option<BackupFile>> {
-        let current = store::read_state(&dst, database)?;
-        if let Some(lease) = current.lease.filter(|l| !l.is_stale()) {
-            return Err(Error::Backup {
-                path: database.to_path_buf(),
-                message: format!(
-                    "{} is running a no_transaction migration on it; wait for it",
-                    lease.holder
-                ),
-            });
-        }
-        let saved = match current.role {
-            Some(_) => Some(take(
-                database,
-                current.history.last().map(|a| a.version),
-                policy,
-            )?),
-            None => None,
-        };
-        // A first write makes this connection take, and in exclusive locking mode keep, the
-        // exclusive lock at commit.
-        if current.role.is_some() {
-            store::record_event(&dst, store::event::RESTORED, None, "restore started")?;
-        } else {
-            dst.execute_batch(
-                "CREATE TABLE strata_restore_lock (x); DROP TABLE strata_restore_lock;",
-            )?;
-        }
-        Ok(saved)
-    })();
-    let saved = match prepared {
-        Ok(saved) => saved,
-        Err(e) => {
-            let _ = dst.execute_batch("ROLLBACK");
-            return Err(e);
-        }
+    let current = store::read_state(&dst, database)?;
+    if let Some(lease) = current.lease.filter(|l| !l.is_stale()) {
+        return Err(Error::InUse {
+            path: database.to_path_buf(),
+            holder: Some(format!(
+                "{} is running a no_transaction migration on it",
+                lease.holder
+            )),
+        });
+    }
+    // The safety copy is read through this very connection: no other may read now.
+    let saved = match current.role {
+        Some(_) => Some(take_from(
+            &dst,
+            database,
+            current.history.last().map(|a| a.version),
+            policy,
+        )?),
+        None => None,
     };
-    dst.execute_batch("COMMIT")?;
-    // One step copies every page under one write lock: readers see the old or the new content.
+    // One step copies every page under that lock.
     copy_all(&src, &mut dst, Duration::from_secs(5)).map_err(|e| match e {
-        Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
-            Error::InUse(database.to_path_buf())
-        }
+        Error::Sqlite(e) if is_busy(&e) => Error::InUse {
+            path: database.to_path_buf(),
+            holder: None,
+        },
         e => Error::Backup {
             path: file.to_path_buf(),
             message: e.to_string(),
@@ -284,6 +309,82 @@ pub(crate) fn restore(
         database: database.to_path_buf(),
         version,
     })
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// [`Error::InUse`] for `database`, naming who uses it when that can be known: the processes
+/// that have it open, and the holder of a Strata lease.
+fn in_use(database: &Path) -> Error {
+    let mut who = holders(database);
+    let lease = store::open_ro(database, Duration::from_millis(200))
+        .ok()
+        .flatten()
+        .and_then(|conn| store::read_state(&conn, database).ok())
+        .and_then(|state| state.lease);
+    if let Some(lease) = lease {
+        who.push(format!(
+            "{} is running a no_transaction migration on it",
+            lease.holder
+        ));
+    }
+    Error::InUse {
+        path: database.to_path_buf(),
+        holder: (!who.is_empty()).then(|| who.join("; ")),
+    }
+}
+
+/// Other processes that have `database` (or its `-wal` or `-shm` file) open, as `pid N: command
+/// line`, found in `/proc` (Linux; elsewhere, or for other users' processes, nothing).
+fn holders(database: &Path) -> Vec<String> {
+    let Ok(path) = database.canonicalize() else {
+        return Vec::new();
+    };
+    let mut files = vec![path.clone()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in procs.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| files.contains(&target)));
+        if holds {
+            let command = std::fs::read(entry.path().join("cmdline"))
+                .map(|raw| {
+                    let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+                    let text = text.trim();
+                    match text.char_indices().nth(120) {
+                        Some((i, _)) => format!("{}…", &text[..i]),
+                        None => text.to_string(),
+                    }
+                })
+                .unwrap_or_default();
+            found.push(format!("pid {pid}: {command}"));
+            if found.len() == 5 {
+                break;
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]

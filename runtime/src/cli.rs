@@ -18,7 +18,9 @@
 //! ```
 //!
 //! Exit codes: 0 success, 1 failure (the error is printed), 2 bad usage (clap), 3 `verify`
-//! found something pending, changed or drifted.
+//! found something pending, changed, drifted or damaged. With `--json`, a failure is one JSON
+//! object on stdout, `{"error": "..", "kind": ".."}` (see [`CliError::to_json`]), and nothing
+//! on stderr; the exit codes stay the same.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,13 +64,17 @@ pub enum MigrateCommand {
         to: Option<i64>,
     },
     /// Revert every migration newer than VERSION, newest first, after a backup; refuses if one
-    /// of them has no `down`.
+    /// of them has no `down`, if VERSION is no migration's (0 reverts everything), or, without
+    /// --yes, if it would drop tables holding rows.
     Down {
         #[arg(long, value_name = "VERSION")]
         to: i64,
         /// Only the databases of this role.
         #[arg(long)]
         role: Option<String>,
+        /// Revert even if it drops tables that hold rows (they are in the backup taken first).
+        #[arg(long)]
+        yes: bool,
     },
     /// Applied migrations and the audit log.
     History {
@@ -188,6 +194,35 @@ pub enum CliError {
     Usage(String),
 }
 
+impl CliError {
+    /// A short, stable name for the kind of error (see [`Error::kind`]); `usage` for bad
+    /// usage, `output` when writing the output failed.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CliError::Strata(e) => e.kind(),
+            CliError::Fleet(e) => e.error.kind(),
+            CliError::Output(_) => "output",
+            CliError::Usage(_) => "usage",
+        }
+    }
+
+    /// The error as one JSON object: `{"error": message, "kind": kind}`, with `database` (the
+    /// one that failed) and `report` (what every database did) after a fleet run.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = error_json(self, self.kind());
+        if let CliError::Fleet(e) = self {
+            value["database"] = serde_json::json!(e.database);
+            value["report"] = serde_json::to_value(&e.report).unwrap_or_default();
+        }
+        value
+    }
+}
+
+/// `{"error": message, "kind": kind}`: how commands with `--json` report a failure.
+pub fn error_json(message: &dyn std::fmt::Display, kind: &str) -> serde_json::Value {
+    serde_json::json!({ "error": message.to_string(), "kind": kind })
+}
+
 impl From<FleetError> for CliError {
     fn from(e: FleetError) -> Self {
         CliError::Fleet(Box::new(e))
@@ -209,15 +244,20 @@ pub enum Finished {
     Attention,
 }
 
-/// Runs `args` on `fleet`, printing to stdout and errors to stderr; returns the exit code.
+/// Runs `args` on `fleet`, printing to stdout and errors to stderr (with `--json`, errors too
+/// go to stdout, as one JSON object); returns the exit code.
 pub fn main(args: &MigrateArgs, fleet: &Fleet<'_>) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match execute(args, fleet, &mut out) {
         Ok(Finished::Success) => ExitCode::SUCCESS,
         Ok(Finished::Attention) => ExitCode::from(3),
         Err(e) => {
-            let _ = out.flush();
-            eprintln!("error: {e}");
+            if args.json {
+                let _ = json(&mut out, &e.to_json());
+            } else {
+                let _ = out.flush();
+                eprintln!("error: {e}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -288,18 +328,24 @@ pub fn execute(
             });
             finish_run(args, fleet.run(crate::Mode::Auto), out)
         }
-        MigrateCommand::Down { to, role } => match role {
-            Some(role) => {
-                if !fleet.databases().iter().any(|d| &d.role == role) {
-                    return Err(CliError::Usage(format!(
-                        "no database has role `{role}`; the roles here are: {}",
-                        fleet.roles().join(", ")
-                    )));
+        MigrateCommand::Down { to, role, yes } => {
+            let fleet = fleet.clone().options(Options {
+                allow_data_loss: *yes,
+                ..fleet.settings().clone()
+            });
+            match role {
+                Some(role) => {
+                    if !fleet.databases().iter().any(|d| &d.role == role) {
+                        return Err(CliError::Usage(format!(
+                            "no database has role `{role}`; the roles here are: {}",
+                            fleet.roles().join(", ")
+                        )));
+                    }
+                    finish_run(args, fleet.only_role(role).down_to(*to), out)
                 }
-                finish_run(args, fleet.only_role(role).down_to(*to), out)
+                None => finish_run(args, fleet.down_to(*to), out),
             }
-            None => finish_run(args, fleet.down_to(*to), out),
-        },
+        }
         MigrateCommand::History { events } => history(args, fleet, *events, out),
         MigrateCommand::Verify => verify(args, fleet, out),
         MigrateCommand::Dump => {
@@ -596,6 +642,9 @@ fn plan(
             })
             .collect();
         table(out, "  ", &rows)?;
+        for d in &p.drops {
+            writeln!(out, "  drops table `{}` holding {} row(s)", d.table, d.rows)?;
+        }
         if let Some(why) = &p.refused {
             writeln!(out, "  REFUSED: {why}")?;
         }
@@ -695,20 +744,18 @@ fn verify(
     })
 }
 
-/// Prints a fleet run's report (also when it failed), then passes the failure on.
+/// Prints a fleet run's report (also when it failed, except with `--json`, where the error
+/// object carries it), then passes the failure on.
 fn finish_run(
     args: &MigrateArgs,
     result: Result<FleetReport, FleetError>,
     out: &mut dyn Write,
 ) -> Result<Finished, CliError> {
-    let report = match &result {
-        Ok(r) => r,
-        Err(e) => &e.report,
-    };
-    if args.json {
-        json(out, report)?;
-    } else {
-        write_report(out, report)?;
+    match (&result, args.json) {
+        (Ok(report), true) => json(out, report)?,
+        (Err(_), true) => {}
+        (Ok(report), false) => write_report(out, report)?,
+        (Err(e), false) => write_report(out, &e.report)?,
     }
     result.map(|_| Finished::Success).map_err(CliError::from)
 }

@@ -19,6 +19,13 @@ impl std::fmt::Display for MigrationId {
     }
 }
 
+/// A table a revert would drop, and the rows it holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DroppedTable {
+    pub table: String,
+    pub rows: i64,
+}
+
 /// Everything that can go wrong while opening, checking or migrating a database.
 ///
 /// Messages name what is wrong and what to do about it.
@@ -214,10 +221,47 @@ pub enum Error {
     },
 
     #[error(
-        "{} is in use by another process (it holds a lock); stop the processes using it first",
-        .0.display()
+        "{} is in use by another process{}: stop the processes using it first (a restore \
+         replaces the content in place and needs the database to itself)",
+        .path.display(),
+        .holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
     )]
-    InUse(PathBuf),
+    InUse {
+        path: PathBuf,
+        /// Who holds it, when that can be known (process ids and command lines, or the
+        /// holder of a Strata lease).
+        holder: Option<String>,
+    },
+
+    #[error(
+        "cannot revert {} to {target}: no migration has that version{}; give the version of a \
+         migration to keep (`migrate history` lists them), or 0 to revert everything",
+        .path.display(),
+        if .nearby.is_empty() {
+            " and nothing is applied".to_string()
+        } else {
+            format!(" (applied versions nearby: {})", .nearby.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+        }
+    )]
+    UnknownTarget {
+        path: PathBuf,
+        target: i64,
+        /// Applied versions just below and above the target.
+        nearby: Vec<i64>,
+    },
+
+    #[error(
+        "reverting {} to {target} would drop {}; a backup is taken first, but confirm that \
+         these rows may go (`--yes`, `Options::allow_data_loss`) or move them elsewhere first",
+        .path.display(),
+        .tables.iter().map(|t| format!("table `{}` holding {} row(s)", t.table, t.rows)).collect::<Vec<_>>().join(", ")
+    )]
+    DataLoss {
+        path: PathBuf,
+        target: i64,
+        /// Tables that would disappear, with their row counts.
+        tables: Vec<DroppedTable>,
+    },
 }
 
 fn list(ids: &[MigrationId]) -> String {
@@ -228,6 +272,47 @@ fn list(ids: &[MigrationId]) -> String {
 }
 
 impl Error {
+    /// A short, stable name for the kind of error, for scripts (`{"kind": ..}` in `--json`
+    /// output): `in_use`, `corrupt`, `lock_timeout`, `unknown_target`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Sqlite(e) => match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseCorrupt) => "corrupt",
+                Some(rusqlite::ErrorCode::NotADatabase) => "not_a_database",
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    "busy"
+                }
+                _ => "sqlite",
+            },
+            Error::Custom(_) => "custom",
+            Error::EmptyRegistry { .. } => "empty_registry",
+            Error::UnknownRole { .. } => "unknown_role",
+            Error::DuplicateVersion { .. } => "duplicate_version",
+            Error::MissingDirectory(_) => "missing_directory",
+            Error::NotADatabase(_) => "not_a_database",
+            Error::Corrupt { .. } => "corrupt",
+            Error::ReadOnly(_) => "read_only",
+            Error::ForeignDatabase { .. } => "foreign_database",
+            Error::WrongRole { .. } => "wrong_role",
+            Error::ChecksumMismatch { .. } => "checksum_mismatch",
+            Error::UnknownApplied { .. } => "unknown_applied",
+            Error::OutOfOrder { .. } => "out_of_order",
+            Error::MigrationFailed { .. } => "migration_failed",
+            Error::ForeignKeyViolation { .. } => "foreign_key_violation",
+            Error::LockTimeout { .. } => "lock_timeout",
+            Error::Usage(_) => "usage",
+            Error::ApprovalRequired { .. } => "approval_required",
+            Error::NoDown { .. } => "no_down",
+            Error::Verify { .. } => "verify",
+            Error::NothingToRepair { .. } => "nothing_to_repair",
+            Error::Backup { .. } => "backup",
+            Error::BaselineMismatch { .. } => "baseline_mismatch",
+            Error::InUse { .. } => "in_use",
+            Error::UnknownTarget { .. } => "unknown_target",
+            Error::DataLoss { .. } => "data_loss",
+        }
+    }
+
     /// An error with a message, for migration code: `return Err(strata::Error::msg("..."))`.
     pub fn msg(message: impl Into<String>) -> Self {
         Error::Custom(message.into().into())

@@ -430,11 +430,23 @@ fn index_infos(conn: &Connection, table: &str) -> Result<Vec<IndexInfo>> {
     Ok(out)
 }
 
-/// One way a live schema differs from the expected one.
+/// A table's or an index's name as `{"name": ..}` (an internally tagged enum cannot hold a bare
+/// string).
+fn named<S: serde::Serializer>(name: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("Difference", 1)?;
+    st.serialize_field("name", name)?;
+    st.end()
+}
+
+/// One way a live schema differs from the expected one. In JSON, an object with its kind in
+/// `difference` and its fields (`name` for a table or an index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "difference", rename_all = "snake_case")]
 pub enum Difference {
+    #[serde(serialize_with = "named")]
     MissingTable(String),
+    #[serde(serialize_with = "named")]
     UnexpectedTable(String),
     MissingColumn {
         table: String,
@@ -459,7 +471,9 @@ pub enum Difference {
         expected: String,
         found: String,
     },
+    #[serde(serialize_with = "named")]
     MissingIndex(String),
+    #[serde(serialize_with = "named")]
     UnexpectedIndex(String),
     ChangedIndex {
         name: String,
@@ -533,6 +547,23 @@ impl fmt::Display for Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_difference_serializes_to_json() {
+        let all = [
+            Difference::MissingTable("a".into()),
+            Difference::UnexpectedTable("stray".into()),
+            Difference::MissingIndex("i".into()),
+            Difference::UnexpectedIndex("j".into()),
+            Difference::ChangedForeignKeys { table: "a".into() },
+        ];
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(
+            json[1],
+            serde_json::json!({"difference": "unexpected_table", "name": "stray"})
+        );
+        assert_eq!(json[2]["name"], "i");
+    }
 
     fn snap(sql: &str) -> SchemaSnapshot {
         let conn = Connection::open_in_memory().unwrap();

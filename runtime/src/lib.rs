@@ -55,7 +55,7 @@ mod tx;
 
 pub use backup::{BackupFile, BackupPolicy};
 pub use checksum::Checksum;
-pub use error::{Error, MigrationId, Result};
+pub use error::{DroppedTable, Error, MigrationId, Result};
 pub use fleet::{
     Database, DatabaseReport, DatabaseStatus, Fleet, FleetError, FleetReport, Outcome,
 };

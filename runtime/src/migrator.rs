@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::backup::{self, BackupFile, BackupPolicy};
-use crate::error::{Error, MigrationId, Result};
+use crate::error::{DroppedTable, Error, MigrationId, Result};
 use crate::inspect::{Difference, SchemaSnapshot};
 use crate::migration::{ForeignKeys, Migration, Source};
 use crate::run::Engine;
@@ -60,6 +60,9 @@ pub struct Options {
     pub backup: Option<BackupPolicy>,
     /// Apply only migrations an operator approved (checked mode).
     pub require_approval: bool,
+    /// Let `down` drop tables that hold rows. By default such a revert is refused before
+    /// anything changes, naming the tables and their row counts.
+    pub allow_data_loss: bool,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             target: None,
             backup: Some(BackupPolicy::default()),
             require_approval: false,
+            allow_data_loss: false,
         }
     }
 }
@@ -251,6 +255,9 @@ pub struct Plan {
     pub backup_dir: Option<PathBuf>,
     /// Why the run would be refused, if it would.
     pub refused: Option<String>,
+    /// For a revert: the tables it would drop that hold rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drops: Vec<DroppedTable>,
 }
 
 /// A changed checksum accepted by an operator.
@@ -282,17 +289,29 @@ pub struct Verification {
     pub problems: Vec<String>,
     /// How the live schema differs from what the applied migrations produce.
     pub differences: Vec<Difference>,
+    /// What `PRAGMA quick_check` found damaged (nothing when the file is intact). A damaged
+    /// database is not checked further.
+    pub damage: Vec<String>,
 }
 
 impl Verification {
     /// Nothing pending, no problem, no drift.
     pub fn is_clean(&self) -> bool {
-        self.pending.is_empty() && self.problems.is_empty() && self.differences.is_empty()
+        self.pending.is_empty()
+            && self.problems.is_empty()
+            && self.differences.is_empty()
+            && self.damage.is_empty()
     }
 
     /// Every finding, as sentences.
     pub fn findings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if !self.damage.is_empty() {
+            out.push(format!(
+                "damaged (PRAGMA quick_check): {}; restore it from a backup (`migrate restore`)",
+                summarize(&self.damage)
+            ));
+        }
         if !self.pending.is_empty() {
             let ids: Vec<String> = self.pending.iter().map(|m| m.to_string()).collect();
             out.push(format!("pending: {}", ids.join(", ")));
@@ -471,6 +490,12 @@ impl<'s> Migrator<'s> {
         self
     }
 
+    /// Let `down` drop tables that hold rows (default: refuse, naming them).
+    pub fn allow_data_loss(mut self, allow: bool) -> Self {
+        self.options.allow_data_loss = allow;
+        self
+    }
+
     /// Stop before the next migration once `flag` is set (used to stop a fleet cleanly).
     pub fn stop_on(mut self, flag: &'s AtomicBool) -> Self {
         self.stop = Some(flag);
@@ -626,15 +651,20 @@ impl<'s> Migrator<'s> {
             backup_dir: self.backup_dir(path, state.role.is_some(), !migrations.is_empty()),
             migrations,
             refused,
+            drops: Vec::new(),
         })
     }
 
     /// What [`Migrator::down_to`] would revert, newest first; changes nothing.
     pub fn plan_down(&self, path: &Path, target: i64) -> Result<Plan> {
         let known = self.source.for_role(&self.role)?;
-        let (_, state) = self.read(path)?;
+        let (conn, state) = self.read(path)?;
         let mut migrations = Vec::new();
-        let mut refused = None;
+        let mut refused = self
+            .check_target(path, &state.history, target)
+            .err()
+            .map(|e| e.to_string());
+        let mut all_known = true;
         for row in state.history.iter().rev().filter(|a| a.version > target) {
             match known.iter().find(|m| m.version() == row.version) {
                 Some(m) if m.has_down() => migrations.push(planned(m, true)),
@@ -643,12 +673,29 @@ impl<'s> Migrator<'s> {
                     migrations.push(planned(m, true));
                 }
                 None => {
+                    all_known = false;
                     refused.get_or_insert(format!(
                         "migration {} is unknown to this binary",
                         id_of(row)
                     ));
                 }
             }
+        }
+        let mut drops = Vec::new();
+        if let (Some(conn), true, false) = (&conn, all_known, migrations.is_empty()) {
+            let lost =
+                crate::run::rows_lost(conn, &self.options, &self.role, &known, &state, target)?;
+            if !lost.is_empty() && !self.options.allow_data_loss {
+                refused.get_or_insert(
+                    Error::DataLoss {
+                        path: path.to_path_buf(),
+                        target,
+                        tables: lost.clone(),
+                    }
+                    .to_string(),
+                );
+            }
+            drops = lost;
         }
         Ok(Plan {
             path: path.to_path_buf(),
@@ -657,6 +704,39 @@ impl<'s> Migrator<'s> {
             backup_dir: self.backup_dir(path, state.role.is_some(), !migrations.is_empty()),
             migrations,
             refused,
+            drops,
+        })
+    }
+
+    /// A revert target must name a migration: 0 (everything), a version applied here, or the
+    /// version of a migration in the binary (of any role: in a fleet, versions are points in
+    /// time). Anything else — a typo — is refused, naming the applied versions nearby.
+    fn check_target(&self, path: &Path, history: &[AppliedMigration], target: i64) -> Result<()> {
+        if target == 0
+            || history.iter().any(|a| a.version == target)
+            || self.source.all()?.iter().any(|m| m.version() == target)
+        {
+            return Ok(());
+        }
+        let mut nearby: Vec<i64> = history
+            .iter()
+            .rev()
+            .filter(|a| a.version < target)
+            .take(2)
+            .map(|a| a.version)
+            .collect();
+        nearby.reverse();
+        nearby.extend(
+            history
+                .iter()
+                .filter(|a| a.version > target)
+                .take(2)
+                .map(|a| a.version),
+        );
+        Err(Error::UnknownTarget {
+            path: path.to_path_buf(),
+            target,
+            nearby,
         })
     }
 
@@ -699,19 +779,23 @@ impl<'s> Migrator<'s> {
     /// [`Migrator::down_to`] on an open connection (`label` names it in messages).
     pub fn down_connection(&self, conn: &Connection, label: &Path, target: i64) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
-        self.engine(conn, label, &known).down(target)
+        let engine = self.engine(conn, label, &known);
+        self.check_target(label, &engine.snapshot()?.history, target)?;
+        engine.down(target)
     }
 
     /// What an application calls at startup: `auto` runs, `checked` runs only approved
     /// migrations (failing with [`Error::ApprovalRequired`] otherwise), `verify` changes
     /// nothing and fails with [`Error::Verify`] unless the database is up to date and
-    /// undrifted.
+    /// undrifted (without the page check of [`Migrator::verify`]: see
+    /// [`Migrator::check_integrity`]).
     pub fn startup(&self, path: &Path, mode: Mode) -> Result<Report> {
         match mode {
             Mode::Auto => self.run(path),
             Mode::Checked => self.clone().require_approval(true).run(path),
             Mode::Verify => {
-                let verification = self.verify(path)?.into_result()?;
+                // Not `PRAGMA quick_check`: it reads every page, too slow for every start.
+                let verification = self.verify_with(path, false)?.into_result()?;
                 let mut report = Report::empty(path, &self.role);
                 report.version = self.status(&verification.path)?.version;
                 Ok(report)
@@ -724,12 +808,17 @@ impl<'s> Migrator<'s> {
     ///
     /// # Errors
     ///
-    /// [`Error::NoDown`] (before reverting anything) when a migration in range has no `down`,
-    /// [`Error::UnknownApplied`] when one is not in this binary, and the errors of `run`.
+    /// Before reverting anything: [`Error::UnknownTarget`] when `target` is neither 0, nor
+    /// applied here, nor the version of a migration in the binary; [`Error::NoDown`] when a
+    /// migration in range has no `down`; [`Error::UnknownApplied`] when one is not in this
+    /// binary; [`Error::DataLoss`] when the revert would drop tables holding rows (unless
+    /// [`Options::allow_data_loss`]). Then the errors of `run`.
     pub fn down_to(&self, path: &Path, target: i64) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
         let conn = store::open_rw(path, self.options.lock_timeout)?;
-        self.engine(&conn, path, &known).down(target)
+        let engine = self.engine(&conn, path, &known);
+        self.check_target(path, &engine.snapshot()?.history, target)?;
+        engine.down(target)
     }
 
     /// Records an operator's approval of every pending migration (up to the target), for
@@ -865,39 +954,34 @@ impl<'s> Migrator<'s> {
             .into_iter()
             .filter(|m| versions.is_none_or(|v| v.contains(&m.version())))
             .collect();
-        let mem = Connection::open_in_memory()?;
-        mem.execute_batch("PRAGMA foreign_keys = ON")?;
-        let options = Options {
-            backup: None,
-            target: None,
-            require_approval: false,
-            ..self.options.clone()
-        };
-        let label = Path::new(":memory:");
-        Engine {
-            options: &options,
-            role: &self.role,
-            conn: &mem,
-            path: label,
-            known: &known,
-            stop: None,
-        }
-        .up()?;
+        let mem = crate::run::replay(&self.options, &self.role, &known)?;
         SchemaSnapshot::read(&mem)
     }
 
-    /// Checks, changing nothing, that the database has nothing pending (up to the target), no
-    /// changed, unknown or out-of-order migration, and exactly the schema its applied
-    /// migrations produce.
+    /// Checks, changing nothing, that the database is intact (`PRAGMA quick_check`, which
+    /// reads the whole file), has nothing pending (up to the target), no changed, unknown or
+    /// out-of-order migration, and exactly the schema its applied migrations produce.
     pub fn verify(&self, path: &Path) -> Result<Verification> {
-        let status = self.status(path)?;
+        self.verify_with(path, true)
+    }
+
+    fn verify_with(&self, path: &Path, integrity: bool) -> Result<Verification> {
         let mut verification = Verification {
             path: path.to_path_buf(),
             role: self.role.clone(),
             pending: Vec::new(),
             problems: Vec::new(),
             differences: Vec::new(),
+            damage: if integrity {
+                self.damage(path)?
+            } else {
+                Vec::new()
+            },
         };
+        if !verification.damage.is_empty() {
+            return Ok(verification);
+        }
+        let status = self.status(path)?;
         for m in &status.migrations {
             let id = MigrationId {
                 version: m.version,
@@ -932,6 +1016,32 @@ impl<'s> Migrator<'s> {
             verification.differences = live.diff(&expected);
         }
         Ok(verification)
+    }
+
+    /// What `PRAGMA quick_check` finds damaged in the database (nothing for an intact or a
+    /// missing file). Reads the whole file.
+    pub fn damage(&self, path: &Path) -> Result<Vec<String>> {
+        match store::open_ro(path, self.options.lock_timeout) {
+            Ok(Some(conn)) => store::quick_check(&conn),
+            Ok(None) => Ok(Vec::new()),
+            // Damaged beyond reading its schema.
+            Err(Error::Corrupt { message, .. }) => Ok(vec![message]),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Error::Corrupt`] naming the file and SQLite's findings when `PRAGMA quick_check`
+    /// finds damage (see [`Migrator::damage`]).
+    pub fn check_integrity(&self, path: &Path) -> Result<()> {
+        let damage = self.damage(path)?;
+        if damage.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("PRAGMA quick_check found {}", summarize(&damage)),
+            })
+        }
     }
 
     /// Writes a backup of the database now.
@@ -1045,6 +1155,20 @@ impl<'s> Migrator<'s> {
         let policy = self.options.backup.clone().unwrap_or_default();
         backup::restore(path, file, &self.role, &policy)
     }
+}
+
+/// The first three of SQLite's findings, and how many more there are.
+fn summarize(damage: &[String]) -> String {
+    let mut text = damage
+        .iter()
+        .take(3)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if damage.len() > 3 {
+        text.push_str(&format!(" (and {} more)", damage.len() - 3));
+    }
+    text
 }
 
 fn planned(m: &Migration, approved: bool) -> PlannedMigration {

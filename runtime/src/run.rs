@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode};
 
 use crate::backup;
-use crate::error::{Error, MigrationId, Result};
+use crate::error::{DroppedTable, Error, MigrationId, Result};
 use crate::inspect::SchemaSnapshot;
 use crate::migration::{ForeignKeys, Migration, MigrationFn};
 use crate::migrator::{Analysis, Applied, Options, Report, analyze, id_of};
@@ -277,7 +277,27 @@ impl Engine<'_> {
         }
         let migrations = match direction {
             DirectionTarget::Up => self.in_target(&analysis.pending),
-            DirectionTarget::Down(target) => self.to_revert(&state, target)?,
+            DirectionTarget::Down(target) => {
+                let revert = self.to_revert(&state, target)?;
+                if !revert.is_empty() && !self.options.allow_data_loss {
+                    let tables = rows_lost(
+                        self.conn,
+                        self.options,
+                        self.role,
+                        self.known,
+                        &state,
+                        target,
+                    )?;
+                    if !tables.is_empty() {
+                        return Err(Error::DataLoss {
+                            path: self.path.to_path_buf(),
+                            target,
+                            tables,
+                        });
+                    }
+                }
+                revert
+            }
         };
         if migrations.is_empty() {
             return Ok(Plan::Done);
@@ -715,6 +735,84 @@ impl Engine<'_> {
         }
         error
     }
+}
+
+/// Applies `migrations` (of `role`, in order) to a new in-memory database, and returns it.
+pub(crate) fn replay(
+    options: &Options,
+    role: &str,
+    migrations: &[&'static Migration],
+) -> Result<Connection> {
+    let mem = Connection::open_in_memory()?;
+    mem.execute_batch("PRAGMA foreign_keys = ON")?;
+    let options = Options {
+        backup: None,
+        target: None,
+        require_approval: false,
+        ..options.clone()
+    };
+    Engine {
+        options: &options,
+        role,
+        conn: &mem,
+        path: Path::new(":memory:"),
+        known: migrations,
+        stop: None,
+    }
+    .up()?;
+    Ok(mem)
+}
+
+/// The application's tables of `conn` (not SQLite's, nor Strata's own bookkeeping).
+fn table_names(conn: &Connection) -> Result<BTreeSet<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         AND name NOT IN ('strata_meta', 'strata_migrations', 'strata_events', 'strata_lease')",
+    )?;
+    let names = stmt.query_map([], |r| r.get(0))?;
+    Ok(names.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The tables of `conn` that reverting to `target` would drop, with their row counts, for
+/// those holding rows: the tables the applied migrations produce on an empty database that
+/// those kept (up to `target`) do not. Tables made otherwise (at run time, by hand) are no
+/// migration's, and no `down` drops them.
+pub(crate) fn rows_lost(
+    conn: &Connection,
+    options: &Options,
+    role: &str,
+    known: &[&'static Migration],
+    state: &State,
+    target: i64,
+) -> Result<Vec<DroppedTable>> {
+    let applied: Vec<&'static Migration> = known
+        .iter()
+        .copied()
+        .filter(|m| state.history.iter().any(|a| a.version == m.version()))
+        .collect();
+    let kept: Vec<&'static Migration> = applied
+        .iter()
+        .copied()
+        .filter(|m| m.version() <= target)
+        .collect();
+    let before = table_names(&replay(options, role, &applied)?)?;
+    let after = table_names(&replay(options, role, &kept)?)?;
+    let live = table_names(conn)?;
+    let mut lost = Vec::new();
+    for table in before.difference(&after).filter(|t| live.contains(*t)) {
+        let rows: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\"")),
+            [],
+            |r| r.get(0),
+        )?;
+        if rows > 0 {
+            lost.push(DroppedTable {
+                table: table.clone(),
+                rows,
+            });
+        }
+    }
+    Ok(lost)
 }
 
 /// An applied migration whose code changed.

@@ -222,6 +222,36 @@ pub fn open_ro(path: &Path, busy_timeout: Duration) -> Result<Option<Connection>
     Ok(Some(conn))
 }
 
+/// `PRAGMA quick_check` (SQLite's check of every page, without comparing indexes with their
+/// tables): nothing when the database is intact, else SQLite's findings (at most 20). Reads
+/// the whole file, so it takes time in proportion to its size.
+pub fn quick_check(conn: &Connection) -> Result<Vec<String>> {
+    let found: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA quick_check(20)")
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect());
+    match found {
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(Vec::new()),
+        // One finding per line (a row may hold several), without the `*** in database main
+        // ***` heading.
+        Ok(rows) => Ok(rows
+            .iter()
+            .flat_map(|r| r.lines())
+            .filter(|l| !l.starts_with("*** "))
+            .map(str::to_string)
+            .collect()),
+        // Damage bad enough to stop the check itself (an unreadable schema, say).
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+            ) =>
+        {
+            Ok(vec![e.to_string()])
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What Strata knows about a database, read in one snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct State {

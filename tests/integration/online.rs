@@ -103,7 +103,7 @@ impl Layout<Rec> for Old {
             "INSERT INTO old_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, id) DO UPDATE \
              SET version = excluded.version, body = excluded.body",
         )?
-            .execute(params![r.id, r.owner, r.version, r.body])?;
+        .execute(params![r.id, r.owner, r.version, r.body])?;
         Ok(())
     }
     fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
@@ -200,12 +200,12 @@ impl Layout<Rec> for New {
             "INSERT INTO new_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, key) DO UPDATE \
              SET ver = excluded.ver, body = excluded.body",
         )?
-            .execute(params![
-                key(r.id),
-                r.owner.to_string(),
-                r.version.to_string(),
-                r.body.as_bytes()
-            ])?;
+        .execute(params![
+            key(r.id),
+            r.owner.to_string(),
+            r.version.to_string(),
+            r.body.as_bytes()
+        ])?;
         Ok(())
     }
     fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
@@ -334,14 +334,17 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// A record's identity: (owner, id).
+type Key = (i64, i64);
+
 /// What users did: each record's current value (`None`: absent), and every value it has had
 /// since each step, for reads that started long ago (with a stale placement).
 #[derive(Default)]
 struct Model {
     /// Keyed by (owner, id): two owners may use the same id.
-    current: BTreeMap<(i64, i64), Option<Rec>>,
+    current: BTreeMap<Key, Option<Rec>>,
     /// `(step, value)` for each record, oldest first.
-    history: BTreeMap<(i64, i64), Vec<(usize, Option<Rec>)>>,
+    history: BTreeMap<Key, Vec<(usize, Option<Rec>)>>,
     step: usize,
     version: i64,
 }
@@ -884,15 +887,18 @@ impl Layout<Rec> for ByIdOnly {
         Ok(())
     }
     fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
-        Ok(c
-            .prepare_cached("DELETE FROM by_id WHERE id = ?1 AND owner = ?2")?
-            .execute([id, owner])?
-            == 1)
+        Ok(
+            c.prepare_cached("DELETE FROM by_id WHERE id = ?1 AND owner = ?2")?
+                .execute([id, owner])?
+                == 1,
+        )
     }
     fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
-        c.query_row("SELECT count(*) FROM by_id WHERE owner = ?1", [owner], |r| {
-            r.get::<_, i64>(0)
-        })
+        c.query_row(
+            "SELECT count(*) FROM by_id WHERE owner = ?1",
+            [owner],
+            |r| r.get::<_, i64>(0),
+        )
         .map(|n| n as u64)
     }
     fn total(&self, c: &Connection) -> rusqlite::Result<u64> {

@@ -205,7 +205,7 @@ fn restore_puts_a_backup_back_and_refuses_while_in_use() {
         .backup(Some(policy.clone()))
         .restore(&path, &backup)
         .unwrap_err();
-    assert!(matches!(err, Error::InUse(_)), "{err}");
+    assert!(matches!(err, Error::InUse { .. }), "{err}");
     writer.execute_batch("ROLLBACK").unwrap();
     drop(writer);
     assert_eq!(history(&path), [V1, V2, V3]);
@@ -236,6 +236,69 @@ fn restore_puts_a_backup_back_and_refuses_while_in_use() {
     let err = full().restore(&path, &plain).unwrap_err();
     assert!(err.to_string().contains("no Strata history"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn restore_works_in_wal_mode_and_refuses_while_another_connection_has_it_open() {
+    let (dir, path) = temp_db();
+    let policy = BackupPolicy {
+        dir: Some(dir.path().join("bk")),
+        keep: 5,
+    };
+    base().run(&path).unwrap();
+    let backup = full()
+        .backup(Some(policy.clone()))
+        .run(&path)
+        .unwrap()
+        .backup
+        .unwrap();
+    // WAL mode, as Notely's databases are; an idle connection stays open, as in a server.
+    let idle = open(&path);
+    let mode: String = idle
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    idle.execute("INSERT INTO items VALUES (7, 'after the backup')", [])
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = full()
+        .backup(Some(policy.clone()))
+        .restore(&path, &backup)
+        .unwrap_err();
+    assert!(matches!(err, Error::InUse { .. }), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(
+        history(&path),
+        [V1, V2, V3],
+        "refused before changing anything"
+    );
+
+    // Nobody else has it open: the restore goes through (it used to wait 30 s for its own
+    // lock and fail), in place, and the database stays in WAL mode.
+    drop(idle);
+    let started = std::time::Instant::now();
+    let restored = full()
+        .backup(Some(policy.clone()))
+        .restore(&path, &backup)
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(restored.version, Some(V1));
+    assert_eq!(history(&path), [V1]);
+    assert!(!has_table(&path, "tags"));
+    assert_eq!(crate::util::count(&path, "items"), 0);
+    let conn = open(&path);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // The replaced content (with the row written after the backup) was saved first.
+    let saved: Vec<_> = std::fs::read_dir(dir.path().join("bk"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p != &backup && p.extension().is_some_and(|e| e == "db"))
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(crate::util::count(&saved[0], "items"), 1);
 }
 
 mod all_downs {
@@ -320,6 +383,92 @@ fn down_refuses_before_reverting_anything_when_a_down_is_missing() {
     );
     assert_eq!(history(&path), [V1, V2, V3]);
     assert!(full().plan_down(&path, 0).unwrap().refused.is_some());
+}
+
+#[test]
+fn down_refuses_a_target_that_is_no_migration_naming_applied_versions_nearby() {
+    let (_dir, path) = temp_db();
+    let m = no_backup(Migrator::new(&all_downs::MIGRATIONS, "main"));
+    m.run(&path).unwrap();
+    // A digit short: below every version, so it used to revert everything.
+    let typo = 2022010200002;
+    let err = m.down_to(&path, typo).unwrap_err();
+    assert!(matches!(err, Error::UnknownTarget { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("applied versions nearby: 20220102000001, 20220102000002"),
+        "{err}"
+    );
+    assert_eq!(
+        history(&path),
+        [20220102000001, 20220102000002, 20220102000003]
+    );
+    let plan = m.plan_down(&path, typo).unwrap();
+    assert!(
+        plan.refused
+            .as_deref()
+            .is_some_and(|r| r.contains("no migration has that version")),
+        "{:?}",
+        plan.refused
+    );
+    // A version between two applied ones, and one after all of them: refused too.
+    for target in [20220102000002 + 5, 20990101000000] {
+        let err = m.down_to(&path, target).unwrap_err();
+        assert!(matches!(err, Error::UnknownTarget { .. }), "{err}");
+    }
+    // An applied version, and 0 (everything), are targets.
+    m.down_to(&path, 20220102000002).unwrap();
+    assert_eq!(history(&path), [20220102000001, 20220102000002]);
+    m.down_to(&path, 0).unwrap();
+    assert!(history(&path).is_empty());
+}
+
+#[test]
+fn down_that_would_drop_tables_holding_rows_needs_confirmation() {
+    let (dir, path) = temp_db();
+    let policy = BackupPolicy {
+        dir: Some(dir.path().join("bk")),
+        keep: 5,
+    };
+    let m = Migrator::new(&all_downs::MIGRATIONS, "main").backup(Some(policy));
+    m.run(&path).unwrap();
+    // A table no migration made (an engine's bookkeeping, say): no `down` drops it.
+    open(&path)
+        .execute_batch(
+            "INSERT INTO a (id, v) VALUES (1, 'x'), (2, 'y'); \
+             CREATE TABLE made_at_run_time (x); INSERT INTO made_at_run_time VALUES (1);",
+        )
+        .unwrap();
+    let plan = m.plan_down(&path, 0).unwrap();
+    assert_eq!(
+        plan.drops,
+        [strata::DroppedTable {
+            table: "a".into(),
+            rows: 2
+        }]
+    );
+    assert!(plan.refused.is_some());
+    let err = m.down_to(&path, 0).unwrap_err();
+    assert!(matches!(err, Error::DataLoss { .. }), "{err}");
+    assert!(
+        err.to_string().contains("table `a` holding 2 row(s)") && err.to_string().contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(
+        history(&path),
+        [20220102000001, 20220102000002, 20220102000003],
+        "refused before reverting anything"
+    );
+    assert!(!dir.path().join("bk").exists(), "nor backing up");
+    // Dropping a column and an index keeps the table: no confirmation needed.
+    let plan = m.plan_down(&path, 20220102000001).unwrap();
+    assert!(plan.drops.is_empty() && plan.refused.is_none(), "{plan:?}");
+    m.down_to(&path, 20220102000001).unwrap();
+    // Confirmed: reverted, after a backup holding the rows.
+    let report = m.allow_data_loss(true).down_to(&path, 0).unwrap();
+    assert!(history(&path).is_empty());
+    assert!(!has_table(&path, "a"));
+    assert_eq!(crate::util::count(&report.backup.unwrap(), "a"), 2);
 }
 
 #[test]

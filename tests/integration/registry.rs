@@ -17,6 +17,8 @@ fn notely_migrations_are_all_registered_in_order() {
             (20240301090000, "index_notes_by_creator", "notes"),
             (20261121100000, "place_accounts", "control"),
             (20261121100100, "create_legacy_memos", "legacy"),
+            (20261129200000, "key_notes_by_account", "notes"),
+            (20261129200100, "key_memos_by_account", "legacy"),
         ]
     );
     assert_eq!(

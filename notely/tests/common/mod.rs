@@ -146,8 +146,7 @@ pub fn count(path: &Path, sql: &str) -> i64 {
 /// One HTTP/1.1 request to `base` (`http://127.0.0.1:PORT`) over a fresh connection, blocking:
 /// the status and the body as JSON (`Null` if empty or not JSON).
 pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-    try_http(base, method, path, body)
-        .unwrap_or_else(|e| panic!("{method} {path} on {base}: {e}"))
+    try_http(base, method, path, body).unwrap_or_else(|e| panic!("{method} {path} on {base}: {e}"))
 }
 
 /// [`http`], with an error when the server is not there or closes without an answer.
@@ -180,7 +179,10 @@ pub fn try_http(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("no status line in {text:?}"))?;
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let rest = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let rest = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(rest)
     } else {
         rest.to_string()
