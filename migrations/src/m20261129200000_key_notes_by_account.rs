@@ -54,12 +54,16 @@ fn key_notes_by_id(tx: &mut Tx) -> Result<()> {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<std::result::Result<_, _>>()?
     };
-    if let Some((id, n)) = shared.first() {
+    if !shared.is_empty() {
+        let ids: Vec<String> = shared
+            .iter()
+            .map(|(id, n)| format!("{id} ({n} accounts)"))
+            .collect();
         return Err(strata::Error::msg(format!(
-            "note id {id} is used by {n} accounts (and {} more shared id(s) shown at most): \
-             keyed by id alone, the store cannot hold them; delete or re-create those notes \
-             under new ids first",
-            shared.len() - 1
+            "note ids used by more than one account (up to 5 shown): {}. Keyed by id alone, \
+             the store cannot hold them; delete those notes, or re-create them under new ids, \
+             first",
+            ids.join(", ")
         )));
     }
     tx.rebuild_table(before::notes::Table, |tx| {

@@ -13,3 +13,34 @@ fn migrations_replay_cleanly_and_match_the_checked_in_schema() {
     assert_eq!(checked.test_data, 6);
     assert_eq!(checked.dumps.len(), 3);
 }
+
+/// Keyed by (account, note id), two accounts may share a note id; the way back to one key per
+/// id refuses while they do, naming the id, and leaves the store as it was.
+#[test]
+fn keying_notes_by_id_again_refuses_shared_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    let migrator = strata::Migrator::new(&notely_migrations::MIGRATIONS, notely_migrations::NOTES)
+        .backup(None);
+    migrator.run(&path).unwrap();
+    let shared = uuid::Uuid::from_u128(7);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for creator in [1u128, 2] {
+        conn.execute(
+            "INSERT INTO notes (id, creator, created_at, updated_at, content) \
+             VALUES (?1, ?2, 0, 0, 'x')",
+            rusqlite::params![shared, uuid::Uuid::from_u128(creator)],
+        )
+        .unwrap();
+    }
+    let err = migrator.down_to(&path, 20240301090000).unwrap_err();
+    assert!(err.to_string().contains(&shared.to_string()), "{err}");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 2);
+    assert_eq!(
+        migrator.status(&path).unwrap().version,
+        Some(20261129200000)
+    );
+}

@@ -100,12 +100,19 @@ struct Conn {
     /// Chosen to make room; `evict` tells its task.
     evicted: AtomicBool,
     evict: Notify,
+    /// The phase changed: its task re-arms its timer for the new phase's deadline.
+    changed: Notify,
 }
 
 impl Conn {
     fn enter(&self, phase: u8, epoch: Instant) {
         self.since.store(millis(epoch), Ordering::Relaxed);
+        self.set(phase);
+    }
+
+    fn set(&self, phase: u8) {
         self.phase.store(phase, Ordering::Relaxed);
+        self.changed.notify_one();
     }
 }
 
@@ -230,11 +237,23 @@ pub async fn serve(
                         )
                     });
                 }
-                tokio::select! {
-                    slot = Arc::clone(&slots).acquire_owned() => {
-                        slot.expect("the connection semaphore is never closed")
+                // Until a slot frees: connections that were busy a moment ago may be waiting for
+                // their next request by now, so look again for one to close (one at a time).
+                let mut freeing = false;
+                let slot = loop {
+                    tokio::select! {
+                        slot = Arc::clone(&slots).acquire_owned() => {
+                            break Some(slot.expect("the connection semaphore is never closed"));
+                        }
+                        () = tokio::time::sleep(Duration::from_millis(50)), if !freeing => {
+                            freeing = shared.evict_longest_waiting();
+                        }
+                        () = &mut shutdown => break None,
                     }
-                    () = &mut shutdown => break,
+                };
+                match slot {
+                    Some(slot) => slot,
+                    None => break,
                 }
             }
         };
@@ -278,6 +297,7 @@ async fn connection(
         since: AtomicU64::new(millis(shared.epoch)),
         evicted: AtomicBool::new(false),
         evict: Notify::new(),
+        changed: Notify::new(),
     });
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     lock(&shared.conns).insert(id, Arc::clone(&conn));
@@ -292,10 +312,16 @@ async fn connection(
         epoch: shared.epoch,
         peer,
     };
-    let mut http =
-        std::pin::pin!(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+    // A head, or a request's buffered bytes, of at most 64 KiB per connection (hyper's default
+    // is about 400 KiB): the cap on connections is also a cap on memory.
+    let mut http = std::pin::pin!(
+        hyper::server::conn::http1::Builder::new()
+            .max_buf_size(64 * 1024)
+            .serve_connection(io, service)
+    );
     let mut timer = std::pin::pin!(tokio::time::sleep_until(shared.deadline(&conn)));
     let mut evicted = std::pin::pin!(conn.evict.notified());
+    let mut changed = std::pin::pin!(conn.changed.notified());
     let mut closing = false;
     loop {
         tokio::select! {
@@ -308,6 +334,11 @@ async fn connection(
                 }
                 timer.as_mut().reset(deadline);
             }
+            () = changed.as_mut() => {
+                // A new phase, a new deadline (a head's is much shorter than a wait's).
+                changed.set(conn.changed.notified());
+                timer.as_mut().reset(shared.deadline(&conn));
+            }
             () = evicted.as_mut(), if !closing => {
                 // A request may have come in since it was chosen: answer it, then close.
                 if conn.phase.load(Ordering::Relaxed) != BUSY {
@@ -317,6 +348,11 @@ async fn connection(
                 http.as_mut().graceful_shutdown();
             }
             _ = stopped.wait_for(|s| *s), if !closing => {
+                // A connection that is waiting for a request closes now (hyper would keep one
+                // that never sent a request until its idle timeout); others finish first.
+                if conn.phase.load(Ordering::Relaxed) == WAITING {
+                    break;
+                }
                 closing = true;
                 http.as_mut().graceful_shutdown();
             }
@@ -342,6 +378,8 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before && self.conn.phase.load(Ordering::Relaxed) == WAITING {
+            // Wakes the connection's task (this is polled from it): its timer moves to the
+            // header deadline.
             self.conn.enter(HEAD, self.epoch);
         }
         polled
@@ -393,7 +431,7 @@ impl Service<axum::http::Request<Incoming>> for Tracking {
     type Future = Answer<TowerToHyperServiceFuture<Router, axum::http::Request<Incoming>>>;
 
     fn call(&self, mut req: axum::http::Request<Incoming>) -> Self::Future {
-        self.conn.phase.store(BUSY, Ordering::Relaxed);
+        self.conn.set(BUSY);
         if req.uri().path().starts_with("/admin") {
             req.extensions_mut().insert(ConnectInfo(self.peer));
         }

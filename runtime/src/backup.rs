@@ -326,7 +326,8 @@ fn in_use(database: &Path) -> Error {
         .ok()
         .flatten()
         .and_then(|conn| store::read_state(&conn, database).ok())
-        .and_then(|state| state.lease);
+        .and_then(|state| state.lease)
+        .filter(|l| !l.is_stale());
     if let Some(lease) = lease {
         who.push(format!(
             "{} is running a no_transaction migration on it",

@@ -212,8 +212,47 @@ impl<'s> Fleet<'s> {
     }
 
     /// Reverts every database to `target` (see [`Migrator::down_to`]), roles in reverse order.
+    /// Every database is asked first: if any would refuse (no `down`, an unknown target, rows
+    /// it would drop), none is reverted.
     pub fn down_to(&self, target: i64) -> std::result::Result<FleetReport, FleetError> {
+        // In the order the revert would take: roles newest first.
+        for role in self.roles().into_iter().rev() {
+            for (i, db) in self.databases.iter().enumerate() {
+                if db.role != role {
+                    continue;
+                }
+                if let Err(error) = self.migrator(&db.role).check_down(&db.path, target) {
+                    return Err(self.refused_before_starting(i, error));
+                }
+            }
+        }
         self.each_in_unison(true, |migrator, path| migrator.down_to(path, target))
+    }
+
+    /// The failure of database `i` before any database was touched.
+    fn refused_before_starting(&self, i: usize, error: Error) -> FleetError {
+        let databases = self
+            .databases
+            .iter()
+            .enumerate()
+            .map(|(j, db)| DatabaseReport {
+                role: db.role.clone(),
+                path: db.path.clone(),
+                outcome: if i == j {
+                    Outcome::Failed
+                } else {
+                    Outcome::NotStarted
+                },
+                report: None,
+                error: (i == j).then(|| error.to_string()),
+            })
+            .collect();
+        FleetError {
+            role: self.databases[i].role.clone(),
+            database: self.databases[i].path.clone(),
+            error: Box::new(error),
+            report: FleetReport { databases },
+        }
     }
 
     fn each_in_unison(

@@ -657,27 +657,45 @@ impl<'s> Migrator<'s> {
 
     /// What [`Migrator::down_to`] would revert, newest first; changes nothing.
     pub fn plan_down(&self, path: &Path, target: i64) -> Result<Plan> {
+        let (plan, refusal) = self.plan_down_checked(path, target)?;
+        Ok(Plan {
+            refused: refusal.map(|e| e.to_string()),
+            ..plan
+        })
+    }
+
+    /// Whether [`Migrator::down_to`] would refuse, with the error it would refuse with; changes
+    /// nothing. A fleet asks every database first, so that a refusal reverts none of them.
+    pub fn check_down(&self, path: &Path, target: i64) -> Result<()> {
+        match self.plan_down_checked(path, target)?.1 {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
+    fn plan_down_checked(&self, path: &Path, target: i64) -> Result<(Plan, Option<Error>)> {
         let known = self.source.for_role(&self.role)?;
         let (conn, state) = self.read(path)?;
         let mut migrations = Vec::new();
-        let mut refused = self
-            .check_target(path, &state.history, target)
-            .err()
-            .map(|e| e.to_string());
+        let mut refused = self.check_target(path, &state.history, target).err();
         let mut all_known = true;
         for row in state.history.iter().rev().filter(|a| a.version > target) {
             match known.iter().find(|m| m.version() == row.version) {
                 Some(m) if m.has_down() => migrations.push(planned(m, true)),
                 Some(m) => {
-                    refused.get_or_insert(format!("migration {} has no `down`", m.id()));
+                    refused.get_or_insert(Error::NoDown {
+                        path: path.to_path_buf(),
+                        target,
+                        id: m.id(),
+                    });
                     migrations.push(planned(m, true));
                 }
                 None => {
                     all_known = false;
-                    refused.get_or_insert(format!(
-                        "migration {} is unknown to this binary",
-                        id_of(row)
-                    ));
+                    refused.get_or_insert(Error::UnknownApplied {
+                        path: path.to_path_buf(),
+                        unknown: vec![id_of(row)],
+                    });
                 }
             }
         }
@@ -686,26 +704,24 @@ impl<'s> Migrator<'s> {
             let lost =
                 crate::run::rows_lost(conn, &self.options, &self.role, &known, &state, target)?;
             if !lost.is_empty() && !self.options.allow_data_loss {
-                refused.get_or_insert(
-                    Error::DataLoss {
-                        path: path.to_path_buf(),
-                        target,
-                        tables: lost.clone(),
-                    }
-                    .to_string(),
-                );
+                refused.get_or_insert(Error::DataLoss {
+                    path: path.to_path_buf(),
+                    target,
+                    tables: lost.clone(),
+                });
             }
             drops = lost;
         }
-        Ok(Plan {
+        let plan = Plan {
             path: path.to_path_buf(),
             role: self.role.clone(),
             direction: "down",
             backup_dir: self.backup_dir(path, state.role.is_some(), !migrations.is_empty()),
             migrations,
-            refused,
+            refused: None,
             drops,
-        })
+        };
+        Ok((plan, refused))
     }
 
     /// A revert target must name a migration: 0 (everything), a version applied here, or the

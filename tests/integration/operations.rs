@@ -660,3 +660,39 @@ fn fleet_stops_cleanly_when_one_database_fails() {
         );
     }
 }
+
+/// A fleet asks every database before reverting any: a refusal on the last one (rows its
+/// revert would drop) used to come after the others had been reverted, leaving the fleet at
+/// mixed versions.
+#[test]
+fn fleet_down_refused_by_one_database_reverts_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fleet = Fleet::new(&all_downs::MIGRATIONS).options(strata::Options {
+        backup: None,
+        ..Default::default()
+    });
+    for i in 0..4 {
+        fleet = fleet.database("main", dir.path().join(format!("shard-{i}.db")));
+    }
+    fleet.run(Mode::Auto).unwrap();
+    let last = dir.path().join("shard-3.db");
+    open(&last)
+        .execute_batch("INSERT INTO a (id, v) VALUES (1, 'kept')")
+        .unwrap();
+    let err = fleet.down_to(0).unwrap_err();
+    assert_eq!(err.database, last);
+    assert!(matches!(*err.error, Error::DataLoss { .. }), "{err}");
+    for i in 0..4 {
+        assert_eq!(
+            history(&dir.path().join(format!("shard-{i}.db"))),
+            [20220102000001, 20220102000002, 20220102000003],
+            "shard {i} was reverted before the refusal"
+        );
+    }
+    assert!(
+        err.report
+            .databases
+            .iter()
+            .all(|d| d.path == last || d.outcome == Outcome::NotStarted)
+    );
+}

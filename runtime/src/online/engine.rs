@@ -48,8 +48,11 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
     fn insert(&self, c: &Connection, item: &R) -> rusqlite::Result<bool>;
     /// Inserts or replaces the owner's record `item.id()`. It must never touch another
     /// owner's record: key the table by (owner, id), or, where the key is the id alone, leave
-    /// another owner's record with the same id as it is (the engine reads every copy back and
-    /// refuses to remove the source of one it cannot find; see [`MoveError::Conflict`]).
+    /// another owner's record with the same id as it is (`ON CONFLICT (id) DO UPDATE .. WHERE
+    /// owner = excluded.owner`). The engine reads every copy back and refuses to remove the
+    /// source of one it cannot find ([`MoveError::Conflict`]), but it cannot see a `put` that
+    /// replaced another owner's record (`INSERT OR REPLACE` on an id-only key): that one is
+    /// lost.
     fn put(&self, c: &Connection, item: &R) -> rusqlite::Result<()>;
     /// Removes the owner's record `id`; false if there was none.
     fn remove(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> rusqlite::Result<bool>;
@@ -110,14 +113,13 @@ pub enum MoveError {
     /// owner's record back gave something else (typically another owner's record holding the
     /// same key in a store keyed by id alone). Nothing of the write is committed, and a copy
     /// that conflicts never lets its source go.
-    #[error(
-        "{location} did not keep record {id} of {owner}: another record holds its key there \
-         (a store keyed by id alone, with another owner using the same id)"
-    )]
+    #[error("{location} did not keep record {id} of {owner}: {why}")]
     Conflict {
         location: String,
         owner: String,
         id: String,
+        /// What reading it back found.
+        why: &'static str,
     },
     /// An injected crash (tests only).
     #[error("injected crash at {0}")]
@@ -278,18 +280,28 @@ pub(crate) fn put_confirmed<R: Item>(
         .layout
         .get(conn, item.owner(), item.id())
         .map_err(|e| sqlite(loc, e))?;
-    let kept = back.is_some_and(|b| {
-        b.version() == item.version() && item_hash(&b, scratch) == item_hash(item, scratch)
-    });
-    if kept {
-        Ok(())
-    } else {
-        Err(MoveError::Conflict {
-            location: loc.name.clone(),
-            owner: format!("{:?}", item.owner()),
-            id: format!("{:?}", item.id()),
-        })
-    }
+    let why = match back {
+        Some(b)
+            if b.version() == item.version()
+                && item_hash(&b, scratch) == item_hash(item, scratch) =>
+        {
+            return Ok(());
+        }
+        Some(_) => {
+            "it reads back different from what was written (the layout does not keep every \
+             field as it is given)"
+        }
+        None => {
+            "it is not there after the write: another record holds its key (a store keyed by \
+             id alone, with another owner using the same id)"
+        }
+    };
+    Err(MoveError::Conflict {
+        location: loc.name.clone(),
+        owner: format!("{:?}", item.owner()),
+        id: format!("{:?}", item.id()),
+        why,
+    })
 }
 
 pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> MoveError {

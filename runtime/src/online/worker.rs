@@ -657,7 +657,7 @@ impl<R: Item> Engine<R> {
                                  and nothing of its batch was removed there",
                                 p.location
                             );
-                            self.fail_move(move_id, owner, &[detail])?;
+                            self.fail_move(move_id, state, owner, &[detail])?;
                             return Ok(Step::Differs);
                         }
                         Err(e) => return Err(e),
@@ -668,7 +668,7 @@ impl<R: Item> Engine<R> {
                     Step::Batch { taken, copied }
                 }
                 Phase::Verify => {
-                    if self.verify_owner(owner, move_id)? {
+                    if self.verify_owner(owner, move_id, state)? {
                         Step::Verified
                     } else {
                         Step::Differs
@@ -859,7 +859,7 @@ impl<R: Item> Engine<R> {
     /// Compares the owner's records at the target with the ledger, and checks that nothing is
     /// left at the source. Switches the owner to the target when all agree; otherwise records
     /// the differences, fails the move and returns false.
-    fn verify_owner(&self, owner: &R::Owner, move_id: i64) -> Result<bool> {
+    fn verify_owner(&self, owner: &R::Owner, move_id: i64, state: MoveState) -> Result<bool> {
         // First from snapshots, without blocking writers: the target's records and its ledger
         // change together in every write, so one read transaction sees them agree.
         let seen = self.placement(owner)?;
@@ -926,13 +926,22 @@ impl<R: Item> Engine<R> {
             })?;
             return Ok(true);
         }
-        self.fail_move(move_id, owner, &found)?;
+        self.fail_move(move_id, state, owner, &found)?;
         Ok(false)
     }
 
-    /// Records what was found for `owner` and fails the move: it stops, its owners stay
-    /// readable and writable where they are, and a cancel turns them back.
-    fn fail_move(&self, move_id: i64, owner: &R::Owner, found: &[String]) -> Result<()> {
+    /// Records what was found for `owner` and fails the move, unless its state changed from
+    /// `seen` meanwhile (a cancel issued since is not overwritten): it stops, its owners stay
+    /// readable and writable where they are, and a cancel turns them back. (A record that
+    /// conflicts on the way back, during a cancel, stops the cancel the same way; it stays
+    /// readable and writable where it is until an operator resolves the conflict.)
+    fn fail_move(
+        &self,
+        move_id: i64,
+        seen: MoveState,
+        owner: &R::Owner,
+        found: &[String],
+    ) -> Result<()> {
         self.control_write(|c| {
             let now = now_ms();
             for detail in found {
@@ -943,15 +952,19 @@ impl<R: Item> Engine<R> {
                 )?;
             }
             c.execute(
-                "UPDATE strata_moves SET state = 'failed', differences = differences + ?2, \
-                 updated_at = ?3, error = ?4 WHERE id = ?1",
+                "UPDATE strata_moves SET differences = differences + ?2, updated_at = ?3 \
+                 WHERE id = ?1",
+                params![move_id, found.len() as i64, now],
+            )?;
+            c.execute(
+                "UPDATE strata_moves SET state = 'failed', error = ?2 WHERE id = ?1 \
+                 AND state = ?3",
                 params![
                     move_id,
-                    found.len() as i64,
-                    now,
                     "the move found differences (`move status` lists them) and stopped; its \
                      owners stay readable and writable where they are. Inspect them, then \
-                     cancel the move to move the owners back"
+                     cancel the move to move the owners back",
+                    seen.as_str()
                 ],
             )
         })?;
