@@ -17,7 +17,7 @@ use axum::http::Request;
 use proptest::prelude::*;
 use tower::ServiceExt;
 
-use common::{http, notely, ok, serve, try_http};
+use common::{account, http, notely, ok, seed, serve, try_http};
 
 fn env_or(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -38,19 +38,7 @@ struct Router {
 }
 
 fn router() -> Router {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = notely::db::Settings {
-        backups: 0,
-        ..Default::default()
-    };
-    notely::db::startup(dir.path(), &settings, &mut std::io::sink(), None).unwrap();
-    let telemetry = Arc::new(notely::telemetry::Telemetry::default());
-    let state = notely::server::state(dir.path(), vec![], telemetry).unwrap();
-    let token = std::fs::read_to_string(dir.path().join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let router = notely::api::app(state);
+    let (dir, router, token) = common::router(Vec::new());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -417,23 +405,9 @@ fn kill_9_at_random_points_under_concurrent_writers_loses_no_acknowledged_write(
     let ledger: Ledger = Arc::default();
     let (mut server, mut url) = serve(d, &[]);
     let accounts: Vec<String> = (0..4)
-        .map(|i| {
-            let (status, body) = http(
-                &url,
-                "POST",
-                "/accounts",
-                Some(&format!(r#"{{"name":"writer {i}"}}"#)),
-            );
-            assert_eq!(status, 201, "{body}");
-            body["id"].as_str().unwrap().to_string()
-        })
+        .map(|i| account(&url, &format!("writer {i}")))
         .collect();
-    let mut rng = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("seed {rng}");
+    let mut rng = seed();
     let (mut total_checked, mut total_settled) = (0, 0);
     for kill in 0..kills {
         let stop = Arc::new(AtomicBool::new(false));
@@ -489,14 +463,7 @@ fn two_servers_on_one_directory_writing_the_same_notes_agree_with_the_ledger() {
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4)
         .map(|i| {
-            let (status, body) = http(
-                &url_a,
-                "POST",
-                "/accounts",
-                Some(&format!(r#"{{"name":"shared {i}"}}"#)),
-            );
-            assert_eq!(status, 201, "{body}");
-            let account = body["id"].as_str().unwrap().to_string();
+            let account = account(&url_a, &format!("shared {i}"));
             let (urls, ledger, stop) = (
                 vec![url_a.clone(), url_b.clone()],
                 Arc::clone(&ledger),

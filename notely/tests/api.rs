@@ -6,6 +6,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod common;
+
 struct Api {
     _dir: tempfile::TempDir,
     router: axum::Router,
@@ -13,21 +15,9 @@ struct Api {
 }
 
 fn api() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = notely::db::Settings {
-        backups: 0,
-        ..Default::default()
-    };
-    notely::db::startup(dir.path(), &settings, &mut std::io::sink(), None).unwrap();
-    let telemetry = std::sync::Arc::new(notely::telemetry::Telemetry::default());
-    let state =
-        notely::server::state(dir.path(), vec!["https://notes.example".into()], telemetry).unwrap();
-    let token = std::fs::read_to_string(dir.path().join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let (dir, router, token) = common::router(vec!["https://notes.example".into()]);
     Api {
-        router: notely::api::app(state),
+        router,
         _dir: dir,
         token,
     }

@@ -295,23 +295,6 @@ fn slow_heads_idle_connections_and_slow_bodies_are_closed_on_time() {
 /// A request (method, path, headers, body) and the status it should get.
 type Case<'a, U, B> = (Method, U, Vec<(&'a str, &'a str)>, B, StatusCode);
 
-/// A migrated data directory and the API's router over it (no server), with the token.
-fn router() -> (tempfile::TempDir, axum::Router, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = notely::db::Settings {
-        backups: 0,
-        ..Default::default()
-    };
-    notely::db::startup(dir.path(), &settings, &mut std::io::sink(), None).unwrap();
-    let telemetry = Arc::new(notely::telemetry::Telemetry::default());
-    let state = notely::server::state(dir.path(), Vec::new(), telemetry).unwrap();
-    let token = std::fs::read_to_string(dir.path().join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    (dir, notely::api::app(state), token)
-}
-
 async fn call(
     router: &axum::Router,
     method: Method,
@@ -333,7 +316,7 @@ async fn call(
 /// Issue 13, item 6: the operator page could be framed (clickjacking its Approve button).
 #[tokio::test]
 async fn the_operator_page_refuses_to_be_framed() {
-    let (_dir, router, token) = router();
+    let (_dir, router, token) = common::router(Vec::new());
     let bearer = format!("Bearer {token}");
     let form = [("content-type", "application/x-www-form-urlencoded")];
     let cases: Vec<Case<&str, &[u8]>> = vec![
@@ -564,7 +547,7 @@ fn data_files_are_readable_by_their_owner_only() {
 /// other rejection of axum's extractors. Every error is `{"error": ..}` JSON.
 #[tokio::test]
 async fn every_rejection_is_json() {
-    let (_dir, router, token) = router();
+    let (_dir, router, token) = common::router(Vec::new());
     let bearer = format!("Bearer {token}");
     let account = {
         let res = call(

@@ -143,12 +143,7 @@ fn a_worker_killed_at_random_points_resumes_and_verifies() {
     let before = all_notes(d);
     assert_eq!(before.len(), 1800);
     ok(&notely(d, &["move", "start", "--to", "notes", "--all"]));
-    let mut rng = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("seed {rng}");
+    let mut rng = common::seed();
     let mut kills_mid_move = 0;
     for _ in 0..60 {
         // Slow enough (about 1,500 notes/s) that kills land mid-move.
@@ -242,14 +237,7 @@ fn notes_with_colliding_ids_survive_a_move_into_notes_shards_and_a_reshard() {
     // New accounts (in `notes`) squat the id: enough of them that some share every shard.
     let mut squatters = Vec::new();
     for i in 0..24 {
-        let (status, account) = http(
-            &url,
-            "POST",
-            "/accounts",
-            Some(&format!(r#"{{"name": "squatter {i}"}}"#)),
-        );
-        assert_eq!(status, 201, "{account}");
-        let id = account["id"].as_str().unwrap().to_string();
+        let id = common::account(&url, &format!("squatter {i}"));
         let (status, body) = http(
             &url,
             "POST",

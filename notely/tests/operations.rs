@@ -381,52 +381,26 @@ fn restore_puts_back_notelys_wal_databases_and_is_refused_while_notely_serves() 
         .collect();
     ids.sort();
     assert_eq!(ids, kept.keys().cloned().collect::<Vec<_>>());
-    for (id, content) in &kept {
-        let (status, note) = common::http(
-            &url,
-            "GET",
-            &format!("/accounts/{account}/notes/{id}"),
-            None,
-        );
+    assert_served(&url, &account, &kept);
+    stop(server);
+    assert_eq!(notes_in(&d.join("notes.db")), kept);
+}
+
+/// The server at `url` answers each of `notes` (`id → content`) of `account`.
+fn assert_served(url: &str, account: &str, notes: &std::collections::BTreeMap<String, String>) {
+    for (id, content) in notes {
+        let (status, note) =
+            common::http(url, "GET", &format!("/accounts/{account}/notes/{id}"), None);
         assert_eq!(
             (status, note["content"].as_str()),
             (200, Some(content.as_str()))
         );
     }
-    stop(server);
-    assert_eq!(notes_in(&d.join("notes.db")), kept);
 }
 
 /// Starts `notely serve` with its stderr in `log`.
 fn serve_logged(d: &Path, args: &[&str], log: &Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(NOTELY)
-        .arg("--data-dir")
-        .arg(d)
-        .args(["--port", "0"])
-        .args(args)
-        .env_remove("NOTELY_DATA_DIR")
-        .env_remove("NOTELY_MIGRATE")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
-        line.strip_prefix("notely: listening on ")
-            .map(|u| u.trim().to_string())
-    });
-    std::thread::spawn(move || for _ in lines {});
-    match url {
-        Some(url) => (child, url),
-        None => {
-            stop(child);
-            panic!(
-                "notely serve did not start: {}",
-                std::fs::read_to_string(log).unwrap()
-            );
-        }
-    }
+    common::serve_to(d, args, std::fs::File::create(log).unwrap())
 }
 
 /// Overwrites with garbage the root pages of the `notes` table and of its indexes, and every
@@ -552,18 +526,7 @@ fn page_damage_is_caught_by_verify_at_startup_and_by_healthz() {
     assert!(ok(&notely(d, &["migrate", "verify"])).contains("notes.db (notes): ok"));
     let (server, url) = common::serve(d, &[]);
     assert_eq!(common::http(&url, "GET", "/healthz", None).0, 200);
-    for (id, content) in &notes {
-        let (status, note) = common::http(
-            &url,
-            "GET",
-            &format!("/accounts/{account}/notes/{id}"),
-            None,
-        );
-        assert_eq!(
-            (status, note["content"].as_str()),
-            (200, Some(content.as_str()))
-        );
-    }
+    assert_served(&url, &account, &notes);
     stop(server);
 }
 

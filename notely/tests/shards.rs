@@ -245,12 +245,7 @@ fn a_reshard_survives_sigkill_of_its_worker() {
     let before = all_notes(d);
     assert_eq!(before.len(), 4800);
     ok(&notely(d, &["move", "start", "--shards", "4"]));
-    let mut rng = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("seed {rng}");
+    let mut rng = common::seed();
     let mut kills_mid_move = 0;
     for _ in 0..60 {
         let mut worker = Command::new(NOTELY)

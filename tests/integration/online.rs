@@ -43,8 +43,6 @@ impl Item for Rec {
     }
 }
 
-/// The old layout: integer columns.
-pub struct Old;
 /// The new layout: another table, text keys and versions, the body as a blob.
 pub struct New;
 
@@ -63,16 +61,42 @@ fn old_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rec> {
     })
 }
 
-impl Layout<Rec> for Old {
+/// The old layout's statements over `table`, and how `put` meets an existing key.
+pub struct Ints {
+    table: &'static str,
+    /// The conflict clause of `put`.
+    upsert: &'static str,
+}
+
+/// The old layout, keyed by (owner, id).
+pub const OLD: Ints = Ints {
+    table: "old_items",
+    upsert: "ON CONFLICT (owner, id) DO UPDATE SET version = excluded.version, \
+             body = excluded.body",
+};
+
+/// A store keyed by the id alone, as Notely's were: another owner's record with the same id
+/// takes the key. Its `put` leaves such a record alone (and so does not store the item).
+const BY_ID: Ints = Ints {
+    table: "by_id",
+    upsert: "ON CONFLICT (id) DO UPDATE SET version = excluded.version, body = excluded.body \
+             WHERE owner = excluded.owner",
+};
+
+impl Layout<Rec> for Ints {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<Option<Rec>> {
-        c.prepare_cached(
-            "SELECT id, owner, version, body FROM old_items WHERE id = ?1 AND owner = ?2",
-        )?
+        c.prepare_cached(&format!(
+            "SELECT id, owner, version, body FROM {} WHERE id = ?1 AND owner = ?2",
+            self.table
+        ))?
         .query_row([id, owner], old_row)
         .optional()
     }
     fn ids(&self, c: &Connection, owner: &i64) -> rusqlite::Result<Vec<(i64, i64)>> {
-        let mut s = c.prepare_cached("SELECT id FROM old_items WHERE owner = ?1 ORDER BY id")?;
+        let mut s = c.prepare_cached(&format!(
+            "SELECT id FROM {} WHERE owner = ?1 ORDER BY id",
+            self.table
+        ))?;
         s.query_map([owner], |r| Ok((r.get(0)?, r.get(0)?)))?
             .collect()
     }
@@ -83,9 +107,11 @@ impl Layout<Rec> for Old {
         after: Option<&i64>,
         limit: usize,
     ) -> rusqlite::Result<Vec<Rec>> {
-        let mut s = c.prepare_cached(
-            "SELECT id, owner, version, body FROM old_items WHERE owner = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        )?;
+        let mut s = c.prepare_cached(&format!(
+            "SELECT id, owner, version, body FROM {} WHERE owner = ?1 AND id > ?2 \
+             ORDER BY id LIMIT ?3",
+            self.table
+        ))?;
         s.query_map(
             params![owner, after.copied().unwrap_or(i64::MIN), limit as i64],
             old_row,
@@ -94,35 +120,33 @@ impl Layout<Rec> for Old {
     }
     fn insert(&self, c: &Connection, r: &Rec) -> rusqlite::Result<bool> {
         let n = c
-            .prepare_cached("INSERT INTO old_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+            .prepare_cached(&format!(
+                "INSERT INTO {} VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                self.table
+            ))?
             .execute(params![r.id, r.owner, r.version, r.body])?;
         Ok(n == 1)
     }
     fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
-        c.prepare_cached(
-            "INSERT INTO old_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, id) DO UPDATE \
-             SET version = excluded.version, body = excluded.body",
-        )?
+        c.prepare_cached(&format!(
+            "INSERT INTO {} VALUES (?1, ?2, ?3, ?4) {}",
+            self.table, self.upsert
+        ))?
         .execute(params![r.id, r.owner, r.version, r.body])?;
         Ok(())
     }
     fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
-        Ok(
-            c.prepare_cached("DELETE FROM old_items WHERE id = ?1 AND owner = ?2")?
-                .execute([id, owner])?
-                == 1,
-        )
+        let sql = format!("DELETE FROM {} WHERE id = ?1 AND owner = ?2", self.table);
+        Ok(c.prepare_cached(&sql)?.execute([id, owner])? == 1)
     }
     fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
-        c.query_row(
-            "SELECT count(*) FROM old_items WHERE owner = ?1",
-            [owner],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n as u64)
+        let sql = format!("SELECT count(*) FROM {} WHERE owner = ?1", self.table);
+        c.query_row(&sql, [owner], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
     }
     fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
-        c.query_row("SELECT count(*) FROM old_items", [], |r| r.get::<_, i64>(0))
+        let sql = format!("SELECT count(*) FROM {}", self.table);
+        c.query_row(&sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
     }
 }
@@ -244,7 +268,7 @@ pub fn create(dir: &Path, per_owner: i64) {
     for owner in 0..OWNERS {
         for i in 0..per_owner {
             let id = owner * 1000 + i;
-            Old.insert(
+            OLD.insert(
                 &old,
                 &Rec {
                     owner,
@@ -271,7 +295,7 @@ pub fn engine(dir: &Path) -> Engine<Rec> {
             Location {
                 name: "old".into(),
                 pool: pool("old"),
-                layout: Arc::new(Old),
+                layout: Arc::new(OLD),
             },
             Location {
                 name: "new".into(),
@@ -841,75 +865,8 @@ fn a_cancel_after_a_crash_keeps_the_newest_copy() {
     w.finish();
 }
 
-/// A store keyed by the id alone, as Notely's were: another owner's record with the same id
-/// takes the key. Its `put` leaves such a record alone (and so does not store the item).
-struct ByIdOnly;
-
 const BY_ID_SQL: &str = "CREATE TABLE by_id (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL, \
      version INTEGER NOT NULL, body TEXT NOT NULL)";
-
-impl Layout<Rec> for ByIdOnly {
-    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<Option<Rec>> {
-        c.prepare_cached("SELECT id, owner, version, body FROM by_id WHERE id = ?1 AND owner = ?2")?
-            .query_row([id, owner], old_row)
-            .optional()
-    }
-    fn ids(&self, c: &Connection, owner: &i64) -> rusqlite::Result<Vec<(i64, i64)>> {
-        let mut s = c.prepare_cached("SELECT id FROM by_id WHERE owner = ?1 ORDER BY id")?;
-        s.query_map([owner], |r| Ok((r.get(0)?, r.get(0)?)))?
-            .collect()
-    }
-    fn batch(
-        &self,
-        c: &Connection,
-        owner: &i64,
-        after: Option<&i64>,
-        limit: usize,
-    ) -> rusqlite::Result<Vec<Rec>> {
-        let mut s = c.prepare_cached(
-            "SELECT id, owner, version, body FROM by_id WHERE owner = ?1 AND id > ?2 \
-             ORDER BY id LIMIT ?3",
-        )?;
-        s.query_map(
-            params![owner, after.copied().unwrap_or(i64::MIN), limit as i64],
-            old_row,
-        )?
-        .collect()
-    }
-    fn insert(&self, c: &Connection, r: &Rec) -> rusqlite::Result<bool> {
-        let n = c
-            .prepare_cached("INSERT INTO by_id VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
-            .execute(params![r.id, r.owner, r.version, r.body])?;
-        Ok(n == 1)
-    }
-    fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
-        c.prepare_cached(
-            "INSERT INTO by_id VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET \
-             version = excluded.version, body = excluded.body WHERE owner = excluded.owner",
-        )?
-        .execute(params![r.id, r.owner, r.version, r.body])?;
-        Ok(())
-    }
-    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
-        Ok(
-            c.prepare_cached("DELETE FROM by_id WHERE id = ?1 AND owner = ?2")?
-                .execute([id, owner])?
-                == 1,
-        )
-    }
-    fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
-        c.query_row(
-            "SELECT count(*) FROM by_id WHERE owner = ?1",
-            [owner],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n as u64)
-    }
-    fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
-        c.query_row("SELECT count(*) FROM by_id", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-    }
-}
 
 /// Issue 13, item 1, in the engine: a move into a store where another owner holds one of the
 /// moving owner's ids. Before, the copy silently did nothing, the source was deleted anyway,
@@ -929,7 +886,7 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
     {
         let c = Connection::open(dir.path().join("by_id.db")).unwrap();
         c.execute_batch(BY_ID_SQL).unwrap();
-        assert!(ByIdOnly.insert(&c, &squatter).unwrap());
+        assert!(BY_ID.insert(&c, &squatter).unwrap());
     }
     let mut e = engine(dir.path());
     e = Engine::new(
@@ -940,7 +897,7 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
             .chain([Location {
                 name: "by_id".into(),
                 pool: Arc::new(Pool::open(&dir.path().join("by_id.db"), 2).unwrap()),
-                layout: Arc::new(ByIdOnly),
+                layout: Arc::new(BY_ID),
             }])
             .collect(),
     )
@@ -963,7 +920,7 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
     assert_eq!(e.list(&p, &0).unwrap(), vec![0, 1, 2, 3, 4]);
     let by_id = Pool::open(&dir.path().join("by_id.db"), 1).unwrap();
     assert_eq!(
-        by_id.with_reader(|c| ByIdOnly.get(c, &1, &2)).unwrap(),
+        by_id.with_reader(|c| BY_ID.get(c, &1, &2)).unwrap(),
         Some(squatter.clone())
     );
     // Readable and writable at the source while the move is stopped.
@@ -1001,7 +958,7 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
         .collect();
     assert_eq!(bodies, ["seed 0", "seed 1", "kept", "seed 3", "seed 4"]);
     assert_eq!(
-        by_id.with_reader(|c| ByIdOnly.get(c, &1, &2)).unwrap(),
+        by_id.with_reader(|c| BY_ID.get(c, &1, &2)).unwrap(),
         Some(squatter)
     );
 }

@@ -116,8 +116,28 @@ pub fn spawn(data_dir: &Path, args: &[&str]) -> std::process::Child {
 
 /// Starts `notely serve` on a free port and returns it with its URL.
 pub fn serve(data_dir: &Path, args: &[&str]) -> (std::process::Child, String) {
+    serve_to(data_dir, args, std::process::Stdio::null())
+}
+
+/// [`serve`], with its stderr (its log) going to `stderr`.
+pub fn serve_to(
+    data_dir: &Path,
+    args: &[&str],
+    stderr: impl Into<std::process::Stdio>,
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
-    let mut child = spawn(data_dir, &[&["--port", "0"], args].concat());
+    let mut child = Command::new(NOTELY)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--port", "0"])
+        .args(args)
+        .env("NOTELY_PORT", "0")
+        .env_remove("NOTELY_DATA_DIR")
+        .env_remove("NOTELY_MIGRATE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start notely");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
         line.strip_prefix("notely: listening on ")
@@ -211,4 +231,45 @@ fn dechunk(mut s: &str) -> String {
 /// holds it already (which is just as good).
 pub fn occupy_default_port() -> Option<std::net::TcpListener> {
     std::net::TcpListener::bind("127.0.0.1:8080").ok()
+}
+
+/// A migrated data directory and the API's router over it (no server), with the operator
+/// token; `cors` are extra allowed origins.
+pub fn router(cors: Vec<String>) -> (tempfile::TempDir, axum::Router, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = notely::db::Settings {
+        backups: 0,
+        ..Default::default()
+    };
+    notely::db::startup(dir.path(), &settings, &mut std::io::sink(), None).unwrap();
+    let telemetry = std::sync::Arc::new(notely::telemetry::Telemetry::default());
+    let state = notely::server::state(dir.path(), cors, telemetry).unwrap();
+    let token = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    (dir, notely::api::app(state), token)
+}
+
+/// A seed for a test's random choices, from the clock, printed so a failure can be replayed.
+pub fn seed() -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("seed {seed}");
+    seed
+}
+
+/// Creates an account named `name` through the API at `url`; its id.
+pub fn account(url: &str, name: &str) -> String {
+    let (status, body) = http(
+        url,
+        "POST",
+        "/accounts",
+        Some(&serde_json::json!({ "name": name }).to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
 }
