@@ -100,20 +100,25 @@ struct Conn {
     /// Chosen to make room; `evict` tells its task.
     evicted: AtomicBool,
     evict: Notify,
-    /// The phase changed: its task re-arms its timer for the new phase's deadline.
-    changed: Notify,
 }
 
 impl Conn {
     fn enter(&self, phase: u8, epoch: Instant) {
         self.since.store(millis(epoch), Ordering::Relaxed);
-        self.set(phase);
-    }
-
-    fn set(&self, phase: u8) {
         self.phase.store(phase, Ordering::Relaxed);
-        self.changed.notify_one();
     }
+}
+
+/// What ends a wait of a connection's task.
+enum Event {
+    /// hyper is done with the connection.
+    Closed,
+    /// The armed deadline passed.
+    Timer,
+    /// The accept loop chose it to make room.
+    Evicted,
+    /// The server stops.
+    Stopping,
 }
 
 fn millis(epoch: Instant) -> u64 {
@@ -297,7 +302,6 @@ async fn connection(
         since: AtomicU64::new(millis(shared.epoch)),
         evicted: AtomicBool::new(false),
         evict: Notify::new(),
-        changed: Notify::new(),
     });
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     lock(&shared.conns).insert(id, Arc::clone(&conn));
@@ -319,27 +323,49 @@ async fn connection(
             .max_buf_size(64 * 1024)
             .serve_connection(io, service)
     );
-    let mut timer = std::pin::pin!(tokio::time::sleep_until(shared.deadline(&conn)));
+    let mut armed = shared.deadline(&conn);
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(armed));
     let mut evicted = std::pin::pin!(conn.evict.notified());
-    let mut changed = std::pin::pin!(conn.changed.notified());
+    let mut stopping = std::pin::pin!(stopped.wait_for(|s| *s));
     let mut closing = false;
     loop {
-        tokio::select! {
-            biased;
-            _ = http.as_mut() => break,
-            () = timer.as_mut() => {
+        let event = std::future::poll_fn(|cx| {
+            if http.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Closed);
+            }
+            // The phase changes while hyper reads and answers (in the poll above): a deadline
+            // earlier than the armed one (a head's, after a wait) re-arms the timer at once;
+            // a later one waits for the timer to fire, then re-arms it. No wake-up needed.
+            let deadline = shared.deadline(&conn);
+            if deadline < armed {
+                armed = deadline;
+                timer.as_mut().reset(deadline);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Timer);
+            }
+            if !closing {
+                if evicted.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Evicted);
+                }
+                if stopping.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Stopping);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Closed => break,
+            Event::Timer => {
                 let deadline = shared.deadline(&conn);
                 if deadline <= Instant::now() {
                     break;
                 }
+                armed = deadline;
                 timer.as_mut().reset(deadline);
             }
-            () = changed.as_mut() => {
-                // A new phase, a new deadline (a head's is much shorter than a wait's).
-                changed.set(conn.changed.notified());
-                timer.as_mut().reset(shared.deadline(&conn));
-            }
-            () = evicted.as_mut(), if !closing => {
+            Event::Evicted => {
                 // A request may have come in since it was chosen: answer it, then close.
                 if conn.phase.load(Ordering::Relaxed) != BUSY {
                     break;
@@ -347,7 +373,7 @@ async fn connection(
                 closing = true;
                 http.as_mut().graceful_shutdown();
             }
-            _ = stopped.wait_for(|s| *s), if !closing => {
+            Event::Stopping => {
                 // A connection that is waiting for a request closes now (hyper would keep one
                 // that never sent a request until its idle timeout); others finish first.
                 if conn.phase.load(Ordering::Relaxed) == WAITING {
@@ -378,8 +404,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before && self.conn.phase.load(Ordering::Relaxed) == WAITING {
-            // Wakes the connection's task (this is polled from it): its timer moves to the
-            // header deadline.
+            // (Polled from the connection's task, which then arms the header deadline.)
             self.conn.enter(HEAD, self.epoch);
         }
         polled
@@ -431,7 +456,7 @@ impl Service<axum::http::Request<Incoming>> for Tracking {
     type Future = Answer<TowerToHyperServiceFuture<Router, axum::http::Request<Incoming>>>;
 
     fn call(&self, mut req: axum::http::Request<Incoming>) -> Self::Future {
-        self.conn.set(BUSY);
+        self.conn.phase.store(BUSY, Ordering::Relaxed);
         if req.uri().path().starts_with("/admin") {
             req.extensions_mut().insert(ConnectInfo(self.peer));
         }
