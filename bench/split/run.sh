@@ -13,7 +13,7 @@ shared=../shared/bench
 for tool in sqlite3 /usr/bin/time python3; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y sqlite3 time python3" >&2; exit 1; }
 done
-cargo build --release --quiet -p strata --features cli --bin strata
+cargo build --release --quiet -p strata-cli --bin strata
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 bash "$shared/make-clients.sh" "$work/clients.db" "$rows"

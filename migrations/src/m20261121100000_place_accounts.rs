@@ -1,11 +1,21 @@
-use strata::{Result, Tx, migration};
+use ::strata::{Result, Tx, migration};
 use uuid::Uuid;
+
+/// This migration was written when the online engine was `strata::online`; it is the crate
+/// `strata-online` now. The path in its body stays as it was, so that its checksum (of its
+/// tokens) still matches the databases it was applied to.
+mod strata {
+    pub use ::strata::*;
+    pub mod online {
+        pub use ::strata_online::*;
+    }
+}
 
 use crate::m20240226153000_create_accounts as before;
 
 strata::schema! {
     /// Notely's users. Where an account's notes live, and whether they are moving, is the
-    /// placement directory's business now (`strata_placement`, owned by `strata::online`).
+    /// placement directory's business now (`strata_placement`, owned by `strata-online`).
     table accounts {
         id: Uuid primary key,
         name: String,

@@ -34,7 +34,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use strata::online::{Engine, MoveError, MoveRecord, MoveStatus};
+use strata_online::{Engine, MoveError, MoveRecord, MoveStatus};
 use uuid::Uuid;
 
 use crate::api::{AppError, FormBody, JsonBody, Path as UrlPath};

@@ -186,7 +186,7 @@ pub fn body(o: &Overview) -> String {
                  <td>{}/{}</td><td>{}</td><td>{:.0}/s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 r.id,
                 escape(&r.description),
-                if r.state.is_active() || r.state == strata::online::MoveState::Done {
+                if r.state.is_active() || r.state == strata_online::MoveState::Done {
                     "ok"
                 } else {
                     "bad"

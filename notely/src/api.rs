@@ -92,7 +92,7 @@ impl Damaged {
     pub fn of(e: &StoreError) -> Option<Damaged> {
         let (path, source) = match e {
             StoreError::Sqlite { path, source } => (path, source),
-            StoreError::Move(strata::online::MoveError::Sqlite { path, source, .. }) => {
+            StoreError::Move(strata_online::MoveError::Sqlite { path, source, .. }) => {
                 (path, source)
             }
             _ => return None,

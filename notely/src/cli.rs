@@ -244,7 +244,7 @@ pub struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    pub fn pace(&self) -> Result<strata::online::Pace> {
+    pub fn pace(&self) -> Result<strata_online::Pace> {
         PaceArgs {
             batch: self.move_batch,
             max_rate: self.move_max_rate,
@@ -269,13 +269,13 @@ pub struct PaceArgs {
 }
 
 impl PaceArgs {
-    pub fn pace(&self) -> Result<strata::online::Pace> {
+    pub fn pace(&self) -> Result<strata_online::Pace> {
         anyhow::ensure!(self.batch > 0, "--batch must be at least 1");
-        Ok(strata::online::Pace {
+        Ok(strata_online::Pace {
             batch: self.batch,
             max_rate: self.max_rate,
             pause: seconds("--pause-ms", self.pause_ms / 1000.0)?,
-            ..strata::online::Pace::default()
+            ..strata_online::Pace::default()
         })
     }
 }
@@ -428,7 +428,7 @@ pub fn report_error(e: &anyhow::Error, json: bool) {
                 Some(e.error.kind())
             } else {
                 cause
-                    .downcast_ref::<strata::online::MoveError>()
+                    .downcast_ref::<strata_online::MoveError>()
                     .map(|_| "move")
             }
         })

@@ -1,12 +1,12 @@
 //! Moving accounts' notes between stores while Notely serves them: choosing the accounts,
-//! starting and cancelling moves, and the worker every server runs (see `strata::online`).
+//! starting and cancelling moves, and the worker every server runs (see `strata_online`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use strata::online::{Engine, MoveError, MoveRecord, MoveStatus, Pace, directory};
+use strata_online::{Engine, MoveError, MoveRecord, MoveStatus, Pace, directory};
 use uuid::Uuid;
 
 use crate::store::{Note, accounts};
@@ -147,7 +147,7 @@ pub fn start_shards(
     settings: &crate::db::Settings,
     n: usize,
 ) -> anyhow::Result<Option<MoveRecord>> {
-    use strata::online::shard;
+    use strata_online::shard;
     anyhow::ensure!(
         (1..=256).contains(&n),
         "--shards must be between 1 and 256, got {n}"
@@ -194,7 +194,7 @@ pub fn seed_legacy_notes(
     per_account: usize,
 ) -> anyhow::Result<u64> {
     use anyhow::Context;
-    use strata::online::Layout;
+    use strata_online::Layout;
     let legacy = engine.location(notely_migrations::LEGACY)?;
     let mut n = 0u64;
     let base = chrono::Utc::now().timestamp_millis() - 86_400_000;
@@ -232,7 +232,7 @@ pub fn cancel(engine: &Engine<Note>, id: Option<i64>) -> Result<MoveRecord, Move
             .moves()?
             .into_iter()
             .find(|m| {
-                m.record.state.is_active() || m.record.state == strata::online::MoveState::Failed
+                m.record.state.is_active() || m.record.state == strata_online::MoveState::Failed
             })
             .map(|m| m.record.id)
             .ok_or_else(|| MoveError::Invalid("no unfinished move to cancel".into()))?,
@@ -302,7 +302,7 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name("notely-mover".into())
             .spawn(move || {
-                strata::online::background_priority();
+                strata_online::background_priority();
                 work(&engine, &pace, &flag, &telemetry)
             })
             .expect("spawning the move worker");
@@ -419,7 +419,7 @@ fn finished(engine: &Engine<Note>, id: i64) -> anyhow::Result<bool> {
 
 fn exit_for(status: &MoveStatus) -> std::process::ExitCode {
     match status.record.state {
-        strata::online::MoveState::Failed => std::process::ExitCode::from(3),
+        strata_online::MoveState::Failed => std::process::ExitCode::from(3),
         _ => std::process::ExitCode::SUCCESS,
     }
 }

@@ -1,13 +1,13 @@
 //! The data proxy: every note operation goes through it. It looks the account up together
 //! with its placement (one query on the control database), then hands the operation to the
 //! online engine, which routes it to the store holding the account's notes, or to both stores
-//! while they move (see `strata::online`).
+//! while they move (see `strata_online`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use strata::online::{Engine, MoveError, Placement};
+use strata_online::{Engine, MoveError, Placement};
 use uuid::Uuid;
 
 use crate::store::{Account, Db, Note, StoreError, accounts};

@@ -21,7 +21,7 @@ use crate::store::{Db, Note};
 use crate::telemetry::{Snapshot, Telemetry};
 use axum::Router;
 use notely_migrations::{LEGACY, NOTES};
-use strata::online::{Engine, Location, Pace};
+use strata_online::{Engine, Location, Pace};
 
 /// Reader connections per database.
 const READERS: usize = 4;
@@ -31,7 +31,7 @@ const READERS: usize = 4;
 fn location(data_dir: &Path, name: &str) -> Result<Location<Note>> {
     let db = Db::open(&data_dir.join(format!("{name}.db")), READERS)
         .with_context(|| format!("opening the {name} store"))?;
-    let layout: Arc<dyn strata::online::Layout<Note>> = if name == LEGACY {
+    let layout: Arc<dyn strata_online::Layout<Note>> = if name == LEGACY {
         Arc::new(MemosTable)
     } else {
         Arc::new(NotesTable)
@@ -52,14 +52,15 @@ pub fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
         locations.push(location(data_dir, &shard)?);
     }
     let dir = data_dir.to_path_buf();
-    let opener: strata::online::Opener<Note> = Box::new(move |name| {
-        if !crate::db::is_shard(name) || !dir.join(format!("{name}.db")).exists() {
-            return None;
-        }
-        Some(location(&dir, name).map_err(|e| {
-            strata::online::MoveError::Invalid(format!("opening shard {name}: {e:#}"))
-        }))
-    });
+    let opener: strata_online::Opener<Note> =
+        Box::new(move |name| {
+            if !crate::db::is_shard(name) || !dir.join(format!("{name}.db")).exists() {
+                return None;
+            }
+            Some(location(&dir, name).map_err(|e| {
+                strata_online::MoveError::Invalid(format!("opening shard {name}: {e:#}"))
+            }))
+        });
     Ok(Engine::new(Arc::clone(control.pool()), locations)
         .context("starting the online engine")?
         .with_opener(opener))
@@ -464,7 +465,7 @@ fn refresh_ui(
                 match crate::moves::start_shards(&engine, &dir, &settings, n) {
                     Ok(Some(m)) => Ok(format!("started move {}: {}", m.id, m.description)),
                     Ok(None) => Ok(format!("every account is on its shard among {n} already")),
-                    Err(e) => Err(strata::online::MoveError::Invalid(format!("{e:#}"))),
+                    Err(e) => Err(strata_online::MoveError::Invalid(format!("{e:#}"))),
                 }
             }
         }));
@@ -612,7 +613,7 @@ pub struct MoveFigures {
 }
 
 impl MoveFigures {
-    pub fn of(s: &strata::online::MoveStatus, p99_during_ms: f64) -> MoveFigures {
+    pub fn of(s: &strata_online::MoveStatus, p99_during_ms: f64) -> MoveFigures {
         let r = &s.record;
         let duration_s =
             (r.finished_at.unwrap_or(r.updated_at) - r.created_at).max(0) as f64 / 1000.0;
@@ -668,9 +669,9 @@ pub fn demo(
         if plan.legacy.is_some() {
             let control = Db::open(&data_dir.join("control.db"), 1)?;
             control.with_writer(|c| {
-                strata::online::directory::set_setting(
+                strata_online::directory::set_setting(
                     c,
-                    strata::online::directory::DEFAULT_LOCATION,
+                    strata_online::directory::DEFAULT_LOCATION,
                     LEGACY,
                 )
             })?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use strata::online::{Item, Layout, MoveError, Phase, Placement, Pool, directory};
+use strata_online::{Item, Layout, MoveError, Phase, Placement, Pool, directory};
 use uuid::Uuid;
 
 /// What can go wrong talking to a store.
@@ -28,7 +28,7 @@ pub enum StoreError {
     Move(#[from] MoveError),
 }
 
-/// One SQLite database (see [`strata::online::Pool`]), with async helpers that run its
+/// One SQLite database (see [`strata_online::Pool`]), with async helpers that run its
 /// calls on tokio's blocking pool.
 #[derive(Debug)]
 pub struct Db {
@@ -240,7 +240,7 @@ pub mod accounts {
         if n == 0 {
             return Ok(None);
         }
-        let location = strata::online::shard::location_for_new(&tx, a.id.as_bytes(), fallback)?;
+        let location = strata_online::shard::location_for_new(&tx, a.id.as_bytes(), fallback)?;
         directory::place(&tx, &a.id, &location)?;
         let stored = get(&tx, a.id)?;
         tx.commit()?;

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use strata::online::MoveStatus;
+use strata_online::MoveStatus;
 
 /// Latency samples kept per series for percentiles.
 const WINDOW: usize = 4096;

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{NOTELY, count, json, notely, ok, serve};
-use strata::online::shard::logical_shard;
+use strata_online::shard::logical_shard;
 
 fn query<T: rusqlite::types::FromSql>(path: &Path, sql: &str) -> Vec<(uuid::Uuid, T)> {
     let conn = rusqlite::Connection::open(path).unwrap();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use proptest::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
-use strata::online::{
+use strata_online::{
     Engine, Item, Layout, Location, MoveError, MoveState, Placement, Pool, Step, directory,
 };
 
@@ -806,14 +806,14 @@ fn a_second_worker_takes_over_a_silent_one() {
     let (a, b) = (engine(dir.path()), engine(dir.path()));
     let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
     let id = a.start_move("all → new", &all).unwrap().id;
-    let pace = strata::online::Pace {
+    let pace = strata_online::Pace {
         batch: 7,
         lease_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     };
     // Worker A stops after its first progress report (as if it went away).
     let stop = AtomicBool::new(false);
-    let mut progress = |_: &strata::online::MoveStatus| stop.store(true, Ordering::SeqCst);
+    let mut progress = |_: &strata_online::MoveStatus| stop.store(true, Ordering::SeqCst);
     a.work(&pace, &stop, &mut progress).unwrap();
     assert!(a.move_status(id).unwrap().record.state.is_active());
     // B takes the move (A released it on the way out) and finishes it.

@@ -176,7 +176,7 @@ fn moves(app: &App, frame: &mut Frame, area: Rect) {
         .map(|m| {
             let r = &m.record;
             let style = match r.state {
-                strata::online::MoveState::Failed => Style::default().fg(Color::Red),
+                strata_online::MoveState::Failed => Style::default().fg(Color::Red),
                 s if s.is_active() => Style::default().fg(Color::Yellow),
                 _ => Style::default(),
             };
@@ -333,11 +333,11 @@ mod tests {
                 stores: BTreeMap::from([("notes get".to_string(), stats)]),
                 note_counts: BTreeMap::from([("notes".to_string(), 15)]),
                 consistency_misses: 0,
-                moves: vec![strata::online::MoveStatus {
-                    record: strata::online::MoveRecord {
+                moves: vec![strata_online::MoveStatus {
+                    record: strata_online::MoveRecord {
                         id: 7,
                         description: "all accounts → notes".into(),
-                        state: strata::online::MoveState::Running,
+                        state: strata_online::MoveState::Running,
                         created_at: 0,
                         updated_at: 0,
                         finished_at: None,

@@ -9,7 +9,7 @@
 //! - `strata_move_differences`: what verification found, per owner.
 //! - `strata_directory`: settings, such as the location of new owners.
 //! - `strata_shard_map`: with hash placement, the location of each logical shard
-//!   (see [`super::shard`]).
+//!   (see [`crate::shard`]).
 
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde::Serialize;

@@ -291,7 +291,7 @@ impl Lease {
 }
 
 /// Whether the process named `holder` (as [`lease_holder`] names it) is certainly gone.
-pub(crate) fn holder_is_gone(holder: &str) -> bool {
+pub fn holder_is_gone(holder: &str) -> bool {
     let Some((host, rest)) = holder.split_once('/') else {
         return false;
     };
@@ -322,7 +322,7 @@ fn process_start(pid: i64) -> Option<u64> {
 
 /// How this process names itself in a lease: `host/pid@start`, so that a reused pid is not
 /// mistaken for the holder.
-pub(crate) fn lease_holder() -> String {
+pub fn lease_holder() -> String {
     let start = process_start(i64::from(std::process::id())).unwrap_or(0);
     format!("{}@{start}", actor())
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, ToSql, params};
 
-use super::directory::{self, Placement};
-use super::pool::Pool;
+use crate::directory::{self, Placement};
+use crate::pool::Pool;
 
 /// A record the engine moves: owned by one owner (the unit of placement), identified by an
 /// id, versioned so that the newer of two copies wins.
@@ -147,24 +147,14 @@ CREATE TABLE IF NOT EXISTS strata_move_ledger (
 ";
 
 /// The modulus of ledger hashes: a Mersenne prime, so sums of two hashes fit in an i64.
-pub(crate) const HASH_MODULUS: i64 = (1 << 61) - 1;
+pub(crate) const HASH_MODULUS: i64 = crate::hash::HASH_MODULUS as i64;
 
 /// A record's content hash in `[0, 2^61 - 1)`: FNV-1a over [`Item::encode`], then a
 /// SplitMix64 finaliser. Stable across versions and platforms (ledgers persist it).
 pub fn item_hash<R: Item>(item: &R, scratch: &mut Vec<u8>) -> i64 {
     scratch.clear();
     item.encode(scratch);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in scratch.iter() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h % HASH_MODULUS as u64) as i64
+    crate::hash::content_hash(scratch) as i64
 }
 
 /// The newer of two copies; the target's on a tie.

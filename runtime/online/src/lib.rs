@@ -31,6 +31,7 @@
 
 pub mod directory;
 mod engine;
+pub mod hash;
 mod pool;
 pub mod shard;
 mod worker;

@@ -4,7 +4,7 @@
 //! - **Routing** compatible with the original `shard_migrate`: the key's text (as SQLite's
 //!   `CAST(key AS TEXT)` renders it), SHA-256, read as a big-endian unsigned integer, mod N;
 //!   NULL, empty or blank keys go to the reserved shard N. [`Placement::Logical`] instead uses
-//!   the logical shards of [`crate::online::shard`] (contiguous ranges of the 4096 logical
+//!   the logical shards of [`strata_online::shard`] (contiguous ranges of the 4096 logical
 //!   shards per physical shard), as Notely's live sharding does.
 //! - **Files**: `<out>/<table>_shard_NN.db`, NN = 00..N (N is the reserved shard), each with the
 //!   source table's own `CREATE TABLE` (declared types, primary key) and its indexes, built
@@ -174,8 +174,7 @@ impl Router {
         }
         match self.placement {
             Placement::Hash => {
-                use sha2::Digest;
-                let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
+                let digest = strata_online::hash::sha256(bytes);
                 // The digest as a 256-bit big-endian integer: Σ word_i · 2^(32·(7-i)), each
                 // term below 2^64, the sum below 2^67.
                 let sum: u128 = digest
@@ -188,8 +187,8 @@ impl Router {
                 (sum % u128::from(self.shards)) as u32
             }
             Placement::Logical => {
-                let logical = u64::from(crate::online::shard::logical_shard(bytes));
-                (logical * u64::from(self.shards) / crate::online::shard::LOGICAL_SHARDS as u64)
+                let logical = u64::from(strata_online::hash::logical_shard(bytes));
+                (logical * u64::from(self.shards) / strata_online::hash::LOGICAL_SHARDS as u64)
                     as u32
             }
         }
@@ -990,23 +989,11 @@ pub struct VerifyReport {
     pub ok: bool,
 }
 
-/// A row's content hash, mod 2^61 - 1 (so that sums are order-independent): FNV-1a over the
-/// encoded values (rowid first), then a SplitMix64 finaliser.
-fn row_hash(encoded: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in encoded {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    h % ((1u64 << 61) - 1)
-}
+/// A row's content hash (its rowid and values, encoded), the online engine's: sums modulo
+/// [`MODULUS`] are order-independent.
+use strata_online::hash::content_hash as row_hash;
 
-const MODULUS: u64 = (1u64 << 61) - 1;
+const MODULUS: u64 = strata_online::hash::HASH_MODULUS;
 
 /// Compares each shard with the source: row counts, and a content hash of every row (its
 /// rowid and values) routed to it. Reads only.
@@ -1119,7 +1106,7 @@ mod tests {
         );
         // Against the same digest computed the slow way (byte by byte), for several n.
         for key in [&b"79281558867"[..], b"x", b"+70000000001"] {
-            let digest = crate::Checksum::sha256(key);
+            let digest = strata::Checksum::sha256(key);
             for n in [1u32, 2, 3, 7, 10, 255, 4096, u32::MAX] {
                 let slow = digest
                     .bytes()
@@ -1131,7 +1118,7 @@ mod tests {
         // Logical placement agrees with Notely's: the logical shard of the key's bytes, in
         // contiguous ranges.
         let id = uuid::Uuid::from_u128(1);
-        let logical = crate::online::shard::logical_shard(id.as_bytes());
+        let logical = strata_online::hash::logical_shard(id.as_bytes());
         assert_eq!(
             shard_of(Some(id.as_bytes()), 4, Placement::Logical),
             u32::from(logical) * 4 / 4096

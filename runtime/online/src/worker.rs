@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
-use super::engine::{
+use crate::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
+use crate::engine::{
     Commit, Delta, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash,
     put_confirmed, sqlite,
 };
@@ -391,7 +391,7 @@ impl<R: Item> Engine<R> {
         stop: &AtomicBool,
         progress: &mut dyn FnMut(&MoveStatus),
     ) -> Result<Option<WorkReport>> {
-        let holder = crate::store::lease_holder();
+        let holder = strata::store::lease_holder();
         let Some((move_id, state)) = self.claim(&holder, pace)? else {
             return Ok(None);
         };
@@ -454,7 +454,7 @@ impl<R: Item> Engine<R> {
                 (None, _) => true,
                 (Some(w), _) if w == holder => true,
                 (Some(w), beat) => {
-                    beat.is_none_or(|b| b < stale_before) || crate::store::holder_is_gone(w)
+                    beat.is_none_or(|b| b < stale_before) || strata::store::holder_is_gone(w)
                 }
             };
             if !free {

@@ -105,9 +105,9 @@ struct SplitFlags {
 }
 
 impl SplitFlags {
-    fn options(&self, resume: bool) -> Result<strata::split::SplitOptions> {
+    fn options(&self, resume: bool) -> Result<strata_split::SplitOptions> {
         let missing = |what: &str| anyhow::anyhow!("--{what} is required");
-        Ok(strata::split::SplitOptions {
+        Ok(strata_split::SplitOptions {
             source: self.source.clone().ok_or_else(|| missing("source"))?,
             table: self.table.clone().ok_or_else(|| missing("table"))?,
             key: self.key.clone().ok_or_else(|| missing("key"))?,
@@ -121,9 +121,9 @@ impl SplitFlags {
             batch: self.batch,
             resume,
             placement: if self.placement == "logical" {
-                strata::split::Placement::Logical
+                strata_split::Placement::Logical
             } else {
-                strata::split::Placement::Hash
+                strata_split::Placement::Hash
             },
         })
     }
@@ -134,7 +134,7 @@ fn split(args: SplitArgs) -> Result<ExitCode> {
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
     if let Some(SplitAction::Verify { options, json }) = args.action {
-        let report = strata::split::verify(&options.options(false)?)?;
+        let report = strata_split::verify(&options.options(false)?)?;
         if json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
@@ -181,7 +181,7 @@ fn split(args: SplitArgs) -> Result<ExitCode> {
         .progress_chars("=> "),
     );
     let mut last: Option<(Instant, Vec<u64>)> = None;
-    let mut log = |p: &strata::split::Progress| {
+    let mut log = |p: &strata_split::Progress| {
         bar.set_length(p.total);
         bar.set_position(p.rows);
         let now = Instant::now();
@@ -230,12 +230,12 @@ fn split(args: SplitArgs) -> Result<ExitCode> {
         }
         last = Some((now, p.per_shard.clone()));
     };
-    let result = strata::split::split(&options, &stop, Duration::from_secs(1), &mut log);
+    let result = strata_split::split(&options, &stop, Duration::from_secs(1), &mut log);
     bar.finish_and_clear();
     let report = match result {
         Ok(report) => report,
-        Err(strata::split::SplitError::Interrupted) => {
-            eprintln!("strata split: {}", strata::split::SplitError::Interrupted);
+        Err(strata_split::SplitError::Interrupted) => {
+            eprintln!("strata split: {}", strata_split::SplitError::Interrupted);
             return Ok(ExitCode::from(130));
         }
         Err(e) => return Err(e.into()),

@@ -7,18 +7,7 @@
 
 use rusqlite::{Connection, params};
 
-use crate::Checksum;
-
-/// Size of the logical shard space.
-pub const LOGICAL_SHARDS: usize = 4096;
-
-/// The logical shard of `key` (for a UUID: its 16 bytes): SHA-256, first two bytes
-/// big-endian, `>> 4`.
-pub fn logical_shard(key: &[u8]) -> u16 {
-    let digest = Checksum::sha256(key);
-    let b = digest.bytes();
-    u16::from_be_bytes([b[0], b[1]]) >> 4
-}
+pub use crate::hash::{LOGICAL_SHARDS, logical_shard};
 
 /// The shard map: `map[logical]` is the location of logical shard `logical`; empty when no
 /// map was set.
@@ -67,7 +56,7 @@ pub fn location_for_new(conn: &Connection, key: &[u8], fallback: &str) -> rusqli
         return Ok(location);
     }
     Ok(
-        super::directory::setting(conn, super::directory::DEFAULT_LOCATION)?
+        crate::directory::setting(conn, crate::directory::DEFAULT_LOCATION)?
             .unwrap_or_else(|| fallback.to_string()),
     )
 }
