@@ -35,9 +35,9 @@ part() {
 cargo build --release -q -p notely --tests
 part "notely: $fuzz fuzzed requests, $kills kill -9s under writers, two servers" \
   env NOTELY_KILLS="$kills" NOTELY_FUZZ_CASES="$fuzz" \
-  cargo test --release -q -p notely --test adversarial -- --nocapture --test-threads 1
+  cargo test --release -q -p notely --test notely adversarial:: -- --nocapture --test-threads 1
 part "online engine: $cases random interleavings" \
   env PROPTEST_CASES="$cases" cargo test --release -q -p strata-tests --test integration online
 part "notely: colliding ids through moves, idle/slow connections, damage, restore" \
-  cargo test --release -q -p notely --test online --test exposure --test operations
+  cargo test --release -q -p notely --test notely -- online:: exposure:: operations::
 echo "done in $(($(date +%s) - started)) s"

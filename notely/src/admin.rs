@@ -414,15 +414,6 @@ async fn require_operator(State(admin): State<Admin>, mut req: Request, next: Ne
     next.run(req).await
 }
 
-fn refusal(e: MoveError) -> AppError {
-    match e {
-        MoveError::Invalid(m) => AppError::BadRequest(m),
-        MoveError::UnknownLocation { .. } => AppError::BadRequest(e.to_string()),
-        MoveError::NoSuchMove(_) => AppError::NotFound("No such move"),
-        other => AppError::Internal(other.to_string()),
-    }
-}
-
 fn engine(admin: &Admin) -> Result<Arc<Engine<Note>>, AppError> {
     admin.engine.clone().ok_or_else(|| {
         AppError::BadRequest(
@@ -437,7 +428,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(refusal)
+        .map_err(AppError::from)
 }
 
 async fn list_moves(State(admin): State<Admin>) -> Result<Json<Vec<MoveStatus>>, AppError> {

@@ -144,9 +144,23 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        match Damaged::of(&e) {
-            Some(damaged) => AppError::Damaged(damaged),
-            None => AppError::Internal(e.to_string()),
+        match (Damaged::of(&e), e) {
+            (Some(damaged), _) => AppError::Damaged(damaged),
+            (None, StoreError::Move(e)) => AppError::from(e),
+            (None, e) => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The online engine's refusals are the client's mistakes (400, 404); the rest is ours.
+impl From<strata_online::MoveError> for AppError {
+    fn from(e: strata_online::MoveError) -> Self {
+        use strata_online::MoveError;
+        match e {
+            MoveError::Invalid(m) => AppError::BadRequest(m),
+            MoveError::UnknownLocation { .. } => AppError::BadRequest(e.to_string()),
+            MoveError::NoSuchMove(_) => AppError::NotFound("No such move"),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }
@@ -184,7 +198,7 @@ impl IntoResponse for AppError {
             AppError::Rejected(status, m) => (status, m),
             AppError::Damaged(damaged) => return damaged.into_response(),
             AppError::Internal(detail) => {
-                eprintln!("notely: internal error: {detail}");
+                tracing::error!("internal error: {detail}");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong".to_string(),

@@ -201,7 +201,7 @@ pub fn seed_legacy_notes(
     for (a, account) in accounts.iter().enumerate() {
         legacy
             .pool
-            .with_writer(|c| {
+            .with_writer(|c| -> strata_online::LayoutResult<()> {
                 let tx = c.unchecked_transaction()?;
                 for i in 0..per_account {
                     let at = crate::store::from_millis(base + (a * per_account + i) as i64);
@@ -216,7 +216,7 @@ pub fn seed_legacy_notes(
                         },
                     )?;
                 }
-                tx.commit()
+                Ok(tx.commit()?)
             })
             .context("seeding the legacy store")?;
         n += per_account as u64;

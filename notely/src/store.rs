@@ -10,7 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use strata_online::{Item, Layout, MoveError, Phase, Placement, Pool, directory};
+use strata_online::{
+    Item, Layout, LayoutError, LayoutResult, MoveError, Phase, Placement, Pool, directory,
+};
 use uuid::Uuid;
 
 /// What can go wrong talking to a store.
@@ -308,20 +310,21 @@ pub mod notes {
     pub struct NotesTable;
 
     impl Layout<Note> for NotesTable {
-        fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<Option<Note>> {
-            c.prepare_cached(&format!(
+        fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> LayoutResult<Option<Note>> {
+            Ok(c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM notes WHERE id = ?1 AND creator = ?2"
             ))?
             .query_row([id, owner], note_row)
-            .optional()
+            .optional()?)
         }
 
-        fn ids(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<Vec<(i64, Uuid)>> {
+        fn ids(&self, c: &Connection, owner: &Uuid) -> LayoutResult<Vec<(i64, Uuid)>> {
             let mut stmt = c.prepare_cached(
                 "SELECT created_at, id FROM notes WHERE creator = ?1 ORDER BY created_at, id",
             )?;
-            stmt.query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
+            Ok(stmt
+                .query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
         }
 
         fn batch(
@@ -330,16 +333,17 @@ pub mod notes {
             owner: &Uuid,
             after: Option<&Uuid>,
             limit: usize,
-        ) -> rusqlite::Result<Vec<Note>> {
+        ) -> LayoutResult<Vec<Note>> {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
                  ORDER BY id LIMIT ?3"
             ))?;
-            stmt.query_map(params![owner, after, limit as i64], note_row)?
-                .collect()
+            Ok(stmt
+                .query_map(params![owner, after, limit as i64], note_row)?
+                .collect::<rusqlite::Result<_>>()?)
         }
 
-        fn insert(&self, c: &Connection, n: &Note) -> rusqlite::Result<bool> {
+        fn insert(&self, c: &Connection, n: &Note) -> LayoutResult<bool> {
             let inserted = c
                 .prepare_cached(&format!(
                     "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -349,7 +353,7 @@ pub mod notes {
             Ok(inserted == 1)
         }
 
-        fn put(&self, c: &Connection, n: &Note) -> rusqlite::Result<()> {
+        fn put(&self, c: &Connection, n: &Note) -> LayoutResult<()> {
             c.prepare_cached(&format!(
                 "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (creator, id) DO UPDATE SET created_at = excluded.created_at, \
@@ -359,22 +363,23 @@ pub mod notes {
             Ok(())
         }
 
-        fn remove(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<bool> {
+        fn remove(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> LayoutResult<bool> {
             let n = c
                 .prepare_cached("DELETE FROM notes WHERE id = ?1 AND creator = ?2")?
                 .execute([id, owner])?;
             Ok(n == 1)
         }
 
-        fn count(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<u64> {
-            c.prepare_cached("SELECT count(*) FROM notes WHERE creator = ?1")?
-                .query_row([owner], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
+        fn count(&self, c: &Connection, owner: &Uuid) -> LayoutResult<u64> {
+            let n = c
+                .prepare_cached("SELECT count(*) FROM notes WHERE creator = ?1")?
+                .query_row([owner], |r| r.get::<_, i64>(0))?;
+            Ok(n as u64)
         }
 
-        fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
-            c.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
+        fn total(&self, c: &Connection) -> LayoutResult<u64> {
+            let n = c.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0))?;
+            Ok(n as u64)
         }
     }
 
@@ -399,32 +404,21 @@ pub mod legacy {
     #[derive(Debug, Clone, Copy)]
     pub struct MemosTable;
 
-    fn sql<T>(r: strata::Result<T>) -> rusqlite::Result<T> {
-        r.map_err(|e| match e {
-            strata::Error::Sqlite(e) => e,
-            other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
-        })
-    }
-
-    fn bad(what: String) -> rusqlite::Error {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
-    }
-
-    fn time(memo: &str, field: &str, text: &str) -> rusqlite::Result<DateTime<Utc>> {
+    fn time(memo: &str, field: &str, text: &str) -> LayoutResult<DateTime<Utc>> {
         DateTime::parse_from_rfc3339(text)
             .map(|t| from_millis(t.timestamp_millis()))
             .map_err(|e| {
-                bad(format!(
+                LayoutError::Invalid(format!(
                     "legacy memo {memo}: `{field}` {text:?} is not RFC 3339: {e}"
                 ))
             })
     }
 
     /// A legacy row as a note.
-    pub fn to_note(row: memos::Row) -> rusqlite::Result<Note> {
+    pub fn to_note(row: memos::Row) -> LayoutResult<Note> {
         let uuid = |field: &str, text: &str| {
             Uuid::parse_str(text).map_err(|e| {
-                bad(format!(
+                LayoutError::Invalid(format!(
                     "legacy memo {}: `{field}` {text:?} is not a UUID: {e}",
                     row.memo_id
                 ))
@@ -509,7 +503,7 @@ pub mod legacy {
     }
 
     impl Layout<Note> for MemosTable {
-        fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<Option<Note>> {
+        fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> LayoutResult<Option<Note>> {
             c.prepare_cached(&statements().get)?
                 .query_row([key(id), key(owner)], row)
                 .optional()?
@@ -517,17 +511,22 @@ pub mod legacy {
                 .transpose()
         }
 
-        fn ids(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<Vec<(i64, Uuid)>> {
+        fn ids(&self, c: &Connection, owner: &Uuid) -> LayoutResult<Vec<(i64, Uuid)>> {
             let mut stmt = c.prepare_cached(&statements().ids)?;
-            let mut out = stmt
-                .query_map([key(owner)], |r| {
-                    let (id, created): (String, String) = (r.get(0)?, r.get(1)?);
+            let rows = stmt
+                .query_map([key(owner)], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+            let mut out = rows
+                .into_iter()
+                .map(|(id, created)| {
                     let uuid = Uuid::parse_str(&id).map_err(|e| {
-                        bad(format!("legacy memo {id}: `memo_id` is not a UUID: {e}"))
+                        LayoutError::Invalid(format!(
+                            "legacy memo {id}: `memo_id` is not a UUID: {e}"
+                        ))
                     })?;
                     Ok((time(&id, "created", &created)?.timestamp_millis(), uuid))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                })
+                .collect::<LayoutResult<Vec<_>>>()?;
             out.sort();
             Ok(out)
         }
@@ -538,44 +537,45 @@ pub mod legacy {
             owner: &Uuid,
             after: Option<&Uuid>,
             limit: usize,
-        ) -> rusqlite::Result<Vec<Note>> {
+        ) -> LayoutResult<Vec<Note>> {
             let after = after.map(key).unwrap_or_default();
             let mut stmt = c.prepare_cached(&statements().batch)?;
             let rows = stmt.query_map(params![key(owner), after, limit as i64], row)?;
-            rows.map(|r| r.and_then(to_note)).collect()
+            rows.map(|r| to_note(r?)).collect()
         }
 
-        fn insert(&self, c: &Connection, n: &Note) -> rusqlite::Result<bool> {
+        fn insert(&self, c: &Connection, n: &Note) -> LayoutResult<bool> {
             let taken = c
                 .prepare_cached(&statements().taken)?
                 .query_row([key(&n.id), key(&n.creator)], |r| r.get::<_, i64>(0))?;
             if taken > 0 {
                 return Ok(false);
             }
-            sql(Tx::over(c).insert(&to_row(n)))?;
+            Tx::over(c).insert(&to_row(n))?;
             Ok(true)
         }
 
-        fn put(&self, c: &Connection, n: &Note) -> rusqlite::Result<()> {
+        fn put(&self, c: &Connection, n: &Note) -> LayoutResult<()> {
             self.remove(c, &n.creator, &n.id)?;
-            sql(Tx::over(c).insert(&to_row(n)))
+            Ok(Tx::over(c).insert(&to_row(n))?)
         }
 
-        fn remove(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> rusqlite::Result<bool> {
+        fn remove(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> LayoutResult<bool> {
             let n = c
                 .prepare_cached(&statements().remove)?
                 .execute([key(id), key(owner)])?;
             Ok(n == 1)
         }
 
-        fn count(&self, c: &Connection, owner: &Uuid) -> rusqlite::Result<u64> {
-            count_of(c, &statements().count, &key(owner))
+        fn count(&self, c: &Connection, owner: &Uuid) -> LayoutResult<u64> {
+            Ok(count_of(c, &statements().count, &key(owner))?)
         }
 
-        fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
-            c.prepare_cached(&statements().total)?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
+        fn total(&self, c: &Connection) -> LayoutResult<u64> {
+            let n = c
+                .prepare_cached(&statements().total)?
+                .query_row([], |r| r.get::<_, i64>(0))?;
+            Ok(n as u64)
         }
     }
 

@@ -5,7 +5,7 @@
 //! Both run fast by default; `bench/adversarial/run.sh` runs them long (more cases, more
 //! kills) through the environment variables `NOTELY_FUZZ_CASES` and `NOTELY_KILLS`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,7 @@ use axum::http::Request;
 use proptest::prelude::*;
 use tower::ServiceExt;
 
-use common::{account, http, notely, ok, seed, serve, try_http};
+use crate::common::{account, http, notely, ok, seed, serve, try_http};
 
 fn env_or(name: &str, default: u32) -> u32 {
     std::env::var(name)

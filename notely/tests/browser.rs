@@ -6,7 +6,7 @@
 //! Needs the Debian packages `chromium` and `chromium-driver` (README's test command installs
 //! them). Without them the test says so, loudly, and passes as skipped.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::Command;
 
-mod common;
+use crate::common;
 
-use common::{NOTELY, json, notely, stderr, stdout};
+use crate::common::{NOTELY, json, notely, stderr, stdout};
 
 fn history_len(path: &Path) -> usize {
     common::history(path).len()

@@ -1,7 +1,7 @@
 //! `notely demo` and the strict simulated users: they report zero misses against the real
 //! service, and they do catch a service that loses writes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Issue 13's findings about exposure: connections that never finish (item 4), framing of the
 //! operator page (6), operator token guessing (7), file modes (8) and plain-text errors (9).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};

@@ -3,14 +3,14 @@
 //! a worker killed with SIGKILL at random points, again and again, until a restarted one
 //! finishes the move.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{NOTELY, count, http, json, notely, ok, serve, spawn};
+use crate::common::{NOTELY, count, http, json, notely, ok, serve, spawn};
 
 fn terminate(child: &Child) {
     let _ = Command::new("kill")

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
-use common::{NOTELY, history, json, notely, ok};
+use crate::common::{NOTELY, history, json, notely, ok};
 
 #[test]
 fn every_migrate_command_works_on_a_fresh_data_dir() {

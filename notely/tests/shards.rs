@@ -2,14 +2,14 @@
 //! the move to N shards, a reshard that moves only the logical shards changing location, every
 //! shard migrated in unison, and a reshard surviving SIGKILL of its worker.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{NOTELY, count, json, notely, ok, serve};
+use crate::common::{NOTELY, count, json, notely, ok, serve};
 use strata_online::shard::logical_shard;
 
 fn query<T: rusqlite::types::FromSql>(path: &Path, sql: &str) -> Vec<(uuid::Uuid, T)> {

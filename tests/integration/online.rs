@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use proptest::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use strata_online::{
-    Engine, Item, Layout, Location, MoveError, MoveState, Placement, Pool, Step, directory,
+    Engine, Item, Layout, LayoutResult, Location, MoveError, MoveState, Placement, Pool, Step,
+    directory,
 };
 
 /// A record: owned by `owner`, versioned by `version`.
@@ -84,21 +85,27 @@ const BY_ID: Ints = Ints {
 };
 
 impl Layout<Rec> for Ints {
-    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<Option<Rec>> {
-        c.prepare_cached(&format!(
-            "SELECT id, owner, version, body FROM {} WHERE id = ?1 AND owner = ?2",
-            self.table
-        ))?
-        .query_row([id, owner], old_row)
-        .optional()
+    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
+        let body = || -> rusqlite::Result<Option<Rec>> {
+            c.prepare_cached(&format!(
+                "SELECT id, owner, version, body FROM {} WHERE id = ?1 AND owner = ?2",
+                self.table
+            ))?
+            .query_row([id, owner], old_row)
+            .optional()
+        };
+        Ok(body()?)
     }
-    fn ids(&self, c: &Connection, owner: &i64) -> rusqlite::Result<Vec<(i64, i64)>> {
-        let mut s = c.prepare_cached(&format!(
-            "SELECT id FROM {} WHERE owner = ?1 ORDER BY id",
-            self.table
-        ))?;
-        s.query_map([owner], |r| Ok((r.get(0)?, r.get(0)?)))?
-            .collect()
+    fn ids(&self, c: &Connection, owner: &i64) -> LayoutResult<Vec<(i64, i64)>> {
+        let body = || -> rusqlite::Result<Vec<(i64, i64)>> {
+            let mut s = c.prepare_cached(&format!(
+                "SELECT id FROM {} WHERE owner = ?1 ORDER BY id",
+                self.table
+            ))?;
+            s.query_map([owner], |r| Ok((r.get(0)?, r.get(0)?)))?
+                .collect()
+        };
+        Ok(body()?)
     }
     fn batch(
         &self,
@@ -106,48 +113,66 @@ impl Layout<Rec> for Ints {
         owner: &i64,
         after: Option<&i64>,
         limit: usize,
-    ) -> rusqlite::Result<Vec<Rec>> {
-        let mut s = c.prepare_cached(&format!(
-            "SELECT id, owner, version, body FROM {} WHERE owner = ?1 AND id > ?2 \
+    ) -> LayoutResult<Vec<Rec>> {
+        let body = || -> rusqlite::Result<Vec<Rec>> {
+            let mut s = c.prepare_cached(&format!(
+                "SELECT id, owner, version, body FROM {} WHERE owner = ?1 AND id > ?2 \
              ORDER BY id LIMIT ?3",
-            self.table
-        ))?;
-        s.query_map(
-            params![owner, after.copied().unwrap_or(i64::MIN), limit as i64],
-            old_row,
-        )?
-        .collect()
-    }
-    fn insert(&self, c: &Connection, r: &Rec) -> rusqlite::Result<bool> {
-        let n = c
-            .prepare_cached(&format!(
-                "INSERT INTO {} VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                 self.table
+            ))?;
+            s.query_map(
+                params![owner, after.copied().unwrap_or(i64::MIN), limit as i64],
+                old_row,
+            )?
+            .collect()
+        };
+        Ok(body()?)
+    }
+    fn insert(&self, c: &Connection, r: &Rec) -> LayoutResult<bool> {
+        let body = || -> rusqlite::Result<bool> {
+            let n = c
+                .prepare_cached(&format!(
+                    "INSERT INTO {} VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    self.table
+                ))?
+                .execute(params![r.id, r.owner, r.version, r.body])?;
+            Ok(n == 1)
+        };
+        Ok(body()?)
+    }
+    fn put(&self, c: &Connection, r: &Rec) -> LayoutResult<()> {
+        let body = || -> rusqlite::Result<()> {
+            c.prepare_cached(&format!(
+                "INSERT INTO {} VALUES (?1, ?2, ?3, ?4) {}",
+                self.table, self.upsert
             ))?
             .execute(params![r.id, r.owner, r.version, r.body])?;
-        Ok(n == 1)
+            Ok(())
+        };
+        Ok(body()?)
     }
-    fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
-        c.prepare_cached(&format!(
-            "INSERT INTO {} VALUES (?1, ?2, ?3, ?4) {}",
-            self.table, self.upsert
-        ))?
-        .execute(params![r.id, r.owner, r.version, r.body])?;
-        Ok(())
+    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<bool> {
+        let body = || -> rusqlite::Result<bool> {
+            let sql = format!("DELETE FROM {} WHERE id = ?1 AND owner = ?2", self.table);
+            Ok(c.prepare_cached(&sql)?.execute([id, owner])? == 1)
+        };
+        Ok(body()?)
     }
-    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
-        let sql = format!("DELETE FROM {} WHERE id = ?1 AND owner = ?2", self.table);
-        Ok(c.prepare_cached(&sql)?.execute([id, owner])? == 1)
+    fn count(&self, c: &Connection, owner: &i64) -> LayoutResult<u64> {
+        let body = || -> rusqlite::Result<u64> {
+            let sql = format!("SELECT count(*) FROM {} WHERE owner = ?1", self.table);
+            c.query_row(&sql, [owner], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        };
+        Ok(body()?)
     }
-    fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
-        let sql = format!("SELECT count(*) FROM {} WHERE owner = ?1", self.table);
-        c.query_row(&sql, [owner], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-    }
-    fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
-        let sql = format!("SELECT count(*) FROM {}", self.table);
-        c.query_row(&sql, [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
+    fn total(&self, c: &Connection) -> LayoutResult<u64> {
+        let body = || -> rusqlite::Result<u64> {
+            let sql = format!("SELECT count(*) FROM {}", self.table);
+            c.query_row(&sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        };
+        Ok(body()?)
     }
 }
 
@@ -173,20 +198,27 @@ fn new_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rec> {
 }
 
 impl Layout<Rec> for New {
-    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<Option<Rec>> {
-        c.prepare_cached(
-            "SELECT key, owner, ver, body FROM new_items WHERE key = ?1 AND owner = ?2",
-        )?
-        .query_row(params![key(*id), owner.to_string()], new_row)
-        .optional()
+    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
+        let body = || -> rusqlite::Result<Option<Rec>> {
+            c.prepare_cached(
+                "SELECT key, owner, ver, body FROM new_items WHERE key = ?1 AND owner = ?2",
+            )?
+            .query_row(params![key(*id), owner.to_string()], new_row)
+            .optional()
+        };
+        Ok(body()?)
     }
-    fn ids(&self, c: &Connection, owner: &i64) -> rusqlite::Result<Vec<(i64, i64)>> {
-        let mut s = c.prepare_cached("SELECT key FROM new_items WHERE owner = ?1 ORDER BY key")?;
-        s.query_map([owner.to_string()], |r| {
-            let id: i64 = r.get::<_, String>(0)?.parse().unwrap_or_default();
-            Ok((id, id))
-        })?
-        .collect()
+    fn ids(&self, c: &Connection, owner: &i64) -> LayoutResult<Vec<(i64, i64)>> {
+        let body = || -> rusqlite::Result<Vec<(i64, i64)>> {
+            let mut s =
+                c.prepare_cached("SELECT key FROM new_items WHERE owner = ?1 ORDER BY key")?;
+            s.query_map([owner.to_string()], |r| {
+                let id: i64 = r.get::<_, String>(0)?.parse().unwrap_or_default();
+                Ok((id, id))
+            })?
+            .collect()
+        };
+        Ok(body()?)
     }
     fn batch(
         &self,
@@ -194,62 +226,82 @@ impl Layout<Rec> for New {
         owner: &i64,
         after: Option<&i64>,
         limit: usize,
-    ) -> rusqlite::Result<Vec<Rec>> {
-        let mut s = c.prepare_cached(
+    ) -> LayoutResult<Vec<Rec>> {
+        let body = || -> rusqlite::Result<Vec<Rec>> {
+            let mut s = c.prepare_cached(
             "SELECT key, owner, ver, body FROM new_items WHERE owner = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
         )?;
-        s.query_map(
-            params![
-                owner.to_string(),
-                after.map(|a| key(*a)).unwrap_or_default(),
-                limit as i64
-            ],
-            new_row,
-        )?
-        .collect()
+            s.query_map(
+                params![
+                    owner.to_string(),
+                    after.map(|a| key(*a)).unwrap_or_default(),
+                    limit as i64
+                ],
+                new_row,
+            )?
+            .collect()
+        };
+        Ok(body()?)
     }
-    fn insert(&self, c: &Connection, r: &Rec) -> rusqlite::Result<bool> {
-        let n = c
-            .prepare_cached("INSERT INTO new_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+    fn insert(&self, c: &Connection, r: &Rec) -> LayoutResult<bool> {
+        let body = || -> rusqlite::Result<bool> {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO new_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    key(r.id),
+                    r.owner.to_string(),
+                    r.version.to_string(),
+                    r.body.as_bytes()
+                ])?;
+            Ok(n == 1)
+        };
+        Ok(body()?)
+    }
+    fn put(&self, c: &Connection, r: &Rec) -> LayoutResult<()> {
+        let body = || -> rusqlite::Result<()> {
+            c.prepare_cached(
+                "INSERT INTO new_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, key) DO UPDATE \
+             SET ver = excluded.ver, body = excluded.body",
+            )?
             .execute(params![
                 key(r.id),
                 r.owner.to_string(),
                 r.version.to_string(),
                 r.body.as_bytes()
             ])?;
-        Ok(n == 1)
+            Ok(())
+        };
+        Ok(body()?)
     }
-    fn put(&self, c: &Connection, r: &Rec) -> rusqlite::Result<()> {
-        c.prepare_cached(
-            "INSERT INTO new_items VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, key) DO UPDATE \
-             SET ver = excluded.ver, body = excluded.body",
-        )?
-        .execute(params![
-            key(r.id),
-            r.owner.to_string(),
-            r.version.to_string(),
-            r.body.as_bytes()
-        ])?;
-        Ok(())
+    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<bool> {
+        let body = || -> rusqlite::Result<bool> {
+            Ok(
+                c.prepare_cached("DELETE FROM new_items WHERE key = ?1 AND owner = ?2")?
+                    .execute(params![key(*id), owner.to_string()])?
+                    == 1,
+            )
+        };
+        Ok(body()?)
     }
-    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> rusqlite::Result<bool> {
-        Ok(
-            c.prepare_cached("DELETE FROM new_items WHERE key = ?1 AND owner = ?2")?
-                .execute(params![key(*id), owner.to_string()])?
-                == 1,
-        )
-    }
-    fn count(&self, c: &Connection, owner: &i64) -> rusqlite::Result<u64> {
-        c.query_row(
-            "SELECT count(*) FROM new_items WHERE owner = ?1",
-            [owner.to_string()],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n as u64)
-    }
-    fn total(&self, c: &Connection) -> rusqlite::Result<u64> {
-        c.query_row("SELECT count(*) FROM new_items", [], |r| r.get::<_, i64>(0))
+    fn count(&self, c: &Connection, owner: &i64) -> LayoutResult<u64> {
+        let body = || -> rusqlite::Result<u64> {
+            c.query_row(
+                "SELECT count(*) FROM new_items WHERE owner = ?1",
+                [owner.to_string()],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
+        };
+        Ok(body()?)
+    }
+    fn total(&self, c: &Connection) -> LayoutResult<u64> {
+        let body = || -> rusqlite::Result<u64> {
+            c.query_row("SELECT count(*) FROM new_items", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        };
+        Ok(body()?)
     }
 }
 

@@ -121,9 +121,9 @@ impl SplitFlags {
             batch: self.batch,
             resume,
             placement: if self.placement == "logical" {
-                strata_split::Placement::Logical
+                strata_split::Routing::Logical
             } else {
-                strata_split::Placement::Hash
+                strata_split::Routing::Hash
             },
         })
     }

@@ -33,9 +33,9 @@ pub trait Item: Clone + Send + Sync + 'static {
 /// convert between their rows and the application's [`Item`].
 pub trait Layout<R: Item>: Send + Sync + 'static {
     /// The owner's record `id`.
-    fn get(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> rusqlite::Result<Option<R>>;
+    fn get(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> LayoutResult<Option<R>>;
     /// The owner's record ids, each with its sort key (for listing in a stable order).
-    fn ids(&self, c: &Connection, owner: &R::Owner) -> rusqlite::Result<Vec<(i64, R::Id)>>;
+    fn ids(&self, c: &Connection, owner: &R::Owner) -> LayoutResult<Vec<(i64, R::Id)>>;
     /// Up to `limit` of the owner's records, in id order, after `after` if given.
     fn batch(
         &self,
@@ -43,9 +43,9 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
         owner: &R::Owner,
         after: Option<&R::Id>,
         limit: usize,
-    ) -> rusqlite::Result<Vec<R>>;
+    ) -> LayoutResult<Vec<R>>;
     /// Inserts the record; false (and nothing written) if its id is taken.
-    fn insert(&self, c: &Connection, item: &R) -> rusqlite::Result<bool>;
+    fn insert(&self, c: &Connection, item: &R) -> LayoutResult<bool>;
     /// Inserts or replaces the owner's record `item.id()`. It must never touch another
     /// owner's record: key the table by (owner, id), or, where the key is the id alone, leave
     /// another owner's record with the same id as it is (`ON CONFLICT (id) DO UPDATE .. WHERE
@@ -53,13 +53,13 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
     /// source of one it cannot find ([`MoveError::Conflict`]), but it cannot see a `put` that
     /// replaced another owner's record (`INSERT OR REPLACE` on an id-only key): that one is
     /// lost.
-    fn put(&self, c: &Connection, item: &R) -> rusqlite::Result<()>;
+    fn put(&self, c: &Connection, item: &R) -> LayoutResult<()>;
     /// Removes the owner's record `id`; false if there was none.
-    fn remove(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> rusqlite::Result<bool>;
+    fn remove(&self, c: &Connection, owner: &R::Owner, id: &R::Id) -> LayoutResult<bool>;
     /// The owner's number of records.
-    fn count(&self, c: &Connection, owner: &R::Owner) -> rusqlite::Result<u64>;
+    fn count(&self, c: &Connection, owner: &R::Owner) -> LayoutResult<u64>;
     /// Records in the database.
-    fn total(&self, c: &Connection) -> rusqlite::Result<u64>;
+    fn total(&self, c: &Connection) -> LayoutResult<u64>;
 }
 
 /// A named database and its layout.
@@ -109,6 +109,14 @@ pub enum MoveError {
     NoSuchMove(i64),
     #[error("{0}")]
     Invalid(String),
+    /// A location's layout failed otherwise (a record it cannot read, say).
+    #[error("{location} ({path}): {source}")]
+    Layout {
+        location: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: LayoutError,
+    },
     /// A location did not keep a record written there: after the write, reading the
     /// owner's record back gave something else (typically another owner's record holding the
     /// same key in a store keyed by id alone). Nothing of the write is committed, and a copy
@@ -127,6 +135,33 @@ pub enum MoveError {
 }
 
 pub(crate) type Result<T, E = MoveError> = std::result::Result<T, E>;
+
+/// What a [`Layout`] call can fail with. `?` converts SQLite's errors and Strata's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutError {
+    /// SQLite refused a statement.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored record the layout cannot read (a value of the wrong shape), named.
+    #[error("{0}")]
+    Invalid(String),
+    /// Anything else the application's layout reports.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<strata::Error> for LayoutError {
+    fn from(e: strata::Error) -> Self {
+        match e {
+            strata::Error::Sqlite(e) => LayoutError::Sqlite(e),
+            other => LayoutError::Other(Box::new(other)),
+        }
+    }
+}
+
+/// The result of a [`Layout`] call.
+pub type LayoutResult<T> = std::result::Result<T, LayoutError>;
 
 /// How many times a request starts over when the placement changes under it. Placements
 /// change a handful of times per move, so this is never reached in practice.
@@ -294,11 +329,21 @@ pub(crate) fn put_confirmed<R: Item>(
     })
 }
 
-pub(crate) fn sqlite<R: Item>(loc: &Location<R>, source: rusqlite::Error) -> MoveError {
-    MoveError::Sqlite {
-        location: loc.name.clone(),
-        path: loc.pool.path().to_path_buf(),
-        source,
+/// A failure at `loc`, named: SQLite's errors as [`MoveError::Sqlite`], a layout's others as
+/// [`MoveError::Layout`].
+pub(crate) fn sqlite<R: Item>(loc: &Location<R>, error: impl Into<LayoutError>) -> MoveError {
+    let (location, path) = (loc.name.clone(), loc.pool.path().to_path_buf());
+    match error.into() {
+        LayoutError::Sqlite(source) => MoveError::Sqlite {
+            location,
+            path,
+            source,
+        },
+        source => MoveError::Layout {
+            location,
+            path,
+            source,
+        },
     }
 }
 
@@ -468,7 +513,7 @@ impl<R: Item> Engine<R> {
     fn read_one<T>(
         &self,
         name: &str,
-        f: impl FnOnce(&dyn Layout<R>, &Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&dyn Layout<R>, &Connection) -> LayoutResult<T>,
     ) -> Result<T> {
         let loc = self.location(name)?;
         loc.pool

@@ -37,7 +37,10 @@ pub mod shard;
 mod worker;
 
 pub use directory::{MoveRecord, MoveState, Phase, Placement};
-pub use engine::{Engine, Fault, Item, Layout, Location, MoveError, Opener, fault, item_hash};
+pub use engine::{
+    Engine, Fault, Item, Layout, LayoutError, LayoutResult, Location, MoveError, Opener, fault,
+    item_hash,
+};
 pub use pool::Pool;
 pub use worker::{MoveStatus, Pace, Step, TargetProgress, WorkReport};
 

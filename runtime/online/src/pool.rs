@@ -114,10 +114,7 @@ impl Pool {
     }
 
     /// Runs `f` on an idle reader connection (waiting for one only when all are busy).
-    pub fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
+    pub fn with_reader<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.readers.len();
         let conn = (0..n)
@@ -131,10 +128,7 @@ impl Pool {
     }
 
     /// Runs `f` on the writer connection.
-    pub fn with_writer<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
+    pub fn with_writer<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
         f(&self.writer())
     }
 

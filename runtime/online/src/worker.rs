@@ -871,19 +871,15 @@ impl<R: Item> Engine<R> {
             .pool
             .with_reader(|c| from.layout.count(c, owner))
             .map_err(|e| sqlite(&from, e))?;
-        let snapshot = to.pool.with_reader(|c| {
-            c.execute_batch("BEGIN")?;
-            let out = (|| {
-                let tallied = tally(&to, c, owner).map_err(|e| match e {
-                    MoveError::Sqlite { source, .. } => source,
-                    other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
-                })?;
-                Ok((tallied, ledger_row(c, move_id, owner)?))
-            })();
+        let (tallied, ledger) = to.pool.with_reader(|c| -> Result<_> {
+            c.execute_batch("BEGIN").map_err(|e| sqlite(&to, e))?;
+            let out = tally(&to, c, owner).and_then(|tallied| {
+                let ledger = ledger_row(c, move_id, owner).map_err(|e| sqlite(&to, e))?;
+                Ok((tallied, ledger))
+            });
             let _ = c.execute_batch("COMMIT");
             out
-        });
-        let (tallied, ledger) = snapshot.map_err(|e| sqlite(&to, e))?;
+        })?;
         let clean = differences(&from, left, &to, tallied, ledger).is_empty();
         // Then the switch, with both databases locked: a quick look at the source, or, if the
         // snapshot disagreed, the whole comparison again, authoritatively.

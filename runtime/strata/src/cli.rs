@@ -30,7 +30,8 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::fleet::{Fleet, FleetError, FleetReport, Outcome};
-use crate::migrator::{MigrationState, Options, Report};
+use crate::options::Options;
+use crate::report::{MigrationState, Report};
 
 /// `migrate <command> [--json]`.
 #[derive(Debug, Clone, clap::Args)]

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::migration::Source;
-use crate::migrator::{Migrator, Mode, Options, Report, Status};
+use crate::migrator::Migrator;
+use crate::options::{Mode, Options};
+use crate::report::{Report, Status};
 
 /// One database of a fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

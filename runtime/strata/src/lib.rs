@@ -35,6 +35,7 @@
 //! }
 //! ```
 
+mod analysis;
 pub mod authoring;
 mod backup;
 mod checksum;
@@ -45,7 +46,9 @@ mod fleet;
 pub mod inspect;
 mod migration;
 mod migrator;
-mod run;
+mod options;
+mod report;
+mod runner;
 pub mod schema;
 pub mod store;
 pub mod testing;
@@ -59,9 +62,11 @@ pub use fleet::{
 };
 pub use inspect::{Difference, SchemaSnapshot};
 pub use migration::{DEFAULT_ROLE, ForeignKeys, Migration, MigrationFn, Source};
-pub use migrator::{
-    Applied, History, MigrationState, MigrationStatus, Migrator, Mode, Options, Plan,
-    PlannedMigration, Rehearsal, RehearsalState, Rehearsed, Repair, Report, Status, Verification,
+pub use migrator::Migrator;
+pub use options::{Mode, Options};
+pub use report::{
+    Applied, History, MigrationState, MigrationStatus, Plan, PlannedMigration, Rehearsal,
+    RehearsalState, Rehearsed, Repair, Report, Status, Verification,
 };
 pub use schema::{Column, Filter, Index, Record, Schema, SqlType, Table};
 /// Registers a function as a migration.

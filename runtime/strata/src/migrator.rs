@@ -7,77 +7,19 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 
+use crate::analysis::{analyze, id_of};
 use crate::backup::{self, BackupFile, BackupPolicy};
-use crate::error::{DroppedTable, Error, MigrationId, Result};
-use crate::inspect::{Difference, SchemaSnapshot};
+use crate::error::{Error, MigrationId, Result};
+use crate::inspect::SchemaSnapshot;
 use crate::migration::{ForeignKeys, Migration, Source};
-use crate::run::Engine;
-use crate::store::{self, AppliedMigration, Event, State, event};
-
-/// How an application treats pending migrations at startup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-pub enum Mode {
-    /// Back up, then apply pending migrations.
-    #[default]
-    Auto,
-    /// Apply nothing until an operator approved the pending migrations (`migrate approve`);
-    /// then back up and apply them.
-    Checked,
-    /// Change nothing; fail when anything is pending, changed, unknown or drifted.
-    Verify,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Mode> {
-        match s {
-            "auto" => Ok(Mode::Auto),
-            "checked" => Ok(Mode::Checked),
-            "verify" => Ok(Mode::Verify),
-            other => Err(Error::Usage(format!(
-                "unknown migration mode `{other}`; expected auto, checked or verify"
-            ))),
-        }
-    }
-}
-
-/// Settings of a [`Migrator`] (and of a [`Fleet`](crate::Fleet)).
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How long to wait, without progress, for another process migrating the same database.
-    pub lock_timeout: Duration,
-    /// Proceed although the database has migrations this binary does not know.
-    pub allow_unknown: bool,
-    /// Apply pending migrations older than the newest applied one.
-    pub allow_out_of_order: bool,
-    /// Apply migrations up to this version only.
-    pub target: Option<i64>,
-    /// Back up before applying or reverting anything (`None`: no backup).
-    pub backup: Option<BackupPolicy>,
-    /// Apply only migrations an operator approved (checked mode).
-    pub require_approval: bool,
-    /// Let `down` drop tables that hold rows. By default such a revert is refused before
-    /// anything changes, naming the tables and their row counts.
-    pub allow_data_loss: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            lock_timeout: Duration::from_secs(60),
-            allow_unknown: false,
-            allow_out_of_order: false,
-            target: None,
-            backup: Some(BackupPolicy::default()),
-            require_approval: false,
-            allow_data_loss: false,
-        }
-    }
-}
+use crate::options::{Mode, Options};
+use crate::report::{
+    Applied, History, MigrationState, MigrationStatus, Plan, PlannedMigration, Rehearsal,
+    RehearsalState, Rehearsed, Repair, Report, Status, Verification, summarize,
+};
+use crate::runner::{self, Runner};
+use crate::store::{self, AppliedMigration, State, event};
 
 /// Applies the migrations of one role to databases of that role.
 ///
@@ -94,343 +36,6 @@ pub struct Migrator<'s> {
     role: String,
     options: Options,
     stop: Option<&'s AtomicBool>,
-}
-
-/// One migration applied or reverted by a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Applied {
-    pub version: i64,
-    pub name: String,
-    pub duration_ms: f64,
-    /// Rows inserted, updated or deleted by the migration's code.
-    pub rows_changed: u64,
-}
-
-/// What a run did to one database.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub path: PathBuf,
-    pub role: String,
-    /// Migrations this run applied, in order.
-    pub applied: Vec<Applied>,
-    /// Migrations this run reverted, newest first.
-    pub reverted: Vec<Applied>,
-    /// The newest applied version once the run finished.
-    pub version: Option<i64>,
-    /// Whether this run created Strata's tables (a new database).
-    pub created: bool,
-    /// The backup written before the run changed anything.
-    pub backup: Option<PathBuf>,
-    /// Whether the run stopped early because another database of its fleet failed.
-    pub stopped: bool,
-}
-
-impl Report {
-    /// A report of a run that did nothing (yet).
-    pub(crate) fn empty(path: &Path, role: &str) -> Report {
-        Report {
-            path: path.to_path_buf(),
-            role: role.to_string(),
-            applied: Vec::new(),
-            reverted: Vec::new(),
-            version: None,
-            created: false,
-            backup: None,
-            stopped: false,
-        }
-    }
-}
-
-/// Where one migration stands in one database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MigrationState {
-    Applied,
-    Pending,
-    /// Applied, but its code changed since.
-    Changed,
-    /// Applied, but not in this binary.
-    Unknown,
-    /// Pending, yet older than the newest applied migration.
-    OutOfOrder,
-}
-
-impl MigrationState {
-    /// Lowercase label, as in JSON.
-    pub fn label(self) -> &'static str {
-        match self {
-            MigrationState::Applied => "applied",
-            MigrationState::Pending => "pending",
-            MigrationState::Changed => "changed",
-            MigrationState::Unknown => "unknown",
-            MigrationState::OutOfOrder => "out_of_order",
-        }
-    }
-}
-
-/// One line of [`Status`].
-#[derive(Debug, Clone, Serialize)]
-pub struct MigrationStatus {
-    pub version: i64,
-    pub name: String,
-    pub description: String,
-    pub state: MigrationState,
-    /// Checksum compiled into the binary (absent for unknown migrations).
-    pub checksum: Option<String>,
-    /// Checksum recorded when applied.
-    pub applied_checksum: Option<String>,
-    pub applied_at: Option<String>,
-    pub duration_ms: Option<f64>,
-    pub applied_by: Option<String>,
-    /// For pending migrations: whether an operator approved them (checked mode).
-    pub approved: bool,
-    pub has_down: bool,
-}
-
-/// The state of one database compared with the binary. Reading it changes nothing.
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub path: PathBuf,
-    pub role: String,
-    /// Whether the database exists and was initialised by Strata.
-    pub initialized: bool,
-    /// Newest applied version.
-    pub version: Option<i64>,
-    pub migrations: Vec<MigrationStatus>,
-}
-
-impl Status {
-    /// Migrations waiting to be applied.
-    pub fn pending(&self) -> usize {
-        self.count(&[MigrationState::Pending, MigrationState::OutOfOrder])
-    }
-
-    /// Migrations that stop a run: changed, unknown or out of order.
-    pub fn problems(&self) -> usize {
-        self.count(&[
-            MigrationState::Changed,
-            MigrationState::Unknown,
-            MigrationState::OutOfOrder,
-        ])
-    }
-
-    /// Newest version the binary knows for this role.
-    pub fn latest_known(&self) -> Option<i64> {
-        self.migrations
-            .iter()
-            .filter(|m| m.state != MigrationState::Unknown)
-            .map(|m| m.version)
-            .max()
-    }
-
-    fn count(&self, states: &[MigrationState]) -> usize {
-        self.migrations
-            .iter()
-            .filter(|m| states.contains(&m.state))
-            .count()
-    }
-}
-
-/// One migration a run would execute.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlannedMigration {
-    pub version: i64,
-    pub name: String,
-    pub description: String,
-    pub transactional: bool,
-    pub foreign_keys_off: bool,
-    pub approved: bool,
-}
-
-/// What `run` (or `down_to`) would do to one database; computing it changes nothing.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub path: PathBuf,
-    pub role: String,
-    /// `up` or `down`.
-    pub direction: &'static str,
-    /// In the order they would run.
-    pub migrations: Vec<PlannedMigration>,
-    /// Directory the backup would be written to, if one would be taken.
-    pub backup_dir: Option<PathBuf>,
-    /// Why the run would be refused, if it would.
-    pub refused: Option<String>,
-    /// For a revert: the tables it would drop that hold rows.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub drops: Vec<DroppedTable>,
-}
-
-/// A changed checksum accepted by an operator.
-#[derive(Debug, Clone, Serialize)]
-pub struct Repair {
-    pub path: PathBuf,
-    pub version: i64,
-    pub name: String,
-    pub old_checksum: String,
-    pub new_checksum: String,
-}
-
-/// The history and audit log of one database.
-#[derive(Debug, Clone, Serialize)]
-pub struct History {
-    pub path: PathBuf,
-    pub role: String,
-    pub applied: Vec<AppliedMigration>,
-    pub events: Vec<Event>,
-}
-
-/// The result of [`Migrator::verify`].
-#[derive(Debug, Clone, Serialize)]
-pub struct Verification {
-    pub path: PathBuf,
-    pub role: String,
-    pub pending: Vec<MigrationId>,
-    /// Changed, unknown and out-of-order migrations.
-    pub problems: Vec<String>,
-    /// How the live schema differs from what the applied migrations produce.
-    pub differences: Vec<Difference>,
-    /// What `PRAGMA quick_check` found damaged (nothing when the file is intact). A damaged
-    /// database is not checked further.
-    pub damage: Vec<String>,
-}
-
-impl Verification {
-    /// Nothing pending, no problem, no drift.
-    pub fn is_clean(&self) -> bool {
-        self.pending.is_empty()
-            && self.problems.is_empty()
-            && self.differences.is_empty()
-            && self.damage.is_empty()
-    }
-
-    /// Every finding, as sentences.
-    pub fn findings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !self.damage.is_empty() {
-            out.push(format!(
-                "damaged (PRAGMA quick_check): {}; restore it from a backup (`migrate restore`)",
-                summarize(&self.damage)
-            ));
-        }
-        if !self.pending.is_empty() {
-            let ids: Vec<String> = self.pending.iter().map(|m| m.to_string()).collect();
-            out.push(format!("pending: {}", ids.join(", ")));
-        }
-        out.extend(self.problems.iter().cloned());
-        out.extend(self.differences.iter().map(|d| format!("drift: {d}")));
-        out
-    }
-
-    /// `Ok` when clean, else [`Error::Verify`] naming every finding.
-    pub fn into_result(self) -> Result<Verification> {
-        if self.is_clean() {
-            Ok(self)
-        } else {
-            Err(Error::Verify {
-                path: self.path.clone(),
-                problems: self.findings(),
-            })
-        }
-    }
-}
-
-/// A pending migration as rehearsed: its version and the checksum of its code then.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rehearsed {
-    pub version: i64,
-    pub name: String,
-    pub checksum: String,
-}
-
-/// The result of [`Migrator::rehearse`], also kept beside the database
-/// (`<database>.rehearsal.json`) for checked mode to report.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Rehearsal {
-    pub path: PathBuf,
-    pub role: String,
-    /// When it ran (UTC, RFC 3339).
-    pub at: String,
-    /// The pending set it covered.
-    pub pending: Vec<Rehearsed>,
-    /// What applying them to the copy did: duration and rows changed per migration.
-    pub applied: Vec<Applied>,
-    /// Why applying failed, if it did.
-    pub error: Option<String>,
-    /// What `verify` found on the copy afterwards.
-    pub findings: Vec<String>,
-}
-
-impl Rehearsal {
-    /// Applied without error and verified clean.
-    pub fn passed(&self) -> bool {
-        self.error.is_none() && self.findings.is_empty()
-    }
-}
-
-/// Whether the current pending set of a database has been rehearsed.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum RehearsalState {
-    /// Nothing pending.
-    NothingPending,
-    /// No rehearsal of exactly this pending set (same versions and code).
-    NotRehearsed,
-    Passed {
-        at: String,
-    },
-    Failed {
-        at: String,
-        reason: String,
-    },
-}
-
-/// The comparison of the binary's migrations with a database's history.
-pub(crate) struct Analysis<'h> {
-    pub pending: Vec<&'static Migration>,
-    pub changed: Vec<(&'static Migration, &'h AppliedMigration)>,
-    pub unknown: Vec<&'h AppliedMigration>,
-    pub out_of_order: Vec<&'static Migration>,
-    pub newest: Option<&'h AppliedMigration>,
-}
-
-pub(crate) fn analyze<'h>(
-    known: &[&'static Migration],
-    history: &'h [AppliedMigration],
-) -> Analysis<'h> {
-    let applied: BTreeMap<i64, &AppliedMigration> =
-        history.iter().map(|a| (a.version, a)).collect();
-    let known_versions: BTreeSet<i64> = known.iter().map(|m| m.version()).collect();
-    let newest = history.iter().max_by_key(|a| a.version);
-    let mut a = Analysis {
-        pending: Vec::new(),
-        changed: Vec::new(),
-        unknown: history
-            .iter()
-            .filter(|h| !known_versions.contains(&h.version))
-            .collect(),
-        out_of_order: Vec::new(),
-        newest,
-    };
-    for &m in known {
-        match applied.get(&m.version()) {
-            Some(row) if !m.checksum().matches_hex(&row.checksum) => a.changed.push((m, row)),
-            Some(_) => {}
-            None => {
-                if newest.is_some_and(|n| n.version > m.version()) {
-                    a.out_of_order.push(m);
-                }
-                a.pending.push(m);
-            }
-        }
-    }
-    a
-}
-
-pub(crate) fn id_of(a: &AppliedMigration) -> MigrationId {
-    MigrationId {
-        version: a.version,
-        name: a.name.clone(),
-    }
 }
 
 impl<'s> Migrator<'s> {
@@ -512,13 +117,13 @@ impl<'s> Migrator<'s> {
         &self.options
     }
 
-    fn engine<'a>(
+    fn runner<'a>(
         &'a self,
         conn: &'a Connection,
         path: &'a Path,
         known: &'a [&'static Migration],
-    ) -> Engine<'a> {
-        Engine {
+    ) -> Runner<'a> {
+        Runner {
             options: &self.options,
             role: &self.role,
             conn,
@@ -533,7 +138,7 @@ impl<'s> Migrator<'s> {
         let known = self.source.for_role(&self.role)?;
         match store::open_ro(path, self.options.lock_timeout)? {
             Some(conn) => {
-                let state = match self.engine(&conn, path, &known).snapshot() {
+                let state = match self.runner(&conn, path, &known).snapshot() {
                     // A database the role's baseline can adopt: everything is pending.
                     Err(Error::ForeignDatabase { .. })
                         if known.first().is_some_and(|m| m.is_baseline()) =>
@@ -542,7 +147,7 @@ impl<'s> Migrator<'s> {
                     }
                     other => other?,
                 };
-                self.engine(&conn, path, &known).check_role(&state)?;
+                self.runner(&conn, path, &known).check_role(&state)?;
                 Ok((Some(conn), state))
             }
             None => Ok((None, State::default())),
@@ -629,7 +234,7 @@ impl<'s> Migrator<'s> {
             (Some(conn), Some(_)) => store::approved_versions(conn)?,
             _ => BTreeSet::new(),
         };
-        let mut refused = crate::run::policy(&self.options, path, &analysis)
+        let mut refused = runner::policy(&self.options, path, &analysis)
             .err()
             .map(|e| e.to_string());
         let migrations: Vec<PlannedMigration> = analysis
@@ -701,8 +306,7 @@ impl<'s> Migrator<'s> {
         }
         let mut drops = Vec::new();
         if let (Some(conn), true, false) = (&conn, all_known, migrations.is_empty()) {
-            let lost =
-                crate::run::rows_lost(conn, &self.options, &self.role, &known, &state, target)?;
+            let lost = runner::rows_lost(conn, &self.options, &self.role, &known, &state, target)?;
             if !lost.is_empty() && !self.options.allow_data_loss {
                 refused.get_or_insert(Error::DataLoss {
                     path: path.to_path_buf(),
@@ -782,22 +386,22 @@ impl<'s> Migrator<'s> {
     pub fn run(&self, path: &Path) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
         let conn = store::open_rw(path, self.options.lock_timeout)?;
-        self.engine(&conn, path, &known).up()
+        self.runner(&conn, path, &known).up()
     }
 
     /// [`Migrator::run`] on an open connection (`label` names it in messages). No backup is
     /// taken unless the options ask for one and the connection is a file database.
     pub fn run_connection(&self, conn: &Connection, label: &Path) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
-        self.engine(conn, label, &known).up()
+        self.runner(conn, label, &known).up()
     }
 
     /// [`Migrator::down_to`] on an open connection (`label` names it in messages).
     pub fn down_connection(&self, conn: &Connection, label: &Path, target: i64) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
-        let engine = self.engine(conn, label, &known);
-        self.check_target(label, &engine.snapshot()?.history, target)?;
-        engine.down(target)
+        let runner = self.runner(conn, label, &known);
+        self.check_target(label, &runner.snapshot()?.history, target)?;
+        runner.down(target)
     }
 
     /// What an application calls at startup: `auto` runs, `checked` runs only approved
@@ -832,24 +436,24 @@ impl<'s> Migrator<'s> {
     pub fn down_to(&self, path: &Path, target: i64) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
         let conn = store::open_rw(path, self.options.lock_timeout)?;
-        let engine = self.engine(&conn, path, &known);
-        self.check_target(path, &engine.snapshot()?.history, target)?;
-        engine.down(target)
+        let runner = self.runner(&conn, path, &known);
+        self.check_target(path, &runner.snapshot()?.history, target)?;
+        runner.down(target)
     }
 
     /// Records an operator's approval of every pending migration (up to the target), for
     /// checked mode; returns the migrations newly approved.
     pub fn approve(&self, path: &Path, by: &str) -> Result<Vec<MigrationId>> {
-        self.locked(path, |engine, state| {
-            engine.policy(&analyze(engine.known, &state.history))?;
-            let approved = store::approved_versions(engine.conn)?;
+        self.locked(path, |runner, state| {
+            runner.policy(&analyze(runner.known, &state.history))?;
+            let approved = store::approved_versions(runner.conn)?;
             let mut newly = Vec::new();
-            for m in engine.known {
+            for m in runner.known {
                 let pending = !state.history.iter().any(|a| a.version == m.version());
                 let in_target = self.options.target.is_none_or(|t| m.version() <= t);
                 if pending && in_target && !approved.contains(&m.version()) {
                     store::record_event(
-                        engine.conn,
+                        runner.conn,
                         event::APPROVED,
                         Some((m.version(), m.name())),
                         &format!("approved by {by}"),
@@ -864,9 +468,9 @@ impl<'s> Migrator<'s> {
     /// Accepts the changed checksum of applied migration `version` after review: the history
     /// takes the binary's checksum, and a `repaired` event records both.
     pub fn repair(&self, path: &Path, version: i64, by: &str) -> Result<Repair> {
-        self.locked(path, |engine, state| {
+        self.locked(path, |runner, state| {
             let row = state.history.iter().find(|a| a.version == version);
-            let m = engine.known.iter().find(|m| m.version() == version);
+            let m = runner.known.iter().find(|m| m.version() == version);
             let (row, m) = match (row, m) {
                 (Some(row), Some(m)) if row.checksum != m.checksum().to_hex() => (row, m),
                 (row, m) => {
@@ -884,12 +488,12 @@ impl<'s> Migrator<'s> {
                 }
             };
             let new = m.checksum().to_hex();
-            engine.conn.execute(
+            runner.conn.execute(
                 "UPDATE strata_migrations SET checksum = ?1 WHERE version = ?2",
                 rusqlite::params![new, version],
             )?;
             store::record_event(
-                engine.conn,
+                runner.conn,
                 event::REPAIRED,
                 Some((version, m.name())),
                 &format!(
@@ -911,19 +515,19 @@ impl<'s> Migrator<'s> {
     fn locked<T>(
         &self,
         path: &Path,
-        f: impl FnOnce(&Engine<'_>, &State) -> Result<T>,
+        f: impl FnOnce(&Runner<'_>, &State) -> Result<T>,
     ) -> Result<T> {
         let known = self.source.for_role(&self.role)?;
         let conn = store::open_rw(path, self.options.lock_timeout)?;
-        let engine = self.engine(&conn, path, &known);
-        engine.begin_immediate()?;
+        let runner = self.runner(&conn, path, &known);
+        runner.begin_immediate()?;
         let result = (|| {
             let state = store::read_state(&conn, path)?;
-            engine.check_role(&state)?;
+            runner.check_role(&state)?;
             if state.role.is_none() {
                 store::initialize(&conn, &self.role)?;
             }
-            f(&engine, &state)
+            f(&runner, &state)
         })();
         match result {
             Ok(v) => {
@@ -931,7 +535,7 @@ impl<'s> Migrator<'s> {
                 Ok(v)
             }
             Err(e) => {
-                engine.rollback();
+                runner.rollback();
                 Err(e)
             }
         }
@@ -970,7 +574,7 @@ impl<'s> Migrator<'s> {
             .into_iter()
             .filter(|m| versions.is_none_or(|v| v.contains(&m.version())))
             .collect();
-        let mem = crate::run::replay(&self.options, &self.role, &known)?;
+        let mem = runner::replay(&self.options, &self.role, &known)?;
         SchemaSnapshot::read(&mem)
     }
 
@@ -1171,20 +775,6 @@ impl<'s> Migrator<'s> {
         let policy = self.options.backup.clone().unwrap_or_default();
         backup::restore(path, file, &self.role, &policy)
     }
-}
-
-/// The first three of SQLite's findings, and how many more there are.
-fn summarize(damage: &[String]) -> String {
-    let mut text = damage
-        .iter()
-        .take(3)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join("; ");
-    if damage.len() > 3 {
-        text.push_str(&format!(" (and {} more)", damage.len() - 3));
-    }
-    text
 }
 
 fn planned(m: &Migration, approved: bool) -> PlannedMigration {

@@ -1,4 +1,4 @@
-//! The engine behind [`Migrator`](crate::Migrator): applies or reverts migrations on one open
+//! The runner behind [`Migrator`](crate::Migrator): applies or reverts migrations on one open
 //! database, one `BEGIN IMMEDIATE` transaction per migration.
 //!
 //! Every step that decides something reads the history under SQLite's write lock, so processes
@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode};
 
+use crate::analysis::{Analysis, analyze, id_of};
 use crate::backup;
 use crate::error::{DroppedTable, Error, MigrationId, Result};
 use crate::inspect::SchemaSnapshot;
 use crate::migration::{ForeignKeys, Migration, MigrationFn};
-use crate::migrator::{Analysis, Applied, Options, Report, analyze, id_of};
+use crate::options::Options;
+use crate::report::{Applied, Report};
 use crate::store::{self, Lease, State, event};
 use crate::tx::Tx;
 
@@ -28,7 +30,7 @@ pub(crate) enum Direction {
 }
 
 /// One run over one open database.
-pub(crate) struct Engine<'a> {
+pub(crate) struct Runner<'a> {
     pub options: &'a Options,
     pub role: &'a str,
     pub conn: &'a Connection,
@@ -52,7 +54,7 @@ enum Plan {
     },
 }
 
-impl Engine<'_> {
+impl Runner<'_> {
     pub(crate) fn report(&self) -> Report {
         Report::empty(self.path, self.role)
     }
@@ -751,7 +753,7 @@ pub(crate) fn replay(
         require_approval: false,
         ..options.clone()
     };
-    Engine {
+    Runner {
         options: &options,
         role,
         conn: &mem,

@@ -1,0 +1,72 @@
+//! [`Options`]: the settings of a [`Migrator`](crate::Migrator), and [`Mode`], how an
+//! application treats pending migrations at startup.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backup::BackupPolicy;
+use crate::error::{Error, Result};
+
+/// How an application treats pending migrations at startup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Mode {
+    /// Back up, then apply pending migrations.
+    #[default]
+    Auto,
+    /// Apply nothing until an operator approved the pending migrations (`migrate approve`);
+    /// then back up and apply them.
+    Checked,
+    /// Change nothing; fail when anything is pending, changed, unknown or drifted.
+    Verify,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Mode> {
+        match s {
+            "auto" => Ok(Mode::Auto),
+            "checked" => Ok(Mode::Checked),
+            "verify" => Ok(Mode::Verify),
+            other => Err(Error::Usage(format!(
+                "unknown migration mode `{other}`; expected auto, checked or verify"
+            ))),
+        }
+    }
+}
+
+/// Settings of a [`Migrator`](crate::Migrator) (and of a [`Fleet`](crate::Fleet)).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long to wait, without progress, for another process migrating the same database.
+    pub lock_timeout: Duration,
+    /// Proceed although the database has migrations this binary does not know.
+    pub allow_unknown: bool,
+    /// Apply pending migrations older than the newest applied one.
+    pub allow_out_of_order: bool,
+    /// Apply migrations up to this version only.
+    pub target: Option<i64>,
+    /// Back up before applying or reverting anything (`None`: no backup).
+    pub backup: Option<BackupPolicy>,
+    /// Apply only migrations an operator approved (checked mode).
+    pub require_approval: bool,
+    /// Let `down` drop tables that hold rows. By default such a revert is refused before
+    /// anything changes, naming the tables and their row counts.
+    pub allow_data_loss: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lock_timeout: Duration::from_secs(60),
+            allow_unknown: false,
+            allow_out_of_order: false,
+            target: None,
+            backup: Some(BackupPolicy::default()),
+            require_approval: false,
+            allow_data_loss: false,
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! What the [`Migrator`](crate::Migrator) reports: runs, status, plans, repairs, history,
+//! verifications and rehearsals.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DroppedTable, Error, MigrationId, Result};
+use crate::inspect::Difference;
+use crate::store::{AppliedMigration, Event};
+
+/// One migration applied or reverted by a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Applied {
+    pub version: i64,
+    pub name: String,
+    pub duration_ms: f64,
+    /// Rows inserted, updated or deleted by the migration's code.
+    pub rows_changed: u64,
+}
+
+/// What a run did to one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub path: PathBuf,
+    pub role: String,
+    /// Migrations this run applied, in order.
+    pub applied: Vec<Applied>,
+    /// Migrations this run reverted, newest first.
+    pub reverted: Vec<Applied>,
+    /// The newest applied version once the run finished.
+    pub version: Option<i64>,
+    /// Whether this run created Strata's tables (a new database).
+    pub created: bool,
+    /// The backup written before the run changed anything.
+    pub backup: Option<PathBuf>,
+    /// Whether the run stopped early because another database of its fleet failed.
+    pub stopped: bool,
+}
+
+impl Report {
+    /// A report of a run that did nothing (yet).
+    pub(crate) fn empty(path: &Path, role: &str) -> Report {
+        Report {
+            path: path.to_path_buf(),
+            role: role.to_string(),
+            applied: Vec::new(),
+            reverted: Vec::new(),
+            version: None,
+            created: false,
+            backup: None,
+            stopped: false,
+        }
+    }
+}
+
+/// Where one migration stands in one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationState {
+    Applied,
+    Pending,
+    /// Applied, but its code changed since.
+    Changed,
+    /// Applied, but not in this binary.
+    Unknown,
+    /// Pending, yet older than the newest applied migration.
+    OutOfOrder,
+}
+
+impl MigrationState {
+    /// Lowercase label, as in JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            MigrationState::Applied => "applied",
+            MigrationState::Pending => "pending",
+            MigrationState::Changed => "changed",
+            MigrationState::Unknown => "unknown",
+            MigrationState::OutOfOrder => "out_of_order",
+        }
+    }
+}
+
+/// One line of [`Status`].
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationStatus {
+    pub version: i64,
+    pub name: String,
+    pub description: String,
+    pub state: MigrationState,
+    /// Checksum compiled into the binary (absent for unknown migrations).
+    pub checksum: Option<String>,
+    /// Checksum recorded when applied.
+    pub applied_checksum: Option<String>,
+    pub applied_at: Option<String>,
+    pub duration_ms: Option<f64>,
+    pub applied_by: Option<String>,
+    /// For pending migrations: whether an operator approved them (checked mode).
+    pub approved: bool,
+    pub has_down: bool,
+}
+
+/// The state of one database compared with the binary. Reading it changes nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub path: PathBuf,
+    pub role: String,
+    /// Whether the database exists and was initialised by Strata.
+    pub initialized: bool,
+    /// Newest applied version.
+    pub version: Option<i64>,
+    pub migrations: Vec<MigrationStatus>,
+}
+
+impl Status {
+    /// Migrations waiting to be applied.
+    pub fn pending(&self) -> usize {
+        self.count(&[MigrationState::Pending, MigrationState::OutOfOrder])
+    }
+
+    /// Migrations that stop a run: changed, unknown or out of order.
+    pub fn problems(&self) -> usize {
+        self.count(&[
+            MigrationState::Changed,
+            MigrationState::Unknown,
+            MigrationState::OutOfOrder,
+        ])
+    }
+
+    /// Newest version the binary knows for this role.
+    pub fn latest_known(&self) -> Option<i64> {
+        self.migrations
+            .iter()
+            .filter(|m| m.state != MigrationState::Unknown)
+            .map(|m| m.version)
+            .max()
+    }
+
+    fn count(&self, states: &[MigrationState]) -> usize {
+        self.migrations
+            .iter()
+            .filter(|m| states.contains(&m.state))
+            .count()
+    }
+}
+
+/// One migration a run would execute.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedMigration {
+    pub version: i64,
+    pub name: String,
+    pub description: String,
+    pub transactional: bool,
+    pub foreign_keys_off: bool,
+    pub approved: bool,
+}
+
+/// What `run` (or `down_to`) would do to one database; computing it changes nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub role: String,
+    /// `up` or `down`.
+    pub direction: &'static str,
+    /// In the order they would run.
+    pub migrations: Vec<PlannedMigration>,
+    /// Directory the backup would be written to, if one would be taken.
+    pub backup_dir: Option<PathBuf>,
+    /// Why the run would be refused, if it would.
+    pub refused: Option<String>,
+    /// For a revert: the tables it would drop that hold rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drops: Vec<DroppedTable>,
+}
+
+/// A changed checksum accepted by an operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repair {
+    pub path: PathBuf,
+    pub version: i64,
+    pub name: String,
+    pub old_checksum: String,
+    pub new_checksum: String,
+}
+
+/// The history and audit log of one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub path: PathBuf,
+    pub role: String,
+    pub applied: Vec<AppliedMigration>,
+    pub events: Vec<Event>,
+}
+
+/// The result of [`Migrator::verify`](crate::Migrator::verify).
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub path: PathBuf,
+    pub role: String,
+    pub pending: Vec<MigrationId>,
+    /// Changed, unknown and out-of-order migrations.
+    pub problems: Vec<String>,
+    /// How the live schema differs from what the applied migrations produce.
+    pub differences: Vec<Difference>,
+    /// What `PRAGMA quick_check` found damaged (nothing when the file is intact). A damaged
+    /// database is not checked further.
+    pub damage: Vec<String>,
+}
+
+impl Verification {
+    /// Nothing pending, no problem, no drift.
+    pub fn is_clean(&self) -> bool {
+        self.pending.is_empty()
+            && self.problems.is_empty()
+            && self.differences.is_empty()
+            && self.damage.is_empty()
+    }
+
+    /// Every finding, as sentences.
+    pub fn findings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.damage.is_empty() {
+            out.push(format!(
+                "damaged (PRAGMA quick_check): {}; restore it from a backup (`migrate restore`)",
+                summarize(&self.damage)
+            ));
+        }
+        if !self.pending.is_empty() {
+            let ids: Vec<String> = self.pending.iter().map(|m| m.to_string()).collect();
+            out.push(format!("pending: {}", ids.join(", ")));
+        }
+        out.extend(self.problems.iter().cloned());
+        out.extend(self.differences.iter().map(|d| format!("drift: {d}")));
+        out
+    }
+
+    /// `Ok` when clean, else [`Error::Verify`] naming every finding.
+    pub fn into_result(self) -> Result<Verification> {
+        if self.is_clean() {
+            Ok(self)
+        } else {
+            Err(Error::Verify {
+                path: self.path.clone(),
+                problems: self.findings(),
+            })
+        }
+    }
+}
+
+/// A pending migration as rehearsed: its version and the checksum of its code then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rehearsed {
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+}
+
+/// The result of [`Migrator::rehearse`](crate::Migrator::rehearse), also kept beside the database
+/// (`<database>.rehearsal.json`) for checked mode to report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rehearsal {
+    pub path: PathBuf,
+    pub role: String,
+    /// When it ran (UTC, RFC 3339).
+    pub at: String,
+    /// The pending set it covered.
+    pub pending: Vec<Rehearsed>,
+    /// What applying them to the copy did: duration and rows changed per migration.
+    pub applied: Vec<Applied>,
+    /// Why applying failed, if it did.
+    pub error: Option<String>,
+    /// What `verify` found on the copy afterwards.
+    pub findings: Vec<String>,
+}
+
+impl Rehearsal {
+    /// Applied without error and verified clean.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.findings.is_empty()
+    }
+}
+
+/// Whether the current pending set of a database has been rehearsed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RehearsalState {
+    /// Nothing pending.
+    NothingPending,
+    /// No rehearsal of exactly this pending set (same versions and code).
+    NotRehearsed,
+    Passed {
+        at: String,
+    },
+    Failed {
+        at: String,
+        reason: String,
+    },
+}
+
+/// The first three of SQLite's findings, and how many more there are.
+pub(crate) fn summarize(damage: &[String]) -> String {
+    let mut text = damage
+        .iter()
+        .take(3)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if damage.len() > 3 {
+        text.push_str(&format!(" (and {} more)", damage.len() - 3));
+    }
+    text
+}
