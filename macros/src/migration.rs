@@ -49,18 +49,15 @@ const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = f
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let function = match syn::parse2::<ItemFn>(item.clone()) {
-        Ok(f) => f,
-        Err(_) => {
-            let e = syn::Error::new(
-                Span::call_site(),
-                "#[migration] goes on a function: \
-                 `fn name(tx: &mut strata::Tx) -> strata::Result<()>`",
-            );
-            let mut out = e.into_compile_error();
-            out.extend(item);
-            return out;
-        }
+    let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
+        let e = syn::Error::new(
+            Span::call_site(),
+            "#[migration] goes on a function: \
+             `fn name(tx: &mut strata::Tx) -> strata::Result<()>`",
+        );
+        let mut out = e.into_compile_error();
+        out.extend(item);
+        return out;
     };
     let args = parse_args(args, &mut errors);
     validate_signature(&function, &mut errors);
@@ -69,7 +66,9 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         (None, Some(version)) => registration(&function, &args, version),
         (errors, _) => {
             // The function is still emitted so that errors inside it are reported too.
-            let mut out = errors.map(|e| e.into_compile_error()).unwrap_or_default();
+            let mut out = errors
+                .map(syn::Error::into_compile_error)
+                .unwrap_or_default();
             out.extend(function.into_token_stream());
             out
         }
@@ -114,15 +113,12 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
     }
     let mut seen: Vec<String> = Vec::new();
     for expr in metas {
-        let meta = match syn::parse2::<Meta>(expr.to_token_stream()) {
-            Ok(m) => m,
-            Err(_) => {
-                errors.at(
-                    &expr,
-                    format!("unexpected argument; expected one of: {KNOWN}"),
-                );
-                continue;
-            }
+        let Ok(meta) = syn::parse2::<Meta>(expr.to_token_stream()) else {
+            errors.at(
+                &expr,
+                format!("unexpected argument; expected one of: {KNOWN}"),
+            );
+            continue;
         };
         let key = meta.path().to_token_stream().to_string();
         if seen.contains(&key) {
@@ -195,7 +191,7 @@ fn word(expr: &Expr) -> Option<String> {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Some(s.value()),
-        Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+        Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
         _ => None,
     }
 }
@@ -247,7 +243,7 @@ fn validate_signature(f: &ItemFn, errors: &mut Errors) {
     } else {
         match &sig.inputs[0] {
             FnArg::Receiver(r) => {
-                errors.at(r, format!("a migration is a free function; {expected}"))
+                errors.at(r, format!("a migration is a free function; {expected}"));
             }
             FnArg::Typed(arg) => {
                 let ok = matches!(&*arg.ty, Type::Reference(r)
@@ -340,7 +336,17 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
         version as u64,
         span = version_span
     );
+    let marker_doc = format!(
+        "Version {version} is taken in this crate, by `{name}`: a second migration with it \
+         fails to compile."
+    );
+    // A `pub` migration without a doc comment still passes `missing_docs`. (Not part of the
+    // description nor of the checksum, which are taken from the function as written.)
+    let fn_doc = (!f.attrs.iter().any(|a| a.path().is_ident("doc")))
+        .then(|| format!("Migration {version} `{name}` of role `{role}`, run by the migrator."))
+        .into_iter();
     quote! {
+        #(#[doc = #fn_doc])*
         #f
 
         ::strata::__private::inventory::submit! {
@@ -363,6 +369,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
             })
         }
 
+        #[doc = #marker_doc]
         #[doc(hidden)]
         #[macro_export]
         macro_rules! #marker { () => {}; }

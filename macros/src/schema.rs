@@ -13,8 +13,8 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -65,6 +65,8 @@ struct ColumnInput {
 }
 
 struct IndexInput {
+    /// The entry's doc comments (other attributes are not kept).
+    docs: Vec<Attribute>,
     name: Ident,
     unique: bool,
     columns: Vec<Ident>,
@@ -119,6 +121,7 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
         let name = input.call(Ident::parse_any)?;
         let columns = ident_list(input)?;
         table.indexes.push(IndexInput {
+            docs: docs(&attrs),
             name,
             unique: false,
             columns,
@@ -131,6 +134,7 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
         let name = input.call(Ident::parse_any)?;
         let columns = ident_list(input)?;
         table.indexes.push(IndexInput {
+            docs: docs(&attrs),
             name,
             unique: true,
             columns,
@@ -211,6 +215,91 @@ fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
     }
     table.columns.push(column);
     Ok(())
+}
+
+/// The doc comments (`#[doc = ..]` attributes) among `attrs`.
+fn docs(attrs: &[Attribute]) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect()
+}
+
+/// A type as written, for docs: `Option<String>`, `&'static str`, `[u8; 16]`.
+fn type_text(ty: &Type) -> String {
+    fn write(tokens: TokenStream, out: &mut String) {
+        let mut after_word = false;
+        for tree in tokens {
+            match tree {
+                TokenTree::Ident(_) | TokenTree::Literal(_) => {
+                    if after_word {
+                        out.push(' ');
+                    }
+                    out.push_str(&tree.to_string());
+                    after_word = true;
+                }
+                TokenTree::Punct(p) => {
+                    out.push(p.as_char());
+                    if matches!(p.as_char(), ',' | ';') {
+                        out.push(' ');
+                    }
+                    after_word = false;
+                }
+                TokenTree::Group(g) => {
+                    let (open, close) = match g.delimiter() {
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::Bracket => ("[", "]"),
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::None => ("", ""),
+                    };
+                    out.push_str(open);
+                    write(g.stream(), out);
+                    let trimmed = out.trim_end().len();
+                    out.truncate(trimmed);
+                    out.push_str(close);
+                    after_word = g.delimiter() == Delimiter::None;
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    write(ty.to_token_stream(), &mut out);
+    out.trim_end().to_string()
+}
+
+/// The generated doc of a column: its name, its table, its Rust type and its options.
+fn column_doc(table: &str, c: &ColumnInput) -> String {
+    let mut facts = vec![format!("`{}`", type_text(&c.ty))];
+    if let Some(sql_type) = &c.sql_type {
+        facts.push(format!("SQL type `{sql_type}`"));
+    }
+    if c.primary_key {
+        facts.push("primary key".to_string());
+    }
+    if c.unique {
+        facts.push("unique".to_string());
+    }
+    if let Some((_, sql)) = &c.default {
+        facts.push(format!("default `{sql}`"));
+    }
+    if let Some((rt, rc, on_delete)) = &c.references {
+        facts.push(format!("references `{}({})`", rt.unraw(), rc.unraw()));
+        let action = match *on_delete {
+            "Cascade" => "cascade",
+            "Restrict" => "restrict",
+            "SetNull" => "set null",
+            _ => "",
+        };
+        if !action.is_empty() {
+            facts.push(format!("on delete {action}"));
+        }
+    }
+    format!(
+        "Column `{}` of table `{table}` ({}).",
+        c.name.unraw(),
+        facts.join(", ")
+    )
 }
 
 /// A literal default, as SQL text.
@@ -371,6 +460,16 @@ fn validate(schema: &SchemaInput) -> syn::Result<()> {
     errors.map_or(Ok(()), Err)
 }
 
+/// `docs` after an empty line, to follow a generated first paragraph; nothing without docs.
+fn with_paragraph_break(docs: Vec<Attribute>) -> Vec<TokenStream> {
+    if docs.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![quote!(#[doc = ""])];
+    out.extend(docs.iter().map(ToTokens::to_token_stream));
+    out
+}
+
 fn const_name(ident: &Ident) -> Ident {
     format_ident!(
         "{}",
@@ -383,7 +482,22 @@ fn expand_table(t: &TableInput) -> TokenStream {
     let module = &t.name;
     let name = t.name.unraw().to_string();
     let attrs = &t.attrs;
-    let field_attrs = t.columns.iter().map(|c| &c.attrs);
+    // The user's doc comment where there is one, else a generated one.
+    let module_doc = docs(attrs).is_empty().then(|| {
+        format!(
+            "Table `{name}` as this migration declares it: its `Table` marker, its `Row` and a \
+             constant per column and per index."
+        )
+    });
+    let module_doc = module_doc.iter();
+    let field_attrs = t.columns.iter().map(|c| {
+        let attrs = &c.attrs;
+        let doc = docs(attrs)
+            .is_empty()
+            .then(|| column_doc(&name, c))
+            .into_iter();
+        quote!(#(#attrs)* #(#[doc = #doc])*)
+    });
     let fields: Vec<&Ident> = t.columns.iter().map(|c| &c.name).collect();
     let types: Vec<&Type> = t.columns.iter().map(|c| &c.ty).collect();
     let column_defs = t.columns.iter().map(|c| {
@@ -435,17 +549,31 @@ fn expand_table(t: &TableInput) -> TokenStream {
         let konst = const_name(&c.name);
         let ty = &c.ty;
         let column_type = quote_spanned!(ty.span()=> ::strata::Column<Table, #ty>);
-        let doc = format!("Column `{}` of `{name}`.", c.name.unraw());
+        let doc = column_doc(&name, c);
+        let user_docs = with_paragraph_break(docs(&c.attrs));
         quote! {
             #[doc = #doc]
+            #(#user_docs)*
             pub const #konst: #column_type = ::strata::Column::__new(#i);
         }
     });
     let index_consts = t.indexes.iter().enumerate().map(|(i, idx)| {
         let konst = const_name(&idx.name);
-        let doc = format!("Index `{}` of `{name}`.", idx.name.unraw());
+        let columns: Vec<String> = idx
+            .columns
+            .iter()
+            .map(|c| format!("`{}`", c.unraw()))
+            .collect();
+        let doc = format!(
+            "{} `{}` of table `{name}`, on {}.",
+            if idx.unique { "Unique index" } else { "Index" },
+            idx.name.unraw(),
+            columns.join(", ")
+        );
+        let user_docs = with_paragraph_break(idx.docs.clone());
         quote! {
             #[doc = #doc]
+            #(#user_docs)*
             pub const #konst: ::strata::Index<Table> = ::strata::Index::__new(#i);
         }
     });
@@ -461,6 +589,7 @@ fn expand_table(t: &TableInput) -> TokenStream {
     let table_doc = format!("The `{name}` table, as this migration declares it.");
     quote! {
         #(#attrs)*
+        #(#[doc = #module_doc])*
         #[allow(dead_code, unused_imports, clippy::all)]
         pub mod #module {
             use super::*;
@@ -468,7 +597,7 @@ fn expand_table(t: &TableInput) -> TokenStream {
             #[doc = #row_doc]
             #[derive(Debug, Clone, PartialEq)]
             pub struct Row {
-                #( #(#field_attrs)* pub #fields: #types, )*
+                #( #field_attrs pub #fields: #types, )*
             }
 
             #[doc = #table_doc]
@@ -499,5 +628,46 @@ fn expand_table(t: &TableInput) -> TokenStream {
             #(#column_consts)*
             #(#index_consts)*
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(ty: &str) -> String {
+        type_text(&syn::parse_str::<Type>(ty).unwrap())
+    }
+
+    #[test]
+    fn types_read_as_written() {
+        assert_eq!(text("Option < String >"), "Option<String>");
+        assert_eq!(
+            text("chrono::DateTime<chrono::Utc>"),
+            "chrono::DateTime<chrono::Utc>"
+        );
+        assert_eq!(text("&'static mut str"), "&'static mut str");
+        assert_eq!(text("[u8; 16]"), "[u8; 16]");
+        assert_eq!(text("(i64, String,)"), "(i64, String,)");
+    }
+
+    #[test]
+    fn column_docs_name_type_and_options() {
+        let schema: SchemaInput = syn::parse_str(
+            "table notes { creator: Uuid references accounts(id) on delete cascade, \
+             title: Option<String> as \"VARCHAR(100)\" unique = \"untitled\" }",
+        )
+        .unwrap();
+        let t = &schema.tables[0];
+        assert_eq!(
+            column_doc("notes", &t.columns[0]),
+            "Column `creator` of table `notes` (`Uuid`, references `accounts(id)`, on delete \
+             cascade)."
+        );
+        assert_eq!(
+            column_doc("notes", &t.columns[1]),
+            "Column `title` of table `notes` (`Option<String>`, SQL type `VARCHAR(100)`, unique, \
+             default `'untitled'`)."
+        );
     }
 }

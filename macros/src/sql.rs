@@ -58,6 +58,8 @@ fn split(sql: &str) -> Vec<String> {
     out
 }
 
+// SQLite's own statement splitter (`sqlite3_complete`) has no safe binding in rusqlite.
+#[allow(unsafe_code)]
 fn complete(sql: &str) -> bool {
     let Ok(c) = CString::new(sql) else {
         return false;

@@ -14,10 +14,17 @@ pub const NOTES: &str = "notes";
 /// The legacy note store.
 pub const LEGACY: &str = "legacy";
 
+/// Control: creates the accounts table.
 pub mod m20240226153000_create_accounts;
+/// Notes: creates the notes table.
 pub mod m20240226153100_create_notes;
+/// Notes: indexes notes by account and creation time.
 pub mod m20240301090000_index_notes_by_creator;
+/// Control: adds the placement directory, which takes over `is_migrating` and `shard`.
 pub mod m20261121100000_place_accounts;
+/// Legacy: creates the memos table of the legacy note store.
 pub mod m20261121100100_create_legacy_memos;
+/// Notes: keys notes by (account, note id) instead of the note id alone.
 pub mod m20261129200000_key_notes_by_account;
+/// Legacy: keys memos by (account, memo id) instead of the memo id alone.
 pub mod m20261129200100_key_memos_by_account;

@@ -41,7 +41,6 @@ use crate::api::{AppError, FormBody, JsonBody, Path as UrlPath};
 use crate::db::Settings;
 use crate::moves::{self, Selection};
 use crate::store::Note;
-use crate::telemetry::Telemetry;
 
 /// The operator token.
 #[derive(Clone)]
@@ -60,7 +59,7 @@ impl AdminToken {
 
     /// `NOTELY_ADMIN_TOKEN`, else `<data_dir>/admin.token`, created on first use with a fresh
     /// random token. Returns the token and, when it was just created, the file.
-    pub fn load(data_dir: &Path) -> std::io::Result<(AdminToken, Option<std::path::PathBuf>)> {
+    pub fn load(data_dir: &Path) -> std::io::Result<(AdminToken, Option<PathBuf>)> {
         if let Ok(t) = std::env::var("NOTELY_ADMIN_TOKEN")
             && !t.trim().is_empty()
         {
@@ -120,7 +119,6 @@ pub struct Admin {
     data_dir: PathBuf,
     settings: Settings,
     engine: Option<Arc<Engine<Note>>>,
-    telemetry: Arc<Telemetry>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     /// Wrong tokens per client address.
     guesses: Arc<Guesses>,
@@ -148,18 +146,12 @@ struct Session {
 impl Admin {
     /// Operator routes over the databases under `data_dir`; `engine` is absent while checked
     /// mode waits (nothing is open yet).
-    pub fn new(
-        token: AdminToken,
-        data_dir: &Path,
-        settings: Settings,
-        telemetry: Arc<Telemetry>,
-    ) -> Admin {
+    pub fn new(token: AdminToken, data_dir: &Path, settings: Settings) -> Admin {
         Admin {
             token,
             data_dir: data_dir.to_path_buf(),
             settings,
             engine: None,
-            telemetry,
             sessions: Arc::new(Mutex::new(HashMap::new())),
             guesses: Arc::new(Guesses::default()),
             waiting: Arc::new(AtomicBool::new(false)),
@@ -183,7 +175,7 @@ impl Admin {
         let sid = cookie(headers, COOKIE)?;
         self.sessions
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&sid)
             .cloned()
     }
@@ -258,7 +250,10 @@ impl Guesses {
             },
             v4 => v4,
         };
-        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(until) = all.get(&key).and_then(|f| f.until)
             && until > now
         {
@@ -305,7 +300,6 @@ impl Admin {
                 "admin: {wrong} wrong operator tokens from {from}; its next try has to wait"
             );
             tracing::warn!("{line}");
-            self.telemetry.log(format!("WARN {line}"));
         }
         verdict
     }
@@ -491,14 +485,14 @@ async fn start_move(
     Ok(started_response(&admin, started))
 }
 
-fn started_response(admin: &Admin, started: Option<MoveRecord>) -> Response {
-    admin.telemetry.log(format!(
-        "INFO admin: {}",
+fn started_response(_admin: &Admin, started: Option<MoveRecord>) -> Response {
+    tracing::info!(
+        "admin: {}",
         match &started {
             Some(m) => format!("started move {} ({})", m.id, m.description),
             None => "every account is at the target already".into(),
         }
-    ));
+    );
     match started {
         Some(m) => (StatusCode::CREATED, Json(m)).into_response(),
         None => Json(serde_json::json!({ "started": false })).into_response(),
@@ -514,9 +508,7 @@ async fn cancel_move(
         .map_err(|_| AppError::BadRequest(format!("Invalid move id: {id}")))?;
     let engine = engine(&admin)?;
     let record = blocking(move || moves::cancel(&engine, Some(id))).await?;
-    admin
-        .telemetry
-        .log(format!("INFO admin: cancelling move {}", record.id));
+    tracing::info!("admin: cancelling move {}", record.id);
     Ok(Json(record))
 }
 
@@ -614,10 +606,7 @@ async fn approve(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(|e| AppError::BadRequest(format!("{e:#}")))?;
-    admin.telemetry.log(format!(
-        "INFO admin: {} migration(s) approved by {by}",
-        approved.len()
-    ));
+    tracing::info!("admin: {} migration(s) approved by {by}", approved.len());
     Ok(Json(
         serde_json::json!({ "approved": approved, "by": by, "at": chrono::Utc::now() }),
     ))
@@ -649,9 +638,7 @@ async fn login(
             .into_response();
     }
     if verdict == Verdict::Wrong {
-        admin
-            .telemetry
-            .log("WARN admin: a login with a wrong operator token was refused".into());
+        tracing::warn!("admin: a login with a wrong operator token was refused");
         return (
             StatusCode::UNAUTHORIZED,
             Html(crate::admin_page::login(Some(
@@ -670,7 +657,7 @@ async fn login(
     admin
         .sessions
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(
             sid.clone(),
             Session {
@@ -678,7 +665,7 @@ async fn login(
                 csrf: random_token(),
             },
         );
-    admin.telemetry.log(format!("INFO admin: {name} logged in"));
+    tracing::info!("admin: {name} logged in");
     (
         [(
             header::SET_COOKIE,
@@ -694,7 +681,7 @@ async fn logout(State(admin): State<Admin>, headers: HeaderMap) -> Response {
         admin
             .sessions
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&sid);
     }
     (

@@ -119,7 +119,6 @@ impl Damaged {
                 crate::db::recovery_hint(dir, &self.path)
             );
             tracing::error!("{line}");
-            telemetry.log(format!("ERROR {line}"));
         }
     }
 

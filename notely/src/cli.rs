@@ -446,8 +446,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Migrate(a)) if matches!(a.command, strata::cli::MigrateCommand::New(_))
     );
     if !scaffolding {
-        // SAFETY: umask only sets the process's mask; nothing else is running yet.
-        unsafe { libc::umask(cli.umask as libc::mode_t) };
+        set_umask(cli.umask);
     }
     let data_dir = cli
         .data_dir
@@ -617,4 +616,11 @@ fn tempfile_dir() -> Result<TempDir> {
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(TempDir(dir))
+}
+
+/// Sets the process's file-mode creation mask (no std API: umask).
+#[allow(unsafe_code)]
+fn set_umask(mask: u32) {
+    // SAFETY: umask only sets the process's mask; nothing else is running yet.
+    unsafe { libc::umask(mask as libc::mode_t) };
 }

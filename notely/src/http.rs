@@ -35,8 +35,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::telemetry::Telemetry;
-
 /// Default for [`Limits::header_timeout`].
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`Limits::idle_timeout`].
@@ -72,6 +70,8 @@ impl Default for Limits {
 
 /// Half the soft open-file limit (each store's writer and readers, their WAL files, logs and
 /// backups use the other half), between 16 and [`MAX_CONNECTIONS`].
+// The open-file limit has no std API: getrlimit.
+#[allow(unsafe_code)]
 pub fn default_max_connections() -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -131,13 +131,12 @@ struct Shared {
     limits: Limits,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
-    telemetry: Arc<Telemetry>,
     /// When the last warning was logged (they are rate-limited).
     warned: Mutex<Option<Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {
@@ -180,7 +179,6 @@ impl Shared {
         *warned = Some(Instant::now());
         let line = line();
         tracing::warn!("{line}");
-        self.telemetry.log(format!("WARN {line}"));
     }
 }
 
@@ -191,7 +189,6 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
-    telemetry: Arc<Telemetry>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let max = limits.max_connections.clamp(1, u32::MAX as usize);
@@ -200,7 +197,6 @@ pub async fn serve(
         limits,
         conns: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(0),
-        telemetry,
         warned: Mutex::new(None),
     });
     let slots = Arc::new(Semaphore::new(max));

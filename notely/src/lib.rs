@@ -2,6 +2,10 @@
 //!
 //! Its databases are created and migrated by Strata at startup; `notely serve` answers the REST
 //! API of the original Notely over them, note access going through the data proxy.
+//!
+//! Notely is an application: this library target exists for its binary and its tests, not as
+//! an API for others, so its items are documented where it helps a reader, not by rule.
+#![allow(missing_docs)]
 
 pub mod admin;
 pub mod admin_page;

@@ -108,8 +108,7 @@ impl User {
 
     fn error(&mut self, what: String) {
         self.tally.errors += 1;
-        self.telemetry
-            .log(format!("ERROR user {}: {what}", self.index));
+        tracing::error!("user {}: {what}", self.index);
     }
 
     /// Sends a request and times it; `None` on a transport error (counted).
@@ -418,7 +417,7 @@ pub async fn run(
                 writes: 0,
                 tally: Tally::default(),
             };
-            let name = format!("LoadTestUser{index}_{}", stamp);
+            let name = format!("LoadTestUser{index}_{stamp}");
             let req = user
                 .client
                 .post(format!("{}/accounts", user.base()))

@@ -1,14 +1,25 @@
+//! The `notely` binary: parses the command line, sets up logging, runs the command.
+
 fn main() -> std::process::ExitCode {
     let cli = match notely::cli::parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
     let json = cli.json();
-    if !cli.cli {
-        // Warnings and errors of the server on stderr (the terminal UI shows its own log).
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_max_level(tracing::Level::INFO)
+    {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        // Log events go to the telemetry's recent lines (the TUI's Logs page), and, without
+        // the TUI, to stderr too: nothing prints over the terminal UI.
+        let stderr = (!cli.cli).then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+        });
+        tracing_subscriber::registry()
+            .with(notely::telemetry::LogLayer)
+            .with(stderr)
             .init();
     }
     match notely::cli::run(cli) {

@@ -190,7 +190,7 @@ pub fn start_shards(
 /// legacy layout. Returns how many.
 pub fn seed_legacy_notes(
     engine: &Engine<Note>,
-    accounts: &[uuid::Uuid],
+    accounts: &[Uuid],
     per_account: usize,
 ) -> anyhow::Result<u64> {
     use anyhow::Context;
@@ -208,7 +208,7 @@ pub fn seed_legacy_notes(
                     crate::store::legacy::MemosTable.insert(
                         &tx,
                         &Note {
-                            id: uuid::Uuid::new_v4(),
+                            id: Uuid::new_v4(),
                             creator: *account,
                             created_at: at,
                             updated_at: at,
@@ -303,7 +303,7 @@ impl Worker {
             .name("notely-mover".into())
             .spawn(move || {
                 strata_online::background_priority();
-                work(&engine, &pace, &flag, &telemetry)
+                work(&engine, &pace, &flag, &telemetry);
             })
             .expect("spawning the move worker");
         Worker {
@@ -338,21 +338,21 @@ fn work(engine: &Engine<Note>, pace: &Pace, stop: &AtomicBool, telemetry: &Telem
             telemetry.move_progress(s);
             if last_log.elapsed() >= Duration::from_secs(1) || !s.record.state.is_active() {
                 last_log = Instant::now();
-                telemetry.log(format!("INFO {}", describe(s)));
+                tracing::info!("{}", describe(s));
             }
         };
         match engine.work(pace, stop, &mut progress) {
-            Ok(Some(done)) => telemetry.log(format!(
-                "INFO move {} {} after {:.1}s: {} records copied, {} accounts switched",
+            Ok(Some(done)) => tracing::info!(
+                "move {} {} after {:.1}s: {} records copied, {} accounts switched",
                 done.move_id,
                 done.state.as_str(),
                 done.duration_s,
                 done.records_copied,
                 done.owners_switched
-            )),
+            ),
             Ok(None) => nap(stop, Duration::from_millis(200)),
             Err(e) => {
-                telemetry.log(format!("ERROR move worker: {e}"));
+                tracing::error!("move worker: {e}");
                 nap(stop, Duration::from_secs(1));
             }
         }

@@ -73,24 +73,15 @@ pub fn state(
     cors_origins: Vec<String>,
     telemetry: Arc<Telemetry>,
 ) -> Result<AppState> {
-    let admin = admin(data_dir, &crate::db::Settings::default(), &telemetry)?;
+    let admin = admin(data_dir, &crate::db::Settings::default())?;
     state_with(data_dir, cors_origins, telemetry, &admin)
 }
 
 /// The operator page's state for `data_dir` (its token loaded, or created silently).
-pub fn admin(
-    data_dir: &Path,
-    settings: &crate::db::Settings,
-    telemetry: &Arc<Telemetry>,
-) -> Result<Admin> {
+pub fn admin(data_dir: &Path, settings: &crate::db::Settings) -> Result<Admin> {
     let (token, _) = crate::admin::AdminToken::load(data_dir)
         .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
-    Ok(Admin::new(
-        token,
-        data_dir,
-        settings.clone(),
-        Arc::clone(telemetry),
-    ))
+    Ok(Admin::new(token, data_dir, settings.clone()))
 }
 
 /// Opens the (migrated) databases under `data_dir`; the operator page keeps `admin`'s
@@ -130,6 +121,24 @@ fn waiting_router(admin: Admin) -> Router {
         .fallback(unavailable)
 }
 
+/// What a server serves, and how.
+pub struct ServerConfig {
+    /// The data directory (migrated before the API is served).
+    pub data_dir: std::path::PathBuf,
+    /// Where to listen (port 0: a free one).
+    pub addr: SocketAddr,
+    /// Origins allowed besides the local ones.
+    pub cors: Vec<String>,
+    /// Where requests, store operations and logs are counted.
+    pub telemetry: Arc<Telemetry>,
+    /// With a pace, the server runs a move worker.
+    pub pace: Option<Pace>,
+    /// The operator page's state.
+    pub admin: Admin,
+    /// Connection cap and timeouts.
+    pub limits: Limits,
+}
+
 /// A running API server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -150,10 +159,28 @@ impl Server {
         telemetry: Arc<Telemetry>,
         pace: Option<Pace>,
     ) -> Result<Server> {
-        let admin = admin(data_dir, &crate::db::Settings::default(), &telemetry)?;
-        let ready = async { Ok(()) };
-        let limits = Limits::default();
-        Server::start_when(
+        let admin = admin(data_dir, &crate::db::Settings::default())?;
+        let config = ServerConfig {
+            data_dir: data_dir.to_path_buf(),
+            addr,
+            cors,
+            telemetry,
+            pace,
+            admin,
+            limits: Limits::default(),
+        };
+        Server::start_when(config, async { Ok(()) }, |_| {}).await
+    }
+
+    /// Binds `addr` at once and serves the operator page while `ready` runs (checked mode
+    /// waiting for an approval, then migrating); then opens the stores and serves the API.
+    /// `bound` hears the address as soon as it is bound. Both are served within the limits.
+    pub async fn start_when(
+        config: ServerConfig,
+        ready: impl Future<Output = Result<()>>,
+        bound: impl FnOnce(SocketAddr),
+    ) -> Result<Server> {
+        let ServerConfig {
             data_dir,
             addr,
             cors,
@@ -161,27 +188,8 @@ impl Server {
             pace,
             admin,
             limits,
-            ready,
-            |_| {},
-        )
-        .await
-    }
-
-    /// Binds `addr` at once and serves the operator page while `ready` runs (checked mode
-    /// waiting for an approval, then migrating); then opens the stores and serves the API.
-    /// `bound` hears the address as soon as it is bound. Both are served within `limits`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn start_when(
-        data_dir: &Path,
-        addr: SocketAddr,
-        cors: Vec<String>,
-        telemetry: Arc<Telemetry>,
-        pace: Option<Pace>,
-        admin: Admin,
-        limits: Limits,
-        ready: impl std::future::Future<Output = Result<()>>,
-        bound: impl FnOnce(SocketAddr),
-    ) -> Result<Server> {
+        } = config;
+        let data_dir = data_dir.as_path();
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?
@@ -195,12 +203,11 @@ impl Server {
         let waiting = {
             let early = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
             let router = waiting_router(admin.clone());
-            let telemetry = Arc::clone(&telemetry);
             tokio::spawn(async move {
                 let switched = async move {
                     let _ = switched.wait_for(|s| *s).await;
                 };
-                crate::http::serve(early, router, limits, telemetry, switched).await
+                crate::http::serve(early, router, limits, switched).await
             })
         };
         bound(addr);
@@ -216,12 +223,11 @@ impl Server {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let router = app(state.clone());
-        let serving = Arc::clone(&state.telemetry);
         let task = tokio::spawn(async move {
             let stopped = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            crate::http::serve(listener, router, limits, serving, stopped).await
+            crate::http::serve(listener, router, limits, stopped).await
         });
         let counting = state.clone();
         let mut counting_stop = stop.subscribe();
@@ -242,9 +248,7 @@ impl Server {
                 Arc::clone(&state.telemetry),
             )
         });
-        state
-            .telemetry
-            .log(format!("INFO listening on http://{addr}"));
+        tracing::info!("listening on http://{addr}");
         Ok(Server {
             addr,
             state,
@@ -315,7 +319,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     // 512, which under load wake and park one another (GET note: 30% → 41% of the HTTP ceiling
     // in bench/http/run.sh on 2 cores).
     let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
+        .map(std::num::NonZero::get)
         .unwrap_or(2);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -353,8 +357,8 @@ pub fn serve(
         );
     }
     runtime()?.block_on(async {
-        let telemetry = Arc::new(Telemetry::default());
-        let admin = Admin::new(admin, data_dir, settings.clone(), Arc::clone(&telemetry));
+        let telemetry = Telemetry::capturing();
+        let admin = Admin::new(admin, data_dir, settings.clone());
         let page = Arc::new(std::sync::Mutex::new(String::new()));
         // Migrate first; only when checked mode needs an approval does the port open at once,
         // to serve the operator page while waiting.
@@ -379,7 +383,10 @@ pub fn serve(
                     return Ok(());
                 }
                 tokio::task::spawn_blocking(move || {
-                    let url = page.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let url = page
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
                     let mut out = std::io::stdout().lock();
                     let report = crate::db::startup(&dir, &settings, &mut out, Some(&url))?;
                     strata::cli::write_report(&mut out, &report)?;
@@ -389,17 +396,21 @@ pub fn serve(
                 .context("migrating")?
             }
         };
-        let server = Server::start_when(
-            data_dir,
+        let config = ServerConfig {
+            data_dir: data_dir.to_path_buf(),
             addr,
             cors,
-            Arc::clone(&telemetry),
-            Some(pace),
+            telemetry: Arc::clone(&telemetry),
+            pace: Some(pace),
             admin,
             limits,
-            migrated,
-            |addr| *page.lock().unwrap_or_else(|p| p.into_inner()) = format!("http://{addr}/admin"),
-        )
+        };
+        let server = Server::start_when(config, migrated, |addr| {
+            *page
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                format!("http://{addr}/admin");
+        })
         .await?;
         if ui.is_none() {
             println!("notely: listening on http://{}", server.addr);
@@ -474,9 +485,7 @@ fn refresh_ui(
             Ok(Err(e)) => format!("refused: {e}"),
             Err(e) => format!("failed: {e}"),
         };
-        state
-            .telemetry
-            .log(format!("INFO terminal UI: {}", app.message));
+        tracing::info!("terminal UI: {}", app.message);
         handle.block_on(refresh_counts(state));
     }
     app.stats = Some(state.telemetry.snapshot());
@@ -526,9 +535,7 @@ fn refresh_ui(
     });
     match gathered {
         Ok(rows) => app.accounts = rows,
-        Err(e) => state
-            .telemetry
-            .log(format!("ERROR refreshing the accounts page: {e}")),
+        Err(e) => tracing::error!("refreshing the accounts page: {e}"),
     }
     match crate::db::fleet(data_dir, settings).status() {
         Ok(statuses) => {
@@ -545,11 +552,9 @@ fn refresh_ui(
                     pending: s.status.pending(),
                     problems: s.status.problems(),
                 })
-                .collect()
+                .collect();
         }
-        Err(e) => state
-            .telemetry
-            .log(format!("ERROR reading migration status: {e}")),
+        Err(e) => tracing::error!("reading migration status: {e}"),
     }
 }
 
@@ -557,7 +562,7 @@ fn refresh_ui(
 pub fn load_only(target: &str, config: LoadConfig) -> Result<LoadReport> {
     runtime()?.block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let telemetry = Arc::new(Telemetry::default());
+        let telemetry = Telemetry::capturing();
         let users = tokio::spawn({
             let (target, telemetry) = (target.to_string(), Arc::clone(&telemetry));
             async move { loadgen::run(&target, &config, telemetry, stopped).await }
@@ -665,7 +670,7 @@ pub fn demo(
     pace: Pace,
 ) -> Result<DemoReport> {
     runtime()?.block_on(async {
-        let telemetry = Arc::new(Telemetry::default());
+        let telemetry = Telemetry::capturing();
         if plan.legacy.is_some() {
             let control = Db::open(&data_dir.join("control.db"), 1)?;
             control.with_writer(|c| {
@@ -728,7 +733,7 @@ pub fn demo(
                 crate::moves::seed_legacy_notes(&engine, &accounts, per_account)
             })
             .await??;
-            telemetry.log(format!("INFO demo: seeded {seeded} legacy notes"));
+            tracing::info!("demo: seeded {seeded} legacy notes");
         }
         let before_from = std::time::Instant::now();
         tokio::time::sleep(before).await;
@@ -760,10 +765,11 @@ pub fn demo(
                 .await??
             };
             let Some(started) = started else { continue };
-            telemetry.log(format!(
-                "INFO demo: started move {} ({})",
-                started.id, started.description
-            ));
+            tracing::info!(
+                "demo: started move {} ({})",
+                started.id,
+                started.description
+            );
             let status = loop {
                 let engine = Arc::clone(&engine);
                 let s =

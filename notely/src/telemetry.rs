@@ -133,7 +133,7 @@ pub struct Snapshot {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records into `series[outer][inner]`, allocating the keys only the first time.
@@ -248,6 +248,72 @@ impl Telemetry {
             note_counts: lock(&self.note_counts).clone(),
             consistency_misses: self.misses(),
             moves: lock(&self.moves).values().rev().cloned().collect(),
+        }
+    }
+}
+
+/// Telemetries that receive the process's log events ([`LogLayer`]), weakly held.
+fn sinks() -> &'static Mutex<Vec<std::sync::Weak<Telemetry>>> {
+    static SINKS: std::sync::OnceLock<Mutex<Vec<std::sync::Weak<Telemetry>>>> =
+        std::sync::OnceLock::new();
+    SINKS.get_or_init(Mutex::default)
+}
+
+impl Telemetry {
+    /// A telemetry that also receives every `tracing` event of the process at INFO and above
+    /// (when `main` installed [`LogLayer`]): its recent lines are the TUI's Logs page.
+    pub fn capturing() -> std::sync::Arc<Telemetry> {
+        let telemetry = std::sync::Arc::new(Telemetry::default());
+        let mut sinks = lock(sinks());
+        sinks.retain(|w| w.strong_count() > 0);
+        sinks.push(std::sync::Arc::downgrade(&telemetry));
+        telemetry
+    }
+}
+
+/// A `tracing` layer that keeps log events (INFO and above) as lines in the telemetries made
+/// with [`Telemetry::capturing`]: the TUI shows them, and under the TUI nothing else prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let level = *event.metadata().level();
+        if level > tracing::Level::INFO {
+            return;
+        }
+        let live: Vec<std::sync::Arc<Telemetry>> = lock(sinks())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let mut line = format!("{level} ");
+        event.record(&mut Fields(&mut line));
+        for telemetry in live {
+            telemetry.log(line.clone());
+        }
+    }
+}
+
+/// An event's message, then its other fields as `name=value`.
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            self.0.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.push_str(&format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
         }
     }
 }

@@ -26,6 +26,8 @@ struct Notely {
 impl Notely {
     /// Starts `notely serve` on `data_dir` with ARGS, with at most `open_files` file
     /// descriptors (soft and hard limit) when given.
+    // The child's open-file limit has no std API: setrlimit, between fork and exec.
+    #[allow(unsafe_code)]
     fn start(data_dir: &Path, open_files: Option<u64>, args: &[&str]) -> Notely {
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(common::NOTELY);
@@ -398,7 +400,7 @@ async fn wrong_tokens_slow_down_their_address_only() {
         async move { request.send().await }
     };
     let retry_after = |res: &reqwest::Response| -> u64 {
-        res.headers()[reqwest::header::RETRY_AFTER]
+        res.headers()[header::RETRY_AFTER]
             .to_str()
             .unwrap()
             .parse()
@@ -451,7 +453,7 @@ async fn wrong_tokens_slow_down_their_address_only() {
     // ... while the operator's address logs in and calls the API at once.
     let res = login(&operator, &token).await.unwrap();
     assert_eq!(res.status(), 303);
-    assert!(res.headers().contains_key(reqwest::header::SET_COOKIE));
+    assert!(res.headers().contains_key(header::SET_COOKIE));
     let res = operator
         .get(format!("{base}/admin/api/status"))
         .bearer_auth(&token)

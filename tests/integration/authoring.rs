@@ -95,7 +95,10 @@ fn new_copies_the_previous_schema_of_its_role_and_registers_itself() {
     );
     let lib = std::fs::read_to_string(dir.path().join("lib.rs")).unwrap();
     assert!(
-        lib.contains("pub mod m20240226153100_create_notes;\npub mod m20240301120000_add_titles;\n\npub const X"),
+        lib.contains(
+            "pub mod m20240226153100_create_notes;\n/// Add titles.\n\
+             pub mod m20240301120000_add_titles;\n\npub const X"
+        ),
         "{lib}"
     );
 }
@@ -330,7 +333,7 @@ fn a_baseline_adopts_a_matching_database_without_changing_it() {
     let added: Vec<String> = after
         .diff(&schema_before)
         .iter()
-        .map(|d| d.to_string())
+        .map(ToString::to_string)
         .collect();
     assert_eq!(
         added,

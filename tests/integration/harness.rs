@@ -66,7 +66,7 @@ mod honest {
                     .set(people::LAST_NAME, last)
                     .filter(people::ID.eq(p.id))
                     .execute()?;
-                super::super::TRANSFORMED.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                TRANSFORMED.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
                 Ok(())
             })
         }

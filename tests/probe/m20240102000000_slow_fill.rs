@@ -18,6 +18,7 @@ strata::schema! {
     }
 }
 
+/// Rows the slow fill inserts.
 pub const ITEMS: i64 = 200;
 
 /// Fills `items` row by row; `STRATA_PROBE_SLOW_MS` stretches it so a test can kill it midway,

@@ -95,10 +95,10 @@ impl App {
         match key {
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
-                self.page = Page::ALL[(self.page.index() + 1) % n]
+                self.page = Page::ALL[(self.page.index() + 1) % n];
             }
             KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
-                self.page = Page::ALL[(self.page.index() + n - 1) % n]
+                self.page = Page::ALL[(self.page.index() + n - 1) % n];
             }
             KeyCode::Char(c @ '1'..='5') => self.page = Page::ALL[(c as usize) - ('1' as usize)],
             KeyCode::Char('n') if self.page == Page::Moves => {
@@ -114,10 +114,10 @@ impl App {
                 self.message = "cancelling the newest unfinished move…".into();
             }
             KeyCode::Up | KeyCode::Char('k') if self.page == Page::Logs => {
-                self.log_scroll = (self.log_scroll + 1).min(self.logs.len().saturating_sub(1))
+                self.log_scroll = (self.log_scroll + 1).min(self.logs.len().saturating_sub(1));
             }
             KeyCode::Down | KeyCode::Char('j') if self.page == Page::Logs => {
-                self.log_scroll = self.log_scroll.saturating_sub(1)
+                self.log_scroll = self.log_scroll.saturating_sub(1);
             }
             _ => {}
         }

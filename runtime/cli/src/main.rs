@@ -220,7 +220,7 @@ fn split(args: SplitArgs) -> Result<ExitCode> {
                         "elapsed_s": p.elapsed_s,
                         "shards": shards,
                     })
-                )
+                );
             });
         } else if bar.is_hidden() {
             eprintln!(

@@ -87,6 +87,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase's name as `strata_placement.phase` stores it (`stable`, `dual`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Stable => "stable",
@@ -118,7 +119,10 @@ pub struct Placement {
     pub location: String,
     /// While moving: where they go.
     pub target: Option<String>,
+    /// Where the move stands for this owner; [`Phase::Stable`] exactly when `target` is
+    /// `None`.
     pub phase: Phase,
+    /// The move under way (a `strata_moves` id); `None` exactly when `target` is.
     pub move_id: Option<i64>,
     /// Grows with every change of this row.
     pub epoch: i64,
@@ -221,6 +225,7 @@ pub enum MoveState {
 }
 
 impl MoveState {
+    /// The state's name as `strata_moves.state` stores it (`running`, `cancelling`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             MoveState::Running => "running",
@@ -251,12 +256,18 @@ impl MoveState {
 /// A move as the directory records it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MoveRecord {
+    /// The move's id (`strata_moves.id`), as [`crate::Engine::move_status`] and
+    /// [`crate::Engine::cancel_move`] take it.
     pub id: i64,
+    /// What the move is for, as given when it was started.
     pub description: String,
+    /// What the move is doing.
     pub state: MoveState,
-    /// Unix milliseconds.
+    /// When the move was started (Unix ms).
     pub created_at: i64,
+    /// When the move's row last changed: progress, a switch, a state change (Unix ms).
     pub updated_at: i64,
+    /// When the move ended, done or cancelled (Unix ms); `None` while it is unfinished.
     pub finished_at: Option<i64>,
     /// Owners in the move.
     pub owners: u64,
@@ -268,11 +279,14 @@ pub struct MoveRecord {
     pub verified: u64,
     /// Differences verification found.
     pub differences: u64,
-    /// The process running the move, and its last sign of life (Unix ms).
+    /// The process running the move (`host/pid@start`); `None` when no worker holds it.
     pub worker: Option<String>,
+    /// The worker's last sign of life (Unix ms); `None` when no worker holds the move.
     pub heartbeat: Option<i64>,
     /// Records per second the backfill copied lately.
     pub rate: f64,
+    /// Why the move stopped or its last worker failed; `None` if nothing went wrong (a cancel
+    /// clears it).
     pub error: Option<String>,
 }
 

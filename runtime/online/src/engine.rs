@@ -20,7 +20,9 @@ pub trait Item: Clone + Send + Sync + 'static {
     /// The record's id.
     type Id: ToSql + Clone + Ord + Eq + Hash + Debug + Send + Sync + 'static;
 
+    /// The owner the record belongs to; it decides where the record is placed.
     fn owner(&self) -> &Self::Owner;
+    /// The record's id, unique within its owner.
     fn id(&self) -> &Self::Id;
     /// Orders the versions of one record: the larger wins (last write wins).
     fn version(&self) -> i64;
@@ -64,8 +66,12 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
 
 /// A named database and its layout.
 pub struct Location<R: Item> {
+    /// The name the directory knows the database by (its `location` and `target` columns);
+    /// unique among an engine's locations.
     pub name: String,
+    /// Connections to the database: one writer and a few readers.
     pub pool: Arc<Pool>,
+    /// How this database stores the records.
     pub layout: Arc<dyn Layout<R>>,
 }
 
@@ -92,28 +98,47 @@ impl<R: Item> Debug for Location<R> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MoveError {
+    /// SQLite failed on a location's database or on the control database.
     #[error("{location} ({path}): {source}")]
     Sqlite {
+        /// The location's name; `control` for the control database.
         location: String,
+        /// The database file.
         path: std::path::PathBuf,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
+    /// The directory or a caller named a location the engine neither has nor can open.
     #[error("unknown location `{name}`; the known locations are: {known}")]
-    UnknownLocation { name: String, known: String },
+    UnknownLocation {
+        /// The name asked for.
+        name: String,
+        /// The names of the locations the engine has, comma-separated.
+        known: String,
+    },
+    /// The owner (`Debug`-formatted) has no row in `strata_placement`.
     #[error("{0:?} has no placement in the directory")]
     Unplaced(String),
+    /// The owner's (`Debug`-formatted) placement changed under every one of a request's
+    /// attempts; nothing was written, and retrying is safe.
     #[error("the placement of {0:?} kept changing under the request; try again")]
     Contended(String),
+    /// No move has this id.
     #[error("no move {0}; `move status` lists the moves")]
     NoSuchMove(i64),
+    /// A request that cannot be carried out as asked (two locations with one name, an owner
+    /// already moving, a move in a state that forbids it); the message says why.
     #[error("{0}")]
     Invalid(String),
     /// A location's layout failed otherwise (a record it cannot read, say).
     #[error("{location} ({path}): {source}")]
     Layout {
+        /// The location's name.
         location: String,
+        /// The location's database file.
         path: std::path::PathBuf,
+        /// The layout's error.
         #[source]
         source: LayoutError,
     },
@@ -123,8 +148,11 @@ pub enum MoveError {
     /// that conflicts never lets its source go.
     #[error("{location} did not keep record {id} of {owner}: {why}")]
     Conflict {
+        /// The location's name.
         location: String,
+        /// The record's owner, `Debug`-formatted.
         owner: String,
+        /// The record's id, `Debug`-formatted.
         id: String,
         /// What reading it back found.
         why: &'static str,
@@ -419,14 +447,17 @@ impl<R: Item> Engine<R> {
     /// Installs (or removes) a crash injector, for crash-safety tests.
     #[doc(hidden)]
     pub fn set_fault(&self, fault: Option<Fault>) {
-        *self.fault.write().unwrap_or_else(|p| p.into_inner()) = fault;
+        *self
+            .fault
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fault;
     }
 
     /// Whether an injected crash strikes at `point`.
     fn crash_at(&self, point: &'static str) -> bool {
         self.fault
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
             .is_some_and(|f| f(point))
     }
@@ -440,7 +471,7 @@ impl<R: Item> Engine<R> {
     pub fn locations(&self) -> Vec<Arc<Location<R>>> {
         self.locations
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
             .cloned()
             .collect()
@@ -451,7 +482,7 @@ impl<R: Item> Engine<R> {
         if let Some(loc) = self
             .locations
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(name)
         {
             return Ok(Arc::clone(loc));
@@ -470,7 +501,10 @@ impl<R: Item> Engine<R> {
             None => return Err(unknown()),
         };
         install_ledger(&opened)?;
-        let mut all = self.locations.write().unwrap_or_else(|p| p.into_inner());
+        let mut all = self
+            .locations
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(Arc::clone(
             all.entry(name.to_string())
                 .or_insert_with(|| Arc::new(opened)),

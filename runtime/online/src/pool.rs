@@ -47,13 +47,15 @@ impl Checkpointer {
             .name("strata-checkpoint".into())
             .spawn(move || {
                 let (lock, wake) = &*flag;
-                let mut stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
+                let mut stopped = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 while !*stopped {
                     // PASSIVE: copies what it can without blocking readers or writers.
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                     stopped = wake
                         .wait_timeout(stopped, CHECKPOINT_EVERY)
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .0;
                 }
             })
@@ -68,7 +70,9 @@ impl Checkpointer {
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         let (lock, wake) = &*self.stop;
-        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         wake.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -122,7 +126,7 @@ impl Pool {
             .unwrap_or_else(|| {
                 self.readers[start % n]
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
             });
         f(&conn)
     }
@@ -134,6 +138,8 @@ impl Pool {
 
     /// The writer connection, held until the guard drops.
     pub fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

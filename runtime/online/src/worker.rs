@@ -41,6 +41,7 @@ impl Default for Pace {
 /// A move's progress, as the CLI, the TUI and the logs show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MoveStatus {
+    /// The move as the directory records it (its fields appear at the top level in JSON).
     #[serde(flatten)]
     pub record: MoveRecord,
     /// Owners of the move per phase (`planned` for those not started yet).
@@ -58,17 +59,24 @@ pub struct MoveStatus {
 /// A move's progress towards one target location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TargetProgress {
+    /// Owners the move sends to this location.
     pub owners: u64,
+    /// Of those, owners already verified and switched to it.
     pub switched: u64,
 }
 
 /// What one call of [`Engine::work`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkReport {
+    /// The move the call worked on.
     pub move_id: i64,
+    /// The move's state when the call returned (still active if `stop` was set).
     pub state: MoveState,
+    /// Records the backfill copied during this call.
     pub records_copied: u64,
+    /// Owners verified and switched to their target during this call.
     pub owners_switched: u64,
+    /// Wall-clock seconds the call worked on the move.
     pub duration_s: f64,
 }
 

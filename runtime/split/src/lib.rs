@@ -18,6 +18,45 @@
 //!   transaction as the rows. After a crash at any moment, `resume` restarts each reader from
 //!   the smallest checkpoint among the shards, and each shard skips the rows it already has:
 //!   exactly the source rows, no duplicates, no gaps.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::atomic::AtomicBool;
+//! use std::time::Duration;
+//! use strata_split::{Routing, SplitOptions, split, verify};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("strata-split-doc-{}", std::process::id()));
+//! let _ = std::fs::remove_dir_all(&dir);
+//! std::fs::create_dir_all(&dir)?;
+//! let source = dir.join("clients.db");
+//! let db = rusqlite::Connection::open(&source)?;
+//! db.execute_batch("CREATE TABLE clients (phone TEXT, name TEXT)")?;
+//! for i in 0..100 {
+//!     db.execute("INSERT INTO clients VALUES (?1, 'x')", [format!("+1555{i:04}")])?;
+//! }
+//! db.execute("INSERT INTO clients VALUES (NULL, 'no phone')", [])?;
+//! let options = SplitOptions {
+//!     source,
+//!     table: "clients".into(),
+//!     key: "phone".into(),
+//!     shards: 4,
+//!     out: dir.join("shards"),
+//!     readers: 2,
+//!     batch: 16,
+//!     resume: false,
+//!     placement: Routing::Hash,
+//! };
+//! let report = split(&options, &AtomicBool::new(false), Duration::from_secs(1), &mut |_| {})?;
+//! assert_eq!(report.rows, 101);
+//! assert_eq!(report.per_shard.len(), 5); // 4 shards and the reserved one, for the NULL key
+//! assert_eq!(report.per_shard[4], 1);
+//! assert!(verify(&options)?.ok);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod options;

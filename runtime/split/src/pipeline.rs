@@ -286,19 +286,29 @@ fn decode<'a>(data: &'a [u8], at: &mut usize) -> ValueRef<'a> {
 pub struct Progress {
     /// Rows committed in the shards (including those of earlier runs, when resuming).
     pub rows: u64,
+    /// Rows in the source table, counted when this run started.
     pub total: u64,
+    /// Rows committed per shard, indexed by shard number (the last is the reserved shard).
     pub per_shard: Vec<u64>,
+    /// Seconds since this run started (not counting earlier runs, when resuming).
     pub elapsed_s: f64,
 }
 
 /// What a split did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SplitReport {
+    /// Rows in the shards, which is every source row (including those of earlier runs, when
+    /// resuming).
     pub rows: u64,
+    /// Rows per shard, indexed by shard number (the last is the reserved shard).
     pub per_shard: Vec<u64>,
+    /// The shard files, in shard order ([`shard_path`]).
     pub files: Vec<PathBuf>,
+    /// Wall-clock seconds of this run, index builds included.
     pub duration_s: f64,
+    /// `rows` over `duration_s` (so rows of earlier runs count, when resuming).
     pub rows_per_s: f64,
+    /// Whether this run continued an earlier one (`--resume`).
     pub resumed: bool,
 }
 
@@ -370,7 +380,13 @@ pub fn split(
         drop(senders);
         // Progress while the threads work.
         let mut last = Instant::now();
-        while !readers.iter().all(|h| h.is_finished()) || !writers.iter().all(|h| h.is_finished()) {
+        while !readers
+            .iter()
+            .all(std::thread::ScopedJoinHandle::is_finished)
+            || !writers
+                .iter()
+                .all(std::thread::ScopedJoinHandle::is_finished)
+        {
             std::thread::sleep(Duration::from_millis(50));
             if last.elapsed() >= every {
                 last = Instant::now();

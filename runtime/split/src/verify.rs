@@ -15,20 +15,31 @@ use crate::source::{inspect, open_source, quote};
 /// One shard's verification.
 #[derive(Debug, Clone, Serialize)]
 pub struct ShardCheck {
+    /// The shard number: `0..shards`, or `shards` for the reserved shard.
     pub shard: u32,
+    /// The shard's file ([`shard_path`]); it may not exist.
     pub path: PathBuf,
+    /// Source rows that route to this shard.
     pub expected_rows: u64,
+    /// Rows in the shard (0 if its file is missing).
     pub rows: u64,
+    /// The content hash of the source rows that route to this shard: the sum of the rows'
+    /// hashes modulo 2^61 - 1, as 16 hex digits.
     pub expected_hash: String,
+    /// The content hash of the shard's rows, in the same form.
     pub hash: String,
+    /// Whether the shard is marked complete (its load finished and its indexes are built).
     pub complete: bool,
+    /// Whether the shard is complete and its row count and hash match the source's.
     pub ok: bool,
 }
 
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// Every shard's check, in shard order, the reserved shard last.
     pub shards: Vec<ShardCheck>,
+    /// Whether every shard is ok.
     pub ok: bool,
 }
 

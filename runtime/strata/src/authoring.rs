@@ -23,9 +23,14 @@ struct Existing {
 /// What [`new_migration`] wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NewMigration {
+    /// The file written: `<dir>/<module>.rs`.
     pub path: PathBuf,
+    /// The new migration's version: the current UTC time as `YYYYMMDDHHMMSS`, or one second
+    /// after the newest existing migration when that is not older.
     pub version: i64,
+    /// The module's name: `m<version>_<name>`.
     pub module: String,
+    /// The role it targets: the one given, else the directory's only role, else `main`.
     pub role: String,
     /// The migration whose schema declaration was copied.
     pub copied_from: Option<String>,
@@ -172,7 +177,7 @@ pub fn new_migration(
     let role = match (role, roles.len()) {
         (Some(r), _) => r.to_string(),
         (None, 0) => crate::DEFAULT_ROLE.to_string(),
-        (None, 1) => roles.first().map(|r| r.to_string()).unwrap_or_default(),
+        (None, 1) => roles.first().map(ToString::to_string).unwrap_or_default(),
         (None, _) => {
             return Err(Error::Usage(format!(
                 "{} holds migrations of several roles ({}); say which with --role",
@@ -264,7 +269,19 @@ fn register(dir: &Path, module: &str) -> Result<Option<PathBuf>> {
     let Ok(text) = std::fs::read_to_string(&lib) else {
         return Ok(None);
     };
-    let line = format!("pub mod {module};");
+    // Documented, so that a crate with `missing_docs` stays clean: the name, in words
+    // (`m20300102030405_add_note_titles` → "Add note titles."), until its author says more.
+    let words = module
+        .splitn(2, '_')
+        .nth(1)
+        .unwrap_or(module)
+        .replace('_', " ");
+    let mut chars = words.chars();
+    let title: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    let line = format!("/// {title}.\npub mod {module};");
     let mut lines: Vec<&str> = text.lines().collect();
     let last = lines.iter().rposition(|l| {
         let l = l.trim_start_matches("pub ").trim();

@@ -27,7 +27,10 @@ impl Default for BackupPolicy {
 /// A backup file and what it holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupFile {
+    /// The backup file, `<database stem>.<UTC time>.v<version>.db` in the backup directory;
+    /// after a restore, the file restored from.
     pub path: PathBuf,
+    /// The database it is a copy of; after a restore, the database restored.
     pub database: PathBuf,
     /// Newest applied version in the copy.
     pub version: Option<i64>,

@@ -36,6 +36,7 @@ use crate::report::{MigrationState, Report};
 /// `migrate <command> [--json]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MigrateArgs {
+    /// The command to run.
     #[command(subcommand)]
     pub command: MigrateCommand,
 
@@ -68,6 +69,7 @@ pub enum MigrateCommand {
     /// of them has no `down`, if VERSION is no migration's (0 reverts everything), or, without
     /// --yes, if it would drop tables holding rows.
     Down {
+        /// The newest migration to keep (0: revert everything).
         #[arg(long, value_name = "VERSION")]
         to: i64,
         /// Only the databases of this role.
@@ -99,6 +101,7 @@ pub enum MigrateCommand {
     },
     /// Accept the changed checksum of an applied migration after reviewing the change.
     Repair {
+        /// The applied migration whose new checksum to accept.
         #[arg(long, value_name = "VERSION")]
         version: i64,
         /// Who accepts it (default: $USER@host).
@@ -185,12 +188,17 @@ pub fn new_migration(args: &NewArgs, out: &mut dyn Write) -> Result<(), CliError
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
+    /// A command on one database failed.
     #[error(transparent)]
     Strata(#[from] Error),
+    /// A run over the fleet failed on one database; carries the report of all.
     #[error(transparent)]
     Fleet(Box<FleetError>),
+    /// Writing the output failed.
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),
+    /// The command line names something that does not exist (a role, a migration, a
+    /// database); the text says what.
     #[error("{0}")]
     Usage(String),
 }
@@ -280,7 +288,7 @@ fn json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), CliError> {
 
 /// Left-aligned columns separated by two spaces.
 fn table(out: &mut dyn Write, indent: &str, rows: &[Vec<String>]) -> std::io::Result<()> {
-    let columns = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
             rows.iter()
@@ -367,7 +375,7 @@ pub fn execute(
         }
         MigrateCommand::Rehearse => {
             let rehearsals = fleet.each(|m, d| m.rehearse(&d.path))?;
-            let passed = rehearsals.iter().all(|r| r.passed());
+            let passed = rehearsals.iter().all(crate::Rehearsal::passed);
             if args.json {
                 json(
                     out,
@@ -421,7 +429,7 @@ pub fn execute(
                 )?;
             } else {
                 for (d, ids) in approved {
-                    let names: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                    let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
                     match names.len() {
                         0 => writeln!(
                             out,
@@ -720,7 +728,7 @@ fn verify(
     out: &mut dyn Write,
 ) -> Result<Finished, CliError> {
     let results = fleet.each(|m, d| m.verify(&d.path))?;
-    let clean = results.iter().all(|v| v.is_clean());
+    let clean = results.iter().all(crate::Verification::is_clean);
     if args.json {
         json(
             out,

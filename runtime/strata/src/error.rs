@@ -9,7 +9,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A migration registered in the binary, named in errors as `20240226153000 create_notes`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MigrationId {
+    /// The version, a UTC timestamp `YYYYMMDDHHMMSS`.
     pub version: i64,
+    /// The migration function's name.
     pub name: String,
 }
 
@@ -22,7 +24,9 @@ impl std::fmt::Display for MigrationId {
 /// A table a revert would drop, and the rows it holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DroppedTable {
+    /// The table's name.
     pub table: String,
+    /// How many rows it holds now; always more than 0 (empty tables are not reported).
     pub rows: i64,
 }
 
@@ -40,34 +44,52 @@ pub enum Error {
     #[error("{0}")]
     Custom(Box<dyn std::error::Error + Send + Sync + 'static>),
 
+    /// The source holds no migration: the crate defining them was not linked into the binary.
     #[error(
         "no migrations are registered{}: the crate defining them was not linked into this \
          binary. Put `strata::migrations!()` in that crate's lib.rs and pass its `MIGRATIONS` to \
          the migrator, which makes the binary depend on it",
         if .set.is_empty() { String::new() } else { format!(" under `{}`", .set) }
     )]
-    EmptyRegistry { set: String },
+    EmptyRegistry {
+        /// The module path the source collects migrations under ([`Source::prefix`]).
+        ///
+        /// [`Source::prefix`]: crate::Source::prefix
+        set: String,
+    },
 
+    /// No migration of the source targets the role asked for.
     #[error("no migrations for role `{role}` in `{set}` (roles present: {known})")]
     UnknownRole {
+        /// The role asked for.
         role: String,
+        /// The module path the source collects migrations under.
         set: String,
+        /// The roles the source's migrations do target, sorted and comma-separated.
         known: String,
     },
 
+    /// Two migrations of the source share a version (within one crate, `#[migration]` already
+    /// refuses that at compile time).
     #[error(
         "migration version {version} is used twice: by `{first}` and by `{second}`; give one of \
          them a new timestamp"
     )]
     DuplicateVersion {
+        /// The version both use.
         version: i64,
+        /// One of the two, as `module::path::function`.
         first: String,
+        /// The other, as `module::path::function`.
         second: String,
     },
 
+    /// A directory Strata was pointed at does not exist: the parent directory of a database
+    /// to create, or a migrations directory ([`authoring`](crate::authoring)).
     #[error("directory {} does not exist; create it first", .0.display())]
     MissingDirectory(PathBuf),
 
+    /// The file exists but is no SQLite database: its header is not `SQLite format 3`.
     #[error(
         "{} is not an SQLite database (its header is not `SQLite format 3`); point Strata at a \
          database file or at a path where it may create one",
@@ -75,32 +97,53 @@ pub enum Error {
     )]
     NotADatabase(PathBuf),
 
+    /// The database is damaged (SQLite reports `SQLITE_CORRUPT`, or `PRAGMA quick_check` finds
+    /// damage), or the path cannot be opened as a database file at all (a directory, say).
     #[error("{} is corrupt: {message}; restore it from a backup", .path.display())]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite or the file system reported, such as `quick_check`'s findings.
+        message: String,
+    },
 
+    /// The database cannot be written: read-only file, directory or file system.
     #[error(
         "{} cannot be written (read-only file, directory or file system); fix its permissions",
         .0.display()
     )]
     ReadOnly(PathBuf),
 
+    /// The database holds tables but no Strata history: something else created it. A
+    /// `baseline` migration adopts such a database.
     #[error(
         "{} holds tables ({tables}) but no Strata history: it was not created by Strata. Move it \
          away, or adopt it: `strata introspect` prints a baseline migration for it",
         .path.display()
     )]
-    ForeignDatabase { path: PathBuf, tables: String },
+    ForeignDatabase {
+        /// The database file.
+        path: PathBuf,
+        /// Its tables (SQLite's own `sqlite_*` tables excluded), comma-separated.
+        tables: String,
+    },
 
+    /// The database was initialized for another role than the one asked for.
     #[error(
         "{} is a `{found}` database, not a `{expected}` one; check the path",
         .path.display()
     )]
     WrongRole {
+        /// The database file.
         path: PathBuf,
+        /// The role of the migrator, or of the restore.
         expected: String,
+        /// The role recorded in the database.
         found: String,
     },
 
+    /// An applied migration's code changed: the checksum recorded when it was applied differs
+    /// from the one compiled into this binary.
     #[error(
         "migration {id} was changed after it was applied to {}: applied checksum {applied}, \
          checksum in this binary {compiled}. Restore the migration as it was and put the change \
@@ -108,12 +151,18 @@ pub enum Error {
         .path.display()
     )]
     ChecksumMismatch {
+        /// The database file.
         path: PathBuf,
+        /// The changed migration.
         id: MigrationId,
+        /// The checksum recorded in the history, lowercase hex.
         applied: String,
+        /// The checksum of the migration in this binary, lowercase hex.
         compiled: String,
     },
 
+    /// The database has applied migrations that this binary does not know (a newer build
+    /// migrated it), and `allow_unknown` is off or a revert would have to undo one of them.
     #[error(
         "{} has migrations applied that this binary does not know: {}. It was migrated by a newer \
          build; deploy that build, or start with unknown migrations allowed \
@@ -122,10 +171,14 @@ pub enum Error {
         list(.unknown)
     )]
     UnknownApplied {
+        /// The database file.
         path: PathBuf,
+        /// The unknown migrations, as the history records them.
         unknown: Vec<MigrationId>,
     },
 
+    /// A pending migration is older than the newest applied one, and `allow_out_of_order` is
+    /// off.
     #[error(
         "migration {id} is older than {newest}, which {} already has applied (merged from a \
          parallel branch?). Give it a newer timestamp, or allow out-of-order migrations \
@@ -133,23 +186,40 @@ pub enum Error {
         .path.display()
     )]
     OutOfOrder {
+        /// The database file.
         path: PathBuf,
+        /// The first pending migration older than `newest`.
         id: MigrationId,
+        /// The newest migration applied to the database.
         newest: MigrationId,
     },
 
+    /// A migration's up or down function failed; its transaction was rolled back (a
+    /// `no_transaction` migration keeps what it did before failing).
     #[error("migration {id} failed and was rolled back: {source}")]
     MigrationFailed {
+        /// The migration that failed.
         id: MigrationId,
+        /// The error it returned, or that recording it raised.
         #[source]
         source: Box<Error>,
     },
 
+    /// A `foreign_keys = off` migration left rows referencing missing rows that were not
+    /// there before it ran; it was rolled back.
     #[error(
         "migration {id} would leave foreign key violations, so it was rolled back: {violations}"
     )]
-    ForeignKeyViolation { id: MigrationId, violations: String },
+    ForeignKeyViolation {
+        /// The migration.
+        id: MigrationId,
+        /// The first five new violations (`table` rowid, the table it references missing),
+        /// `; `-separated, then how many more.
+        violations: String,
+    },
 
+    /// Another process kept the database locked (or held the migration lease) for the whole
+    /// lock timeout.
     #[error(
         "gave up after {:.1}s waiting for the migration lock on {}{}; raise the lock timeout or \
          check that process",
@@ -158,14 +228,22 @@ pub enum Error {
         .holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
     )]
     LockTimeout {
+        /// The database file.
         path: PathBuf,
+        /// How long this process waited: the configured lock timeout.
         waited: Duration,
+        /// The holder of the migration lease (`host/pid@start`), when a lease was what kept
+        /// it waiting; `None` for SQLite's own lock, whose holder is unknown.
         holder: Option<String>,
     },
 
+    /// Strata was used wrongly: an invalid option value or argument, a migration that ended
+    /// its own transaction, a file that cannot be read or written while authoring. The text
+    /// says which.
     #[error("invalid migration usage: {0}")]
     Usage(String),
 
+    /// Checked mode ([`Mode`](crate::Mode)) and pending migrations were not approved yet.
     #[error(
         "{} has migrations waiting for approval (checked mode): {}. Review them with `migrate \
          plan`, then approve with `migrate approve`",
@@ -173,41 +251,64 @@ pub enum Error {
         list(.pending)
     )]
     ApprovalRequired {
+        /// The database file.
         path: PathBuf,
+        /// The pending migrations not approved yet, oldest first.
         pending: Vec<MigrationId>,
     },
 
+    /// A revert would have to undo a migration that has no `down` function.
     #[error(
         "cannot revert {} to {target}: migration {id} has no `down`; add one (`#[migration(.., \
          down = f)]`) or restore a backup instead",
         .path.display()
     )]
     NoDown {
+        /// The database file.
         path: PathBuf,
+        /// The version the revert was to stop at (0: revert everything).
         target: i64,
+        /// The migration without `down`.
         id: MigrationId,
     },
 
+    /// Verification found the database different from what its migrations declare.
     #[error("{} does not match its migrations: {}", .path.display(), .problems.join("; "))]
     Verify {
+        /// The database file.
         path: PathBuf,
+        /// Each problem found, one sentence each ([`Verification`](crate::Verification)).
         problems: Vec<String>,
     },
 
+    /// `repair` was asked for a migration whose applied checksum did not change.
     #[error(
         "nothing to repair in {}: migration {version} is {state}; `repair` only accepts the new \
          checksum of an applied migration whose code changed",
         .path.display()
     )]
     NothingToRepair {
+        /// The database file.
         path: PathBuf,
+        /// The version given to `repair`.
         version: i64,
+        /// Why there is nothing to repair: `not applied`, `unchanged`,
+        /// `unknown to this binary` or `neither applied nor in this binary`.
         state: String,
     },
 
+    /// Taking or restoring a backup failed.
     #[error("backup {}: {message}", .path.display())]
-    Backup { path: PathBuf, message: String },
+    Backup {
+        /// The backup file or directory concerned (for "the database does not exist yet",
+        /// the database).
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 
+    /// A `baseline` migration cannot adopt the database: its schema differs from the declared
+    /// one.
     #[error(
         "{} cannot be adopted by baseline {id}: its schema differs from the one the baseline \
          declares: {}. Make the declaration match the database (`strata introspect` prints it)",
@@ -215,11 +316,17 @@ pub enum Error {
         .differences.join("; ")
     )]
     BaselineMismatch {
+        /// The database file.
         path: PathBuf,
+        /// The baseline migration.
         id: MigrationId,
+        /// Each difference between the database and the declaration ([`Difference`]s as text).
+        ///
+        /// [`Difference`]: crate::Difference
         differences: Vec<String>,
     },
 
+    /// A restore needs the database to itself, and another process uses it.
     #[error(
         "{} is in use by another process{}: stop the processes using it first (a restore \
          replaces the content in place and needs the database to itself)",
@@ -227,12 +334,15 @@ pub enum Error {
         .holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
     )]
     InUse {
+        /// The database file.
         path: PathBuf,
         /// Who holds it, when that can be known (process ids and command lines, or the
         /// holder of a Strata lease).
         holder: Option<String>,
     },
 
+    /// A revert target is neither 0, nor applied to the database, nor the version of a
+    /// migration in the binary (a typo, most likely).
     #[error(
         "cannot revert {} to {target}: no migration has that version{}; give the version of a \
          migration to keep (`migrate history` lists them), or 0 to revert everything",
@@ -244,12 +354,15 @@ pub enum Error {
         }
     )]
     UnknownTarget {
+        /// The database file.
         path: PathBuf,
+        /// The version given.
         target: i64,
         /// Applied versions just below and above the target.
         nearby: Vec<i64>,
     },
 
+    /// A revert would drop tables that hold rows, and data loss was not allowed.
     #[error(
         "reverting {} to {target} would drop {}; a backup is taken first, but confirm that \
          these rows may go (`--yes`, `Options::allow_data_loss`) or move them elsewhere first",
@@ -257,7 +370,9 @@ pub enum Error {
         .tables.iter().map(|t| format!("table `{}` holding {} row(s)", t.table, t.rows)).collect::<Vec<_>>().join(", ")
     )]
     DataLoss {
+        /// The database file.
         path: PathBuf,
+        /// The version the revert was to stop at (0: revert everything).
         target: i64,
         /// Tables that would disappear, with their row counts.
         tables: Vec<DroppedTable>,
@@ -266,7 +381,7 @@ pub enum Error {
 
 fn list(ids: &[MigrationId]) -> String {
     ids.iter()
-        .map(|i| i.to_string())
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }

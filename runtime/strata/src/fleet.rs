@@ -17,7 +17,9 @@ use crate::report::{Report, Status};
 /// One database of a fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Database {
+    /// The role whose migrations it takes.
     pub role: String,
+    /// The database file.
     pub path: PathBuf,
 }
 
@@ -63,16 +65,22 @@ pub enum Outcome {
 /// One database's part of a [`FleetReport`].
 #[derive(Debug, Clone, Serialize)]
 pub struct DatabaseReport {
+    /// The database's role.
     pub role: String,
+    /// The database file.
     pub path: PathBuf,
+    /// How its run ended.
     pub outcome: Outcome,
+    /// What its run did; `None` when it failed or was not started.
     pub report: Option<Report>,
+    /// Why it failed (the error's message); `None` unless `outcome` is `Failed`.
     pub error: Option<String>,
 }
 
 /// What a fleet run did, database by database.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetReport {
+    /// One entry per database of the fleet, in the order they were added.
     pub databases: Vec<DatabaseReport>,
 }
 
@@ -80,10 +88,14 @@ pub struct FleetReport {
 #[derive(Debug, thiserror::Error)]
 #[error("{} ({} database): {error}{}", .database.display(), .role, stopped_note(.report))]
 pub struct FleetError {
+    /// The failed database's role.
     pub role: String,
+    /// The failed database: the first that failed, in the order they were added.
     pub database: PathBuf,
+    /// Why it failed.
     #[source]
     pub error: Box<Error>,
+    /// What the run did to every database, the failed one included.
     pub report: FleetReport,
 }
 
@@ -106,6 +118,7 @@ type Slot = (Outcome, Option<Report>, Option<Error>);
 /// A database's status within its fleet.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatabaseStatus {
+    /// The database's own status.
     #[serde(flatten)]
     pub status: Status,
     /// Behind the newest version another database of its role has.
@@ -116,7 +129,7 @@ impl<'s> Fleet<'s> {
     /// An empty fleet over the migrations of `source`.
     pub fn new(source: &'s Source) -> Self {
         let parallelism = std::thread::available_parallelism()
-            .map(|n| n.get())
+            .map(std::num::NonZero::get)
             .unwrap_or(2)
             .clamp(1, 8);
         Fleet {
@@ -302,14 +315,16 @@ impl<'s> Fleet<'s> {
                             };
                             results
                                 .lock()
-                                .unwrap_or_else(|p| p.into_inner())
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
                                 .insert(index, entry);
                         }
                     });
                 }
             });
         }
-        let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut results = results
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut failure: Option<(usize, Error)> = None;
         let databases = self
             .databases
@@ -320,7 +335,7 @@ impl<'s> Fleet<'s> {
                     results
                         .remove(&i)
                         .unwrap_or((Outcome::NotStarted, None, None));
-                let message = error.as_ref().map(|e| e.to_string());
+                let message = error.as_ref().map(ToString::to_string);
                 if let (Some(e), None) = (error, &failure) {
                     failure = Some((i, e));
                 }

@@ -12,52 +12,79 @@ use crate::error::Result;
 /// A column as SQLite reports it (`PRAGMA table_xinfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ColumnInfo {
+    /// The column's name.
     pub name: String,
+    /// The declared type as written (`TEXT`, `VARCHAR(100)`); empty when none was declared.
     pub sql_type: String,
+    /// Whether it is `NOT NULL`; also true for an `INTEGER PRIMARY KEY` (the rowid), which
+    /// cannot hold NULL either way.
     pub not_null: bool,
+    /// The default as SQL text, as written (`0`, `'untitled'`, `CURRENT_TIMESTAMP`); `None`
+    /// without a default.
     pub default: Option<String>,
     /// Position in the primary key (0 when not part of it).
     pub primary_key: i64,
+    /// SQLite's `hidden`: 0 for an ordinary column, 1 for a hidden column of a virtual table,
+    /// 2 for a virtual generated column, 3 for a stored generated column.
     pub hidden: i64,
 }
 
 /// An index (`PRAGMA index_list` + `index_xinfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IndexInfo {
+    /// The index's name (`sqlite_autoindex_*` for those SQLite makes for constraints).
     pub name: String,
+    /// The table it indexes.
     pub table: String,
+    /// Whether it is unique.
     pub unique: bool,
+    /// The indexed columns, in index order; `<expr>` for an indexed expression.
     pub columns: Vec<String>,
     /// `c` created by CREATE INDEX, `u` by a UNIQUE constraint, `pk` by the primary key.
     pub origin: String,
+    /// Whether it is a partial index (has a `WHERE` clause).
     pub partial: bool,
 }
 
 /// A foreign key (`PRAGMA foreign_key_list`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ForeignKeyInfo {
+    /// The referencing columns of this table, in key order.
     pub from: Vec<String>,
+    /// The referenced (parent) table.
     pub table: String,
+    /// The referenced columns, pairwise with `from`; empty strings when the key names none
+    /// (it then references the parent's primary key).
     pub to: Vec<String>,
+    /// The `ON UPDATE` action as SQLite names it: `NO ACTION`, `CASCADE`, `RESTRICT`,
+    /// `SET NULL` or `SET DEFAULT`.
     pub on_update: String,
+    /// The `ON DELETE` action, named as `on_update`'s.
     pub on_delete: String,
 }
 
 /// A table's structure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableInfo {
+    /// The table's name.
     pub name: String,
+    /// Its columns in declaration order, hidden and generated ones included.
     pub columns: Vec<ColumnInfo>,
+    /// Its foreign keys, in SQLite's order (`PRAGMA foreign_key_list` ids).
     pub foreign_keys: Vec<ForeignKeyInfo>,
 }
 
 /// The schema of a database, without Strata's and SQLite's own tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SchemaSnapshot {
+    /// Tables by name.
     pub tables: BTreeMap<String, TableInfo>,
+    /// Indexes by name, those SQLite makes for UNIQUE and PRIMARY KEY constraints included
+    /// (see [`IndexInfo::origin`]).
     pub indexes: BTreeMap<String, IndexInfo>,
-    /// Views and triggers by name, as normalised SQL.
+    /// Views by name, as normalised SQL.
     pub views: BTreeMap<String, String>,
+    /// Triggers by name, as normalised SQL.
     pub triggers: BTreeMap<String, String>,
     /// Every object's normalised SQL, keyed by (kind order, name), for the dump.
     sql: BTreeMap<(u8, String), String>,
@@ -317,7 +344,7 @@ fn diff_table(want: &TableInfo, have: &TableInfo, out: &mut Vec<Difference>) {
                 what,
                 expected,
                 found,
-            })
+            });
         };
         if !wc.sql_type.eq_ignore_ascii_case(&hc.sql_type) {
             changed("type", wc.sql_type.clone(), hc.sql_type.clone());
@@ -444,52 +471,90 @@ fn named<S: serde::Serializer>(name: &str, s: S) -> std::result::Result<S::Ok, S
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "difference", rename_all = "snake_case")]
 pub enum Difference {
+    /// An expected table is missing.
     #[serde(serialize_with = "named")]
     MissingTable(String),
+    /// The live schema has a table the expected one does not.
     #[serde(serialize_with = "named")]
     UnexpectedTable(String),
+    /// A table lacks an expected column.
     MissingColumn {
+        /// The table.
         table: String,
+        /// The missing column.
         column: String,
     },
+    /// A table has a column the expected schema does not.
     UnexpectedColumn {
+        /// The table.
         table: String,
+        /// The unexpected column.
         column: String,
     },
+    /// A column differs in one respect (one difference per respect that differs).
     ChangedColumn {
+        /// The table.
         table: String,
+        /// The column.
         column: String,
+        /// The respect: `type`, `nullability`, `default` or `primary key`.
         what: &'static str,
+        /// The expected value as text: a type, `NOT NULL` or `nullable`, a default or
+        /// `no default`, `primary key part N` or `not in the primary key`.
         expected: String,
+        /// The live value, in the same form.
         found: String,
     },
+    /// A table's foreign keys differ (compared as a set, actions included).
     ChangedForeignKeys {
+        /// The table.
         table: String,
     },
+    /// A table's UNIQUE constraints differ (compared by their columns).
     ChangedUnique {
+        /// The table.
         table: String,
+        /// The expected constraints' columns, as `(a, b) (c)`, or `none`.
         expected: String,
+        /// The live constraints' columns, in the same form.
         found: String,
     },
+    /// An expected index (created by `CREATE INDEX`) is missing.
     #[serde(serialize_with = "named")]
     MissingIndex(String),
+    /// The live schema has an index (created by `CREATE INDEX`) the expected one does not.
     #[serde(serialize_with = "named")]
     UnexpectedIndex(String),
+    /// An index created by `CREATE INDEX` differs: its table, columns, uniqueness or
+    /// partiality.
     ChangedIndex {
+        /// The index.
         name: String,
+        /// The expected index, as `UNIQUE (a, b) WHERE ..` (`UNIQUE` and `WHERE ..` when
+        /// they apply).
         expected: String,
+        /// The live index, in the same form.
         found: String,
     },
+    /// An expected view or trigger is missing.
     Missing {
+        /// `view` or `trigger`.
         kind: &'static str,
+        /// Its name.
         name: String,
     },
+    /// The live schema has a view or trigger the expected one does not.
     Unexpected {
+        /// `view` or `trigger`.
         kind: &'static str,
+        /// Its name.
         name: String,
     },
+    /// A view or trigger differs: its normalised SQL is not the expected one.
     Changed {
+        /// `view` or `trigger`.
         kind: &'static str,
+        /// Its name.
         name: String,
     },
 }
@@ -597,7 +662,11 @@ mod tests {
             "CREATE TABLE t (a INTEGER PRIMARY KEY, b INTEGER, d TEXT);
              CREATE INDEX t_d ON t (d); CREATE TABLE extra (x);",
         );
-        let found: Vec<String> = live.diff(&expected).iter().map(|d| d.to_string()).collect();
+        let found: Vec<String> = live
+            .diff(&expected)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             found,
             [
@@ -617,7 +686,11 @@ mod tests {
     fn unique_constraints_are_compared() {
         let expected = snap("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT UNIQUE)");
         let live = snap("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)");
-        let found: Vec<String> = live.diff(&expected).iter().map(|d| d.to_string()).collect();
+        let found: Vec<String> = live
+            .diff(&expected)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             found,
             ["table `t`: UNIQUE constraints are none, expected (b)"]

@@ -185,7 +185,7 @@ macro_rules! migrations {
     };
 }
 
-// Not public API: paths used by the code the macros generate.
+/// Not public API: paths used by the code the macros generate.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::migration::MigrationDef;

@@ -69,6 +69,8 @@ pub struct MigrationDef {
 pub const DEFAULT_ROLE: &str = "main";
 
 impl Migration {
+    /// The migration `#[migration]` registers, its checksum computed at compile time. Not
+    /// public API.
     #[doc(hidden)]
     pub const fn __new(def: MigrationDef) -> Migration {
         let schema_text: &[u8] = match def.schema {
@@ -175,6 +177,8 @@ pub struct Source {
 }
 
 impl Source {
+    /// The source of the migrations under `module_path`, as `migrations!` declares it. Not
+    /// public API.
     #[doc(hidden)]
     pub const fn __new(module_path: &'static str) -> Source {
         Source {

@@ -609,7 +609,7 @@ impl<'s> Migrator<'s> {
             };
             match m.state {
                 MigrationState::Pending if self.options.target.is_none_or(|t| m.version <= t) => {
-                    verification.pending.push(id)
+                    verification.pending.push(id);
                 }
                 MigrationState::Changed => verification
                     .problems
@@ -618,7 +618,7 @@ impl<'s> Migrator<'s> {
                     .problems
                     .push(format!("applied but unknown to this binary: {id}")),
                 MigrationState::OutOfOrder => {
-                    verification.problems.push(format!("out of order: {id}"))
+                    verification.problems.push(format!("out of order: {id}"));
                 }
                 _ => {}
             }

@@ -12,8 +12,11 @@ use crate::store::{AppliedMigration, Event};
 /// One migration applied or reverted by a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Applied {
+    /// The migration's version, a UTC timestamp `YYYYMMDDHHMMSS`.
     pub version: i64,
+    /// The migration function's name.
     pub name: String,
+    /// How long its code ran, in milliseconds; 0 for a baseline adopting an existing database.
     pub duration_ms: f64,
     /// Rows inserted, updated or deleted by the migration's code.
     pub rows_changed: u64,
@@ -22,7 +25,9 @@ pub struct Applied {
 /// What a run did to one database.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The database file.
     pub path: PathBuf,
+    /// The migrator's role.
     pub role: String,
     /// Migrations this run applied, in order.
     pub applied: Vec<Applied>,
@@ -58,7 +63,9 @@ impl Report {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MigrationState {
+    /// Applied, with the code it has in this binary.
     Applied,
+    /// Not applied yet, and newer than every applied migration.
     Pending,
     /// Applied, but its code changed since.
     Changed,
@@ -84,31 +91,44 @@ impl MigrationState {
 /// One line of [`Status`].
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationStatus {
+    /// The migration's version, a UTC timestamp `YYYYMMDDHHMMSS`.
     pub version: i64,
+    /// The migration function's name.
     pub name: String,
+    /// Its doc comment; empty for unknown migrations.
     pub description: String,
+    /// Where it stands in this database.
     pub state: MigrationState,
     /// Checksum compiled into the binary (absent for unknown migrations).
     pub checksum: Option<String>,
     /// Checksum recorded when applied.
     pub applied_checksum: Option<String>,
+    /// When it was applied (UTC, RFC 3339); `None` unless applied.
     pub applied_at: Option<String>,
+    /// How long applying it took, in milliseconds; `None` unless applied.
     pub duration_ms: Option<f64>,
+    /// Who applied it (`host/pid`); `None` unless applied.
     pub applied_by: Option<String>,
     /// For pending migrations: whether an operator approved them (checked mode).
     pub approved: bool,
+    /// Whether it has a `down` function, so that a revert can undo it (false for unknown
+    /// migrations).
     pub has_down: bool,
 }
 
 /// The state of one database compared with the binary. Reading it changes nothing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    /// The database file.
     pub path: PathBuf,
+    /// The migrator's role.
     pub role: String,
     /// Whether the database exists and was initialised by Strata.
     pub initialized: bool,
     /// Newest applied version.
     pub version: Option<i64>,
+    /// Every migration of the role in the binary, and every applied one it does not know,
+    /// in version order.
     pub migrations: Vec<MigrationStatus>,
 }
 
@@ -147,18 +167,27 @@ impl Status {
 /// One migration a run would execute.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedMigration {
+    /// The migration's version, a UTC timestamp `YYYYMMDDHHMMSS`.
     pub version: i64,
+    /// The migration function's name.
     pub name: String,
+    /// Its doc comment.
     pub description: String,
+    /// Whether it runs inside a transaction (false for `no_transaction`).
     pub transactional: bool,
+    /// Whether it runs with foreign key enforcement off (`foreign_keys = off`).
     pub foreign_keys_off: bool,
+    /// Whether an operator approved it (checked mode); always true in a revert's plan,
+    /// which needs no approval.
     pub approved: bool,
 }
 
 /// What `run` (or `down_to`) would do to one database; computing it changes nothing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// The database file.
     pub path: PathBuf,
+    /// The migrator's role.
     pub role: String,
     /// `up` or `down`.
     pub direction: &'static str,
@@ -176,27 +205,39 @@ pub struct Plan {
 /// A changed checksum accepted by an operator.
 #[derive(Debug, Clone, Serialize)]
 pub struct Repair {
+    /// The database file.
     pub path: PathBuf,
+    /// The repaired migration's version.
     pub version: i64,
+    /// The repaired migration's function name.
     pub name: String,
+    /// The checksum the history held before, lowercase hex.
     pub old_checksum: String,
+    /// The checksum of the migration in this binary, now in the history, lowercase hex.
     pub new_checksum: String,
 }
 
 /// The history and audit log of one database.
 #[derive(Debug, Clone, Serialize)]
 pub struct History {
+    /// The database file.
     pub path: PathBuf,
+    /// The migrator's role.
     pub role: String,
+    /// The history table: applied migrations in version order.
     pub applied: Vec<AppliedMigration>,
+    /// The audit log, oldest first; empty for a database Strata has not initialized.
     pub events: Vec<Event>,
 }
 
 /// The result of [`Migrator::verify`](crate::Migrator::verify).
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
+    /// The database file.
     pub path: PathBuf,
+    /// The migrator's role.
     pub role: String,
+    /// Migrations of the binary not applied yet, in version order.
     pub pending: Vec<MigrationId>,
     /// Changed, unknown and out-of-order migrations.
     pub problems: Vec<String>,
@@ -226,7 +267,7 @@ impl Verification {
             ));
         }
         if !self.pending.is_empty() {
-            let ids: Vec<String> = self.pending.iter().map(|m| m.to_string()).collect();
+            let ids: Vec<String> = self.pending.iter().map(ToString::to_string).collect();
             out.push(format!("pending: {}", ids.join(", ")));
         }
         out.extend(self.problems.iter().cloned());
@@ -250,8 +291,11 @@ impl Verification {
 /// A pending migration as rehearsed: its version and the checksum of its code then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rehearsed {
+    /// The migration's version, a UTC timestamp `YYYYMMDDHHMMSS`.
     pub version: i64,
+    /// The migration function's name.
     pub name: String,
+    /// The checksum of its code when rehearsed, lowercase hex.
     pub checksum: String,
 }
 
@@ -259,7 +303,9 @@ pub struct Rehearsed {
 /// (`<database>.rehearsal.json`) for checked mode to report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rehearsal {
+    /// The database file (not the copy the rehearsal ran on).
     pub path: PathBuf,
+    /// The migrator's role.
     pub role: String,
     /// When it ran (UTC, RFC 3339).
     pub at: String,
@@ -288,11 +334,16 @@ pub enum RehearsalState {
     NothingPending,
     /// No rehearsal of exactly this pending set (same versions and code).
     NotRehearsed,
+    /// This pending set was rehearsed: it applied without error and verified clean.
     Passed {
+        /// When the rehearsal ran (UTC, RFC 3339).
         at: String,
     },
+    /// This pending set was rehearsed, and applying or verifying it failed.
     Failed {
+        /// When the rehearsal ran (UTC, RFC 3339).
         at: String,
+        /// The error that stopped it, or else verify's findings, `; `-separated.
         reason: String,
     },
 }

@@ -397,7 +397,7 @@ impl Runner<'_> {
             return Err(Error::BaselineMismatch {
                 path: self.path.to_path_buf(),
                 id: baseline.id(),
-                differences: differences.iter().map(|d| d.to_string()).collect(),
+                differences: differences.iter().map(ToString::to_string).collect(),
             });
         }
         store::initialize(self.conn, self.role)?;

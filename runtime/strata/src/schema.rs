@@ -47,18 +47,27 @@ impl<T: SqlType> SqlType for Option<T> {
 pub enum OnDelete {
     /// The default: deleting a referenced row fails (when foreign keys are enforced).
     NoAction,
+    /// Deleting a referenced row fails at once, not at the end of the statement
+    /// (`ON DELETE RESTRICT`).
     Restrict,
+    /// Deleting a referenced row deletes the rows referencing it (`ON DELETE CASCADE`).
     Cascade,
+    /// Deleting a referenced row sets the referencing column to NULL (`ON DELETE SET NULL`).
     SetNull,
 }
 
 /// A column's declaration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColumnDef {
+    /// The column's name in SQL (a raw identifier `r#type` is `type`).
     pub name: &'static str,
+    /// The declared SQL type: the Rust type's [`SqlType::SQL_TYPE`], or the `as "..."` text.
     pub sql_type: &'static str,
+    /// Whether the column admits NULL (its Rust type is an `Option`); otherwise `NOT NULL`.
     pub nullable: bool,
+    /// Whether the column alone is the primary key (`primary key` on the column).
     pub primary_key: bool,
+    /// Whether the column carries a `UNIQUE` constraint.
     pub unique: bool,
     /// SQL text of the default value, e.g. `0` or `'draft'`.
     pub default: Option<&'static str>,
@@ -69,18 +78,24 @@ pub struct ColumnDef {
 /// An index's declaration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexDef {
+    /// The index's name, unique across the database.
     pub name: &'static str,
+    /// The indexed columns, in index order.
     pub columns: &'static [&'static str],
+    /// Whether it is a `UNIQUE` index.
     pub unique: bool,
 }
 
 /// A table's declaration, from which its DDL is generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableDef {
+    /// The table's name in SQL.
     pub name: &'static str,
+    /// The columns, in declaration order (the order of `CREATE TABLE` and of `Row`'s fields).
     pub columns: &'static [ColumnDef],
     /// Composite primary key; empty when a column carries `primary key` itself.
     pub primary_key: &'static [&'static str],
+    /// The table's indexes, in declaration order.
     pub indexes: &'static [IndexDef],
 }
 
@@ -183,6 +198,8 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// `schema!`'s `SCHEMA`: the tables and the declaration's canonical text, which the
+    /// migration's checksum covers. Not public API.
     #[doc(hidden)]
     pub const fn __new(tables: &'static [&'static TableDef], canonical: &'static str) -> Self {
         Schema { tables, canonical }
@@ -215,11 +232,13 @@ impl Schema {
 
 /// Implemented by the marker type `schema!` generates for each table (`notes::Table`).
 pub trait Table: Copy + 'static {
+    /// The table's declaration.
     const DEF: &'static TableDef;
 }
 
 /// A row of one table, as declared by one migration (`notes::Row`).
 pub trait Record: Sized {
+    /// The table the row belongs to.
     type Table: Table;
     /// The row's values in column order.
     fn values(&self) -> Vec<&dyn ToSql>;
@@ -241,6 +260,8 @@ impl<T, V> Clone for Column<T, V> {
 impl<T, V> Copy for Column<T, V> {}
 
 impl<T, V> Column<T, V> {
+    /// The column at `index` in its table's declaration, as `schema!` declares it. Not public
+    /// API.
     #[doc(hidden)]
     pub const fn __new(index: usize) -> Self {
         Column {
@@ -308,6 +329,8 @@ impl<T> Clone for Index<T> {
 impl<T> Copy for Index<T> {}
 
 impl<T: Table> Index<T> {
+    /// The index at `index` among its table's declared indexes, as `schema!` declares it. Not
+    /// public API.
     #[doc(hidden)]
     pub const fn __new(index: usize) -> Self {
         Index {

@@ -55,23 +55,39 @@ CREATE TABLE IF NOT EXISTS strata_lease (
 /// A row of the history table.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AppliedMigration {
+    /// The migration's version, a UTC timestamp `YYYYMMDDHHMMSS`.
     pub version: i64,
+    /// The migration function's name.
     pub name: String,
+    /// The checksum of its code when it was applied (or last repaired), lowercase hex.
     pub checksum: String,
+    /// When it was applied: UTC, RFC 3339 with milliseconds.
     pub applied_at: String,
+    /// How long its code ran, in milliseconds.
     pub duration_ms: f64,
+    /// Who applied it: `host/pid` (see [`actor`]).
     pub applied_by: String,
 }
 
 /// A row of the audit log.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Event {
+    /// Position in the log, increasing (`AUTOINCREMENT`: never reused).
     pub id: i64,
+    /// When it happened: UTC, RFC 3339 with milliseconds.
     pub at: String,
+    /// What happened: one of the [`event`] kinds.
     pub kind: String,
+    /// The version of the migration concerned; `None` for events about the whole database
+    /// (a run starting, a refusal, a backup, a restore).
     pub version: Option<i64>,
+    /// The name of the migration concerned; `None` with `version`, and empty for
+    /// `lease_recovered`, which only knows the version.
     pub name: Option<String>,
+    /// Who acted: `host/pid` (see [`actor`]).
     pub actor: String,
+    /// Free text, empty when there is nothing to add: the error of `failed` and `refused`,
+    /// the backup path of `backed_up`, the checksums of `repaired`, and so on.
     pub detail: String,
 }
 
@@ -173,9 +189,7 @@ pub(crate) fn file_error(path: &Path, e: rusqlite::Error) -> Error {
             path: path.to_path_buf(),
             message: e.to_string(),
         },
-        Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) => {
-            Error::ReadOnly(path.to_path_buf())
-        }
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen) => Error::ReadOnly(path.to_path_buf()),
         _ => Error::Sqlite(e),
     }
 }
@@ -257,17 +271,24 @@ pub fn quick_check(conn: &Connection) -> Result<Vec<String>> {
 pub struct State {
     /// Strata's tables exist and carry a role.
     pub role: Option<String>,
+    /// The applied migrations, in version order; empty for a new database.
     pub history: Vec<AppliedMigration>,
+    /// The lease of a `no_transaction` migration running (or crashed) right now, if any.
     pub lease: Option<Lease>,
 }
 
 /// The lease of a running `no_transaction` migration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lease {
+    /// The holding process, as [`lease_holder`] names it: `host/pid@start`.
     pub holder: String,
+    /// The host the holder runs on.
     pub host: String,
+    /// The holder's process id on `host`.
     pub pid: i64,
+    /// The version of the migration running under the lease.
     pub version: i64,
+    /// When the lease was taken: UTC, RFC 3339 with milliseconds.
     pub acquired_at: String,
 }
 
