@@ -1,12 +1,18 @@
-//! Notely's databases and their migrations.
+//! Notely's databases: migrating them, and opening them for the online engine.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use notely_migrations::{CONTROL, LEGACY, MIGRATIONS, NOTES};
 use strata::{BackupPolicy, Error, Fleet, FleetReport, Mode, Options, RehearsalState};
+use strata_online::{Engine, Location};
+
+use crate::store::legacy::MemosTable;
+use crate::store::notes::NotesTable;
+use crate::store::{Db, Note};
 
 /// Settings from flags and environment.
 #[derive(Debug, Clone)]
@@ -295,5 +301,68 @@ pub fn startup(
                 return Err(e).context("migrating Notely's databases");
             }
         }
+    }
+}
+
+/// Reader connections per database.
+pub const READERS: usize = 4;
+
+/// Opens the store called `name` under `data_dir` for the online engine: `legacy` in the legacy
+/// layout, `notes` and the shards in the notes layout.
+fn location(data_dir: &Path, name: &str) -> Result<Location<Note>> {
+    let db = Db::open(&data_dir.join(format!("{name}.db")), READERS)
+        .with_context(|| format!("opening the {name} store"))?;
+    let layout: Arc<dyn strata_online::Layout<Note>> = if name == LEGACY {
+        Arc::new(MemosTable)
+    } else {
+        Arc::new(NotesTable)
+    };
+    Ok(Location {
+        name: name.to_string(),
+        pool: Arc::clone(db.pool()),
+        layout,
+    })
+}
+
+/// The online engine over the (migrated) databases under `data_dir`: the directory in the
+/// control database, and the note stores by name. Shards created later (by another process)
+/// are opened when the directory first sends a request there.
+fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
+    let mut locations = vec![location(data_dir, NOTES)?, location(data_dir, LEGACY)?];
+    for shard in shards(data_dir) {
+        locations.push(location(data_dir, &shard)?);
+    }
+    let dir = data_dir.to_path_buf();
+    let opener: strata_online::Opener<Note> =
+        Box::new(move |name| {
+            if !is_shard(name) || !dir.join(format!("{name}.db")).exists() {
+                return None;
+            }
+            Some(location(&dir, name).map_err(|e| {
+                strata_online::MoveError::Invalid(format!("opening shard {name}: {e:#}"))
+            }))
+        });
+    Ok(Engine::new(Arc::clone(control.pool()), locations)
+        .context("starting the online engine")?
+        .with_opener(opener))
+}
+
+/// Notely's databases, open: the control database (accounts, and the placement directory)
+/// and the online engine over the note stores. Serving, the demo, the TUI and `notely move`
+/// open them here, and only here.
+pub struct Stores {
+    pub control: Arc<Db>,
+    pub engine: Arc<Engine<Note>>,
+}
+
+impl Stores {
+    /// Opens the (migrated) databases under `data_dir`: the control database with
+    /// `control_readers` reader connections, and every note store (`notes`, `legacy`, the
+    /// shards) with [`READERS`].
+    pub fn open(data_dir: &Path, control_readers: usize) -> Result<Stores> {
+        let control = Db::open(&data_dir.join("control.db"), control_readers)
+            .context("opening the control database")?;
+        let engine = Arc::new(engine(data_dir, &control)?);
+        Ok(Stores { control, engine })
     }
 }

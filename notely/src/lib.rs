@@ -7,9 +7,6 @@
 //! an API for others, so its items are documented where it helps a reader, not by rule.
 #![allow(missing_docs)]
 
-pub mod admin;
-pub mod admin_page;
-pub mod api;
 pub mod cli;
 pub mod db;
 pub mod http;

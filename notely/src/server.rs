@@ -9,62 +9,19 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::admin::Admin;
-use crate::api::{AppState, app};
-use crate::http::Limits;
+use crate::db::Stores;
+use crate::http::admin::Admin;
+use crate::http::api::AppState;
+use crate::http::app;
+use crate::http::serve::Limits;
 use crate::loadgen::{self, LoadConfig, LoadReport};
 use crate::moves::Worker;
 use crate::proxy::NoteProxy;
-use crate::store::legacy::MemosTable;
-use crate::store::notes::NotesTable;
-use crate::store::{Db, Note};
+use crate::store::Db;
 use crate::telemetry::{Snapshot, Telemetry};
 use axum::Router;
 use notely_migrations::{LEGACY, NOTES};
-use strata_online::{Engine, Location, Pace};
-
-/// Reader connections per database.
-const READERS: usize = 4;
-
-/// Opens the store called `name` under `data_dir` for the online engine: `legacy` in the legacy
-/// layout, `notes` and the shards in the notes layout.
-fn location(data_dir: &Path, name: &str) -> Result<Location<Note>> {
-    let db = Db::open(&data_dir.join(format!("{name}.db")), READERS)
-        .with_context(|| format!("opening the {name} store"))?;
-    let layout: Arc<dyn strata_online::Layout<Note>> = if name == LEGACY {
-        Arc::new(MemosTable)
-    } else {
-        Arc::new(NotesTable)
-    };
-    Ok(Location {
-        name: name.to_string(),
-        pool: Arc::clone(db.pool()),
-        layout,
-    })
-}
-
-/// The online engine over the (migrated) databases under `data_dir`: the directory in the
-/// control database, and the note stores by name. Shards created later (by another process)
-/// are opened when the directory first sends a request there.
-pub fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
-    let mut locations = vec![location(data_dir, NOTES)?, location(data_dir, LEGACY)?];
-    for shard in crate::db::shards(data_dir) {
-        locations.push(location(data_dir, &shard)?);
-    }
-    let dir = data_dir.to_path_buf();
-    let opener: strata_online::Opener<Note> =
-        Box::new(move |name| {
-            if !crate::db::is_shard(name) || !dir.join(format!("{name}.db")).exists() {
-                return None;
-            }
-            Some(location(&dir, name).map_err(|e| {
-                strata_online::MoveError::Invalid(format!("opening shard {name}: {e:#}"))
-            }))
-        });
-    Ok(Engine::new(Arc::clone(control.pool()), locations)
-        .context("starting the online engine")?
-        .with_opener(opener))
-}
+use strata_online::Pace;
 
 /// Opens the (migrated) databases under `data_dir`, with default settings for the operator
 /// page.
@@ -79,7 +36,7 @@ pub fn state(
 
 /// The operator page's state for `data_dir` (its token loaded, or created silently).
 pub fn admin(data_dir: &Path, settings: &crate::db::Settings) -> Result<Admin> {
-    let (token, _) = crate::admin::AdminToken::load(data_dir)
+    let (token, _) = crate::http::admin::AdminToken::load(data_dir)
         .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
     Ok(Admin::new(token, data_dir, settings.clone()))
 }
@@ -92,10 +49,8 @@ pub fn state_with(
     telemetry: Arc<Telemetry>,
     admin: &Admin,
 ) -> Result<AppState> {
-    let control =
-        Db::open(&data_dir.join("control.db"), READERS).context("opening the control database")?;
-    let engine = Arc::new(engine(data_dir, &control)?);
-    Ok(AppState::new(crate::api::Shared {
+    let Stores { control, engine } = Stores::open(data_dir, crate::db::READERS)?;
+    Ok(AppState::new(crate::http::api::Shared {
         control,
         notes: NoteProxy::new(Arc::clone(&engine), Arc::clone(&telemetry)),
         cors_origins,
@@ -116,7 +71,7 @@ fn waiting_router(admin: Admin) -> Router {
             })),
         )
     };
-    crate::admin::router(admin)
+    crate::http::admin::router(admin)
         .route("/healthz", axum::routing::get(unavailable))
         .fallback(unavailable)
 }
@@ -207,7 +162,7 @@ impl Server {
                 let switched = async move {
                     let _ = switched.wait_for(|s| *s).await;
                 };
-                crate::http::serve(early, router, limits, switched).await
+                crate::http::serve::serve(early, router, limits, switched).await
             })
         };
         bound(addr);
@@ -227,7 +182,7 @@ impl Server {
             let stopped = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            crate::http::serve(listener, router, limits, stopped).await
+            crate::http::serve::serve(listener, router, limits, stopped).await
         });
         let counting = state.clone();
         let mut counting_stop = stop.subscribe();
@@ -282,7 +237,7 @@ pub async fn refresh_counts(state: &AppState) {
             }
         }
         Err(e) => {
-            if let Some(damaged) = crate::api::Damaged::of(&e) {
+            if let Some(damaged) = crate::http::error::Damaged::of(&e) {
                 damaged.report(&state.telemetry);
             }
         }
@@ -346,7 +301,7 @@ pub fn serve(
     let ui = with_ui.then(|| settings.clone());
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let (admin, created) = crate::admin::AdminToken::load(data_dir)
+    let (admin, created) = crate::http::admin::AdminToken::load(data_dir)
         .with_context(|| format!("reading the operator token in {}", data_dir.display()))?;
     if let Some(path) = created {
         // Shown this once; afterwards it is only in the file (readable by its owner only).

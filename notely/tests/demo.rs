@@ -115,7 +115,7 @@ async fn strict_users_catch_lost_updates() {
     let state = notely::server::state(dir.path(), Vec::new(), Arc::clone(&telemetry)).unwrap();
     let inner = tower::ServiceBuilder::new()
         .map_request(lose_updates)
-        .service(notely::api::app(state));
+        .service(notely::http::app(state));
     let broken = axum::Router::new().fallback_service(inner);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

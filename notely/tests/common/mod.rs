@@ -248,7 +248,7 @@ pub fn router(cors: Vec<String>) -> (tempfile::TempDir, axum::Router, String) {
         .unwrap()
         .trim()
         .to_string();
-    (dir, notely::api::app(state), token)
+    (dir, notely::http::app(state), token)
 }
 
 /// A seed for a test's random choices, from the clock, printed so a failure can be replayed.

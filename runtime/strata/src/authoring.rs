@@ -272,9 +272,8 @@ fn register(dir: &Path, module: &str) -> Result<Option<PathBuf>> {
     // Documented, so that a crate with `missing_docs` stays clean: the name, in words
     // (`m20300102030405_add_note_titles` → "Add note titles."), until its author says more.
     let words = module
-        .splitn(2, '_')
-        .nth(1)
-        .unwrap_or(module)
+        .split_once('_')
+        .map_or(module, |(_, name)| name)
         .replace('_', " ");
     let mut chars = words.chars();
     let title: String = chars

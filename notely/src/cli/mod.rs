@@ -1,5 +1,7 @@
 //! Command line: `notely [--data-dir DIR] [--migrate MODE] [migrate <command>]`.
 
+mod moves;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -325,7 +327,7 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn limits(&self) -> Result<crate::http::Limits> {
+    fn limits(&self) -> Result<crate::http::serve::Limits> {
         let positive = |flag: &str, value: f64| {
             anyhow::ensure!(
                 value > 0.0,
@@ -341,9 +343,9 @@ impl ServeArgs {
                 );
                 n
             }
-            None => crate::http::default_max_connections(),
+            None => crate::http::serve::default_max_connections(),
         };
-        Ok(crate::http::Limits {
+        Ok(crate::http::serve::Limits {
             max_connections,
             header_timeout: positive("--header-timeout", self.header_timeout)?,
             idle_timeout: positive("--idle-timeout", self.idle_timeout)?,
@@ -583,7 +585,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 },
             )
         }
-        Some(Command::Move(command)) => crate::moves::command(&data_dir, &settings, command),
+        Some(Command::Move(command)) => moves::command(&data_dir, &settings, command),
         Some(Command::Migrate(args)) => {
             if matches!(
                 args.command,

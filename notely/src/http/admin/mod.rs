@@ -19,6 +19,9 @@
 //!   addresses are not affected, and a correct token resets the count.
 //! - Every response forbids framing (`X-Frame-Options: DENY`, `frame-ancestors 'none'`).
 
+pub mod overview;
+pub mod page;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -33,12 +36,13 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use strata_online::{Engine, MoveError, MoveRecord, MoveStatus};
 use uuid::Uuid;
 
-use crate::api::{AppError, FormBody, JsonBody, Path as UrlPath};
+use self::overview::Overview;
 use crate::db::Settings;
+use crate::http::error::{AppError, FormBody, JsonBody, Path as UrlPath};
 use crate::moves::{self, Selection};
 use crate::store::Note;
 
@@ -512,63 +516,13 @@ async fn cancel_move(
     Ok(Json(record))
 }
 
-/// One database as the page shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct DatabaseView {
-    #[serde(flatten)]
-    pub status: strata::DatabaseStatus,
-    /// The newest audit events, newest first.
-    pub events: Vec<strata::store::Event>,
-}
-
-/// What the page shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct Overview {
-    pub mode: String,
-    /// Checked mode is waiting for an approval: the API is not served yet.
-    pub waiting: bool,
-    /// Pending migrations not approved yet, over all databases.
-    pub awaiting_approval: usize,
-    pub databases: Vec<DatabaseView>,
-    pub moves: Vec<MoveStatus>,
-}
-
-/// Events shown per database.
-const EVENTS: usize = 15;
-
 fn overview(admin: &Admin) -> anyhow::Result<Overview> {
-    let fleet = crate::db::fleet(&admin.data_dir, &admin.settings);
-    let mut databases = Vec::new();
-    for status in fleet.status()? {
-        let history = fleet
-            .migrator(&status.status.role)
-            .history(&status.status.path)?;
-        let mut events = history.events;
-        events.reverse();
-        events.truncate(EVENTS);
-        databases.push(DatabaseView { status, events });
-    }
-    let awaiting_approval = databases
-        .iter()
-        .flat_map(|d| &d.status.status.migrations)
-        .filter(|m| {
-            matches!(
-                m.state,
-                strata::MigrationState::Pending | strata::MigrationState::OutOfOrder
-            ) && !m.approved
-        })
-        .count();
-    let moves = match &admin.engine {
-        Some(engine) => engine.moves()?,
-        None => Vec::new(),
-    };
-    Ok(Overview {
-        mode: format!("{:?}", admin.settings.mode).to_lowercase(),
-        waiting: admin.waiting.load(Ordering::Relaxed),
-        awaiting_approval,
-        databases,
-        moves,
-    })
+    Overview::gather(
+        &admin.data_dir,
+        &admin.settings,
+        admin.engine.as_deref(),
+        admin.waiting.load(Ordering::Relaxed),
+    )
 }
 
 async fn gather(admin: &Admin) -> Result<Overview, AppError> {
@@ -631,7 +585,7 @@ async fn login(
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, seconds.clone())],
-            Html(crate::admin_page::login(Some(&format!(
+            Html(page::login(Some(&format!(
                 "Too many wrong tokens from this address: try again in {seconds} s."
             )))),
         )
@@ -641,9 +595,7 @@ async fn login(
         tracing::warn!("admin: a login with a wrong operator token was refused");
         return (
             StatusCode::UNAUTHORIZED,
-            Html(crate::admin_page::login(Some(
-                "That is not the operator token.",
-            ))),
+            Html(page::login(Some("That is not the operator token."))),
         )
             .into_response();
     }
@@ -697,17 +649,17 @@ async fn logout(State(admin): State<Admin>, headers: HeaderMap) -> Response {
 /// The page: the login form, or the overview for a logged-in browser.
 async fn page(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     let Some(session) = admin.session(&headers) else {
-        return Html(crate::admin_page::login(None)).into_response();
+        return Html(page::login(None)).into_response();
     };
     match gather(&admin).await {
-        Ok(o) => Html(crate::admin_page::page(&o, &session.name, &session.csrf)).into_response(),
+        Ok(o) => Html(page::page(&o, &session.name, &session.csrf)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 /// The page's body alone, for its refreshes.
 async fn body(State(admin): State<Admin>) -> Result<Html<String>, AppError> {
-    Ok(Html(crate::admin_page::body(&gather(&admin).await?)))
+    Ok(Html(page::body(&gather(&admin).await?)))
 }
 
 /// The operator routes: the page and login (open), the rest behind the token.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::admin::Overview;
+use super::overview::Overview;
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
