@@ -349,7 +349,8 @@ fn engine(data_dir: &Path, control: &Db) -> Result<Engine<Note>> {
 
 /// Notely's databases, open: the control database (accounts, and the placement directory)
 /// and the online engine over the note stores. Serving, the demo, the TUI and `notely move`
-/// open them here, and only here.
+/// open them here (the demo also opens `control.db` once, briefly, before its server starts,
+/// to start new accounts in the legacy store).
 pub struct Stores {
     pub control: Arc<Db>,
     pub engine: Arc<Engine<Note>>,

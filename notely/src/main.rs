@@ -8,17 +8,19 @@ fn main() -> std::process::ExitCode {
     let json = cli.json();
     {
         use tracing_subscriber::Layer;
+        use tracing_subscriber::filter::LevelFilter;
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        // Log events go to the telemetry's recent lines (the TUI's Logs page), and, without
-        // the TUI, to stderr too: nothing prints over the terminal UI.
+        // Log events (INFO and above) go to the telemetry's recent lines (the TUI's Logs
+        // page); without the TUI, warnings and errors go to stderr too. Nothing prints over
+        // the terminal UI.
         let stderr = (!cli.cli).then(|| {
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+                .with_filter(LevelFilter::WARN)
         });
         tracing_subscriber::registry()
-            .with(notely::telemetry::LogLayer)
+            .with(notely::telemetry::LogLayer.with_filter(LevelFilter::INFO))
             .with(stderr)
             .init();
     }

@@ -404,3 +404,29 @@ fn introspect_prints_what_the_baseline_needs() {
         "{err}"
     );
 }
+
+/// A previous migration that imports `::strata::…` (as Notely's `place_accounts` does, beside a
+/// local `mod strata` shim) is not copied into the new one, which imports `strata::…` itself:
+/// the same names twice would not compile.
+#[test]
+fn new_does_not_import_strata_twice() {
+    let dir = migrations_dir();
+    std::fs::write(
+        dir.path().join("m20240226153000_create_accounts.rs"),
+        CONTROL_V1.replace("use strata::{", "use ::strata::{"),
+    )
+    .unwrap();
+    let made = new_migration(
+        dir.path(),
+        "add_names",
+        Some("control"),
+        at(2024, 3, 1, 12, 0, 0),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&made.path).unwrap();
+    let imports = text
+        .lines()
+        .filter(|l| l.contains("strata::{Result, Tx, migration}"))
+        .count();
+    assert_eq!(imports, 1, "{text}");
+}

@@ -99,17 +99,19 @@ impl AppError {
     }
 }
 
+/// A note route's store failure is ours (500), or a damaged database (503): never the
+/// client's, whatever the engine says (an unknown or unopenable location is our problem).
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        match (Damaged::of(&e), e) {
-            (Some(damaged), _) => AppError::Damaged(damaged),
-            (None, StoreError::Move(e)) => AppError::from(e),
-            (None, e) => AppError::Internal(e.to_string()),
+        match Damaged::of(&e) {
+            Some(damaged) => AppError::Damaged(damaged),
+            None => AppError::Internal(e.to_string()),
         }
     }
 }
 
-/// The online engine's refusals are the client's mistakes (400, 404); the rest is ours.
+/// For the operator's move routes: the engine's refusals of what the operator asked are the
+/// operator's mistakes (400, 404); the rest is ours.
 impl From<strata_online::MoveError> for AppError {
     fn from(e: strata_online::MoveError) -> Self {
         use strata_online::MoveError;

@@ -260,13 +260,11 @@ impl<R: Item> Engine<R> {
             )?;
             for (owner, _, _) in &plan {
                 if let Some(other) = busy.query_row([owner], |r| r.get::<_, i64>(0)).optional()? {
-                    return Err(rusqlite::Error::ToSqlConversionFailure(
-                        format!(
-                            "{owner:?} is planned in unfinished move {other}; wait for it or \
-                             cancel it"
-                        )
-                        .into(),
-                    ));
+                    // Refused before anything is written: the (empty) transaction commits.
+                    return Ok(Err(format!(
+                        "{owner:?} is planned in unfinished move {other}; wait for it or \
+                         cancel it"
+                    )));
                 }
             }
             let now = now_ms();
@@ -283,15 +281,9 @@ impl<R: Item> Engine<R> {
             for (owner, source, target) in &plan {
                 add.execute(params![id, owner, source, target])?;
             }
-            Ok(id)
-        });
-        let id = match id {
-            Err(MoveError::Sqlite {
-                source: rusqlite::Error::ToSqlConversionFailure(msg),
-                ..
-            }) => return Err(MoveError::Invalid(msg.to_string())),
-            other => other?,
-        };
+            Ok(Ok(id))
+        })?;
+        let id = id.map_err(MoveError::Invalid)?;
         self.control_read(|c| directory::find_move(c, id))?
             .ok_or(MoveError::NoSuchMove(id))
     }

@@ -203,6 +203,8 @@ pub fn new_migration(
             let l = line.trim();
             // Its own imports, but not the modules of earlier migrations it read from (`use
             // crate::m.. as before`): the new migration reads from this one, as `prev`.
+            // (`use ::strata::…` is `use strata::…`, which the new file has already.)
+            let l = l.replacen("use ::", "use ", 1);
             if l.starts_with("use ")
                 && !l.starts_with("use super")
                 && !l.starts_with("use crate::")
