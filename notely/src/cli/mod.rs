@@ -1,6 +1,9 @@
 //! Command line: `notely [--data-dir DIR] [--migrate MODE] [migrate <command>]`.
 
+pub mod demo;
+mod feed;
 mod moves;
+pub mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -457,7 +460,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         None | Some(Command::Serve) => {
             if let Some(target) = &cli.load.target {
-                let report = crate::server::load_only(target, cli.load.config(None)?)?;
+                let report = serve::load_only(target, cli.load.config(None)?)?;
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 return Ok(if report.consistency_misses == 0 {
                     ExitCode::SUCCESS
@@ -472,16 +475,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 None
             };
             let pace = cli.worker.pace()?;
-            crate::server::serve(
-                &data_dir,
+            serve::serve(serve::ServeConfig {
+                data_dir,
                 addr,
-                cli.serve.cors_origins.clone(),
-                load,
-                &settings,
-                cli.cli,
+                cors: cli.serve.cors_origins.clone(),
+                settings,
+                limits: cli.serve.limits()?,
                 pace,
-                cli.serve.limits()?,
-            )?;
+                load,
+                ui: cli.cli,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo {
@@ -511,12 +514,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 accounts > 0 && user_rpm > 0,
                 "--accounts and --user-rpm must be at least 1"
             );
-            let plan = crate::server::DemoMoves {
+            let plan = demo::DemoMoves {
                 legacy: legacy.then_some(legacy_notes),
                 shards,
                 reshard,
             };
-            let report = crate::server::demo(&dir, config, plan, &settings, cli.worker.pace()?)?;
+            let report = demo::demo(&dir, config, plan, &settings, cli.worker.pace()?)?;
             let mut out = std::io::stdout().lock();
             if json {
                 serde_json::to_writer(&mut out, &report)?;

@@ -2,7 +2,9 @@
 
 use ratatui::crossterm::event::KeyCode;
 
-use crate::telemetry::Snapshot;
+use strata_online::MoveStatus;
+
+use crate::telemetry;
 
 /// The pages, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,7 +61,7 @@ pub struct DatabaseRow {
     pub problems: usize,
 }
 
-/// An operator's request from the moves page, carried out by the next refresh.
+/// An operator's request from the moves page, carried out by the task that feeds the UI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MoveRequest {
     /// Move every account's notes to this store.
@@ -70,25 +72,59 @@ pub enum MoveRequest {
     Shard,
 }
 
+/// The data the UI shows, as a background task last gathered it (the UI thread only reads the
+/// newest one).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub address: String,
+    pub stats: Option<telemetry::Snapshot>,
+    pub accounts: Vec<AccountRow>,
+    /// Data moves, newest first.
+    pub moves: Vec<MoveStatus>,
+    pub databases: Vec<DatabaseRow>,
+    pub logs: Vec<String>,
+    /// How many move requests have been answered, and what became of the last one.
+    pub answered: u64,
+    pub answer: String,
+}
+
 /// Everything the UI shows.
 #[derive(Debug, Clone, Default)]
 pub struct App {
     pub page: Page,
     pub quit: bool,
     pub address: String,
-    pub stats: Option<Snapshot>,
+    pub stats: Option<telemetry::Snapshot>,
     pub accounts: Vec<AccountRow>,
+    /// Data moves, newest first.
+    pub moves: Vec<MoveStatus>,
     pub databases: Vec<DatabaseRow>,
     pub logs: Vec<String>,
     /// First log line shown on the logs page, counted from the newest.
     pub log_scroll: usize,
-    /// A request from the moves page, waiting for the next refresh.
+    /// A request from the moves page, waiting to be sent to the task that feeds the UI.
     pub request: Option<MoveRequest>,
     /// What became of the last request.
     pub message: String,
+    /// Answers to requests seen so far.
+    pub answered: u64,
 }
 
 impl App {
+    /// Takes in freshly gathered data; a new answer to a request replaces the message.
+    pub fn apply(&mut self, snapshot: &Snapshot) {
+        self.address.clone_from(&snapshot.address);
+        self.stats.clone_from(&snapshot.stats);
+        self.accounts.clone_from(&snapshot.accounts);
+        self.moves.clone_from(&snapshot.moves);
+        self.databases.clone_from(&snapshot.databases);
+        self.logs.clone_from(&snapshot.logs);
+        if snapshot.answered != self.answered {
+            self.answered = snapshot.answered;
+            self.message.clone_from(&snapshot.answer);
+        }
+    }
+
     /// Applies one key press.
     pub fn on_key(&mut self, key: KeyCode) {
         let n = Page::ALL.len();
@@ -146,5 +182,34 @@ mod tests {
         assert!(!app.quit);
         app.on_key(KeyCode::Char('q'));
         assert!(app.quit);
+    }
+
+    #[test]
+    fn a_snapshot_replaces_the_message_only_with_a_new_answer() {
+        let mut app = App::default();
+        app.on_key(KeyCode::Char('3'));
+        app.on_key(KeyCode::Char('c'));
+        let waiting = app.message.clone();
+        let mut snapshot = Snapshot {
+            address: "http://127.0.0.1:1".into(),
+            logs: vec!["a line".into()],
+            ..Snapshot::default()
+        };
+        app.apply(&snapshot);
+        assert_eq!(
+            (app.address.as_str(), app.logs.len()),
+            ("http://127.0.0.1:1", 1)
+        );
+        assert_eq!(app.message, waiting, "no answer yet");
+        snapshot.answered = 1;
+        snapshot.answer = "move 1 is cancelled".into();
+        app.apply(&snapshot);
+        assert_eq!(app.message, "move 1 is cancelled");
+        app.on_key(KeyCode::Char('n'));
+        app.apply(&snapshot);
+        assert_ne!(
+            app.message, "move 1 is cancelled",
+            "an old answer stays old"
+        );
     }
 }

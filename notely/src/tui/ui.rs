@@ -166,12 +166,8 @@ fn accounts(app: &App, frame: &mut Frame, area: Rect) {
 fn moves(app: &App, frame: &mut Frame, area: Rect) {
     let [table_area, message] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
-    let moves = app
-        .stats
-        .as_ref()
-        .map(|s| s.moves.as_slice())
-        .unwrap_or(&[]);
-    let rows: Vec<Row> = moves
+    let rows: Vec<Row> = app
+        .moves
         .iter()
         .map(|m| {
             let r = &m.record;
@@ -333,31 +329,32 @@ mod tests {
                 stores: BTreeMap::from([("notes get".to_string(), stats)]),
                 note_counts: BTreeMap::from([("notes".to_string(), 15)]),
                 consistency_misses: 0,
-                moves: vec![strata_online::MoveStatus {
-                    record: strata_online::MoveRecord {
-                        id: 7,
-                        description: "all accounts → notes".into(),
-                        state: strata_online::MoveState::Running,
-                        created_at: 0,
-                        updated_at: 0,
-                        finished_at: None,
-                        owners: 5,
-                        records_total: 1000,
-                        records_copied: 400,
-                        verified: 2,
-                        differences: 0,
-                        worker: None,
-                        heartbeat: None,
-                        rate: 2000.0,
-                        error: None,
-                    },
-                    phases: BTreeMap::from([("backfill".to_string(), 1)]),
-                    remaining: 600,
-                    eta_s: Some(0.3),
-                    found: Vec::new(),
-                    targets: BTreeMap::new(),
-                }],
+                moves: Vec::new(),
             }),
+            moves: vec![strata_online::MoveStatus {
+                record: strata_online::MoveRecord {
+                    id: 7,
+                    description: "all accounts → notes".into(),
+                    state: strata_online::MoveState::Running,
+                    created_at: 0,
+                    updated_at: 0,
+                    finished_at: None,
+                    owners: 5,
+                    records_total: 1000,
+                    records_copied: 400,
+                    verified: 2,
+                    differences: 0,
+                    worker: None,
+                    heartbeat: None,
+                    rate: 2000.0,
+                    error: None,
+                },
+                phases: BTreeMap::from([("backfill".to_string(), 1)]),
+                remaining: 600,
+                eta_s: Some(0.3),
+                found: Vec::new(),
+                targets: BTreeMap::new(),
+            }],
             accounts: vec![AccountRow {
                 id: "6a1d…".into(),
                 name: "LoadTestUser0".into(),
