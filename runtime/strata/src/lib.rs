@@ -44,6 +44,7 @@ pub mod cli;
 mod error;
 mod fleet;
 pub mod inspect;
+mod lease;
 mod migration;
 mod migrator;
 mod options;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+pub use crate::lease::{Lease, holder_is_gone, lease_holder};
 
 /// History: one row per applied migration, written in the migration's own transaction.
 pub const HISTORY_TABLE: &str = "strata_migrations";
@@ -275,77 +276,6 @@ pub struct State {
     pub history: Vec<AppliedMigration>,
     /// The lease of a `no_transaction` migration running (or crashed) right now, if any.
     pub lease: Option<Lease>,
-}
-
-/// The lease of a running `no_transaction` migration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lease {
-    /// The holding process, as [`lease_holder`] names it: `host/pid@start`.
-    pub holder: String,
-    /// The host the holder runs on.
-    pub host: String,
-    /// The holder's process id on `host`.
-    pub pid: i64,
-    /// The version of the migration running under the lease.
-    pub version: i64,
-    /// When the lease was taken: UTC, RFC 3339 with milliseconds.
-    pub acquired_at: String,
-}
-
-impl Lease {
-    /// Whether the holder is certainly gone. On the holder's host: its process no longer
-    /// exists, or the pid now belongs to another process (another start time, or this very
-    /// process, which runs one migration per database at a time). Elsewhere it cannot be
-    /// known, so the lease is taken as held.
-    pub fn is_stale(&self) -> bool {
-        if self.host != hostname() {
-            return false;
-        }
-        if self.pid == i64::from(std::process::id()) {
-            return self.holder != lease_holder();
-        }
-        match process_start(self.pid) {
-            None => Path::new("/proc/self").exists(),
-            Some(start) => !self.holder.ends_with(&format!("@{start}")),
-        }
-    }
-}
-
-/// Whether the process named `holder` (as [`lease_holder`] names it) is certainly gone.
-pub fn holder_is_gone(holder: &str) -> bool {
-    let Some((host, rest)) = holder.split_once('/') else {
-        return false;
-    };
-    let Some(pid) = rest.split_once('@').and_then(|(p, _)| p.parse().ok()) else {
-        return false;
-    };
-    Lease {
-        holder: holder.to_string(),
-        host: host.to_string(),
-        pid,
-        version: 0,
-        acquired_at: String::new(),
-    }
-    .is_stale()
-}
-
-/// Start time of process `pid` (clock ticks since boot, `/proc/<pid>/stat` field 22).
-fn process_start(pid: i64) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; fields after it are space-separated.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
-}
-
-/// How this process names itself in a lease: `host/pid@start`, so that a reused pid is not
-/// mistaken for the holder.
-pub fn lease_holder() -> String {
-    let start = process_start(i64::from(std::process::id())).unwrap_or(0);
-    format!("{}@{start}", actor())
 }
 
 /// Reads role, history and lease. A database without Strata's tables yields an empty state if
