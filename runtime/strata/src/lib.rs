@@ -43,6 +43,7 @@ mod checksum;
 pub mod cli;
 mod error;
 mod fleet;
+mod history;
 pub mod inspect;
 mod lease;
 mod migration;

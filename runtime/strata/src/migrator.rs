@@ -23,12 +23,43 @@ use crate::store::{self, AppliedMigration, State, event};
 
 /// Applies the migrations of one role to databases of that role.
 ///
-/// ```no_run
-/// # strata::migrations!();
-/// # fn main() -> strata::Result<()> {
-/// let report = strata::Migrator::new(&MIGRATIONS, "notes").run("data/notes.db".as_ref())?;
-/// println!("{} applied", report.applied.len());
-/// # Ok(()) }
+/// # Examples
+///
+/// A migration, then the application applying what is pending at startup (here on a
+/// database in a temporary directory) and checking that the database is what the migrations
+/// make:
+///
+/// ```
+/// use strata::{Migrator, Result, Tx, migration};
+///
+/// strata::migrations!();
+///
+/// strata::schema! {
+///     table notes {
+///         id: i64 primary key,
+///         content: String,
+///     }
+/// }
+///
+/// /// Notes.
+/// #[migration(20240226153100, role = "notes")]
+/// fn create_notes(tx: &mut Tx) -> Result<()> {
+///     tx.create_table(notes::Table)
+/// }
+///
+/// # fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("strata-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("notes.db");
+/// # let _ = std::fs::remove_file(&path);
+/// let migrator = Migrator::new(&MIGRATIONS, "notes").backup(None);
+/// let report = migrator.run(&path)?;
+/// assert_eq!(report.applied.len(), 1);
+/// assert!(migrator.run(&path)?.applied.is_empty(), "nothing pending the second time");
+/// assert!(migrator.verify(&path)?.is_clean());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Migrator<'s> {

@@ -1,4 +1,6 @@
-//! Strata's own tables in each database: metadata, history and the audit log.
+//! Strata's own tables in each database (metadata, history, audit log, lease), and opening
+//! database files safely. The history and the audit log are read and written in
+//! `history.rs` (re-exported here), leases in `lease.rs`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -7,6 +9,8 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+pub use crate::history::{AppliedMigration, Event, event, read_events, read_history};
+pub(crate) use crate::history::{approved_versions, record_applied, record_event, remove_applied};
 pub use crate::lease::{Lease, holder_is_gone, lease_holder};
 
 /// History: one row per applied migration, written in the migration's own transaction.
@@ -52,71 +56,6 @@ CREATE TABLE IF NOT EXISTS strata_lease (
     acquired_at TEXT NOT NULL
 );
 ";
-
-/// A row of the history table.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AppliedMigration {
-    /// The migration's version, a UTC timestamp `YYYYMMDDHHMMSS`.
-    pub version: i64,
-    /// The migration function's name.
-    pub name: String,
-    /// The checksum of its code when it was applied (or last repaired), lowercase hex.
-    pub checksum: String,
-    /// When it was applied: UTC, RFC 3339 with milliseconds.
-    pub applied_at: String,
-    /// How long its code ran, in milliseconds.
-    pub duration_ms: f64,
-    /// Who applied it: `host/pid` (see [`actor`]).
-    pub applied_by: String,
-}
-
-/// A row of the audit log.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Event {
-    /// Position in the log, increasing (`AUTOINCREMENT`: never reused).
-    pub id: i64,
-    /// When it happened: UTC, RFC 3339 with milliseconds.
-    pub at: String,
-    /// What happened: one of the [`event`] kinds.
-    pub kind: String,
-    /// The version of the migration concerned; `None` for events about the whole database
-    /// (a run starting, a refusal, a backup, a restore).
-    pub version: Option<i64>,
-    /// The name of the migration concerned; `None` with `version`, and empty for
-    /// `lease_recovered`, which only knows the version.
-    pub name: Option<String>,
-    /// Who acted: `host/pid` (see [`actor`]).
-    pub actor: String,
-    /// Free text, empty when there is nothing to add: the error of `failed` and `refused`,
-    /// the backup path of `backed_up`, the checksums of `repaired`, and so on.
-    pub detail: String,
-}
-
-/// Kinds of audit events.
-pub mod event {
-    /// A run with pending migrations began.
-    pub const RUN_STARTED: &str = "run_started";
-    /// A migration was applied (written with it, in its transaction).
-    pub const APPLIED: &str = "applied";
-    /// A migration failed and was rolled back.
-    pub const FAILED: &str = "failed";
-    /// The runner refused to migrate (checksum, unknown or out-of-order).
-    pub const REFUSED: &str = "refused";
-    /// A stale lease of a crashed `no_transaction` migration was taken over.
-    pub const LEASE_RECOVERED: &str = "lease_recovered";
-    /// A backup was written before migrating (detail: its path).
-    pub const BACKED_UP: &str = "backed_up";
-    /// An operator approved a pending migration (checked mode).
-    pub const APPROVED: &str = "approved";
-    /// A migration was reverted by its `down`.
-    pub const REVERTED: &str = "reverted";
-    /// An operator accepted the changed checksum of an applied migration.
-    pub const REPAIRED: &str = "repaired";
-    /// The database was restored from a backup.
-    pub const RESTORED: &str = "restored";
-    /// A database created without Strata was adopted by a baseline migration.
-    pub const BASELINED: &str = "baselined";
-}
 
 /// Who is acting: `host/pid`.
 pub fn actor() -> String {
@@ -324,53 +263,6 @@ pub fn read_state(conn: &Connection, path: &Path) -> Result<State> {
     })
 }
 
-/// The history, by version.
-pub fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT version, name, checksum, applied_at, duration_ms, applied_by \
-         FROM strata_migrations ORDER BY version",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(AppliedMigration {
-            version: r.get(0)?,
-            name: r.get(1)?,
-            checksum: r.get(2)?,
-            applied_at: r.get(3)?,
-            duration_ms: r.get(4)?,
-            applied_by: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Deletes a history row (a migration reverted by its `down`).
-pub(crate) fn remove_applied(conn: &Connection, version: i64) -> Result<()> {
-    conn.execute(
-        "DELETE FROM strata_migrations WHERE version = ?1",
-        [version],
-    )?;
-    Ok(())
-}
-
-/// The audit log, oldest first.
-pub fn read_events(conn: &Connection) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, kind, version, name, actor, detail FROM strata_events ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Event {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            kind: r.get(2)?,
-            version: r.get(3)?,
-            name: r.get(4)?,
-            actor: r.get(5)?,
-            detail: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 /// Creates Strata's tables and records the role. Call inside a write transaction.
 pub(crate) fn initialize(conn: &Connection, role: &str) -> Result<()> {
     conn.execute_batch(CREATE)?;
@@ -380,62 +272,6 @@ pub(crate) fn initialize(conn: &Connection, role: &str) -> Result<()> {
          ('created_by', ?3)",
         params![role, now(), actor()],
     )?;
-    Ok(())
-}
-
-/// Appends an audit event.
-pub(crate) fn record_event(
-    conn: &Connection,
-    kind: &str,
-    migration: Option<(i64, &str)>,
-    detail: &str,
-) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO strata_events (at, kind, version, name, actor, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        now(),
-        kind,
-        migration.map(|m| m.0),
-        migration.map(|m| m.1),
-        actor(),
-        detail
-    ])?;
-    Ok(())
-}
-
-/// Versions approved and not reverted since.
-pub(crate) fn approved_versions(conn: &Connection) -> Result<std::collections::BTreeSet<i64>> {
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT version FROM strata_events e WHERE kind = 'approved' AND id > \
-         coalesce((SELECT max(id) FROM strata_events r WHERE r.kind = 'reverted' \
-         AND r.version = e.version), 0)",
-    )?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Appends a history row.
-pub(crate) fn record_applied(
-    conn: &Connection,
-    version: i64,
-    name: &str,
-    checksum: &str,
-    duration: Duration,
-) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO strata_migrations (version, name, checksum, applied_at, duration_ms, \
-         applied_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        version,
-        name,
-        checksum,
-        now(),
-        duration.as_secs_f64() * 1e3,
-        actor()
-    ])?;
     Ok(())
 }
 
