@@ -837,13 +837,7 @@ fn verification_catches_a_difference_and_cancel_recovers() {
     let p = e.placement(&0).unwrap();
     assert_eq!(e.list(&p, &0).unwrap().len(), 5);
     e.cancel_move(id).unwrap();
-    let end = (0..100)
-        .find_map(|_| match e.step_move(id, 10).unwrap() {
-            Step::Finished(s) => Some(s),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(end, MoveState::Cancelled);
+    assert_eq!(run_to_end(&e, id), MoveState::Cancelled);
     let p = e.placement(&0).unwrap();
     assert_eq!((p.location.as_str(), p.is_moving()), ("old", false));
     assert_eq!(e.list(&p, &0).unwrap().len(), 5);
@@ -996,13 +990,7 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
     );
     // Cancel: exactly what the owner had, at the source.
     e.cancel_move(id).unwrap();
-    let end = (0..100)
-        .find_map(|_| match e.step_move(id, 10).unwrap() {
-            Step::Finished(s) => Some(s),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(end, MoveState::Cancelled);
+    assert_eq!(run_to_end(&e, id), MoveState::Cancelled);
     let p = e.placement(&0).unwrap();
     assert_eq!((p.location.as_str(), p.is_moving()), ("old", false));
     let bodies: Vec<String> = (0..5)
@@ -1013,4 +1001,14 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
         by_id.with_reader(|c| BY_ID.get(c, &1, &2)).unwrap(),
         Some(squatter)
     );
+}
+
+/// Steps move `id` (batches of 10) until it ends; its final state.
+fn run_to_end(e: &Engine<Rec>, id: i64) -> MoveState {
+    (0..100)
+        .find_map(|_| match e.step_move(id, 10).unwrap() {
+            Step::Finished(s) => Some(s),
+            _ => None,
+        })
+        .expect("the move ends within 100 steps")
 }

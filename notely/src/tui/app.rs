@@ -88,41 +88,28 @@ pub struct Snapshot {
     pub answer: String,
 }
 
-/// Everything the UI shows.
+/// Everything the UI shows: the newest snapshot, and the UI's own state.
 #[derive(Debug, Clone, Default)]
 pub struct App {
     pub page: Page,
     pub quit: bool,
-    pub address: String,
-    pub stats: Option<telemetry::Snapshot>,
-    pub accounts: Vec<AccountRow>,
-    /// Data moves, newest first.
-    pub moves: Vec<MoveStatus>,
-    pub databases: Vec<DatabaseRow>,
-    pub logs: Vec<String>,
+    /// The data, as last gathered (its `answered` counts the answers seen so far).
+    pub data: Snapshot,
     /// First log line shown on the logs page, counted from the newest.
     pub log_scroll: usize,
     /// A request from the moves page, waiting to be sent to the task that feeds the UI.
     pub request: Option<MoveRequest>,
     /// What became of the last request.
     pub message: String,
-    /// Answers to requests seen so far.
-    pub answered: u64,
 }
 
 impl App {
     /// Takes in freshly gathered data; a new answer to a request replaces the message.
     pub fn apply(&mut self, snapshot: &Snapshot) {
-        self.address.clone_from(&snapshot.address);
-        self.stats.clone_from(&snapshot.stats);
-        self.accounts.clone_from(&snapshot.accounts);
-        self.moves.clone_from(&snapshot.moves);
-        self.databases.clone_from(&snapshot.databases);
-        self.logs.clone_from(&snapshot.logs);
-        if snapshot.answered != self.answered {
-            self.answered = snapshot.answered;
+        if snapshot.answered != self.data.answered {
             self.message.clone_from(&snapshot.answer);
         }
+        self.data.clone_from(snapshot);
     }
 
     /// Applies one key press.
@@ -150,7 +137,7 @@ impl App {
                 self.message = "cancelling the newest unfinished move…".into();
             }
             KeyCode::Up | KeyCode::Char('k') if self.page == Page::Logs => {
-                self.log_scroll = (self.log_scroll + 1).min(self.logs.len().saturating_sub(1));
+                self.log_scroll = (self.log_scroll + 1).min(self.data.logs.len().saturating_sub(1));
             }
             KeyCode::Down | KeyCode::Char('j') if self.page == Page::Logs => {
                 self.log_scroll = self.log_scroll.saturating_sub(1);
@@ -197,7 +184,7 @@ mod tests {
         };
         app.apply(&snapshot);
         assert_eq!(
-            (app.address.as_str(), app.logs.len()),
+            (app.data.address.as_str(), app.data.logs.len()),
             ("http://127.0.0.1:1", 1)
         );
         assert_eq!(app.message, waiting, "no answer yet");

@@ -29,7 +29,7 @@ pub fn render(app: &App, frame: &mut Frame) {
                     .add_modifier(Modifier::BOLD)
                     .fg(Color::Yellow),
             )
-            .block(Block::bordered().title(format!(" Notely {} ", app.address))),
+            .block(Block::bordered().title(format!(" Notely {} ", app.data.address))),
         tabs,
     );
     match app.page {
@@ -86,7 +86,7 @@ fn stats(app: &App, frame: &mut Frame, area: Rect) {
         Constraint::Min(3),
     ])
     .areas(area);
-    let Some(s) = &app.stats else {
+    let Some(s) = &app.data.stats else {
         frame.render_widget(
             Paragraph::new("waiting for data…").block(Block::bordered()),
             area,
@@ -133,6 +133,7 @@ fn stats(app: &App, frame: &mut Frame, area: Rect) {
 
 fn accounts(app: &App, frame: &mut Frame, area: Rect) {
     let rows: Vec<Row> = app
+        .data
         .accounts
         .iter()
         .map(|a| {
@@ -159,7 +160,7 @@ fn accounts(app: &App, frame: &mut Frame, area: Rect) {
         Row::new(vec!["ID", "Name", "Migrating", "Store", "Notes"])
             .style(Style::default().add_modifier(Modifier::BOLD)),
     )
-    .block(Block::bordered().title(format!(" Accounts ({}) ", app.accounts.len())));
+    .block(Block::bordered().title(format!(" Accounts ({}) ", app.data.accounts.len())));
     frame.render_widget(table, area);
 }
 
@@ -167,6 +168,7 @@ fn moves(app: &App, frame: &mut Frame, area: Rect) {
     let [table_area, message] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
     let rows: Vec<Row> = app
+        .data
         .moves
         .iter()
         .map(|m| {
@@ -234,6 +236,7 @@ fn moves(app: &App, frame: &mut Frame, area: Rect) {
 
 fn migrations(app: &App, frame: &mut Frame, area: Rect) {
     let rows: Vec<Row> = app
+        .data
         .databases
         .iter()
         .map(|d| {
@@ -274,9 +277,9 @@ fn migrations(app: &App, frame: &mut Frame, area: Rect) {
 
 fn logs(app: &App, frame: &mut Frame, area: Rect) {
     let height = area.height.saturating_sub(2) as usize;
-    let end = app.logs.len().saturating_sub(app.log_scroll);
+    let end = app.data.logs.len().saturating_sub(app.log_scroll);
     let start = end.saturating_sub(height);
-    let lines: Vec<Line> = app.logs[start..end]
+    let lines: Vec<Line> = app.data.logs[start..end]
         .iter()
         .map(|l| {
             let style = if l.contains("ERROR") || l.contains("CONSISTENCY") {
@@ -319,7 +322,7 @@ mod tests {
             p95_ms: 1.25,
             p99_ms: 2.0,
         };
-        App {
+        let data = crate::tui::app::Snapshot {
             address: "http://127.0.0.1:8080".into(),
             stats: Some(Snapshot {
                 api: BTreeMap::from([(
@@ -373,6 +376,10 @@ mod tests {
                 "09:00:00.000 INFO listening".into(),
                 "09:00:01.000 WARN CONSISTENCY ERROR: x".into(),
             ],
+            ..crate::tui::app::Snapshot::default()
+        };
+        App {
+            data,
             ..App::default()
         }
     }

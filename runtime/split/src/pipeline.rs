@@ -480,12 +480,7 @@ fn read_range(
     let n = senders.len();
     let conn = open_source(&opts.source)?;
     let err = sql_err(&opts.source);
-    let columns = src
-        .columns
-        .iter()
-        .map(|c| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = src.column_list();
     let mut stmt = conn
         .prepare(&format!(
             "SELECT rowid, {columns} FROM {} WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid",

@@ -24,6 +24,17 @@ pub(crate) struct Source {
     pub(crate) max_rowid: i64,
 }
 
+impl Source {
+    /// The table's columns, quoted and comma-separated, for a `SELECT`.
+    pub(crate) fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 pub(crate) fn open_source(path: &Path) -> Result<Connection> {
     if !path.is_file() {
         return Err(SplitError::Io {

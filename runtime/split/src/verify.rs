@@ -57,12 +57,7 @@ pub fn verify(opts: &SplitOptions) -> Result<VerifyReport> {
     let err = sql_err(&opts.source);
     let n = (opts.shards + 1) as usize;
     let mut expected = vec![(0u64, 0u64); n];
-    let columns = src
-        .columns
-        .iter()
-        .map(|c| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = src.column_list();
     let width = src.columns.len();
     {
         let mut stmt = conn
