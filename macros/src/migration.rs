@@ -17,6 +17,8 @@ struct Args {
     role: Option<String>,
     no_transaction: bool,
     baseline: bool,
+    /// Declared a contract: old binaries cannot serve on what it leaves behind.
+    contract: bool,
     foreign_keys_off: bool,
     down: Option<Path>,
     test_data: Option<Path>,
@@ -45,7 +47,7 @@ impl Errors {
 }
 
 const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = fn_name, \
-                     test_data = fn_name, schema = PATH | none, baseline";
+                     test_data = fn_name, schema = PATH | none, baseline, contract";
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -81,6 +83,7 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
         role: None,
         no_transaction: false,
         baseline: false,
+        contract: false,
         foreign_keys_off: false,
         down: None,
         test_data: None,
@@ -129,6 +132,7 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
         match (key.as_str(), &meta) {
             ("no_transaction", Meta::Path(_)) => args.no_transaction = true,
             ("baseline", Meta::Path(_)) => args.baseline = true,
+            ("contract", Meta::Path(_)) => args.contract = true,
             ("role", Meta::NameValue(nv)) => match word(&nv.value) {
                 Some(role) if valid_role(&role) => args.role = Some(role),
                 _ => errors.at(
@@ -161,13 +165,14 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 other => errors.at(other, "expected `schema = PATH` or `schema = none`"),
             },
             (
-                "no_transaction" | "baseline" | "role" | "foreign_keys" | "down" | "test_data"
-                | "schema",
+                "no_transaction" | "baseline" | "contract" | "role" | "foreign_keys" | "down"
+                | "test_data" | "schema",
                 _,
             ) => {
                 let usage = match key.as_str() {
                     "no_transaction" => "no_transaction",
                     "baseline" => "baseline",
+                    "contract" => "contract",
                     "role" => "role = \"notes\"",
                     "foreign_keys" => "foreign_keys = off",
                     "down" => "down = fn_name",
@@ -296,13 +301,15 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
     let role = args.role.clone().unwrap_or_else(|| "main".to_string());
     let transaction = !args.no_transaction;
     let baseline = args.baseline;
+    let contract = args.contract;
     let fk = if args.foreign_keys_off {
         quote!(Off)
     } else {
         quote!(Enforce)
     };
     // The checksum covers the function (without its doc comment) and every argument that
-    // changes what applying it does.
+    // changes what applying it does. Not `contract`: it says when the migration may run during
+    // a deploy, not what it does, and may be declared after the migration was applied.
     let tokens = format!(
         "role={role};transaction={transaction};foreign_keys_off={};{}{}",
         args.foreign_keys_off,
@@ -361,6 +368,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
                 tokens: #tokens,
                 transaction: #transaction,
                 baseline: #baseline,
+                contract: #contract,
                 foreign_keys: ::strata::ForeignKeys::#fk,
                 up: #up,
                 down: #down,

@@ -27,6 +27,7 @@ strata::schema! {
 #[migration(
     20261121100000,
     role = "control",
+    contract,
     foreign_keys = off,
     down = unplace_accounts,
     test_data = accounts

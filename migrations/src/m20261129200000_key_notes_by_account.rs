@@ -25,6 +25,7 @@ strata::schema! {
 #[migration(
     20261129200000,
     role = "notes",
+    contract,
     foreign_keys = off,
     down = key_notes_by_id,
     test_data = shared_ids

@@ -24,6 +24,7 @@ strata::schema! {
 #[migration(
     20261129200100,
     role = "legacy",
+    contract,
     foreign_keys = off,
     down = key_memos_by_id,
     test_data = shared_ids

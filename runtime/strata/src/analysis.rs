@@ -14,6 +14,8 @@ pub(crate) struct Analysis<'h> {
     pub unknown: Vec<&'h AppliedMigration>,
     pub out_of_order: Vec<&'static Migration>,
     pub newest: Option<&'h AppliedMigration>,
+    /// The newest version the binary knows.
+    pub known_newest: Option<i64>,
 }
 
 pub(crate) fn analyze<'h>(
@@ -33,6 +35,7 @@ pub(crate) fn analyze<'h>(
             .collect(),
         out_of_order: Vec::new(),
         newest,
+        known_newest: known.iter().map(|m| m.version()).max(),
     };
     for &m in known {
         match applied.get(&m.version()) {

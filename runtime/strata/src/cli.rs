@@ -64,7 +64,17 @@ pub enum MigrateCommand {
         /// Stop at this version.
         #[arg(long, value_name = "VERSION")]
         to: Option<i64>,
+        /// Apply contract migrations now, although live instances of older binaries lack them
+        /// (they may fail on the new schema); recorded in the audit log with who forced it.
+        #[arg(long)]
+        contract_now: bool,
+        /// Who forces the contract (default: $USER@host).
+        #[arg(long, requires = "contract_now")]
+        by: Option<String>,
     },
+    /// The processes registered as serving on each database, the newest migration their
+    /// binaries know, and whether they are alive.
+    Instances,
     /// Revert every migration newer than VERSION, newest first, after a backup; refuses if one
     /// of them has no `down`, if VERSION is no migration's (0 reverts everything), or, without
     /// --yes, if it would drop tables holding rows.
@@ -330,13 +340,19 @@ pub fn execute(
     match &args.command {
         MigrateCommand::Status => status(args, fleet, out),
         MigrateCommand::Plan { to, down_to } => plan(args, fleet, *to, *down_to, out),
-        MigrateCommand::Up { to } => {
+        MigrateCommand::Up {
+            to,
+            contract_now,
+            by,
+        } => {
             let fleet = fleet.clone().options(Options {
                 target: *to,
+                contract_now: contract_now.then(|| by.clone().unwrap_or_else(operator)),
                 ..fleet.settings().clone()
             });
             finish_run(args, fleet.run(crate::Mode::Auto), out)
         }
+        MigrateCommand::Instances => instances(args, fleet, out),
         MigrateCommand::Down { to, role, yes } => {
             let fleet = fleet.clone().options(Options {
                 allow_data_loss: *yes,
@@ -581,12 +597,21 @@ fn status(
             .iter()
             .filter(|m| m.state != MigrationState::Applied)
             .map(|m| {
-                let approved = if m.approved { "approved" } else { "" };
+                let mut notes = Vec::new();
+                if m.approved {
+                    notes.push("approved".to_string());
+                }
+                match &m.deferred_for {
+                    Some(who) if who.is_empty() => notes.push("deferred".to_string()),
+                    Some(who) => notes.push(format!("deferred while alive: {}", who.join("; "))),
+                    None => {}
+                }
                 vec![
                     m.state.label().to_string(),
                     m.version.to_string(),
                     m.name.clone(),
-                    approved.into(),
+                    m.class.map_or("-", crate::class::Class::label).to_string(),
+                    notes.join(", "),
                 ]
             })
             .collect();
@@ -642,21 +667,83 @@ fn plan(
                 if m.foreign_keys_off {
                     flags.push("foreign_keys=off");
                 }
+                if m.deferred {
+                    flags.push("DEFERRED");
+                }
                 vec![
                     m.version.to_string(),
                     m.name.clone(),
+                    m.class.label().to_string(),
                     flags.join(","),
                     m.description.lines().next().unwrap_or("").to_string(),
                 ]
             })
             .collect();
         table(out, "  ", &rows)?;
+        for m in &p.migrations {
+            for change in &m.contract_changes {
+                writeln!(out, "  {} {change}", m.version)?;
+            }
+            if !m.blocked_by.is_empty() {
+                writeln!(
+                    out,
+                    "  {} waits (contract) while these instances of older binaries live: {}",
+                    m.version,
+                    m.blocked_by.join("; ")
+                )?;
+            }
+        }
         for d in &p.drops {
             writeln!(out, "  drops table `{}` holding {} row(s)", d.table, d.rows)?;
         }
         if let Some(why) = &p.refused {
             writeln!(out, "  REFUSED: {why}")?;
         }
+    }
+    Ok(Finished::Success)
+}
+
+fn instances(
+    args: &MigrateArgs,
+    fleet: &Fleet<'_>,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
+    let all = fleet.each(|m, d| Ok((d, m.instances(&d.path)?)))?;
+    if args.json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|(d, i)| serde_json::json!({"path": d.path, "role": d.role, "instances": i}))
+            .collect();
+        json(out, &serde_json::json!({ "databases": list }))?;
+        return Ok(Finished::Success);
+    }
+    for (d, list) in &all {
+        writeln!(out, "{} ({}):", d.path.display(), d.role)?;
+        if list.is_empty() {
+            writeln!(out, "  no instance registered")?;
+            continue;
+        }
+        let mut rows = vec![vec![
+            "INSTANCE".into(),
+            "LABEL".into(),
+            "KNOWS UP TO".into(),
+            "STARTED".into(),
+            "HEARTBEAT".into(),
+            "".into(),
+        ]];
+        rows.extend(list.iter().map(|i| {
+            vec![
+                format!("{}/{}", i.host, i.pid),
+                i.label.clone(),
+                version(i.newest_version),
+                i.started_at.clone(),
+                format!("{:.0} s ago", i.heartbeat_age_s),
+                i.gone
+                    .as_ref()
+                    .map_or_else(|| "alive".to_string(), |g| format!("gone: {g}")),
+            ]
+        }));
+        table(out, "  ", &rows)?;
     }
     Ok(Finished::Success)
 }
@@ -785,6 +872,18 @@ pub fn write_report(out: &mut dyn Write, report: &FleetReport) -> std::io::Resul
                 )
             )?;
             if let Some(r) = &d.report {
+                for m in &r.deferred {
+                    let why = if m.blocked_by.is_empty() {
+                        "after the contract above".to_string()
+                    } else {
+                        format!("while alive: {}", m.blocked_by.join("; "))
+                    };
+                    writeln!(
+                        out,
+                        "  … {} {} ({}) deferred {why}",
+                        m.version, m.name, m.class
+                    )?;
+                }
                 for a in &r.applied {
                     writeln!(
                         out,

@@ -177,6 +177,25 @@ pub enum Error {
         unknown: Vec<MigrationId>,
     },
 
+    /// A newer binary applied a contract migration (or one recorded without a class) that this
+    /// binary does not know: its code may not work on that schema.
+    #[error(
+        "{} has contract migration {contract} applied, which this binary does not know (it knows \
+         up to {}): a newer build removed or tightened what this one may rely on. Deploy the newer \
+         build; to run this one anyway, restore a backup from before the contract or start with \
+         unknown migrations allowed (`allow_unknown`) knowing it may fail",
+        .path.display(),
+        .knows_up_to.map_or_else(|| "nothing".to_string(), |v| v.to_string())
+    )]
+    NewerContract {
+        /// The database file.
+        path: PathBuf,
+        /// The oldest such migration, as the history records it.
+        contract: MigrationId,
+        /// The newest migration of the role this binary knows.
+        knows_up_to: Option<i64>,
+    },
+
     /// A pending migration is older than the newest applied one, and `allow_out_of_order` is
     /// off.
     #[error(
@@ -411,6 +430,7 @@ impl Error {
             Error::WrongRole { .. } => "wrong_role",
             Error::ChecksumMismatch { .. } => "checksum_mismatch",
             Error::UnknownApplied { .. } => "unknown_applied",
+            Error::NewerContract { .. } => "newer_contract",
             Error::OutOfOrder { .. } => "out_of_order",
             Error::MigrationFailed { .. } => "migration_failed",
             Error::ForeignKeyViolation { .. } => "foreign_key_violation",

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
+use crate::class::Class;
 use crate::error::Result;
 use crate::store::{actor, now};
 
@@ -24,6 +25,9 @@ pub struct AppliedMigration {
     pub duration_ms: f64,
     /// Who applied it: `host/pid` (see [`actor`]).
     pub applied_by: String,
+    /// Its class when it was applied (`None`: applied before Strata recorded classes). A
+    /// binary that does not know it serves beside it only when it is `expand`.
+    pub class: Option<Class>,
 }
 
 /// A row of the audit log.
@@ -66,6 +70,12 @@ pub mod event {
     pub const APPROVED: &str = "approved";
     /// A migration was reverted by its `down`.
     pub const REVERTED: &str = "reverted";
+    /// A contract migration was put off: live instances of older binaries lack it (detail:
+    /// which).
+    pub const DEFERRED: &str = "deferred";
+    /// A contract migration was applied although live instances lacked it
+    /// (`--contract-now`; detail: which, and who forced it).
+    pub const CONTRACT_FORCED: &str = "contract_forced";
     /// An operator accepted the changed checksum of an applied migration.
     pub const REPAIRED: &str = "repaired";
     /// The database was restored from a backup.
@@ -76,10 +86,13 @@ pub mod event {
 
 /// The history, by version.
 pub fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT version, name, checksum, applied_at, duration_ms, applied_by \
-         FROM strata_migrations ORDER BY version",
-    )?;
+    let mut stmt = conn.prepare_cached(if has_class_column(conn)? {
+        "SELECT version, name, checksum, applied_at, duration_ms, applied_by, class \
+         FROM strata_migrations ORDER BY version"
+    } else {
+        "SELECT version, name, checksum, applied_at, duration_ms, applied_by, NULL \
+         FROM strata_migrations ORDER BY version"
+    })?;
     let rows = stmt.query_map([], |r| {
         Ok(AppliedMigration {
             version: r.get(0)?,
@@ -88,6 +101,12 @@ pub fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>> {
             applied_at: r.get(3)?,
             duration_ms: r.get(4)?,
             applied_by: r.get(5)?,
+            class: r
+                .get_ref(6)?
+                .as_str_or_null()
+                .ok()
+                .flatten()
+                .and_then(Class::parse),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -154,6 +173,25 @@ pub(crate) fn approved_versions(conn: &Connection) -> Result<std::collections::B
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whether the history has its `class` column (databases created before Strata recorded
+/// classes get it from the first run that applies something).
+fn has_class_column(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('strata_migrations') WHERE name = 'class'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Adds the `class` column to a history created before Strata recorded classes (inside the
+/// run's write transaction; older binaries read named columns and are not disturbed).
+pub(crate) fn ensure_class_column(conn: &Connection) -> Result<()> {
+    if !has_class_column(conn)? {
+        conn.execute_batch("ALTER TABLE strata_migrations ADD COLUMN class TEXT")?;
+    }
+    Ok(())
+}
+
 /// Appends a history row.
 pub(crate) fn record_applied(
     conn: &Connection,
@@ -161,10 +199,12 @@ pub(crate) fn record_applied(
     name: &str,
     checksum: &str,
     duration: Duration,
+    class: Class,
 ) -> Result<()> {
+    ensure_class_column(conn)?;
     conn.prepare_cached(
         "INSERT INTO strata_migrations (version, name, checksum, applied_at, duration_ms, \
-         applied_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         applied_by, class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         version,
@@ -172,7 +212,8 @@ pub(crate) fn record_applied(
         checksum,
         now(),
         duration.as_secs_f64() * 1e3,
-        actor()
+        actor(),
+        class.label()
     ])?;
     Ok(())
 }

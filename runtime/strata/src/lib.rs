@@ -39,12 +39,14 @@ mod analysis;
 pub mod authoring;
 mod backup;
 mod checksum;
+pub mod class;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;
 mod fleet;
 mod history;
 pub mod inspect;
+pub mod instances;
 mod lease;
 mod migration;
 mod migrator;

@@ -34,6 +34,7 @@ pub struct Migration {
     pub(crate) checksum: Checksum,
     pub(crate) transaction: bool,
     pub(crate) baseline: bool,
+    pub(crate) contract: bool,
     pub(crate) foreign_keys: ForeignKeys,
     pub(crate) up: MigrationFn,
     pub(crate) down: Option<MigrationFn>,
@@ -57,6 +58,8 @@ pub struct MigrationDef {
     /// Adopts an existing database: applied to one whose schema is exactly the declared one,
     /// it is recorded without running.
     pub baseline: bool,
+    /// Declared `contract`: binaries without it cannot serve on what it leaves behind.
+    pub contract: bool,
     pub foreign_keys: ForeignKeys,
     pub up: MigrationFn,
     pub down: Option<MigrationFn>,
@@ -87,6 +90,7 @@ impl Migration {
             checksum: Checksum::of(&[b"strata-migration-1", def.tokens.as_bytes(), schema_text]),
             transaction: def.transaction,
             baseline: def.baseline,
+            contract: def.contract,
             foreign_keys: def.foreign_keys,
             up: def.up,
             down: def.down,
@@ -130,6 +134,11 @@ impl Migration {
     /// Whether it is a baseline that adopts an existing database.
     pub fn is_baseline(&self) -> bool {
         self.baseline
+    }
+    /// Whether its attribute declares `contract` (see [`crate::class`]; the class the runner
+    /// acts on is [`crate::class::classify`]'s, which also derives it from the schema).
+    pub fn declares_contract(&self) -> bool {
+        self.contract
     }
     /// Foreign-key handling while it runs.
     pub fn foreign_keys(&self) -> ForeignKeys {
@@ -285,6 +294,7 @@ mod tests {
             tokens: name,
             transaction: true,
             baseline: false,
+            contract: false,
             foreign_keys: ForeignKeys::Enforce,
             up: noop,
             down: None,

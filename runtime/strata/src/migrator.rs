@@ -10,8 +10,10 @@ use rusqlite::Connection;
 
 use crate::analysis::{analyze, id_of};
 use crate::backup::{self, BackupFile, BackupPolicy};
+use crate::class::{Class, classify};
 use crate::error::{Error, MigrationId, Result};
 use crate::inspect::SchemaSnapshot;
+use crate::instances;
 use crate::migration::{ForeignKeys, Migration, Source};
 use crate::options::{Mode, Options};
 use crate::report::{
@@ -148,6 +150,15 @@ impl<'s> Migrator<'s> {
         &self.options
     }
 
+    /// The migrations of this role in the source, sorted by version.
+    ///
+    /// # Errors
+    ///
+    /// The source's errors (empty, duplicate versions, unknown role).
+    pub fn known(&self) -> Result<Vec<&'static Migration>> {
+        self.source.for_role(&self.role)
+    }
+
     fn runner<'a>(
         &'a self,
         conn: &'a Connection,
@@ -222,6 +233,8 @@ impl<'s> Migrator<'s> {
                     name: m.name().to_string(),
                     description: m.description().to_string(),
                     state,
+                    class: Some(classify(&known, m).class),
+                    deferred_for: None,
                     checksum: Some(m.checksum().to_hex()),
                     applied_checksum: row.map(|r| r.checksum.clone()),
                     applied_at: row.map(|r| r.applied_at.clone()),
@@ -237,6 +250,8 @@ impl<'s> Migrator<'s> {
             name: a.name.clone(),
             description: String::new(),
             state: MigrationState::Unknown,
+            class: a.class,
+            deferred_for: None,
             checksum: None,
             applied_checksum: Some(a.checksum.clone()),
             applied_at: Some(a.applied_at.clone()),
@@ -246,6 +261,24 @@ impl<'s> Migrator<'s> {
             has_down: false,
         }));
         migrations.sort_by_key(|m| m.version);
+        if let (Some(conn), Some(_)) = (&conn, &state.role) {
+            let deferred = instances::deferred(self, conn)?;
+            if let Some((first, _)) = deferred.iter().find(|(_, b)| !b.is_empty()) {
+                for s in &mut migrations {
+                    if s.state == MigrationState::Pending && s.version >= first.version() {
+                        s.deferred_for = Some(Vec::new());
+                    }
+                }
+            }
+            for (m, blockers) in deferred {
+                if let Some(s) = migrations.iter_mut().find(|s| s.version == m.version())
+                    && !blockers.is_empty()
+                {
+                    s.deferred_for =
+                        Some(blockers.iter().map(instances::Instance::describe).collect());
+                }
+            }
+        }
         Ok(Status {
             path: path.to_path_buf(),
             role: self.role.clone(),
@@ -268,12 +301,13 @@ impl<'s> Migrator<'s> {
         let mut refused = runner::policy(&self.options, path, &analysis)
             .err()
             .map(|e| e.to_string());
-        let migrations: Vec<PlannedMigration> = analysis
+        let mut migrations: Vec<PlannedMigration> = analysis
             .pending
             .iter()
             .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
-            .map(|m| planned(m, approved.contains(&m.version())))
+            .map(|m| planned(&known, m, approved.contains(&m.version())))
             .collect();
+        mark_deferred(conn.as_ref(), &self.options, &mut migrations)?;
         if refused.is_none()
             && self.options.require_approval
             && migrations.iter().any(|m| !m.approved)
@@ -317,14 +351,14 @@ impl<'s> Migrator<'s> {
         let mut all_known = true;
         for row in state.history.iter().rev().filter(|a| a.version > target) {
             match known.iter().find(|m| m.version() == row.version) {
-                Some(m) if m.has_down() => migrations.push(planned(m, true)),
+                Some(m) if m.has_down() => migrations.push(planned(&known, m, true)),
                 Some(m) => {
                     refused.get_or_insert(Error::NoDown {
                         path: path.to_path_buf(),
                         target,
                         id: m.id(),
                     });
-                    migrations.push(planned(m, true));
+                    migrations.push(planned(&known, m, true));
                 }
                 None => {
                     all_known = false;
@@ -572,6 +606,19 @@ impl<'s> Migrator<'s> {
         }
     }
 
+    /// The instances registered as serving on the database at `path` (none when it does
+    /// not exist yet), with their liveness judged now.
+    ///
+    /// # Errors
+    ///
+    /// The file's errors (not a database, corrupt).
+    pub fn instances(&self, path: &Path) -> Result<Vec<instances::Instance>> {
+        match store::open_ro(path, self.options.lock_timeout)? {
+            Some(conn) => instances::list(&conn),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The history and audit log.
     pub fn history(&self, path: &Path) -> Result<History> {
         let (conn, state) = self.read(path)?;
@@ -808,7 +855,8 @@ impl<'s> Migrator<'s> {
     }
 }
 
-fn planned(m: &Migration, approved: bool) -> PlannedMigration {
+fn planned(known: &[&'static Migration], m: &Migration, approved: bool) -> PlannedMigration {
+    let c = classify(known, m);
     PlannedMigration {
         version: m.version(),
         name: m.name().to_string(),
@@ -816,5 +864,35 @@ fn planned(m: &Migration, approved: bool) -> PlannedMigration {
         transactional: m.transactional(),
         foreign_keys_off: m.foreign_keys() == ForeignKeys::Off,
         approved,
+        class: c.class,
+        contract_changes: c.contract_changes().map(ToString::to_string).collect(),
+        changes: c.changes,
+        deferred: false,
+        blocked_by: Vec::new(),
     }
+}
+
+/// Marks the planned migrations a run would put off: from the first contract that a live
+/// instance lacks (unless `contract_now`).
+fn mark_deferred(
+    conn: Option<&Connection>,
+    options: &Options,
+    planned: &mut [PlannedMigration],
+) -> Result<()> {
+    let Some(conn) = conn else { return Ok(()) };
+    if options.contract_now.is_some() {
+        return Ok(());
+    }
+    let mut waiting = false;
+    for p in planned {
+        if !waiting && p.class == Class::Contract {
+            let blockers = instances::blocking(conn, p.version)?;
+            if !blockers.is_empty() {
+                waiting = true;
+                p.blocked_by = blockers.iter().map(instances::Instance::describe).collect();
+            }
+        }
+        p.deferred = waiting;
+    }
+    Ok(())
 }

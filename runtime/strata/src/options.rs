@@ -55,6 +55,10 @@ pub struct Options {
     /// Let `down` drop tables that hold rows. By default such a revert is refused before
     /// anything changes, naming the tables and their row counts.
     pub allow_data_loss: bool,
+    /// Apply contract migrations although live instances of older binaries lack them,
+    /// recording who forced it (`migrate up --contract-now`). By default a contract waits
+    /// until the last such instance is gone (see [`crate::instances`]).
+    pub contract_now: Option<String>,
 }
 
 impl Default for Options {
@@ -67,6 +71,7 @@ impl Default for Options {
             backup: Some(BackupPolicy::default()),
             require_approval: false,
             allow_data_loss: false,
+            contract_now: None,
         }
     }
 }

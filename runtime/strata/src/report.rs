@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::class::{Class, SchemaChange};
 use crate::error::{DroppedTable, Error, MigrationId, Result};
 use crate::inspect::Difference;
 use crate::store::{AppliedMigration, Event};
@@ -41,6 +42,24 @@ pub struct Report {
     pub backup: Option<PathBuf>,
     /// Whether the run stopped early because another database of its fleet failed.
     pub stopped: bool,
+    /// Pending migrations put off: a contract that live instances of older binaries lack,
+    /// and everything after it. This process's [`Presence`](crate::instances::Presence)
+    /// applies them once those instances are gone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<Deferred>,
+}
+
+/// A pending migration a run put off until older instances are gone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deferred {
+    /// The migration's version.
+    pub version: i64,
+    /// The migration function's name.
+    pub name: String,
+    /// Its class (the first deferred one is a contract; later ones wait for it).
+    pub class: Class,
+    /// For the contract that waits: the live instances lacking it.
+    pub blocked_by: Vec<String>,
 }
 
 impl Report {
@@ -55,6 +74,7 @@ impl Report {
             created: false,
             backup: None,
             stopped: false,
+            deferred: Vec::new(),
         }
     }
 }
@@ -99,6 +119,13 @@ pub struct MigrationStatus {
     pub description: String,
     /// Where it stands in this database.
     pub state: MigrationState,
+    /// Expand or contract: as the binary classifies it, or as the history recorded it for
+    /// unknown migrations (`None`: recorded before Strata recorded classes).
+    pub class: Option<Class>,
+    /// Pending, and waiting for live instances of older binaries to end (a contract, or a
+    /// migration after one): who they are, on the contract's line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred_for: Option<Vec<String>>,
     /// Checksum compiled into the binary (absent for unknown migrations).
     pub checksum: Option<String>,
     /// Checksum recorded when applied.
@@ -180,6 +207,20 @@ pub struct PlannedMigration {
     /// Whether an operator approved it (checked mode); always true in a revert's plan,
     /// which needs no approval.
     pub approved: bool,
+    /// Expand or contract (see [`crate::class`]).
+    pub class: Class,
+    /// What it removes or tightens, when it is a contract by its schema.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contract_changes: Vec<String>,
+    /// Every change of its declared schema against the previous migration's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<SchemaChange>,
+    /// Whether the run would put it off (a contract that live instances of older binaries
+    /// lack, or a migration after one); for the contract, `blocked_by` names them.
+    pub deferred: bool,
+    /// The live instances whose binaries lack this contract.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<String>,
 }
 
 /// What `run` (or `down_to`) would do to one database; computing it changes nothing.

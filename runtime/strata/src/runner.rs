@@ -10,16 +10,18 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
 use crate::analysis::{Analysis, analyze, id_of};
 use crate::backup;
+use crate::class::{Class, classify};
 use crate::error::{DroppedTable, Error, MigrationId, Result};
 use crate::inspect::SchemaSnapshot;
+use crate::instances::{self, Instance};
 use crate::migration::{ForeignKeys, Migration, MigrationFn};
 use crate::options::Options;
-use crate::report::{Applied, Report};
-use crate::store::{self, Lease, State, event};
+use crate::report::{Applied, Deferred, Report};
+use crate::store::{self, AppliedMigration, Lease, State, event};
 use crate::tx::Tx;
 
 /// Which way a migration runs.
@@ -278,7 +280,12 @@ impl Runner<'_> {
             state.lease = None;
         }
         let migrations = match direction {
-            DirectionTarget::Up => self.in_target(&analysis.pending),
+            DirectionTarget::Up => {
+                let pending = self.in_target(&analysis.pending);
+                let (now, deferred) = self.defer_contracts(pending)?;
+                report.deferred = deferred;
+                now
+            }
             DirectionTarget::Down(target) => {
                 let revert = self.to_revert(&state, target)?;
                 if !revert.is_empty() && !self.options.allow_data_loss {
@@ -303,6 +310,9 @@ impl Runner<'_> {
         };
         if migrations.is_empty() {
             return Ok(Plan::Done);
+        }
+        if direction == DirectionTarget::Up && !fresh {
+            store::ensure_class_column(self.conn)?;
         }
         if direction == DirectionTarget::Up && self.options.require_approval {
             let approved = if fresh {
@@ -358,6 +368,89 @@ impl Runner<'_> {
         })
     }
 
+    /// Splits `pending` at the first contract migration that a live instance of an older
+    /// binary lacks: what runs now, and what waits (recorded as `deferred`, once per set of
+    /// blockers). With `contract_now`, nothing waits and the override is recorded.
+    fn defer_contracts(
+        &self,
+        pending: Vec<&'static Migration>,
+    ) -> Result<(Vec<&'static Migration>, Vec<Deferred>)> {
+        for (i, &m) in pending.clone().iter().enumerate() {
+            let classification = classify(self.known, m);
+            if classification.class != Class::Contract {
+                continue;
+            }
+            let blockers = instances::blocking(self.conn, m.version())?;
+            if blockers.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = blockers.iter().map(Instance::describe).collect();
+            if let Some(who) = &self.options.contract_now {
+                store::record_event(
+                    self.conn,
+                    event::CONTRACT_FORCED,
+                    Some((m.version(), m.name())),
+                    &format!("forced by {who} while alive: {}", names.join("; ")),
+                )?;
+                continue;
+            }
+            let detail = names.join("; ");
+            let last: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT detail FROM strata_events WHERE kind = ?1 AND version = ?2 \
+                     ORDER BY id DESC LIMIT 1",
+                    rusqlite::params![event::DEFERRED, m.version()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if last.as_deref() != Some(detail.as_str()) {
+                store::record_event(
+                    self.conn,
+                    event::DEFERRED,
+                    Some((m.version(), m.name())),
+                    &detail,
+                )?;
+            }
+            let mut pending = pending;
+            let later = pending.split_off(i);
+            let deferred = later
+                .iter()
+                .map(|d| Deferred {
+                    version: d.version(),
+                    name: d.name().to_string(),
+                    class: classify(self.known, d).class,
+                    blocked_by: if d.version() == m.version() {
+                        names.clone()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect();
+            return Ok((pending, deferred));
+        }
+        Ok((pending, Vec::new()))
+    }
+
+    /// The instances a contract migration was deferred for, as the audit log recorded them.
+    fn waited_for(&self, version: i64) -> Result<Option<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT detail FROM strata_events WHERE kind = ?1 AND version = ?2 ORDER BY id",
+        )?;
+        let details = stmt.query_map(rusqlite::params![event::DEFERRED, version], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut all: Vec<String> = Vec::new();
+        for d in details {
+            for name in d?.split("; ") {
+                if !name.is_empty() && !all.iter().any(|n| n == name) {
+                    all.push(name.to_string());
+                }
+            }
+        }
+        Ok((!all.is_empty()).then(|| all.join("; ")))
+    }
+
     /// The file behind the connection (backups copy it; the path may be only a label).
     fn database_file(&self) -> Result<PathBuf> {
         match self.conn.path() {
@@ -407,6 +500,7 @@ impl Runner<'_> {
             baseline.name(),
             &baseline.checksum().to_hex(),
             Duration::ZERO,
+            Class::Expand,
         )?;
         store::record_event(
             self.conn,
@@ -688,8 +782,28 @@ impl Runner<'_> {
         match direction {
             Direction::Up => {
                 let checksum = m.checksum().to_hex();
-                store::record_applied(self.conn, m.version(), m.name(), &checksum, duration)?;
-                store::record_event(self.conn, event::APPLIED, Some((m.version(), m.name())), "")?;
+                let class = classify(self.known, m).class;
+                store::record_applied(
+                    self.conn,
+                    m.version(),
+                    m.name(),
+                    &checksum,
+                    duration,
+                    class,
+                )?;
+                let detail = match class {
+                    Class::Expand => String::new(),
+                    Class::Contract => match self.waited_for(m.version())? {
+                        Some(waited) => format!("contract, applied after waiting for {waited}"),
+                        None => "contract".to_string(),
+                    },
+                };
+                store::record_event(
+                    self.conn,
+                    event::APPLIED,
+                    Some((m.version(), m.name())),
+                    &detail,
+                )?;
             }
             Direction::Down => {
                 store::remove_applied(self.conn, m.version())?;
@@ -833,11 +947,34 @@ fn checksum_policy(path: &Path, a: &Analysis<'_>) -> Result<()> {
 /// The first violation of `options`' policies by the history of the database at `path`.
 pub(crate) fn policy(options: &Options, path: &Path, a: &Analysis<'_>) -> Result<()> {
     checksum_policy(path, a)?;
-    if !a.unknown.is_empty() && !options.allow_unknown {
-        return Err(Error::UnknownApplied {
-            path: path.to_path_buf(),
-            unknown: a.unknown.iter().map(|r| id_of(r)).collect(),
-        });
+    if !options.allow_unknown {
+        // A newer binary's expand migrations (newer than all this binary knows) leave a schema
+        // this binary still works on: it serves beside them, as during a rolling deploy.
+        let knows_up_to = a.known_newest;
+        let newer = |r: &&AppliedMigration| knows_up_to.is_none_or(|k| r.version > k);
+        if let Some(row) = a
+            .unknown
+            .iter()
+            .find(|r| newer(r) && r.class == Some(Class::Contract))
+        {
+            return Err(Error::NewerContract {
+                path: path.to_path_buf(),
+                contract: id_of(row),
+                knows_up_to,
+            });
+        }
+        let refused: Vec<MigrationId> = a
+            .unknown
+            .iter()
+            .filter(|r| !(newer(r) && r.class == Some(Class::Expand)))
+            .map(|r| id_of(r))
+            .collect();
+        if !refused.is_empty() {
+            return Err(Error::UnknownApplied {
+                path: path.to_path_buf(),
+                unknown: refused,
+            });
+        }
     }
     if let (Some(m), Some(newest)) = (a.out_of_order.first(), a.newest)
         && !options.allow_out_of_order

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+pub(crate) use crate::history::ensure_class_column;
 pub use crate::history::{AppliedMigration, Event, event, read_events, read_history};
 pub(crate) use crate::history::{approved_versions, record_applied, record_event, remove_applied};
 pub use crate::lease::{Lease, holder_is_gone, lease_holder};
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS strata_migrations (
     checksum TEXT NOT NULL,
     applied_at TEXT NOT NULL,
     duration_ms REAL NOT NULL,
-    applied_by TEXT NOT NULL
+    applied_by TEXT NOT NULL,
+    class TEXT
 );
 CREATE TABLE IF NOT EXISTS strata_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -18,7 +18,9 @@
 //! 2. if it has a `down`: revert it — the schema must be exactly the previous one — and apply
 //!    it again;
 //! 3. load its test data (`#[migration(.., test_data = f)]`), so that the next migration's
-//!    transform runs on realistic rows.
+//!    transform runs on realistic rows;
+//! 4. if its declared schema removes or tightens something of the previous migration's (a
+//!    contract, see [`crate::class`]), its attribute must say `contract`.
 //!
 //! At the end, the schema must equal the checked-in dump `<schema_dir>/<role>.sql`. Set
 //! `STRATA_BLESS=1` to write the dumps instead (then review them in the diff).
@@ -139,8 +141,23 @@ impl<'s> Harness<'s> {
             .allow_data_loss(true);
         let mut previous = SchemaSnapshot::read(&conn)?;
         let mut previous_version = 0;
-        for m in migrations {
+        for &m in &migrations {
             let id = m.id();
+            let classification = crate::class::classify(&migrations, m);
+            if classification.undeclared_contract() {
+                let what: Vec<String> = classification
+                    .contract_changes()
+                    .map(ToString::to_string)
+                    .collect();
+                failures.push(format!(
+                    "{id}: its schema makes it a contract migration (it {}); older binaries \
+                     may fail on what it leaves behind, so it waits for them during a deploy — \
+                     say so with `#[migration({}, contract)]`, or split it into an expand now \
+                     and a contract in a later release",
+                    what.join(", "),
+                    m.version()
+                ));
+            }
             let at = migrator.clone().target(Some(m.version()));
             if let Err(e) = at.run_connection(&conn, &label) {
                 failures.push(format!("{id}: {e}"));

@@ -1,0 +1,460 @@
+//! Instances: the processes serving on a database, and the migration set each was built with.
+//!
+//! Every serving process registers itself in each database it serves (`strata_instances`):
+//! who it is (`host/pid@start`), the newest migration of the role its binary knows and a
+//! fingerprint of that set, and a heartbeat written every [`HEARTBEAT`] from a background
+//! thread. A clean exit removes the row; an instance is *gone* when its process no longer
+//! exists on this host, or — from another host, where that cannot be seen — when its heartbeat
+//! is older than [`TTL`].
+//!
+//! The runner reads the table before applying a contract migration (see [`crate::class`]): while
+//! a live instance's binary does not know the contract, the contract and everything after it
+//! wait. The newest instance's heartbeat thread applies them once the last older instance is
+//! gone. Registration is a write and runs after the startup check, never inside it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+
+use crate::checksum::Checksum;
+use crate::class::Class;
+use crate::error::{Error, MigrationId, Result};
+use crate::lease::{Lease, lease_holder};
+use crate::migration::Migration;
+use crate::migrator::Migrator;
+use crate::store::{self, hostname, now};
+
+/// How often a registered process writes its heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A heartbeat older than this marks an instance on another host as gone.
+pub const TTL: Duration = Duration::from_secs(15);
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS strata_instances (
+    id TEXT PRIMARY KEY NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    newest_version INTEGER,
+    fingerprint TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    heartbeat_ms INTEGER NOT NULL
+)";
+
+/// A process registered as serving on a database.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Instance {
+    /// `host/pid@start`: the process, told apart from a later one with a reused pid.
+    pub id: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id on `host`.
+    pub pid: i64,
+    /// What the application calls itself (e.g. `notely 0.1.0`).
+    pub label: String,
+    /// The newest migration of the database's role its binary knows.
+    pub newest_version: Option<i64>,
+    /// Digest of the checksums of every migration of the role its binary knows.
+    pub fingerprint: String,
+    /// When it registered: UTC, RFC 3339.
+    pub started_at: String,
+    /// Its last heartbeat: UTC, RFC 3339.
+    pub heartbeat_at: String,
+    /// Seconds since that heartbeat, when read.
+    pub heartbeat_age_s: f64,
+    /// Whether it is alive, as far as can be known from here.
+    pub alive: bool,
+    /// Why it counts as gone, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone: Option<String>,
+}
+
+impl Instance {
+    /// `host/pid (label, knows up to V)`, for messages and the audit log.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}/{} ({}, knows up to {})",
+            self.host,
+            self.pid,
+            self.label,
+            self.newest_version
+                .map_or_else(|| "nothing".to_string(), |v| v.to_string())
+        )
+    }
+
+    /// Whether its binary lacks migration `version` (knows only older ones).
+    pub fn lacks(&self, version: i64) -> bool {
+        self.newest_version.is_none_or(|v| v < version)
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn table_exists(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'strata_instances'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every registered instance of the database behind `conn`, with its liveness judged now.
+pub fn list(conn: &Connection) -> Result<Vec<Instance>> {
+    if !table_exists(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, host, pid, label, newest_version, fingerprint, started_at, heartbeat_at, \
+         heartbeat_ms FROM strata_instances ORDER BY started_at, id",
+    )?;
+    let now_ms = unix_ms();
+    let rows = stmt.query_map([], |r| {
+        let heartbeat_ms: i64 = r.get(8)?;
+        Ok(Instance {
+            id: r.get(0)?,
+            host: r.get(1)?,
+            pid: r.get(2)?,
+            label: r.get(3)?,
+            newest_version: r.get(4)?,
+            fingerprint: r.get(5)?,
+            started_at: r.get(6)?,
+            heartbeat_at: r.get(7)?,
+            heartbeat_age_s: (now_ms - heartbeat_ms).max(0) as f64 / 1e3,
+            alive: true,
+            gone: None,
+        })
+    })?;
+    let mut out: Vec<Instance> = rows.collect::<rusqlite::Result<_>>()?;
+    for i in &mut out {
+        i.gone = gone_because(i);
+        i.alive = i.gone.is_none();
+    }
+    Ok(out)
+}
+
+fn gone_because(i: &Instance) -> Option<String> {
+    let lease = Lease {
+        holder: i.id.clone(),
+        host: i.host.clone(),
+        pid: i.pid,
+        version: 0,
+        acquired_at: String::new(),
+    };
+    if i.host == hostname() {
+        if i.id == lease_holder() {
+            return None;
+        }
+        if lease.is_stale() {
+            return Some("its process has ended".to_string());
+        }
+        return None;
+    }
+    (i.heartbeat_age_s > TTL.as_secs_f64()).then(|| {
+        format!(
+            "no heartbeat for {:.0} s (more than {} s)",
+            i.heartbeat_age_s,
+            TTL.as_secs()
+        )
+    })
+}
+
+/// The live instances, other than this process, whose binaries lack migration `version`.
+pub(crate) fn blocking(conn: &Connection, version: i64) -> Result<Vec<Instance>> {
+    let me = lease_holder();
+    Ok(list(conn)?
+        .into_iter()
+        .filter(|i| i.alive && i.id != me && i.lacks(version))
+        .collect())
+}
+
+/// The fingerprint of a binary's migration set for one role: a digest of their checksums.
+pub fn fingerprint(known: &[&'static Migration]) -> String {
+    let parts: Vec<Checksum> = known.iter().map(|m| m.checksum()).collect();
+    let refs: Vec<&[u8]> = parts.iter().map(|c| c.bytes().as_slice()).collect();
+    Checksum::of(&refs).to_hex()
+}
+
+/// One database a [`Presence`] is registered in.
+struct Member {
+    migrator: Migrator<'static>,
+    path: PathBuf,
+}
+
+/// This process's registration in the databases it serves, kept alive by a heartbeat thread
+/// that also applies deferred contract migrations once no older instance is left. Dropping it
+/// (or [`Presence::leave`]) stops the thread and removes the registrations.
+pub struct Presence {
+    id: String,
+    members: Arc<Vec<Member>>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Presence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presence")
+            .field("id", &self.id)
+            .field("databases", &self.members.len())
+            .finish()
+    }
+}
+
+impl Presence {
+    /// Registers this process as `label` in every `(migrator, database)` — each registration
+    /// in its own transaction, which refuses when a contract this binary does not know was
+    /// applied meanwhile ([`Error::NewerContract`]) — and starts the heartbeat thread.
+    ///
+    /// # Errors
+    ///
+    /// The first database that cannot be registered in (the registrations already made are
+    /// removed).
+    pub fn join(label: &str, databases: Vec<(Migrator<'static>, PathBuf)>) -> Result<Presence> {
+        let id = lease_holder();
+        let members: Vec<Member> = databases
+            .into_iter()
+            .map(|(migrator, path)| Member { migrator, path })
+            .collect();
+        let mut presence = Presence {
+            id,
+            members: Arc::new(members),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            thread: None,
+        };
+        for m in presence.members.iter() {
+            register(&m.migrator, &m.path, label, &presence.id)?;
+        }
+        let (members, stop, id) = (
+            Arc::clone(&presence.members),
+            Arc::clone(&presence.stop),
+            presence.id.clone(),
+        );
+        let label = label.to_string();
+        presence.thread = Some(
+            std::thread::Builder::new()
+                .name("strata-heartbeat".into())
+                .spawn(move || heartbeat_loop(&members, &stop, &id, &label))
+                .map_err(|e| Error::msg(format!("starting the heartbeat thread: {e}")))?,
+        );
+        Ok(presence)
+    }
+
+    /// This process's instance id (`host/pid@start`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Stops the heartbeat and removes this process's registrations.
+    ///
+    /// # Errors
+    ///
+    /// The first database the registration could not be removed from (the others are still
+    /// tried); a row left behind counts as gone once the process has ended.
+    pub fn leave(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        {
+            let (lock, wake) = &*self.stop;
+            *lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+            wake.notify_all();
+        }
+        let _ = thread.join();
+        let mut first = None;
+        for m in self.members.iter() {
+            if let Err(e) = deregister(&m.migrator, &m.path, &self.id) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!("removing this instance's registration: {e}");
+        }
+    }
+}
+
+fn open(migrator: &Migrator<'_>, path: &Path) -> Result<Connection> {
+    store::open_rw(path, migrator.settings().lock_timeout)
+}
+
+/// Writes this process's row in one transaction, after checking that no contract unknown to
+/// this binary is applied (serialised with the runner by SQLite's write lock: a contract
+/// either sees this row, or this check sees the contract).
+fn register(migrator: &Migrator<'_>, path: &Path, label: &str, id: &str) -> Result<()> {
+    let known = migrator.known()?;
+    let conn = open(migrator, path)?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result =
+        (|| {
+            let state = store::read_state(&conn, path)?;
+            let knows_up_to = known.iter().map(|m| m.version()).max();
+            if let Some(row) = state.history.iter().find(|a| {
+                knows_up_to.is_some_and(|k| a.version > k) && a.class != Some(Class::Expand)
+            }) {
+                return Err(Error::NewerContract {
+                    path: path.to_path_buf(),
+                    contract: MigrationId {
+                        version: row.version,
+                        name: row.name.clone(),
+                    },
+                    knows_up_to,
+                });
+            }
+            conn.execute_batch(CREATE)?;
+            let (host, pid) = (hostname(), i64::from(std::process::id()));
+            let ms = unix_ms();
+            // Rows of this host's ended processes are removed as they are met.
+            let gone: Vec<String> = list(&conn)?
+                .into_iter()
+                .filter(|i| i.host == host && !i.alive)
+                .map(|i| i.id)
+                .collect();
+            for g in gone {
+                conn.execute("DELETE FROM strata_instances WHERE id = ?1", [g])?;
+            }
+            let at = now();
+            conn.execute(
+                "INSERT OR REPLACE INTO strata_instances (id, host, pid, label, newest_version, \
+             fingerprint, started_at, heartbeat_at, heartbeat_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+                params![
+                    id,
+                    host,
+                    pid,
+                    label,
+                    knows_up_to,
+                    fingerprint(&known),
+                    at,
+                    ms
+                ],
+            )?;
+            Ok(())
+        })();
+    match result {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn deregister(migrator: &Migrator<'_>, path: &Path, id: &str) -> Result<()> {
+    let conn = open(migrator, path)?;
+    if table_exists(&conn)? {
+        conn.execute("DELETE FROM strata_instances WHERE id = ?1", [id])?;
+    }
+    Ok(())
+}
+
+fn heartbeat_loop(members: &[Member], stop: &(Mutex<bool>, Condvar), id: &str, label: &str) {
+    let (lock, wake) = stop;
+    loop {
+        {
+            let stopped = lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (stopped, _) = wake
+                .wait_timeout_while(stopped, HEARTBEAT, |s| !*s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *stopped {
+                return;
+            }
+        }
+        for m in members {
+            if let Err(e) = beat(m, id, label) {
+                tracing::warn!(database = %m.path.display(), "instance heartbeat: {e}");
+            }
+        }
+    }
+}
+
+/// One heartbeat in one database: refresh this process's row (re-register if it was removed),
+/// then apply deferred migrations if nothing blocks them any more.
+fn beat(m: &Member, id: &str, label: &str) -> Result<()> {
+    let conn = open(&m.migrator, &m.path)?;
+    let updated = table_exists(&conn)?
+        && conn.execute(
+            "UPDATE strata_instances SET heartbeat_at = ?1, heartbeat_ms = ?2 WHERE id = ?3",
+            params![now(), unix_ms(), id],
+        )? > 0;
+    if !updated {
+        register(&m.migrator, &m.path, label, id)?;
+    }
+    let deferred = deferred(&m.migrator, &conn)?;
+    // The first deferred migration decides: the run applies up to the next one still blocked.
+    if !deferred
+        .first()
+        .is_some_and(|(_, blockers)| blockers.is_empty())
+    {
+        return Ok(());
+    }
+    drop(conn);
+    match m.migrator.run(&m.path) {
+        Ok(report) => {
+            for a in &report.applied {
+                tracing::info!(
+                    database = %m.path.display(),
+                    "applied deferred migration {} {}: no older instance is left",
+                    a.version,
+                    a.name
+                );
+            }
+            Ok(())
+        }
+        Err(Error::ApprovalRequired { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The pending contract migrations of `migrator`'s role in the database behind `conn`, each
+/// with the live instances whose binaries lack it.
+pub(crate) fn deferred(
+    migrator: &Migrator<'_>,
+    conn: &Connection,
+) -> Result<Vec<(&'static Migration, Vec<Instance>)>> {
+    let known = migrator.known()?;
+    let applied: std::collections::BTreeSet<i64> = if conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'strata_migrations'",
+        [],
+        |r| r.get(0),
+    )? {
+        let mut stmt = conn.prepare("SELECT version FROM strata_migrations")?;
+        let versions = stmt.query_map([], |r| r.get(0))?;
+        versions.collect::<rusqlite::Result<_>>()?
+    } else {
+        return Ok(Vec::new());
+    };
+    let target = migrator.settings().target;
+    let mut out = Vec::new();
+    for &p in &known {
+        if applied.contains(&p.version()) || target.is_some_and(|t| p.version() > t) {
+            continue;
+        }
+        if crate::class::classify(&known, p).class == Class::Contract {
+            out.push((p, blocking(conn, p.version())?));
+        }
+    }
+    Ok(out)
+}
