@@ -8,6 +8,9 @@
 use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return serve();
+    }
     let Some(path) = std::env::args().nth(1) else {
         eprintln!("usage: strata-probe DB_PATH");
         return std::process::ExitCode::from(2);
@@ -32,6 +35,69 @@ fn main() -> std::process::ExitCode {
                 report.version.unwrap_or(0)
             );
             std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `strata-probe serve DB_PATH RELEASE [contract-now]`: one release (1 or 2) of the deploy
+/// test application (`strata_tests::deploy`) starting as a server would: migrate, register its
+/// instance, print one JSON line, then serve (keep the heartbeat) until stdin closes, and
+/// leave cleanly.
+fn serve() -> std::process::ExitCode {
+    use std::io::Read;
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(path), Some(release)) = (args.get(2), args.get(3)) else {
+        eprintln!("usage: strata-probe serve DB_PATH 1|2 [contract-now]");
+        return std::process::ExitCode::from(2);
+    };
+    let source = match release.as_str() {
+        "1" => &strata_tests::deploy::v1::MIGRATIONS,
+        _ => &strata_tests::deploy::MIGRATIONS,
+    };
+    let mut options = strata::Options {
+        lock_timeout: Duration::from_secs(10),
+        backup: None,
+        ..strata::Options::default()
+    };
+    if args.get(4).is_some_and(|a| a == "contract-now") {
+        options.contract_now = Some("probe-operator".to_string());
+    }
+    let migrator = strata::Migrator::new(source, "deploy").options(options);
+    let path = std::path::PathBuf::from(path);
+    let started = migrator.run(&path).and_then(|report| {
+        let presence = strata::instances::Presence::join(
+            &format!("probe release {release}"),
+            vec![(migrator.clone(), path.clone())],
+        )?;
+        Ok((report, presence))
+    });
+    match started {
+        Ok((report, presence)) => {
+            let list = |v: Vec<i64>| {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            println!(
+                "{{\"pid\":{},\"applied\":[{}],\"deferred\":[{}]}}",
+                std::process::id(),
+                list(report.applied.iter().map(|a| a.version).collect()),
+                list(report.deferred.iter().map(|d| d.version).collect()),
+            );
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            match presence.leave() {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: leaving: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,6 +2,7 @@
 
 mod atomicity;
 mod authoring;
+mod deploy;
 mod files;
 mod harness;
 mod online;

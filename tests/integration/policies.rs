@@ -131,12 +131,26 @@ fn checksums_are_stable_and_distinct() {
 }
 
 #[test]
-fn unknown_applied_version_is_refused_unless_allowed() {
+fn unknown_applied_version_is_refused_unless_allowed_or_a_newer_expand() {
     let (_dir, path) = temp_db();
     Migrator::new(&unknown::MIGRATIONS, "main")
         .run(&path)
         .unwrap();
     let older_binary = Migrator::new(&unknown::base::MIGRATIONS, "main");
+    // The newer binary's migration only adds a table (expand): the older binary serves beside
+    // it, as during a rolling deploy.
+    let report = older_binary.run(&path).unwrap();
+    assert!(report.applied.is_empty());
+    let status = older_binary.status(&path).unwrap();
+    assert_eq!(status.migrations[1].state, MigrationState::Unknown);
+    assert_eq!(
+        status.migrations[1].class,
+        Some(strata::class::Class::Expand)
+    );
+    // Applied before Strata recorded classes: nothing says it is safe.
+    open(&path)
+        .execute("UPDATE strata_migrations SET class = NULL", [])
+        .unwrap();
     let err = older_binary.run(&path).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::UnknownApplied { .. }), "{msg}");
