@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::instances::Presence;
 use crate::migration::Source;
 use crate::migrator::Migrator;
 use crate::options::{Mode, Options};
@@ -224,6 +225,26 @@ impl<'s> Fleet<'s> {
     /// [`FleetError`] naming the first database that failed, with the report of all.
     pub fn run(&self, mode: Mode) -> std::result::Result<FleetReport, FleetError> {
         self.each_in_unison(false, |migrator, path| migrator.startup(path, mode))
+    }
+
+    /// Registers this process as an instance serving on every database of the fleet (see
+    /// [`crate::instances`]): call it after [`Fleet::run`], before serving. Keep the
+    /// [`Presence`] while serving; dropping it deregisters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NewerContract`](crate::Error::NewerContract) when a newer binary applied a
+    /// contract this one does not know meanwhile; the file's errors.
+    pub fn presence(&self, label: &str) -> Result<Presence>
+    where
+        's: 'static,
+    {
+        let members = self
+            .databases
+            .iter()
+            .map(|d| (self.migrator(&d.role), d.path.clone()))
+            .collect();
+        Presence::join(label, members)
     }
 
     /// Reverts every database to `target` (see [`Migrator::down_to`]), roles in reverse order.

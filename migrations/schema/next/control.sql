@@ -1,0 +1,4 @@
+CREATE TABLE "accounts"(
+  "id" BLOB NOT NULL PRIMARY KEY,
+  "name" TEXT NOT NULL
+);
