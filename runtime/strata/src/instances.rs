@@ -228,8 +228,13 @@ impl Presence {
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             thread: None,
         };
-        for m in presence.members.iter() {
-            register(&m.migrator, &m.path, label, &presence.id)?;
+        for (i, m) in presence.members.iter().enumerate() {
+            if let Err(e) = register(&m.migrator, &m.path, label, &presence.id) {
+                for done in &presence.members[..i] {
+                    let _ = deregister(&done.migrator, &done.path, &presence.id);
+                }
+                return Err(e);
+            }
         }
         let (members, stop, id) = (
             Arc::clone(&presence.members),
