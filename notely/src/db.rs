@@ -218,7 +218,10 @@ pub fn startup_now(
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     check_integrity(data_dir, settings, log)?;
     match fleet(data_dir, settings).run(settings.mode) {
-        Ok(report) => Ok(Some(report)),
+        Ok(report) => {
+            note_deferred(&report);
+            Ok(Some(report))
+        }
         Err(e) if matches!(*e.error, Error::ApprovalRequired { .. }) => Ok(None),
         Err(e) => {
             strata::cli::write_report(log, &e.report)?;
@@ -246,7 +249,10 @@ pub fn startup(
     let mut announced = false;
     loop {
         match fleet.run(settings.mode) {
-            Ok(report) => return Ok(report),
+            Ok(report) => {
+                note_deferred(&report);
+                return Ok(report);
+            }
             Err(e) if matches!(*e.error, Error::ApprovalRequired { .. }) => {
                 if !announced {
                     writeln!(log, "WARN notely: checked mode: {}", e.error)?;
@@ -302,6 +308,93 @@ pub fn startup(
             }
         }
     }
+}
+
+/// What this binary calls itself in the instance registry: `notely 0.1.0`, and `+next` for a
+/// build with the next release's migrations.
+pub fn label() -> String {
+    let release = if cfg!(feature = "next") { " +next" } else { "" };
+    format!("notely {}{release}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Registers this process as serving on every database under `data_dir` (after migrating,
+/// before serving): older and newer binaries see it, and it applies deferred contract
+/// migrations once no older instance is left. Dropping the presence deregisters.
+pub fn join(data_dir: &Path, settings: &Settings) -> Result<strata::instances::Presence> {
+    fleet(data_dir, settings)
+        .presence(&label())
+        .context("registering this instance in Notely's databases")
+}
+
+/// The migrations compiled into this binary, per role: what a deploy compares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompiledSet {
+    /// `notely 0.1.0` (see [`label`]).
+    pub label: String,
+    /// Per role, by name.
+    pub roles: Vec<CompiledRole>,
+}
+
+/// The migrations of one role compiled into this binary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompiledRole {
+    pub role: String,
+    /// How many.
+    pub count: usize,
+    /// The newest one's version.
+    pub newest: Option<i64>,
+    /// Digest of their checksums (as in `migrate instances`).
+    pub fingerprint: String,
+}
+
+/// This binary's migrations, per role.
+pub fn compiled_set() -> CompiledSet {
+    let roles = [CONTROL, NOTES, LEGACY]
+        .into_iter()
+        .map(|role| {
+            let known = MIGRATIONS.for_role(role).unwrap_or_default();
+            CompiledRole {
+                role: role.to_string(),
+                count: known.len(),
+                newest: known.iter().map(|m| m.version()).max(),
+                fingerprint: strata::instances::fingerprint(&known),
+            }
+        })
+        .collect();
+    CompiledSet {
+        label: label(),
+        roles,
+    }
+}
+
+static DEFERRED_AT_STARTUP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn note_deferred(report: &FleetReport) {
+    DEFERRED_AT_STARTUP.store(
+        deferred(report).len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// How many migrations (over all databases) this process's startup put off: contracts waiting
+/// for older instances, and what follows them.
+pub fn deferred_at_startup() -> u64 {
+    DEFERRED_AT_STARTUP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The migrations put off by a startup run (contracts waiting for older instances, and what
+/// follows them), as `version name` per database.
+pub fn deferred(report: &FleetReport) -> Vec<String> {
+    report
+        .databases
+        .iter()
+        .filter_map(|d| d.report.as_ref())
+        .flat_map(|r| {
+            r.deferred
+                .iter()
+                .map(move |m| format!("{} {} ({})", m.version, m.name, r.path.display()))
+        })
+        .collect()
 }
 
 /// Reader connections per database.

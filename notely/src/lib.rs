@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod db;
+pub mod deploy;
 pub mod http;
 pub mod loadgen;
 pub mod moves;

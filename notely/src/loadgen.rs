@@ -36,6 +36,8 @@ pub struct LoadReport {
     pub requests: u64,
     /// Requests that failed without being a contradiction (transport errors, 5xx).
     pub errors: u64,
+    /// Of the errors: connections that could not be made (refused, or failing to connect).
+    pub refused_connections: u64,
     pub consistency_misses: u64,
     pub duration_s: f64,
     pub requests_per_s: f64,
@@ -44,9 +46,22 @@ pub struct LoadReport {
     /// When each request started, and how long it took (µs).
     #[serde(skip)]
     pub samples: Vec<(Instant, u64)>,
+    /// When each failed request started, and whether its connection could not be made.
+    #[serde(skip)]
+    pub failures: Vec<(Instant, bool)>,
 }
 
 impl LoadReport {
+    /// Failed requests, and of them refused connections, started between `from` and `to`.
+    pub fn failures_between(&self, from: Instant, to: Instant) -> (u64, u64) {
+        self.failures
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .fold((0, 0), |(all, refused), (_, r)| {
+                (all + 1, refused + u64::from(*r))
+            })
+    }
+
     /// The p99 latency (ms) of the requests started between `from` and `to`.
     pub fn p99_between(&self, from: Instant, to: Instant) -> f64 {
         let mut window: Vec<u64> = self
@@ -64,8 +79,10 @@ impl LoadReport {
 struct Tally {
     requests: u64,
     errors: u64,
+    refused: u64,
     misses: u64,
     samples: Vec<(Instant, u64)>,
+    failures: Vec<(Instant, bool)>,
 }
 
 struct User {
@@ -82,6 +99,18 @@ struct User {
     rng: u64,
     writes: u64,
     tally: Tally,
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message leaves them out).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 enum Op {
@@ -107,7 +136,14 @@ impl User {
     }
 
     fn error(&mut self, what: String) {
+        self.failed(Instant::now(), false, what);
+    }
+
+    /// Counts a request started at `at` that failed (`refused`: no connection could be made).
+    fn failed(&mut self, at: Instant, refused: bool, what: String) {
         self.tally.errors += 1;
+        self.tally.refused += u64::from(refused);
+        self.tally.failures.push((at, refused));
         tracing::error!("user {}: {what}", self.index);
     }
 
@@ -132,12 +168,13 @@ impl User {
             .push((t0, t0.elapsed().as_micros() as u64));
         match result {
             Ok((status, body)) if status.is_server_error() => {
-                self.error(format!("{status}: {body}"));
+                self.failed(t0, false, format!("{status}: {body}"));
                 None
             }
             Ok(ok) => Some(ok),
             Err(e) => {
-                self.error(format!("request failed: {e}"));
+                let refused = e.is_connect();
+                self.failed(t0, refused, format!("request failed: {}", causes(&e)));
                 None
             }
         }
@@ -462,8 +499,10 @@ pub async fn run(
         let t = done?;
         total.requests += t.requests;
         total.errors += t.errors;
+        total.refused += t.refused;
         total.misses += t.misses;
         total.samples.extend(t.samples);
+        total.failures.extend(t.failures);
     }
     let mut latencies: Vec<u64> = total.samples.iter().map(|(_, us)| *us).collect();
     latencies.sort_unstable();
@@ -472,11 +511,13 @@ pub async fn run(
         accounts: config.accounts,
         requests: total.requests,
         errors: total.errors,
+        refused_connections: total.refused,
         consistency_misses: total.misses,
         duration_s: secs,
         requests_per_s: total.requests as f64 / secs.max(1e-9),
         p50_ms: percentile(&latencies, 50.0),
         p99_ms: percentile(&latencies, 99.0),
         samples: total.samples,
+        failures: total.failures,
     })
 }

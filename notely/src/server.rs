@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::db::Stores;
+use crate::deploy::{Deployer, Launch};
 use crate::http::admin::Admin;
 use crate::http::api::AppState;
 use crate::http::app;
@@ -88,6 +89,8 @@ pub struct ServerConfig {
     pub admin: Admin,
     /// Connection cap and timeouts.
     pub limits: Limits,
+    /// How to launch a successor (`POST /deploy`); `None`: this server does not deploy.
+    pub deploy: Option<Launch>,
 }
 
 /// A running API server.
@@ -97,6 +100,10 @@ pub struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: Option<Worker>,
+    deployer: Option<Deployer>,
+    /// This process's registration as an instance in every database (dropped, deregistering,
+    /// once it no longer serves).
+    presence: Option<strata::instances::Presence>,
 }
 
 impl Server {
@@ -119,6 +126,7 @@ impl Server {
             pace,
             admin,
             limits: Limits::default(),
+            deploy: None,
         };
         Server::start_when(config, async { Ok(()) }, |_| {}).await
     }
@@ -126,6 +134,10 @@ impl Server {
     /// Binds `addr` at once and serves the operator page while `ready` runs (checked mode
     /// waiting for an approval, then migrating); then opens the stores and serves the API.
     /// `bound` hears the address as soon as it is bound. Both are served within the limits.
+    ///
+    /// A process started by a deploy (`NOTELY_LISTEN_FD`) takes the listening socket it was
+    /// handed instead of binding, and accepts nothing before `ready`: the old process serves
+    /// that socket meanwhile, and the operator page would answer half its clients 503.
     pub async fn start_when(
         config: ServerConfig,
         ready: impl Future<Output = Result<()>>,
@@ -139,46 +151,83 @@ impl Server {
             pace,
             admin,
             limits,
+            deploy,
         } = config;
         let data_dir = data_dir.as_path();
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?
-            .into_std()?;
+        let inherited = crate::deploy::inherited_listener()
+            .context("taking the listening socket handed over by the deploying process")?;
+        let handed = inherited.is_some();
+        let listener = match inherited {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?
+                .into_std()?,
+        };
         let addr = listener.local_addr()?;
         admin.set_waiting(true);
-        // Until `ready`, a server with only the operator page answers on a clone of the
-        // socket; then it stops accepting (finishing what it serves) and the API takes over
-        // the same socket: connections that arrive meanwhile wait in its backlog.
-        let (switch, mut switched) = tokio::sync::watch::channel(false);
-        let waiting = {
-            let early = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
-            let router = waiting_router(admin.clone());
-            tokio::spawn(async move {
-                let switched = async move {
-                    let _ = switched.wait_for(|s| *s).await;
-                };
-                crate::http::serve::serve(early, router, limits, switched).await
-            })
-        };
-        bound(addr);
-        let outcome = ready.await;
-        let _ = switch.send(true);
-        waiting
-            .await
-            .context("operator page task")?
-            .context("serving the operator page")?;
-        outcome?;
+        if handed {
+            bound(addr);
+            ready.await?;
+        } else {
+            // Until `ready`, a server with only the operator page answers on a clone of the
+            // socket; then it stops accepting (finishing what it serves) and the API takes
+            // over the same socket: connections that arrive meanwhile wait in its backlog.
+            let (switch, mut switched) = tokio::sync::watch::channel(false);
+            let waiting = {
+                let early = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+                let router = waiting_router(admin.clone());
+                tokio::spawn(async move {
+                    let switched = async move {
+                        let _ = switched.wait_for(|s| *s).await;
+                    };
+                    crate::http::serve::serve(early, router, limits, switched).await
+                })
+            };
+            bound(addr);
+            let outcome = ready.await;
+            let _ = switch.send(true);
+            waiting
+                .await
+                .context("operator page task")?
+                .context("serving the operator page")?;
+            outcome?;
+        }
         admin.set_waiting(false);
+        let deployer = deploy
+            .map(|launch| Deployer::new(data_dir, &listener, launch))
+            .transpose()
+            .context("keeping the listening socket for deploys")?;
+        let admin = match &deployer {
+            Some(deployer) => admin.with_deployer(deployer.clone()),
+            None => admin,
+        };
         let state = state_with(data_dir, cors, telemetry, &admin)?;
+        // Registered before serving: while this process serves, no contract migration its
+        // binary lacks is applied by a newer one (and if one was applied meanwhile, this
+        // refuses to serve, naming it).
+        let presence = {
+            let (dir, settings) = (data_dir.to_path_buf(), admin.settings().clone());
+            tokio::task::spawn_blocking(move || crate::db::join(&dir, &settings))
+                .await
+                .context("registering this instance")??
+        };
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let router = app(state.clone());
+        // A server that handed over lets its idle connections ask once more as it stops: that
+        // answer says `Connection: close` (the client connects again, to the new process)
+        // instead of the connection closing under a request on its way.
+        let handover = deployer.as_ref().map(Deployer::handover);
         let task = tokio::spawn(async move {
             let stopped = async move {
                 let _ = stopped.wait_for(|s| *s).await;
+                match handover {
+                    Some(h) if h.borrow().is_some() => crate::http::serve::DRAIN,
+                    _ => Duration::ZERO,
+                }
             };
-            crate::http::serve::serve(listener, router, limits, stopped).await
+            crate::http::serve::serve_draining(listener, router, limits, stopped).await
         });
         let counting = state.clone();
         let mut counting_stop = stop.subscribe();
@@ -206,19 +255,47 @@ impl Server {
             stop,
             task,
             worker,
+            deployer,
+            presence: Some(presence),
         })
     }
 
+    /// The deploy controller, when this server deploys.
+    pub fn deployer(&self) -> Option<&Deployer> {
+        self.deployer.as_ref()
+    }
+
+    /// Hears the new process's pid once this server handed over to it (never, when it does
+    /// not deploy); pass it to [`handed_over`].
+    pub fn handover(&self) -> Option<tokio::sync::watch::Receiver<Option<u32>>> {
+        self.deployer.as_ref().map(Deployer::handover)
+    }
+
     /// Stops accepting, lets requests in flight finish, stops the move worker after its
-    /// current batch, and waits for the server to end.
+    /// current batch (it leaves its move for another process's worker at once), and waits for
+    /// the server to end. A deploy this server controls ends too (see
+    /// [`Deployer::abandon`]).
     pub async fn stop(mut self) -> Result<()> {
+        if let Some(deployer) = self.deployer.take() {
+            tokio::task::spawn_blocking(move || deployer.abandon())
+                .await
+                .context("ending the deploy")?;
+        }
         let _ = self.stop.send(true);
         if let Some(worker) = self.worker.take() {
             tokio::task::spawn_blocking(move || worker.stop())
                 .await
                 .context("stopping the move worker")?;
         }
-        self.task.await.context("server task")?.context("serving")
+        let served = self.task.await.context("server task")?.context("serving");
+        // Served its last request: older-release contracts may proceed without this process.
+        if let Some(presence) = self.presence.take() {
+            tokio::task::spawn_blocking(move || presence.leave())
+                .await
+                .context("deregistering this instance")?
+                .context("deregistering this instance")?;
+        }
+        served
     }
 }
 
@@ -244,6 +321,18 @@ pub async fn refresh_counts(state: &AppState) {
             state.telemetry.move_progress(m);
         }
     }
+}
+
+/// Resolves with the new process's pid once the server whose [`Server::handover`] this is has
+/// handed over to it; never for a server that does not deploy.
+pub async fn handed_over(handover: Option<tokio::sync::watch::Receiver<Option<u32>>>) -> u32 {
+    if let Some(mut handover) = handover
+        && let Ok(pid) = handover.wait_for(Option::is_some).await
+        && let Some(pid) = *pid
+    {
+        return pid;
+    }
+    std::future::pending().await
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).

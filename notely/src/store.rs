@@ -295,6 +295,7 @@ pub mod notes {
     const COLUMNS: &str = "id, creator, created_at, updated_at, content";
 
     /// A note's values in `COLUMNS` order.
+    #[cfg(not(feature = "next"))]
     fn values(n: &Note) -> (Uuid, Uuid, i64, i64, &str) {
         (
             n.id,
@@ -302,6 +303,34 @@ pub mod notes {
             n.created_at.timestamp_millis(),
             n.updated_at.timestamp_millis(),
             &n.content,
+        )
+    }
+
+    /// The next release writes a title with every note (its first line), so that the contract
+    /// making `title` NOT NULL can follow once older binaries are gone.
+    #[cfg(feature = "next")]
+    const WRITTEN: &str = "id, creator, created_at, updated_at, content, title";
+    #[cfg(feature = "next")]
+    const VALUES: &str = "?1, ?2, ?3, ?4, ?5, ?6";
+    #[cfg(feature = "next")]
+    const ALSO_SET: &str = ", title = excluded.title";
+    #[cfg(not(feature = "next"))]
+    const WRITTEN: &str = COLUMNS;
+    #[cfg(not(feature = "next"))]
+    const VALUES: &str = "?1, ?2, ?3, ?4, ?5";
+    #[cfg(not(feature = "next"))]
+    const ALSO_SET: &str = "";
+
+    /// A note's values in `WRITTEN` order.
+    #[cfg(feature = "next")]
+    fn values(n: &Note) -> (Uuid, Uuid, i64, i64, &str, String) {
+        (
+            n.id,
+            n.creator,
+            n.created_at.timestamp_millis(),
+            n.updated_at.timestamp_millis(),
+            &n.content,
+            notely_migrations::title_of(&n.content),
         )
     }
 
@@ -346,7 +375,7 @@ pub mod notes {
         fn insert(&self, c: &Connection, n: &Note) -> LayoutResult<bool> {
             let inserted = c
                 .prepare_cached(&format!(
-                    "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
+                    "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
                      ON CONFLICT (creator, id) DO NOTHING"
                 ))?
                 .execute(values(n))?;
@@ -355,9 +384,9 @@ pub mod notes {
 
         fn put(&self, c: &Connection, n: &Note) -> LayoutResult<()> {
             c.prepare_cached(&format!(
-                "INSERT INTO notes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
                  ON CONFLICT (creator, id) DO UPDATE SET created_at = excluded.created_at, \
-                 updated_at = excluded.updated_at, content = excluded.content"
+                 updated_at = excluded.updated_at, content = excluded.content{ALSO_SET}"
             ))?
             .execute(values(n))?;
             Ok(())

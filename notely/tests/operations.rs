@@ -236,7 +236,7 @@ fn migrate_new_scaffolds_a_migration() {
         &[
             "migrate",
             "new",
-            "add_note_titles",
+            "pin_notes",
             "--role",
             "notes",
             "--dir",
@@ -244,8 +244,7 @@ fn migrate_new_scaffolds_a_migration() {
         ],
     ));
     assert!(
-        made.contains("copy of m20261129200000_key_notes_by_account")
-            && made.contains("registered"),
+        made.contains("copy of m20261130090100_require_note_titles") && made.contains("registered"),
         "{made}"
     );
     let ambiguous = notely(

@@ -1,5 +1,6 @@
 //! `notely demo`: a server on a fresh data directory, strict users against it, and with
-//! `--legacy`/`--shards`/`--reshard` data moves while they run; the report.
+//! `--legacy`/`--shards`/`--reshard` data moves, or with `--deploy` a deploy, while they run;
+//! the report.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,8 +12,10 @@ use notely_migrations::{LEGACY, NOTES};
 use serde::Serialize;
 use strata_online::Pace;
 
+use crate::deploy::{self, Phase};
+use crate::http::serve::Limits;
 use crate::loadgen::{self, LoadConfig, LoadReport};
-use crate::server::{Server, refresh_counts, runtime};
+use crate::server::{Server, ServerConfig, handed_over, refresh_counts, runtime};
 use crate::store::Db;
 use crate::telemetry::{Snapshot, Telemetry};
 
@@ -25,8 +28,35 @@ pub struct DemoReport {
     /// With data moves (`--legacy`, `--shards`, `--reshard`): what they did.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub moves: Option<MovesReport>,
+    /// With `--deploy`: what each deploy did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deploys: Vec<DeployFigures>,
     pub server: Snapshot,
 }
+
+/// One deploy's figures, as the strict users saw it.
+#[derive(Debug, Serialize)]
+pub struct DeployFigures {
+    pub id: String,
+    /// `READY`, or `FAILED`.
+    pub phase: String,
+    pub reason: Option<String>,
+    /// The new process (stopped at the end of the demo).
+    pub new_pid: Option<u32>,
+    /// From the deploy's start until the old process stopped serving (or the deploy failed).
+    pub duration_s: f64,
+    /// Requests that failed from the deploy's start to the end of the run.
+    pub failed_requests: u64,
+    /// Of them, connections that could not be made.
+    pub refused_connections: u64,
+    /// Migrations the new binary deferred at startup (0 when it did not say).
+    pub deferred: u64,
+    /// How long after the hand-over the deferred migrations were applied (unknown: `null`).
+    pub applied_after_s: Option<f64>,
+}
+
+/// The demo's deploy overlap: short, the demo is about the hand-over.
+const DEMO_OVERLAP: Duration = Duration::from_secs(3);
 
 /// What the demo's data moves did.
 #[derive(Debug, Serialize)]
@@ -145,6 +175,7 @@ pub fn demo(
                 data_dir: data_dir.display().to_string(),
                 load,
                 moves: None,
+                deploys: Vec::new(),
                 server: telemetry.snapshot(),
             });
         }
@@ -259,6 +290,126 @@ pub fn demo(
                 moves,
                 note_counts,
             }),
+            load,
+            deploys: Vec::new(),
+            server: telemetry.snapshot(),
+        })
+    })
+}
+
+/// Starts the server on `data_dir` (migrated already) and strict users against it; after a
+/// quarter of the duration, deploys the same binary (a [`DEMO_OVERLAP`] overlap). The users go
+/// on against the same port, served by the new process after the hand-over, until the duration
+/// has passed and at least a second after the hand-over; then the new process is stopped.
+pub fn demo_deploy(
+    data_dir: &Path,
+    config: LoadConfig,
+    settings: &crate::db::Settings,
+    pace: Pace,
+    limits: Limits,
+    umask: u32,
+) -> Result<DemoReport> {
+    runtime()?.block_on(async {
+        let telemetry = Telemetry::capturing();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let launch = super::serve::relaunch(&super::serve::ServeConfig {
+            data_dir: data_dir.to_path_buf(),
+            addr,
+            cors: Vec::new(),
+            settings: settings.clone(),
+            limits,
+            pace: pace.clone(),
+            load: None,
+            ui: false,
+            umask,
+            deploy_overlap: DEMO_OVERLAP,
+        });
+        let server = Server::start_when(
+            ServerConfig {
+                data_dir: data_dir.to_path_buf(),
+                addr,
+                cors: Vec::new(),
+                telemetry: Arc::clone(&telemetry),
+                pace: Some(pace),
+                admin: crate::server::admin(data_dir, settings)?,
+                limits,
+                deploy: Some(launch),
+            },
+            async { Ok(()) },
+            |_| {},
+        )
+        .await?;
+        let deployer = server
+            .deployer()
+            .cloned()
+            .context("the demo's server deploys")?;
+        let handover = server.handover();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let users = tokio::spawn({
+            let (base, telemetry) = (format!("http://{}", server.addr), Arc::clone(&telemetry));
+            let config = LoadConfig {
+                duration: None,
+                ..config.clone()
+            };
+            async move { loadgen::run(&base, &config, telemetry, stopped).await }
+        });
+        let duration = config.duration.unwrap_or(Duration::from_secs(10));
+        let began = std::time::Instant::now();
+        tokio::time::sleep((duration / 4).max(Duration::from_secs(1))).await;
+        let from = std::time::Instant::now();
+        let started = deployer
+            .start(deploy::Request {
+                binary: None,
+                overlap: Some(DEMO_OVERLAP),
+            })
+            .await?;
+        tracing::info!("demo: deploy {} started", started.id_or_dash());
+        let end = loop {
+            let s = {
+                let dir = data_dir.to_path_buf();
+                tokio::task::spawn_blocking(move || deploy::status(&dir)).await??
+            };
+            if s.id == started.id && !s.phase.is_running() {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        refresh_counts(&server.state).await;
+        let mut server = Some(server);
+        if end.phase == Phase::Ready {
+            handed_over(handover).await;
+            if let Some(server) = server.take() {
+                server.stop().await?;
+            }
+        }
+        let took = from.elapsed();
+        let rest = duration.saturating_sub(began.elapsed());
+        tokio::time::sleep(rest.max(Duration::from_secs(1))).await;
+        let _ = stop.send(true);
+        let load = users.await.context("load generator")??;
+        if let Some(server) = server {
+            server.stop().await?;
+        }
+        let stopped = tokio::task::spawn_blocking(move || deployer.stop_new(deploy::STOP_GRACE))
+            .await
+            .context("stopping the new process")?;
+        tracing::info!("demo: the new process ended ({stopped:?})");
+        let (failed_requests, refused_connections) =
+            load.failures_between(from, std::time::Instant::now());
+        Ok(DemoReport {
+            data_dir: data_dir.display().to_string(),
+            moves: None,
+            deploys: vec![DeployFigures {
+                id: end.id_or_dash().to_string(),
+                phase: end.phase.as_str().to_string(),
+                reason: end.reason.clone(),
+                new_pid: end.new.as_ref().map(|n| n.pid),
+                duration_s: took.as_secs_f64(),
+                failed_requests,
+                refused_connections,
+                deferred: end.new.as_ref().and_then(|n| n.deferred).unwrap_or(0),
+                applied_after_s: None,
+            }],
             load,
             server: telemetry.snapshot(),
         })

@@ -1,6 +1,6 @@
 //! The terminal UI's data source (ratatui's async pattern): a task that gathers what the UI
 //! shows from the running server and the databases, publishes it on a `watch` channel, and
-//! carries out the moves page's requests. The UI thread never waits on it.
+//! carries out the operator's requests (moves, deploys). The UI thread never waits on it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,23 +11,22 @@ use notely_migrations::LEGACY;
 use tokio::sync::{mpsc, watch};
 
 use crate::db::Settings;
+use crate::deploy::{DeployState, Deployer, Phase, Side};
 use crate::http::admin::overview::Overview;
 use crate::http::api::AppState;
 use crate::server::refresh_counts;
-use crate::tui::{AccountRow, DatabaseRow, MoveRequest, Snapshot};
+use crate::tui::{AccountRow, DatabaseRow, DeployPanel, Request, Snapshot};
 
 /// The terminal UI's data source: a task that gathers a [`Snapshot`] every
-/// [`REFRESH`] (and at once after carrying out a request from the moves page) and publishes
-/// it; it ends when the UI drops its ends of the channels.
+/// [`REFRESH`] (and at once after carrying out a request) and publishes it; it ends when the
+/// UI drops its ends of the channels. `deployer` carries out `d` (none: deploys are refused).
 pub fn start(
     state: AppState,
     data_dir: PathBuf,
     settings: Settings,
     addr: SocketAddr,
-) -> (
-    watch::Receiver<Snapshot>,
-    mpsc::UnboundedSender<MoveRequest>,
-) {
+    deployer: Option<Deployer>,
+) -> (watch::Receiver<Snapshot>, mpsc::UnboundedSender<Request>) {
     let mut snapshot = Snapshot {
         address: format!("http://{addr}"),
         ..Snapshot::default()
@@ -41,7 +40,10 @@ pub fn start(
             tokio::select! {
                 _ = tick.tick() => {}
                 Some(request) = requested.recv() => {
-                    snapshot.answer = carry_out(&state, &data_dir, &settings, request).await;
+                    snapshot.answer = match request {
+                        Request::Deploy => deploy(deployer.as_ref()).await,
+                        request => carry_out(&state, &data_dir, &settings, request).await,
+                    };
                     snapshot.answered += 1;
                     tracing::info!("terminal UI: {}", snapshot.answer);
                     refresh_counts(&state).await;
@@ -59,24 +61,36 @@ pub fn start(
 /// How often the terminal UI's data is gathered.
 const REFRESH: Duration = Duration::from_millis(500);
 
+/// Starts a deploy of this server's binary as it is on disk now; says what became of it.
+async fn deploy(deployer: Option<&Deployer>) -> String {
+    let Some(deployer) = deployer else {
+        return "refused: this process does not deploy".into();
+    };
+    match deployer.start(crate::deploy::Request::default()).await {
+        Ok(state) => format!("deploy {} started", state.id_or_dash()),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
 /// Carries out a request from the terminal UI's moves page; says what became of it.
 async fn carry_out(
     state: &AppState,
     data_dir: &Path,
     settings: &Settings,
-    request: MoveRequest,
+    request: Request,
 ) -> String {
     let engine = Arc::clone(state.notes.engine());
     let (dir, settings) = (data_dir.to_path_buf(), settings.clone());
     let done = tokio::task::spawn_blocking(move || match request {
-        MoveRequest::AllTo(to) => crate::moves::start(&engine, &crate::moves::Selection::All, &to)
-            .map(|m| match m {
+        Request::AllTo(to) => {
+            crate::moves::start(&engine, &crate::moves::Selection::All, &to).map(|m| match m {
                 Some(m) => format!("started move {}: {}", m.id, m.description),
                 None => format!("every account is at {to} already"),
-            }),
-        MoveRequest::CancelNewest => crate::moves::cancel(&engine, None)
+            })
+        }
+        Request::CancelNewest => crate::moves::cancel(&engine, None)
             .map(|m| format!("move {} is {}", m.id, m.state.as_str())),
-        MoveRequest::Shard => {
+        Request::Shard => {
             let shards = crate::db::shards(&dir).len();
             let n = if shards == 0 { 4 } else { shards * 2 };
             match crate::moves::start_shards(&engine, &dir, &settings, n) {
@@ -85,6 +99,9 @@ async fn carry_out(
                 Err(e) => Err(strata_online::MoveError::Invalid(format!("{e:#}"))),
             }
         }
+        Request::Deploy => Err(strata_online::MoveError::Invalid(
+            "a deploy is not a move".into(),
+        )),
     })
     .await;
     match done {
@@ -132,10 +149,71 @@ async fn gather(state: &AppState, data_dir: &Path, settings: &Settings, snapshot
                         .unwrap_or_else(|| "-".into()),
                     pending: d.status.status.pending(),
                     problems: d.status.status.problems(),
+                    deferred: d
+                        .status
+                        .status
+                        .migrations
+                        .iter()
+                        .filter(|m| m.deferred_for.is_some())
+                        .count(),
+                    instances: d
+                        .instances
+                        .iter()
+                        .filter(|i| i.alive)
+                        .map(|i| {
+                            format!(
+                                "{} (≤{})",
+                                i.pid,
+                                i.newest_version
+                                    .map_or_else(|| "-".into(), |v| v.to_string())
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })
                 .collect();
         }
         Err(e) => tracing::error!("reading migration status: {e:#}"),
+    }
+    let dir = data_dir.to_path_buf();
+    match tokio::task::spawn_blocking(move || crate::deploy::status(&dir)).await {
+        Ok(Ok(state)) => snapshot.deploy = deploy_panel(&state),
+        Ok(Err(e)) => tracing::error!("reading the deploy state: {e}"),
+        Err(e) => tracing::error!("reading the deploy state: {e}"),
+    }
+}
+
+/// The Deployments panel of the newest deploy.
+fn deploy_panel(d: &DeployState) -> DeployPanel {
+    let side = |s: &Option<Side>| match s {
+        Some(s) => format!(
+            "pid {} · migrations up to {}",
+            s.pid,
+            s.version.as_deref().unwrap_or("?")
+        ),
+        None => "-".into(),
+    };
+    let own = std::process::id();
+    DeployPanel {
+        id: d.id.clone().unwrap_or_default(),
+        phase: d.phase.as_str().into(),
+        detail: d.reason.clone().or_else(|| d.note.clone()),
+        old: side(&d.old),
+        new: side(&d.new),
+        launched: d
+            .launched_at
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "-".into()),
+        overlap_s: d.overlap_s,
+        overlap_left_s: d.overlap_left_s,
+        handed_over: match (&d.old, &d.new) {
+            (Some(old), Some(new)) if d.phase == Phase::Ready && old.pid == own => Some(new.pid),
+            _ => None,
+        },
     }
 }
 

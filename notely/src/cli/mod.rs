@@ -1,6 +1,7 @@
 //! Command line: `notely [--data-dir DIR] [--migrate MODE] [migrate <command>]`.
 
 pub mod demo;
+mod deploy;
 mod feed;
 mod moves;
 pub mod serve;
@@ -141,6 +142,21 @@ pub enum Command {
     /// Migrate the databases (per --migrate), then serve the REST API until Ctrl-C (what
     /// `notely` without a command does).
     Serve,
+    /// Ask the running server (at --host/--port) to deploy: it launches a new binary on its
+    /// port, waits until it serves, keeps both serving for the overlap, then hands over. Follows
+    /// it to the end; exits with 3 if it failed.
+    Deploy {
+        /// The binary to launch [default: the server's own executable, as it is on disk now].
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// Seconds both serve side by side (`30` or `30s`) [default: the server's
+        /// --deploy-overlap].
+        #[arg(long, value_parser = overlap)]
+        overlap: Option<f64>,
+        /// Print the deploy's end state as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve on a free loopback port, run strict simulated users against it, and report.
     Demo {
         /// How long the users run, in seconds.
@@ -168,6 +184,10 @@ pub enum Command {
         /// Then reshard into M shards.
         #[arg(long, requires = "shards")]
         reshard: Option<usize>,
+        /// Deploy the same binary while the users run (a 3 s overlap), and report whether any
+        /// request failed meanwhile.
+        #[arg(long, conflicts_with_all = ["legacy", "shards"])]
+        deploy: bool,
     },
 }
 
@@ -327,6 +347,15 @@ pub struct ServeArgs {
         default_value_t = 30.0
     )]
     pub request_timeout: f64,
+    /// Seconds the old and the new process both serve during a deploy (`POST /deploy`).
+    #[arg(
+        long,
+        global = true,
+        env = "NOTELY_DEPLOY_OVERLAP",
+        value_name = "SECONDS",
+        default_value_t = crate::deploy::OVERLAP.as_secs_f64()
+    )]
+    pub deploy_overlap: f64,
 }
 
 impl ServeArgs {
@@ -365,6 +394,16 @@ fn umask(text: &str) -> std::result::Result<u32, String> {
         .ok_or_else(|| format!("an octal mask like 077 or 027 was expected, got {text:?}"))
 }
 
+/// An overlap in seconds, `30` or `30s`.
+fn overlap(text: &str) -> std::result::Result<f64, String> {
+    text.trim()
+        .trim_end_matches('s')
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| format!("a number of seconds like 30 or 30s was expected, got {text:?}"))
+}
+
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
     anyhow::ensure!(
         value.is_finite() && value >= 0.0,
@@ -395,7 +434,7 @@ impl Cli {
     pub fn json(&self) -> bool {
         match &self.command {
             Some(Command::Migrate(args)) => args.json,
-            Some(Command::Demo { json, .. }) => *json,
+            Some(Command::Demo { json, .. } | Command::Deploy { json, .. }) => *json,
             Some(Command::Move(MoveCommand::Status { json, .. })) => *json,
             _ => false,
         }
@@ -443,6 +482,8 @@ pub fn report_error(e: &anyhow::Error, json: bool) {
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // First, while this is the only thread: what a deploying parent handed this process.
+    crate::deploy::inherit();
     let settings = cli.settings.settings()?;
     // What Notely creates holds the notes and the operator token: owner only by default. A
     // new migration's source file is the exception (it belongs to the source tree).
@@ -484,8 +525,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 pace,
                 load,
                 ui: cli.cli,
+                umask: cli.umask,
+                deploy_overlap: seconds("--deploy-overlap", cli.serve.deploy_overlap)?,
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Deploy {
+            binary,
+            overlap,
+            json,
+        }) => {
+            let addr = std::net::SocketAddr::new(cli.serve.host, cli.serve.port);
+            deploy::command(&deploy::DeployArgs {
+                addr,
+                data_dir,
+                binary,
+                overlap: overlap.map(|s| seconds("--overlap", s)).transpose()?,
+                json,
+            })
         }
         Some(Command::Demo {
             duration,
@@ -496,6 +553,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             legacy_notes,
             shards,
             reshard,
+            deploy,
         }) => {
             let duration = seconds("--duration", duration)?;
             let temp = match &cli.data_dir {
@@ -519,7 +577,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 shards,
                 reshard,
             };
-            let report = demo::demo(&dir, config, plan, &settings, cli.worker.pace()?)?;
+            let report = if deploy {
+                let limits = cli.serve.limits()?;
+                demo::demo_deploy(
+                    &dir,
+                    config,
+                    &settings,
+                    cli.worker.pace()?,
+                    limits,
+                    cli.umask,
+                )?
+            } else {
+                demo::demo(&dir, config, plan, &settings, cli.worker.pace()?)?
+            };
             let mut out = std::io::stdout().lock();
             if json {
                 serde_json::to_writer(&mut out, &report)?;
@@ -550,6 +620,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 for (store, n) in &report.server.note_counts {
                     writeln!(out, "  notes in {store}: {n}")?;
                 }
+                for d in &report.deploys {
+                    writeln!(
+                        out,
+                        "  deploy {} {}: {:.1}s, failed requests {}, refused connections {}, \
+                         deferred migrations {}{}",
+                        d.id,
+                        d.phase,
+                        d.duration_s,
+                        d.failed_requests,
+                        d.refused_connections,
+                        d.deferred,
+                        d.reason
+                            .as_ref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    )?;
+                }
                 if let Some(l) = &report.moves {
                     writeln!(
                         out,
@@ -579,7 +666,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             let moved_cleanly = report.moves.as_ref().is_none_or(|l| {
                 l.verify_differences == 0 && l.moves.iter().all(|m| m.state == "done")
-            });
+            }) && report.deploys.iter().all(|d| d.phase == "READY");
             Ok(
                 if report.load.consistency_misses == 0 && report.load.errors == 0 && moved_cleanly {
                     ExitCode::SUCCESS

@@ -1,6 +1,8 @@
-//! `notely serve`: migrate, serve until asked to stop (with the terminal UI, and strict users,
-//! if asked), and `notely --load-target`: strict users against another Notely.
+//! `notely serve`: migrate, serve until asked to stop or until a deploy hands over (with the
+//! terminal UI, and strict users, if asked), and `notely --load-target`: strict users against
+//! another Notely.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use crate::db::Settings;
 use crate::http::admin::Admin;
 use crate::http::serve::Limits;
 use crate::loadgen::{self, LoadConfig, LoadReport};
-use crate::server::{Server, ServerConfig, runtime, shutdown_signal};
+use crate::server::{Server, ServerConfig, handed_over, runtime, shutdown_signal};
 use crate::telemetry::Telemetry;
 
 /// What `notely serve` does: the server's own settings, and what the command adds.
@@ -35,13 +37,86 @@ pub struct ServeConfig {
     pub load: Option<LoadConfig>,
     /// Show the terminal UI (instead of printing the address).
     pub ui: bool,
+    /// The file mode creation mask (handed on to a deploy's new process).
+    pub umask: u32,
+    /// How long the old and the new process both serve during a deploy, by default.
+    pub deploy_overlap: Duration,
+}
+
+/// How a deploy launches this server's successor: this process's executable as it is on disk
+/// now, with this server's own settings (never `--cli` or `--gen`: the new process serves
+/// headless, its output in the deploy's log). Where it listens does not matter: it takes over
+/// the listening socket.
+pub fn relaunch(config: &ServeConfig) -> crate::deploy::Launch {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut arg = |flag: &str, value: String| {
+        args.push(flag.into());
+        args.push(value.into());
+    };
+    let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+    arg("--data-dir", data_dir.display().to_string());
+    for origin in &config.cors {
+        arg("--cors-origin", origin.clone());
+    }
+    let s = &config.settings;
+    arg("--migrate", format!("{:?}", s.mode).to_lowercase());
+    arg("--lock-timeout", s.lock_timeout.as_secs_f64().to_string());
+    if let Some(t) = s.approval_timeout {
+        arg("--approval-timeout", t.as_secs_f64().to_string());
+    }
+    arg("--backups", s.backups.to_string());
+    arg(
+        "--startup-check-limit",
+        (s.startup_check_limit / (1024 * 1024)).to_string(),
+    );
+    let l = &config.limits;
+    arg("--max-connections", l.max_connections.to_string());
+    arg(
+        "--header-timeout",
+        l.header_timeout.as_secs_f64().to_string(),
+    );
+    arg("--idle-timeout", l.idle_timeout.as_secs_f64().to_string());
+    arg(
+        "--request-timeout",
+        l.request_timeout.as_secs_f64().to_string(),
+    );
+    let p = &config.pace;
+    arg("--move-batch", p.batch.to_string());
+    if let Some(rate) = p.max_rate {
+        arg("--move-max-rate", rate.to_string());
+    }
+    arg(
+        "--move-pause-ms",
+        (p.pause.as_secs_f64() * 1000.0).to_string(),
+    );
+    arg("--umask", format!("{:03o}", config.umask));
+    arg(
+        "--deploy-overlap",
+        config.deploy_overlap.as_secs_f64().to_string(),
+    );
+    if s.allow_unknown {
+        args.push("--allow-unknown".into());
+    }
+    if s.allow_out_of_order {
+        args.push("--allow-out-of-order".into());
+    }
+    args.push("serve".into());
+    crate::deploy::Launch {
+        binary: crate::deploy::executable(),
+        args,
+        overlap: config.deploy_overlap,
+        ready_timeout: crate::deploy::READY_TIMEOUT,
+    }
 }
 
 /// Migrates the databases (per the settings' mode; in checked mode the operator page is served
 /// meanwhile, to approve from), then serves until asked to stop (Ctrl-C, or `q` in the
-/// terminal UI); with `load`, strict users exercise the server meanwhile and their report is
-/// printed at the end.
+/// terminal UI) or until a deploy hands over to a new process (then it finishes what it
+/// serves and exits, printing `notely: handed over to pid N`; the terminal UI stays up until
+/// `q`, saying so); with `load`, strict users exercise the server meanwhile and their report is
+/// printed at the end. Started by a deploy, it reports itself ready once it serves.
 pub fn serve(config: ServeConfig) -> Result<()> {
+    let launch = relaunch(&config);
     let ServeConfig {
         data_dir,
         addr,
@@ -51,6 +126,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
         pace,
         load,
         ui,
+        ..
     } = config;
     let (data_dir, settings) = (data_dir.as_path(), &settings);
     let ui = ui.then(|| settings.clone());
@@ -114,6 +190,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
             pace: Some(pace),
             admin,
             limits,
+            deploy: Some(launch),
         };
         let server = Server::start_when(config, migrated, |addr| {
             *page
@@ -126,33 +203,66 @@ pub fn serve(config: ServeConfig) -> Result<()> {
             println!("notely: listening on http://{}", server.addr);
             std::io::stdout().flush()?;
         }
+        if let Some(ready) = crate::deploy::ready_file() {
+            crate::deploy::announce_ready(&ready).with_context(|| {
+                format!(
+                    "telling the deploying process that this one serves ({})",
+                    ready.display()
+                )
+            })?;
+        }
+        let handover = server.handover();
         let (stop_load, stopped) = tokio::sync::watch::channel(false);
         let users = load.map(|config| {
             let base = format!("http://{}", server.addr);
             let telemetry = Arc::clone(&telemetry);
             tokio::spawn(async move { loadgen::run(&base, &config, telemetry, stopped).await })
         });
-        match ui {
-            None => shutdown_signal().await,
+        let mut server = Some(server);
+        let handed = match ui {
+            None => tokio::select! {
+                () = shutdown_signal() => None,
+                pid = handed_over(handover) => Some(pid),
+            },
             Some(settings) => {
+                let serving = server.as_ref().expect("the server runs");
                 let (feed, requests) = super::feed::start(
-                    server.state.clone(),
+                    serving.state.clone(),
                     data_dir.to_path_buf(),
                     settings,
-                    server.addr,
+                    serving.addr,
+                    serving.deployer().cloned(),
                 );
-                tokio::task::spawn_blocking(move || crate::tui::run(feed, requests))
-                    .await
-                    .context("terminal UI")??;
+                let mut tui = tokio::task::spawn_blocking(move || crate::tui::run(feed, requests));
+                tokio::select! {
+                    done = &mut tui => {
+                        done.context("terminal UI")??;
+                        None
+                    }
+                    pid = handed_over(handover) => {
+                        // Stop serving now; the terminal UI stays up (it says so) until `q`.
+                        if let Some(server) = server.take() {
+                            server.stop().await?;
+                        }
+                        tracing::info!("handed over to pid {pid}: this process no longer serves");
+                        tui.await.context("terminal UI")??;
+                        Some(pid)
+                    }
+                }
             }
-        }
+        };
         let _ = stop_load.send(true);
         if let Some(users) = users {
             let report = users.await.context("load generator")??;
             println!("notely: load: {}", serde_json::to_string(&report)?);
         }
-        server.stop().await?;
-        println!("notely: stopped");
+        if let Some(server) = server {
+            server.stop().await?;
+        }
+        match handed {
+            Some(pid) => println!("notely: handed over to pid {pid}"),
+            None => println!("notely: stopped"),
+        }
         Ok(())
     })
 }

@@ -1,9 +1,10 @@
-//! Notely over HTTP: [`app`] is the whole router (the REST API of [`api`] and the operator
-//! routes of [`admin`]), [`serve`] the accept loop that runs it, [`error`] how every error is
-//! answered.
+//! Notely over HTTP: [`app`] is the whole router (the REST API of [`api`], the deploy routes
+//! of [`deploy`] and the operator routes of [`admin`]), [`serve`] the accept loop that runs
+//! it, [`error`] how every error is answered.
 
 pub mod admin;
 pub mod api;
+pub mod deploy;
 pub mod error;
 pub mod serve;
 
@@ -46,8 +47,10 @@ pub fn app(state: AppState) -> Router {
         ])
         .allow_headers([header::CONTENT_TYPE]);
     let admin = admin::router(state.admin.clone());
+    let deploys = deploy::router(state.admin.clone());
     api::router(state)
         .merge(admin)
+        .merge(deploys)
         .fallback(|| async { AppError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -13,6 +13,12 @@
 //! connections wait in the listen backlog until one ends. Either way a warning is logged (at
 //! most every ten seconds). The default cap is half the process's open-file limit (the other
 //! half is for the databases), so that the limit is never what refuses a client.
+//!
+//! When the server stops, it stops accepting and finishes the requests in flight. A connection
+//! waiting for a request closes at once, or, when the server hands its socket over to another
+//! process ([`serve_draining`]), may ask once more for a while: that answer carries
+//! `Connection: close` and the client connects again, to the other process. (Closing an idle
+//! connection races with a request its client may be sending on it.)
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,6 +49,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections by default, whatever the open-file limit.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// How long a server handing its socket over keeps its idle connections for one last request.
+pub const DRAIN: Duration = Duration::from_secs(1);
 
 /// How many connections a server keeps, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +125,10 @@ enum Event {
     Timer,
     /// The accept loop chose it to make room.
     Evicted,
-    /// The server stops.
-    Stopping,
+    /// The server stops; idle connections may ask once more for this long.
+    Stopping(Duration),
+    /// The drain is over (see [`serve_draining`]).
+    Drained,
 }
 
 fn millis(epoch: Instant) -> u64 {
@@ -133,6 +143,9 @@ struct Shared {
     next_id: AtomicU64,
     /// When the last warning was logged (they are rate-limited).
     warned: Mutex<Option<Instant>>,
+    /// The server stops, letting idle connections ask once more: answers carry
+    /// `Connection: close`.
+    draining: Arc<AtomicBool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -191,6 +204,22 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    serve_draining(listener, router, limits, async {
+        shutdown.await;
+        Duration::ZERO
+    })
+    .await
+}
+
+/// [`serve`], where `shutdown` says how long connections waiting for a request may still send
+/// one (answered with `Connection: close`) before they are closed: for a server whose
+/// listening socket another process goes on accepting from.
+pub async fn serve_draining(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = Duration>,
+) -> io::Result<()> {
     let max = limits.max_connections.clamp(1, u32::MAX as usize);
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
@@ -198,15 +227,16 @@ pub async fn serve(
         conns: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(0),
         warned: Mutex::new(None),
+        draining: Arc::new(AtomicBool::new(false)),
     });
     let slots = Arc::new(Semaphore::new(max));
-    let (stop, stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(None);
     let service = TowerToHyperService::new(router);
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
+    let drain = loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
+            drain = &mut shutdown => break drain,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -216,7 +246,7 @@ pub async fn serve(
                 shared.warn(|| format!("accepting a connection failed: {e}; retrying"));
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(100)) => continue,
-                    () = &mut shutdown => break,
+                    drain = &mut shutdown => break drain,
                 }
             }
         };
@@ -244,17 +274,17 @@ pub async fn serve(
                 let slot = loop {
                     tokio::select! {
                         slot = Arc::clone(&slots).acquire_owned() => {
-                            break Some(slot.expect("the connection semaphore is never closed"));
+                            break Ok(slot.expect("the connection semaphore is never closed"));
                         }
                         () = tokio::time::sleep(Duration::from_millis(50)), if !freeing => {
                             freeing = shared.evict_longest_waiting();
                         }
-                        () = &mut shutdown => break None,
+                        drain = &mut shutdown => break Err(drain),
                     }
                 };
                 match slot {
-                    Some(slot) => slot,
-                    None => break,
+                    Ok(slot) => slot,
+                    Err(drain) => break drain,
                 }
             }
         };
@@ -266,9 +296,12 @@ pub async fn serve(
             slot,
             stopped.clone(),
         ));
-    }
+    };
     drop(listener);
-    let _ = stop.send(true);
+    if !drain.is_zero() {
+        shared.draining.store(true, Ordering::Relaxed);
+    }
+    let _ = stop.send(Some(drain));
     // Each connection holds its slot until it ends.
     let _ = slots.acquire_many(max as u32).await;
     Ok(())
@@ -291,7 +324,7 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     slot: OwnedSemaphorePermit,
-    mut stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<Option<Duration>>,
 ) {
     let conn = Arc::new(Conn {
         phase: AtomicU8::new(WAITING),
@@ -311,6 +344,7 @@ async fn connection(
         conn: Arc::clone(&conn),
         epoch: shared.epoch,
         peer,
+        draining: Arc::clone(&shared.draining),
     };
     // A head, or a request's buffered bytes, of at most 64 KiB per connection (hyper's default
     // is about 400 KiB): the cap on connections is also a cap on memory.
@@ -322,8 +356,11 @@ async fn connection(
     let mut armed = shared.deadline(&conn);
     let mut timer = std::pin::pin!(tokio::time::sleep_until(armed));
     let mut evicted = std::pin::pin!(conn.evict.notified());
-    let mut stopping = std::pin::pin!(stopped.wait_for(|s| *s));
+    let mut stopping = std::pin::pin!(stopped.wait_for(Option::is_some));
     let mut closing = false;
+    // While the server drains: until when a connection waiting for a request may send one.
+    let mut draining = false;
+    let mut drained = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
     loop {
         let event = std::future::poll_fn(|cx| {
             if http.as_mut().poll(cx).is_ready() {
@@ -340,12 +377,16 @@ async fn connection(
             if timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Timer);
             }
+            if draining && drained.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Drained);
+            }
             if !closing {
                 if evicted.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Event::Evicted);
                 }
-                if stopping.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Event::Stopping);
+                if let Poll::Ready(stopped) = stopping.as_mut().poll(cx) {
+                    let drain = stopped.ok().and_then(|d| *d).unwrap_or_default();
+                    return Poll::Ready(Event::Stopping(drain));
                 }
             }
             Poll::Pending
@@ -369,13 +410,28 @@ async fn connection(
                 closing = true;
                 http.as_mut().graceful_shutdown();
             }
-            Event::Stopping => {
+            Event::Stopping(drain) => {
+                closing = true;
+                let phase = conn.phase.load(Ordering::Relaxed);
+                if phase != BUSY && !drain.is_zero() {
+                    // Its next request, if any comes in time, is answered with
+                    // `Connection: close`, which closes it.
+                    draining = true;
+                    drained.as_mut().reset(Instant::now() + drain);
+                    continue;
+                }
                 // A connection that is waiting for a request closes now (hyper would keep one
                 // that never sent a request until its idle timeout); others finish first.
+                if phase == WAITING {
+                    break;
+                }
+                http.as_mut().graceful_shutdown();
+            }
+            Event::Drained => {
+                draining = false;
                 if conn.phase.load(Ordering::Relaxed) == WAITING {
                     break;
                 }
-                closing = true;
                 http.as_mut().graceful_shutdown();
             }
         }
@@ -444,6 +500,7 @@ struct Tracking {
     conn: Arc<Conn>,
     epoch: Instant,
     peer: SocketAddr,
+    draining: Arc<AtomicBool>,
 }
 
 impl Service<axum::http::Request<Incoming>> for Tracking {
@@ -461,16 +518,19 @@ impl Service<axum::http::Request<Incoming>> for Tracking {
             conn: Arc::clone(&self.conn),
             epoch: self.epoch,
             done: false,
+            draining: Arc::clone(&self.draining),
         }
     }
 }
 
-/// A request being answered: once answered (or dropped), its connection waits again.
+/// A request being answered: once answered (or dropped), its connection waits again. While
+/// the server drains, the answer says `Connection: close`.
 struct Answer<F> {
     inner: F,
     conn: Arc<Conn>,
     epoch: Instant,
     done: bool,
+    draining: Arc<AtomicBool>,
 }
 
 impl<F> Answer<F> {
@@ -482,11 +542,22 @@ impl<F> Answer<F> {
     }
 }
 
-impl<F: Future + Unpin> Future for Answer<F> {
+impl<F, E> Future for Answer<F>
+where
+    F: Future<Output = Result<axum::response::Response, E>> + Unpin,
+{
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let out = ready!(Pin::new(&mut self.inner).poll(cx));
+        let mut out = ready!(Pin::new(&mut self.inner).poll(cx));
+        if self.draining.load(Ordering::Relaxed)
+            && let Ok(res) = &mut out
+        {
+            res.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         self.finish();
         Poll::Ready(out)
     }

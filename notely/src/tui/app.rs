@@ -59,17 +59,44 @@ pub struct DatabaseRow {
     pub version: String,
     pub pending: usize,
     pub problems: usize,
+    /// Pending migrations put off while older instances serve (a contract and what follows).
+    pub deferred: usize,
+    /// The live instances serving on it: `pid (knows up to V)`, comma-separated.
+    pub instances: String,
 }
 
-/// An operator's request from the moves page, carried out by the task that feeds the UI.
+/// The newest deploy, as the Deployments panel shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeployPanel {
+    pub id: String,
+    /// `NONE`, `INITIAL`, `LAUNCH_NEW`, `WAIT`, `READY` or `FAILED`.
+    pub phase: String,
+    /// Why it failed, or what else happened.
+    pub detail: Option<String>,
+    /// The old (previous) and the new (current) process: pid and newest migration version.
+    pub old: String,
+    pub new: String,
+    /// When the new process was launched (local time).
+    pub launched: String,
+    pub overlap_s: f64,
+    /// During the overlap: how long until the hand-over.
+    pub overlap_left_s: Option<f64>,
+    /// This process handed over to this pid: it no longer serves.
+    pub handed_over: Option<u32>,
+}
+
+/// An operator's request (from the moves page; `d`: a deploy, from the first page), carried
+/// out by the task that feeds the UI.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MoveRequest {
+pub enum Request {
     /// Move every account's notes to this store.
     AllTo(String),
     /// Cancel the newest unfinished move.
     CancelNewest,
     /// Shard the accounts into 4 shards, or reshard into twice as many.
     Shard,
+    /// Deploy this server's binary as it is on disk now.
+    Deploy,
 }
 
 /// The data the UI shows, as a background task last gathered it (the UI thread only reads the
@@ -83,7 +110,9 @@ pub struct Snapshot {
     pub moves: Vec<MoveStatus>,
     pub databases: Vec<DatabaseRow>,
     pub logs: Vec<String>,
-    /// How many move requests have been answered, and what became of the last one.
+    /// The newest deploy.
+    pub deploy: DeployPanel,
+    /// How many requests have been answered, and what became of the last one.
     pub answered: u64,
     pub answer: String,
 }
@@ -97,8 +126,8 @@ pub struct App {
     pub data: Snapshot,
     /// First log line shown on the logs page, counted from the newest.
     pub log_scroll: usize,
-    /// A request from the moves page, waiting to be sent to the task that feeds the UI.
-    pub request: Option<MoveRequest>,
+    /// A request, waiting to be sent to the task that feeds the UI.
+    pub request: Option<Request>,
     /// What became of the last request.
     pub message: String,
 }
@@ -125,15 +154,19 @@ impl App {
             }
             KeyCode::Char(c @ '1'..='5') => self.page = Page::ALL[(c as usize) - ('1' as usize)],
             KeyCode::Char('n') if self.page == Page::Moves => {
-                self.request = Some(MoveRequest::AllTo(notely_migrations::NOTES.into()));
+                self.request = Some(Request::AllTo(notely_migrations::NOTES.into()));
                 self.message = "starting a move of all accounts to notes…".into();
             }
             KeyCode::Char('s') if self.page == Page::Moves => {
-                self.request = Some(MoveRequest::Shard);
+                self.request = Some(Request::Shard);
                 self.message = "sharding (4 shards, or twice as many as now)…".into();
             }
+            KeyCode::Char('d') if self.page == Page::Stats => {
+                self.request = Some(Request::Deploy);
+                self.message = "starting a deploy…".into();
+            }
             KeyCode::Char('c') if self.page == Page::Moves => {
-                self.request = Some(MoveRequest::CancelNewest);
+                self.request = Some(Request::CancelNewest);
                 self.message = "cancelling the newest unfinished move…".into();
             }
             KeyCode::Up | KeyCode::Char('k') if self.page == Page::Logs => {
@@ -165,7 +198,16 @@ mod tests {
         assert_eq!(app.request, None, "move keys act on the moves page only");
         app.on_key(KeyCode::Char('3'));
         app.on_key(KeyCode::Char('n'));
-        assert_eq!(app.request, Some(MoveRequest::AllTo("notes".into())));
+        assert_eq!(app.request, Some(Request::AllTo("notes".into())));
+        app.on_key(KeyCode::Char('d'));
+        assert_eq!(
+            app.request,
+            Some(Request::AllTo("notes".into())),
+            "d deploys from the first page only"
+        );
+        app.on_key(KeyCode::Char('1'));
+        app.on_key(KeyCode::Char('d'));
+        assert_eq!(app.request, Some(Request::Deploy));
         assert!(!app.quit);
         app.on_key(KeyCode::Char('q'));
         assert!(app.quit);

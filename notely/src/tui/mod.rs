@@ -1,5 +1,6 @@
-//! `notely --cli`: a terminal UI over a running Notely — API and store stats, accounts, data
-//! moves (start and cancel them), schema migration status, logs.
+//! `notely --cli`: a terminal UI over a running Notely — API and store stats with the
+//! deployments (start one), accounts, data moves (start and cancel them), schema migration
+//! status, logs.
 //!
 //! `app.rs` holds the state and its pure `update`, `ui.rs` the pure `render`; this module runs
 //! the loop (ratatui's async pattern): a background task gathers a [`Snapshot`] and publishes it
@@ -15,16 +16,16 @@ use anyhow::Result;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::{mpsc, watch};
 
-pub use app::{AccountRow, App, DatabaseRow, MoveRequest, Page, Snapshot};
+pub use app::{AccountRow, App, DatabaseRow, DeployPanel, Page, Request, Snapshot};
 
 /// How long the UI waits for a key before looking for a newer snapshot.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Runs the UI until `q`: draws the newest snapshot from `feed`, and sends the moves page's
-/// requests to `requests`.
+/// Runs the UI until `q`: draws the newest snapshot from `feed`, and sends the operator's
+/// requests (moves, deploys) to `requests`.
 pub fn run(
     mut feed: watch::Receiver<Snapshot>,
-    requests: mpsc::UnboundedSender<MoveRequest>,
+    requests: mpsc::UnboundedSender<Request>,
 ) -> Result<()> {
     let mut terminal = ratatui::init();
     let mut app = App::default();

@@ -4,12 +4,12 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph, Row, Table, Tabs};
+use ratatui::widgets::{Block, Gauge, Paragraph, Row, Table, Tabs};
 
 use super::app::{App, Page};
 use crate::telemetry::Stats;
 
-const KEYS: &str = " ←/→ h/l pages · 1-5 jump · ↑/↓ scroll logs · moves page: n all to notes, s shard ×2, c cancel · q quit ";
+const KEYS: &str = " ←/→ h/l pages · 1-5 jump · d deploy · ↑/↓ logs · moves: n all to notes, s shard ×2, c cancel · q quit ";
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) {
@@ -80,12 +80,14 @@ fn stat_table<'a>(title: &'a str, first: &'a str, rows: Vec<Row<'static>>) -> Ta
 }
 
 fn stats(app: &App, frame: &mut Frame, area: Rect) {
-    let [api, stores, bottom] = Layout::vertical([
-        Constraint::Percentage(45),
-        Constraint::Percentage(35),
+    let [api, stores, deploys, bottom] = Layout::vertical([
+        Constraint::Percentage(38),
+        Constraint::Percentage(28),
+        Constraint::Length(6),
         Constraint::Min(3),
     ])
     .areas(area);
+    deployments(app, frame, deploys);
     let Some(s) = &app.data.stats else {
         frame.render_widget(
             Paragraph::new("waiting for data…").block(Block::bordered()),
@@ -129,6 +131,69 @@ fn stats(app: &App, frame: &mut Frame, area: Rect) {
         .block(Block::bordered().title(" Strict users ")),
         right,
     );
+}
+
+/// The Deployments panel (the original's "Deployments [Press 'd' to deploy]"): the newest
+/// deploy's phase, the previous and current process, the launch time, and a progress bar
+/// during the overlap.
+fn deployments(app: &App, frame: &mut Frame, area: Rect) {
+    let d = &app.data.deploy;
+    let block = match d.handed_over {
+        Some(pid) => Block::bordered()
+            .title(format!(
+                " Deployments — handed over to pid {pid}: this process no longer serves (q quits) "
+            ))
+            .border_style(Style::default().fg(Color::Yellow)),
+        None => Block::bordered().title(" Deployments [Press 'd' to deploy] "),
+    };
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [text, gauge] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let phase_style = match d.phase.as_str() {
+        "FAILED" => Style::default().fg(Color::Red),
+        "READY" => Style::default().fg(Color::Green),
+        "NONE" | "" => Style::default(),
+        _ => Style::default().fg(Color::Yellow),
+    };
+    let mut lines = vec![Line::from(vec![
+        ratatui::text::Span::raw("Phase: "),
+        ratatui::text::Span::styled(
+            if d.phase.is_empty() { "NONE" } else { &d.phase }.to_string(),
+            phase_style.add_modifier(Modifier::BOLD),
+        ),
+        ratatui::text::Span::raw(if d.id.is_empty() {
+            String::new()
+        } else {
+            format!("   deploy {}   launched {}", d.id, d.launched)
+        }),
+    ])];
+    if !d.id.is_empty() {
+        lines.push(Line::raw(format!(
+            "Current: {}   Previous: {}",
+            d.new, d.old
+        )));
+    }
+    let detail = if app.message.is_empty() || d.overlap_left_s.is_some() {
+        d.detail.clone().unwrap_or_default()
+    } else {
+        app.message.clone()
+    };
+    lines.push(Line::styled(detail, Style::default().fg(Color::DarkGray)));
+    frame.render_widget(Paragraph::new(lines), text);
+    if let Some(left) = d.overlap_left_s {
+        let ratio = if d.overlap_s > 0.0 {
+            ((d.overlap_s - left) / d.overlap_s).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        frame.render_widget(
+            Gauge::default()
+                .gauge_style(Style::default().fg(Color::Cyan))
+                .ratio(ratio)
+                .label(format!("overlap: {left:.0} s left of {:.0} s", d.overlap_s)),
+            gauge,
+        );
+    }
 }
 
 fn accounts(app: &App, frame: &mut Frame, area: Rect) {
@@ -242,7 +307,7 @@ fn migrations(app: &App, frame: &mut Frame, area: Rect) {
         .map(|d| {
             let style = if d.problems > 0 {
                 Style::default().fg(Color::Red)
-            } else if d.pending > 0 {
+            } else if d.pending > 0 || d.deferred > 0 {
                 Style::default().fg(Color::Yellow)
             } else {
                 Style::default()
@@ -253,6 +318,8 @@ fn migrations(app: &App, frame: &mut Frame, area: Rect) {
                 d.version.clone(),
                 d.pending.to_string(),
                 d.problems.to_string(),
+                d.deferred.to_string(),
+                d.instances.clone(),
             ])
             .style(style)
         })
@@ -265,11 +332,21 @@ fn migrations(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(16),
             Constraint::Length(8),
             Constraint::Length(9),
+            Constraint::Length(9),
+            Constraint::Min(20),
         ],
     )
     .header(
-        Row::new(vec!["Database", "Role", "Version", "Pending", "Problems"])
-            .style(Style::default().add_modifier(Modifier::BOLD)),
+        Row::new(vec![
+            "Database",
+            "Role",
+            "Version",
+            "Pending",
+            "Problems",
+            "Deferred",
+            "Instances (pid ≤ newest known)",
+        ])
+        .style(Style::default().add_modifier(Modifier::BOLD)),
     )
     .block(Block::bordered().title(" Schema migrations "));
     frame.render_widget(table, area);
@@ -305,7 +382,7 @@ mod tests {
 
     use super::*;
     use crate::telemetry::Snapshot;
-    use crate::tui::app::{AccountRow, DatabaseRow};
+    use crate::tui::app::{AccountRow, DatabaseRow, DeployPanel};
 
     fn screen(app: &App) -> String {
         let mut terminal = Terminal::new(TestBackend::new(110, 30)).unwrap();
@@ -371,6 +448,8 @@ mod tests {
                 version: "20240301090000".into(),
                 pending: 0,
                 problems: 0,
+                deferred: 1,
+                instances: "4242 (≤20240301090000)".into(),
             }],
             logs: vec![
                 "09:00:00.000 INFO listening".into(),
@@ -420,11 +499,53 @@ mod tests {
         app.on_key(ratatui::crossterm::event::KeyCode::Char('4'));
         let migrations = screen(&app);
         assert!(
-            migrations.contains(".data/notes.db") && migrations.contains("20240301090000"),
+            migrations.contains(".data/notes.db")
+                && migrations.contains("20240301090000")
+                && migrations.contains("4242"),
             "{migrations}"
         );
         app.on_key(ratatui::crossterm::event::KeyCode::Char('5'));
         let logs = screen(&app);
         assert!(logs.contains("CONSISTENCY ERROR: x"), "{logs}");
+    }
+
+    #[test]
+    fn the_deployments_panel_shows_the_overlap_and_the_hand_over() {
+        let mut app = sample();
+        let idle = screen(&app);
+        assert!(
+            idle.contains("Deployments [Press 'd' to deploy]") && idle.contains("Phase: NONE"),
+            "{idle}"
+        );
+        app.data.deploy = DeployPanel {
+            id: "20260101-120000-000-41".into(),
+            phase: "WAIT".into(),
+            detail: None,
+            old: "pid 41 · migrations up to 20261129200100".into(),
+            new: "pid 42 · migrations up to 20261129200100".into(),
+            launched: "12:00:01".into(),
+            overlap_s: 30.0,
+            overlap_left_s: Some(12.0),
+            handed_over: None,
+        };
+        let waiting = screen(&app);
+        for part in [
+            "Phase: WAIT",
+            "launched 12:00:01",
+            "Current: pid 42",
+            "Previous: pid 41",
+            "overlap: 12 s left of 30 s",
+            "API Requests",
+        ] {
+            assert!(waiting.contains(part), "{part:?} missing:\n{waiting}");
+        }
+        app.data.deploy.phase = "READY".into();
+        app.data.deploy.overlap_left_s = None;
+        app.data.deploy.handed_over = Some(42);
+        let over = screen(&app);
+        assert!(
+            over.contains("handed over to pid 42: this process no longer serves (q quits)"),
+            "{over}"
+        );
     }
 }

@@ -61,16 +61,17 @@ pub fn holder_is_gone(holder: &str) -> bool {
     .is_stale()
 }
 
-/// Start time of process `pid` (clock ticks since boot, `/proc/<pid>/stat` field 22).
-fn process_start(pid: i64) -> Option<u64> {
+/// Start time of process `pid` (clock ticks since boot, `/proc/<pid>/stat` field 22); `None`
+/// when there is no such process, or only its zombie (it has ended; its parent has not
+/// collected its exit status yet).
+pub(crate) fn process_start(pid: i64) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after it are space-separated.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// How this process names itself in a lease: `host/pid@start`, so that a reused pid is not

@@ -303,4 +303,24 @@ mod tests {
         // A pid that does not exist here: stale.
         assert!(lease(hostname(), i64::from(u32::MAX), "x@1".into()).is_stale());
     }
+
+    #[test]
+    fn an_ended_process_not_yet_reaped_is_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = i64::from(child.id());
+        let holder = format!(
+            "{}/{pid}@{}",
+            hostname(),
+            super::super::lease::process_start(pid).unwrap()
+        );
+        assert!(!lease(hostname(), pid, holder.clone()).is_stale());
+        child.kill().unwrap();
+        // Killed, but not waited for: a zombie until `wait`.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(lease(hostname(), pid, holder).is_stale());
+        child.wait().unwrap();
+    }
 }

@@ -42,6 +42,7 @@ use uuid::Uuid;
 
 use self::overview::Overview;
 use crate::db::Settings;
+use crate::deploy::Deployer;
 use crate::http::error::{AppError, FormBody, JsonBody, Path as UrlPath};
 use crate::moves::{self, Selection};
 use crate::store::Note;
@@ -128,6 +129,8 @@ pub struct Admin {
     guesses: Arc<Guesses>,
     /// Set while checked mode waits for an approval (the API is not served yet).
     waiting: Arc<AtomicBool>,
+    /// The deploy controller of the server, when it deploys.
+    deployer: Option<Deployer>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -159,7 +162,31 @@ impl Admin {
             sessions: Arc::new(Mutex::new(HashMap::new())),
             guesses: Arc::new(Guesses::default()),
             waiting: Arc::new(AtomicBool::new(false)),
+            deployer: None,
         }
+    }
+
+    /// The same operator state with the server's deploy controller.
+    pub fn with_deployer(&self, deployer: Deployer) -> Admin {
+        Admin {
+            deployer: Some(deployer),
+            ..self.clone()
+        }
+    }
+
+    /// The server's deploy controller, when it deploys.
+    pub fn deployer(&self) -> Option<&Deployer> {
+        self.deployer.as_ref()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The migration settings the server runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The same operator state (sessions included) with the online engine.
@@ -517,12 +544,14 @@ async fn cancel_move(
 }
 
 fn overview(admin: &Admin) -> anyhow::Result<Overview> {
-    Overview::gather(
+    let mut overview = Overview::gather(
         &admin.data_dir,
         &admin.settings,
         admin.engine.as_deref(),
         admin.waiting.load(Ordering::Relaxed),
-    )
+    )?;
+    overview.can_deploy = admin.deployer.is_some();
+    Ok(overview)
 }
 
 async fn gather(admin: &Admin) -> Result<Overview, AppError> {
@@ -564,6 +593,47 @@ async fn approve(
     Ok(Json(
         serde_json::json!({ "approved": approved, "by": by, "at": chrono::Utc::now() }),
     ))
+}
+
+/// `{"binary": "/abs/path", "overlap_s": 30}`, both optional (an empty body too).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartDeploy {
+    #[serde(default)]
+    binary: Option<PathBuf>,
+    #[serde(default)]
+    overlap_s: Option<f64>,
+}
+
+/// Starts a deploy, of another binary if the operator names one.
+async fn deploy(
+    State(admin): State<Admin>,
+    Operator(who): Operator,
+    body: axum::body::Bytes,
+) -> Response {
+    let input: StartDeploy = if body.iter().all(u8::is_ascii_whitespace) {
+        StartDeploy::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(input) => input,
+            Err(e) => return AppError::BadRequest(format!("Invalid JSON: {e}")).into_response(),
+        }
+    };
+    let overlap = match input.overlap_s {
+        Some(s) if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) => {
+            return AppError::BadRequest(format!(
+                "overlap_s must be between 0 and 86400 seconds, got {s}"
+            ))
+            .into_response();
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let request = crate::deploy::Request {
+        binary: input.binary,
+        overlap,
+    };
+    crate::http::deploy::begin(&admin, request, &format!("{who} via /admin")).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -671,6 +741,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/admin/api/approve", post(approve))
         .route("/admin/api/moves", get(list_moves).post(start_move))
         .route("/admin/api/moves/{id}/cancel", post(cancel_move))
+        .route("/admin/api/deploy", post(deploy))
         .route_layer(axum::middleware::from_fn_with_state(
             admin.clone(),
             require_operator,

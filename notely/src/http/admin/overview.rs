@@ -1,5 +1,5 @@
 //! What the operator page shows: every database with its migrations and recent audit events,
-//! the migrations awaiting approval, and the moves.
+//! the migrations awaiting approval, the moves, and the newest deploy.
 
 use std::path::Path;
 
@@ -16,6 +16,8 @@ pub struct DatabaseView {
     pub status: strata::DatabaseStatus,
     /// The newest audit events, newest first.
     pub events: Vec<strata::store::Event>,
+    /// The processes registered as serving on it (alive or recently gone).
+    pub instances: Vec<strata::instances::Instance>,
 }
 
 /// What the page shows.
@@ -28,6 +30,10 @@ pub struct Overview {
     pub awaiting_approval: usize,
     pub databases: Vec<DatabaseView>,
     pub moves: Vec<MoveStatus>,
+    /// The newest deploy (phase `NONE` when there was none), as `GET /deploy` shows it.
+    pub deploy: crate::deploy::DeployState,
+    /// Whether this process can start a deploy (a server started by `notely serve`).
+    pub can_deploy: bool,
 }
 
 /// Events shown per database.
@@ -45,13 +51,17 @@ impl Overview {
         let fleet = crate::db::fleet(data_dir, settings);
         let mut databases = Vec::new();
         for status in fleet.status()? {
-            let history = fleet
-                .migrator(&status.status.role)
-                .history(&status.status.path)?;
+            let migrator = fleet.migrator(&status.status.role);
+            let history = migrator.history(&status.status.path)?;
+            let instances = migrator.instances(&status.status.path)?;
             let mut events = history.events;
             events.reverse();
             events.truncate(EVENTS);
-            databases.push(DatabaseView { status, events });
+            databases.push(DatabaseView {
+                status,
+                events,
+                instances,
+            });
         }
         let awaiting_approval = databases
             .iter()
@@ -67,12 +77,15 @@ impl Overview {
             Some(engine) => engine.moves()?,
             None => Vec::new(),
         };
+        let deploy = crate::deploy::status(data_dir)?;
         Ok(Overview {
             mode: format!("{:?}", settings.mode).to_lowercase(),
             waiting,
             awaiting_approval,
             databases,
             moves,
+            deploy,
+            can_deploy: false,
         })
     }
 }

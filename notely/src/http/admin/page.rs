@@ -1,5 +1,6 @@
 //! The operator page's HTML, rendered on the server; a few lines of script refresh its body
-//! every two seconds and send the Approve button's POST with the session's CSRF token.
+//! every two seconds and send the Approve and Deploy buttons' POSTs with the session's CSRF
+//! token.
 
 use std::fmt::Write;
 
@@ -79,6 +80,17 @@ async function refresh() {
   for (const id of open) { const d = document.getElementById(id); if (d) d.open = true; }
 }
 document.addEventListener('click', async (e) => {
+  if (e.target.id !== 'deploy') return;
+  e.target.disabled = true;
+  const res = await fetch('/admin/api/deploy', {
+    method: 'POST', credentials: 'same-origin',
+    headers: { 'X-CSRF-Token': csrf, 'Content-Type': 'application/json' }, body: '{}' });
+  const out = await res.json();
+  document.getElementById('message').textContent = res.ok
+    ? `deploy ${out.id} started` : `refused: ${out.error}`;
+  refresh();
+});
+document.addEventListener('click', async (e) => {
   if (e.target.id !== 'approve') return;
   e.target.disabled = true;
   const res = await fetch('/admin/api/approve', {
@@ -149,6 +161,7 @@ pub fn body(o: &Overview) -> String {
             escape(&o.mode)
         );
     }
+    deploy(&mut h, o);
     h.push_str("<section id=\"moves\"><h2>Data moves</h2>");
     if o.moves.is_empty() {
         h.push_str("<p class=\"muted\">No data moves yet.</p>");
@@ -229,23 +242,33 @@ pub fn body(o: &Overview) -> String {
             }
         );
         h.push_str(
-            "<table><tr><th>Version</th><th>Name</th><th>Description</th><th>Checksum</th>\
-             <th>Status</th><th>Applied at</th><th>Duration</th></tr>",
+            "<table><tr><th>Version</th><th>Name</th><th>Description</th><th>Class</th>\
+             <th>Checksum</th><th>Status</th><th>Applied at</th><th>Duration</th></tr>",
         );
         for m in &s.migrations {
             let state = m.state.label();
-            let status = match (state, m.approved) {
+            let mut status = match (state, m.approved) {
                 ("pending", true) => "pending, approved".to_string(),
                 _ => state.to_string(),
             };
+            match &m.deferred_for {
+                Some(who) if who.is_empty() => status.push_str(", deferred (after a contract)"),
+                Some(who) => {
+                    status.push_str(", deferred while these older instances serve: ");
+                    status.push_str(&who.join("; "));
+                }
+                None => {}
+            }
             let _ = write!(
                 h,
                 "<tr class=\"migration state-{state}\"><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"class\">{}</td>\
                  <td><code title=\"{}\">{}</code></td><td class=\"{}\">{}</td><td>{}</td>\
                  <td>{}</td></tr>",
                 m.version,
                 escape(&m.name),
                 escape(&m.description),
+                m.class.map_or("-", strata::class::Class::label),
                 escape(m.checksum.as_deref().unwrap_or("")),
                 escape(
                     &m.checksum
@@ -264,6 +287,33 @@ pub fn body(o: &Overview) -> String {
             );
         }
         h.push_str("</table>");
+        if !d.instances.is_empty() {
+            h.push_str(
+                "<table class=\"instances\"><tr><th>Instance</th><th>Binary</th>\
+                 <th>Knows up to</th><th>Started</th><th>Heartbeat</th><th>State</th></tr>",
+            );
+            for i in &d.instances {
+                let _ = write!(
+                    h,
+                    "<tr class=\"instance\"><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                     <td>{:.0} s ago</td><td class=\"{}\">{}</td></tr>",
+                    escape(&i.host),
+                    i.pid,
+                    escape(&i.label),
+                    i.newest_version
+                        .map_or_else(|| "-".to_string(), |v| v.to_string()),
+                    escape(&i.started_at),
+                    i.heartbeat_age_s,
+                    if i.alive { "ok" } else { "warn" },
+                    escape(
+                        &i.gone
+                            .as_deref()
+                            .map_or_else(|| "alive".to_string(), |g| format!("gone: {g}"))
+                    )
+                );
+            }
+            h.push_str("</table>");
+        }
         if !d.events.is_empty() {
             let _ = write!(
                 h,
@@ -290,6 +340,87 @@ pub fn body(o: &Overview) -> String {
     h
 }
 
+/// The deploy section: the newest deploy, and the Deploy button.
+fn deploy(h: &mut String, o: &Overview) {
+    use crate::deploy::Phase;
+    let d = &o.deploy;
+    h.push_str("<section id=\"deploy\"><h2>Deploy</h2>");
+    let class = match d.phase {
+        Phase::Failed => "bad",
+        Phase::Ready | Phase::None => "ok",
+        _ => "warn",
+    };
+    let _ = write!(
+        h,
+        "<p>Phase <b class=\"{class}\" id=\"deploy-phase\">{}</b>",
+        d.phase.as_str()
+    );
+    if let Some(id) = &d.id {
+        let _ = write!(
+            h,
+            " — deploy <code>{}</code>, started {}",
+            escape(id),
+            d.started_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        );
+    }
+    h.push_str("</p>");
+    let side = |s: &Option<crate::deploy::Side>| match s {
+        Some(s) => format!(
+            "pid {} — <code>{}</code>, migrations up to {}",
+            s.pid,
+            escape(&s.binary),
+            escape(s.version.as_deref().unwrap_or("?"))
+        ),
+        None => "-".into(),
+    };
+    if d.phase != Phase::None {
+        let _ = write!(
+            h,
+            "<table><tr><th>Old</th><td>{}</td></tr><tr><th>New</th><td>{}</td></tr>\
+             <tr><th>Launched</th><td>{}</td></tr><tr><th>Overlap</th><td>{:.0} s{}</td></tr>\
+             </table>",
+            side(&d.old),
+            side(&d.new),
+            d.launched_at
+                .map(|t| t.format("%H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "-".into()),
+            d.overlap_s,
+            match d.overlap_left_s {
+                Some(left) => format!(
+                    " <progress id=\"overlap\" max=\"{:.1}\" value=\"{:.1}\"></progress> \
+                     {left:.0} s left",
+                    d.overlap_s,
+                    d.overlap_s - left
+                ),
+                None => String::new(),
+            }
+        );
+    }
+    for (class, text) in [("bad", &d.reason), ("muted", &d.note)] {
+        if let Some(text) = text {
+            let _ = write!(h, "<p class=\"{class}\">{}</p>", escape(text));
+        }
+    }
+    if o.can_deploy {
+        let _ = write!(
+            h,
+            "<button id=\"deploy\" type=\"button\"{}>Deploy</button> \
+             <span class=\"muted\">launches this server's binary as it is on disk now on the \
+             same port, and hands over once it serves</span>",
+            if d.phase.is_running() {
+                " disabled"
+            } else {
+                ""
+            }
+        );
+    } else {
+        h.push_str("<p class=\"muted\">This process does not deploy.</p>");
+    }
+    h.push_str("</section>");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +432,43 @@ mod tests {
             "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert!(login(Some("<script>")).contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn the_deploy_section_shows_the_phase_and_the_button() {
+        use crate::deploy::{DeployState, Phase};
+        let mut o = Overview {
+            mode: "auto".into(),
+            waiting: false,
+            awaiting_approval: 0,
+            databases: Vec::new(),
+            moves: Vec::new(),
+            deploy: DeployState::none(),
+            can_deploy: true,
+        };
+        let idle = body(&o);
+        assert!(idle.contains("id=\"deploy-phase\">NONE<"), "{idle}");
+        assert!(idle.contains("<button id=\"deploy\" type=\"button\">Deploy</button>"));
+        o.deploy = DeployState {
+            id: Some("d1".into()),
+            phase: Phase::Wait,
+            overlap_s: 30.0,
+            overlap_left_s: Some(10.0),
+            reason: Some("<b>".into()),
+            ..DeployState::none()
+        };
+        let waiting = body(&o);
+        assert!(
+            waiting.contains(">WAIT<") && waiting.contains("10 s left"),
+            "{waiting}"
+        );
+        assert!(waiting.contains("<progress id=\"overlap\" max=\"30.0\" value=\"20.0\">"));
+        assert!(
+            waiting.contains("type=\"button\" disabled>Deploy"),
+            "{waiting}"
+        );
+        assert!(waiting.contains("&lt;b&gt;"), "escaped: {waiting}");
+        o.can_deploy = false;
+        assert!(!body(&o).contains("<button id=\"deploy\""));
     }
 }
