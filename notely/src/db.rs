@@ -382,6 +382,32 @@ pub fn deferred_at_startup() -> u64 {
     DEFERRED_AT_STARTUP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Migrations some binary deferred (a `deferred` audit event) that are still not applied, over
+/// every database under `data_dir`: 0 once a newest instance applied them all.
+pub fn still_deferred(data_dir: &Path, settings: &Settings) -> Result<usize> {
+    let mut n = 0;
+    for d in fleet(data_dir, settings).databases() {
+        let Some(conn) = strata::store::open_ro(&d.path, settings.lock_timeout)? else {
+            continue;
+        };
+        let has_history: bool = conn.query_row(
+            "SELECT count(*) = 2 FROM sqlite_schema WHERE name IN ('strata_events', 'strata_migrations')",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_history {
+            let waiting: i64 = conn.query_row(
+                "SELECT count(DISTINCT version) FROM strata_events WHERE kind = 'deferred' \
+                 AND version NOT IN (SELECT version FROM strata_migrations)",
+                [],
+                |r| r.get(0),
+            )?;
+            n += waiting as usize;
+        }
+    }
+    Ok(n)
+}
+
 /// The migrations put off by a startup run (contracts waiting for older instances, and what
 /// follows them), as `version name` per database.
 pub fn deferred(report: &FleetReport) -> Vec<String> {

@@ -234,3 +234,34 @@ fn failing_migration_exits_non_zero_naming_it() {
     assert_eq!(history(&path), [ALL[0]]);
     assert!(!has_table(&path, "items"));
 }
+
+/// Looking at a database (status, plan, a heartbeat) from a process that also writes to it must
+/// not release that process's locks. POSIX drops every lock a process holds on a file when any
+/// descriptor of it closes; Strata used to open the file itself to read its header, so a
+/// status read beside an open transaction let another process write at the same time.
+#[test]
+fn reading_a_database_beside_an_open_transaction_keeps_its_locks() {
+    let (_dir, path) = temp_db();
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let status = strata::Migrator::new(&strata_tests::probe::MIGRATIONS, "main")
+        .status(&path)
+        .unwrap();
+    assert!(!status.initialized);
+    // Another process wants the write lock: it must still be held.
+    let out = probe(&path, &[("STRATA_PROBE_LOCK_TIMEOUT_MS", "300")])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "another process migrated while this one held the write lock: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("waiting for the migration lock"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    holder.execute_batch("COMMIT").unwrap();
+    assert!(probe(&path, &[]).output().unwrap().status.success());
+}

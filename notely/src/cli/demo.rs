@@ -308,6 +308,7 @@ pub fn demo_deploy(
     pace: Pace,
     limits: Limits,
     umask: u32,
+    binary: Option<std::path::PathBuf>,
 ) -> Result<DemoReport> {
     runtime()?.block_on(async {
         let telemetry = Telemetry::capturing();
@@ -359,7 +360,7 @@ pub fn demo_deploy(
         let from = std::time::Instant::now();
         let started = deployer
             .start(deploy::Request {
-                binary: None,
+                binary,
                 overlap: Some(DEMO_OVERLAP),
             })
             .await?;
@@ -376,10 +377,25 @@ pub fn demo_deploy(
         };
         refresh_counts(&server.state).await;
         let mut server = Some(server);
+        let mut applied_after_s = None;
         if end.phase == Phase::Ready {
             handed_over(handover).await;
             if let Some(server) = server.take() {
                 server.stop().await?;
+            }
+            // This process no longer serves: the new one applies what it deferred.
+            let left = std::time::Instant::now();
+            let deferred = end.new.as_ref().and_then(|n| n.deferred).unwrap_or(0);
+            while deferred > 0 && left.elapsed() < Duration::from_secs(20) {
+                let (dir, settings) = (data_dir.to_path_buf(), settings.clone());
+                let waiting =
+                    tokio::task::spawn_blocking(move || crate::db::still_deferred(&dir, &settings))
+                        .await??;
+                if waiting == 0 {
+                    applied_after_s = Some(left.elapsed().as_secs_f64());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
         let took = from.elapsed();
@@ -408,7 +424,7 @@ pub fn demo_deploy(
                 failed_requests,
                 refused_connections,
                 deferred: end.new.as_ref().and_then(|n| n.deferred).unwrap_or(0),
-                applied_after_s: None,
+                applied_after_s,
             }],
             load,
             server: telemetry.snapshot(),

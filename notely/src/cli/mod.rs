@@ -188,6 +188,12 @@ pub enum Command {
         /// request failed meanwhile.
         #[arg(long, conflicts_with_all = ["legacy", "shards"])]
         deploy: bool,
+        /// With --deploy: the binary to put live instead of this one, e.g. the next release
+        /// (`cargo build -p notely --features next --target-dir target/next`, then
+        /// `target/next/debug/notely`): its expand migrations apply as it starts, its contracts
+        /// once this process has handed over.
+        #[arg(long, requires = "deploy", value_name = "PATH")]
+        deploy_binary: Option<PathBuf>,
     },
 }
 
@@ -554,6 +560,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             shards,
             reshard,
             deploy,
+            deploy_binary,
         }) => {
             let duration = seconds("--duration", duration)?;
             let temp = match &cli.data_dir {
@@ -586,6 +593,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     cli.worker.pace()?,
                     limits,
                     cli.umask,
+                    deploy_binary.clone(),
                 )?
             } else {
                 demo::demo(&dir, config, plan, &settings, cli.worker.pace()?)?

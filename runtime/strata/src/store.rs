@@ -2,7 +2,6 @@
 //! database files safely. The history and the audit log are read and written in
 //! `history.rs` (re-exported here), leases in `lease.rs`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,10 +78,13 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
-
 /// Checks that `path` can hold an SQLite database before SQLite touches it: its directory
-/// exists and, if the file exists and is not empty, it starts with SQLite's header.
+/// exists and, if the file exists and is not empty, it is at least one page long (512 bytes,
+/// SQLite's smallest page). The header itself is checked by the caller's first read through
+/// SQLite (`SQLITE_NOTADB` → [`Error::NotADatabase`]), before anything is written: opening the
+/// file here to read it would be unsafe, because closing any descriptor of a file releases
+/// every POSIX lock the process holds on it — the locks of this process's own SQLite
+/// connections to the same database included.
 fn check_file(path: &Path) -> Result<bool> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -91,31 +93,18 @@ fn check_file(path: &Path) -> Result<bool> {
     if !dir.is_dir() {
         return Err(Error::MissingDirectory(dir));
     }
-    match std::fs::File::open(path) {
-        Ok(mut f) => {
-            let mut header = [0u8; 16];
-            let mut read = 0;
-            while read < 16 {
-                match f.read(&mut header[read..]) {
-                    Ok(0) => break,
-                    Ok(n) => read += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => return Err(Error::ReadOnly(path.to_path_buf())),
-                }
-            }
-            if read != 0 && (read < 16 || &header != SQLITE_HEADER) {
-                return Err(Error::NotADatabase(path.to_path_buf()));
-            }
-            Ok(true)
-        }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: "is a directory".into(),
+        }),
+        Ok(m) if m.len() == 0 => Ok(true),
+        Ok(m) if m.len() < 512 => Err(Error::NotADatabase(path.to_path_buf())),
+        Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             Err(Error::ReadOnly(path.to_path_buf()))
         }
-        Err(e) if path.is_dir() => Err(Error::Corrupt {
-            path: path.to_path_buf(),
-            message: format!("is a directory: {e}"),
-        }),
         Err(e) => Err(Error::Corrupt {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -152,6 +141,20 @@ pub fn open_rw(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         return Err(Error::ReadOnly(path.to_path_buf()));
     }
     conn.busy_timeout(busy_timeout)?;
+    // The first read checks the header (another file than a database fails here, untouched).
+    // Kept out by another process's exclusive lock, it is left to the caller's own reads,
+    // which wait and report that as a lock timeout.
+    match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ) => {}
+        Err(e) => return Err(file_error(path, e)),
+    }
     // Migrations run with foreign keys enforced; `foreign_keys = off` migrations get them
     // switched off around their transaction by the runner.
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
