@@ -27,11 +27,21 @@ strata::schema! {
 /// stays NULL for their notes); this one writes it on every write.
 #[migration(20261130090000, role = "notes", foreign_keys = off, down = drop_note_titles)]
 fn add_note_titles(tx: &mut Tx) -> Result<()> {
+    // The title rule as this release has it, inside the function so that the checksum covers
+    // it (the application's `title_of` may change later; this migration may not).
+    let title_of = |content: &str| -> String {
+        let line = content
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        line.chars().take(80).collect()
+    };
     tx.add_column(notes::TITLE)?;
     let all = tx.select::<notes::Row>().all()?;
     for n in all {
         tx.update(notes::Table)
-            .set(notes::TITLE, Some(crate::title_of(&n.content)))
+            .set(notes::TITLE, Some(title_of(&n.content)))
             .filter(notes::CREATOR.eq(n.creator).and(notes::ID.eq(n.id)))
             .execute()?;
     }

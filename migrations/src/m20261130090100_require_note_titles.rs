@@ -33,10 +33,19 @@ strata::schema! {
     down = allow_missing_titles
 )]
 fn require_note_titles(tx: &mut Tx) -> Result<()> {
+    // The title rule as this release has it (see `add_note_titles`).
+    let title_of = |content: &str| -> String {
+        let line = content
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        line.chars().take(80).collect()
+    };
     tx.rebuild_table(notes::Table, |tx| {
         tx.select::<before::notes::Row>().for_each(|n| {
             tx.insert(&notes::Row {
-                title: crate::title_of(&n.content),
+                title: title_of(&n.content),
                 id: n.id,
                 creator: n.creator,
                 created_at: n.created_at,

@@ -674,7 +674,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             let moved_cleanly = report.moves.as_ref().is_none_or(|l| {
                 l.verify_differences == 0 && l.moves.iter().all(|m| m.state == "done")
-            }) && report.deploys.iter().all(|d| d.phase == "READY");
+            }) && report.deploys.iter().all(|d| {
+                d.phase == "READY"
+                    && d.failed_requests == 0
+                    && d.refused_connections == 0
+                    && (d.deferred == 0 || d.applied_after_s.is_some())
+            });
             Ok(
                 if report.load.consistency_misses == 0 && report.load.errors == 0 && moved_cleanly {
                     ExitCode::SUCCESS
