@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use strata::Mode;
 
@@ -593,7 +593,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     cli.worker.pace()?,
                     limits,
                     cli.umask,
-                    deploy_binary.clone(),
+                    deploy_binary
+                        .as_deref()
+                        .map(std::path::absolute)
+                        .transpose()
+                        .context("resolving --deploy-binary")?,
                 )?
             } else {
                 demo::demo(&dir, config, plan, &settings, cli.worker.pace()?)?
