@@ -14,7 +14,14 @@ mod version;
 /// Registers a migration. See the `strata` crate.
 #[proc_macro_attribute]
 pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
-    migration::expand(args.into(), item.into()).into()
+    // The file the migration is written in, read as it is on disk: the review shows it.
+    let file = item
+        .clone()
+        .into_iter()
+        .next()
+        .and_then(|t| t.span().local_file());
+    let source = file.and_then(|f| std::fs::read_to_string(f).ok());
+    migration::expand(args.into(), item.into(), source).into()
 }
 
 /// Declares the tables a migration leaves behind. See the `strata` crate.

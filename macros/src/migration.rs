@@ -49,7 +49,9 @@ impl Errors {
 const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = fn_name, \
                      test_data = fn_name, schema = PATH | none, baseline, contract";
 
-pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+/// `source`: the text of the file the migration is in, when it could be read (the review shows
+/// it); otherwise the function's tokens.
+pub fn expand(args: TokenStream, item: TokenStream, source: Option<String>) -> TokenStream {
     let mut errors = Errors::default();
     let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
         let e = syn::Error::new(
@@ -65,7 +67,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     validate_signature(&function, &mut errors);
     let version = args.version.as_ref().map(|(_, v)| *v);
     match (errors.0, version) {
-        (None, Some(version)) => registration(&function, &args, version),
+        (None, Some(version)) => {
+            let source = source.unwrap_or_else(|| function.to_token_stream().to_string());
+            registration(&function, &args, version, &source)
+        }
         (errors, _) => {
             // The function is still emitted so that errors inside it are reported too.
             let mut out = errors
@@ -294,7 +299,7 @@ fn description(f: &ItemFn) -> String {
     lines.join("\n").trim().to_string()
 }
 
-fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
+fn registration(f: &ItemFn, args: &Args, version: i64, source: &str) -> TokenStream {
     let ident = &f.sig.ident;
     let name = ident.to_string();
     let description = description(f);
@@ -366,6 +371,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64) -> TokenStream {
                 file: ::core::file!(),
                 line: ::core::line!(),
                 tokens: #tokens,
+                source: #source,
                 transaction: #transaction,
                 baseline: #baseline,
                 contract: #contract,

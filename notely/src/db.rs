@@ -272,14 +272,30 @@ pub fn startup(
                         writeln!(log, "WARN notely: {}: pending set {note}", d.path.display())?;
                     }
                     match admin_url.filter(|u| !u.is_empty()) {
-                        Some(url) => writeln!(
-                            log,
-                            "WARN notely: not serving until approved; approve on the operator \
-                             page, {url} (token in {}), or run `notely --data-dir {} migrate \
-                             approve`",
-                            data_dir.join("admin.token").display(),
-                            data_dir.display()
-                        )?,
+                        Some(url) => {
+                            writeln!(
+                                log,
+                                "WARN notely: not serving until approved; approve on the \
+                                 operator page, {url} (token in {}), or run `notely --data-dir \
+                                 {} migrate approve` after `migrate plan --review`",
+                                data_dir.join("admin.token").display(),
+                                data_dir.display()
+                            )?;
+                            // One link per pending migration: its review panel.
+                            let mut linked = std::collections::BTreeSet::new();
+                            for d in fleet.databases() {
+                                let review = fleet.migrator(&d.role).review(&d.path)?;
+                                for m in review.migrations {
+                                    if linked.insert(m.version) {
+                                        writeln!(
+                                            log,
+                                            "WARN notely: review {} {} ({}): {url}#m{}",
+                                            m.version, m.name, m.class, m.version
+                                        )?;
+                                    }
+                                }
+                            }
+                        }
                         None => writeln!(
                             log,
                             "WARN notely: not serving until approved; run `notely --data-dir {} \

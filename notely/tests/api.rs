@@ -757,3 +757,145 @@ async fn two_accounts_may_use_the_same_note_id() {
         (StatusCode::OK, &json!("yours"))
     );
 }
+
+/// `GET /admin/api/review`: every pending migration of Notely with its source as written, its
+/// class and schema change; an approval naming a review that is not the current one is refused.
+#[tokio::test]
+async fn the_review_of_each_pending_migration_shows_its_source_class_and_schema_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = notely::db::Settings {
+        backups: 0,
+        mode: strata::Mode::Checked,
+        ..Default::default()
+    };
+    let token = notely::http::admin::AdminToken::new("review-test-token");
+    let admin = notely::http::admin::Admin::new(token, dir.path(), settings.clone());
+    let router = notely::http::admin::router(admin);
+    let call = |method: Method, uri: &'static str, body: Option<String>| {
+        let router = router.clone();
+        async move {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", "Bearer review-test-token");
+            if body.is_some() {
+                req = req.header("content-type", "application/json");
+            }
+            let res = router
+                .oneshot(
+                    req.body(body.map(Body::from).unwrap_or_else(Body::empty))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = res.status();
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = call(Method::GET, "/admin/api/review", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let databases = body["databases"].as_array().unwrap();
+    let all = notely_migrations::MIGRATIONS.all().unwrap();
+    for m in &all {
+        let db = databases
+            .iter()
+            .find(|d| d["role"] == m.role())
+            .unwrap_or_else(|| panic!("no database of role {}", m.role()));
+        let r = db["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["version"] == m.version())
+            .unwrap_or_else(|| panic!("{} is not in the review", m.version()));
+        let source = r["source"].as_str().unwrap();
+        let line = r["line"].as_u64().unwrap() as usize;
+        let attribute = source.lines().nth(line - 1).unwrap();
+        assert!(
+            attribute.starts_with("#[migration(") && source.contains(&m.version().to_string()),
+            "{}: line {line} is {attribute:?}",
+            m.version()
+        );
+        assert!(
+            source.contains(&format!("fn {}(", m.name())),
+            "{}",
+            m.version()
+        );
+        assert!(r["file"].as_str().unwrap().ends_with(".rs"));
+        let expected = strata::class::classify(&all, m).class.label();
+        assert_eq!(r["class"], expected, "{}", m.version());
+        assert_eq!(r["checksum"], m.checksum().to_hex());
+    }
+    let changes = |version: i64| -> Vec<String> {
+        databases
+            .iter()
+            .flat_map(|d| d["migrations"].as_array().unwrap().iter())
+            .find(|r| r["version"] == version)
+            .unwrap()["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {} {}",
+                    c["kind"], c["item"], c["name"], c["contract"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        changes(20240301090000),
+        [r#""added" "index" "notes.notes_by_creator" false"#]
+    );
+    assert_eq!(
+        changes(20261129200000),
+        [r#""changed" "primary key" "notes" true"#]
+    );
+    assert!(changes(20240226153000).contains(&r#""added" "table" "accounts" false"#.to_string()));
+
+    // An approval after another review than the current one approves nothing.
+    let (status, body) = call(
+        Method::POST,
+        "/admin/api/approve",
+        Some(json!({"reviews": ["0000000000000000"]}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed since the review you read")
+    );
+    let digests: Vec<Value> = databases.iter().map(|d| d["digest"].clone()).collect();
+    let (status, body) = call(
+        Method::POST,
+        "/admin/api/approve",
+        Some(json!({ "reviews": digests }).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["approved"].as_array().unwrap().len(), all.len());
+    let conn = rusqlite::Connection::open(dir.path().join("notes.db")).unwrap();
+    let detail: String = conn
+        .query_row(
+            "SELECT detail FROM strata_events WHERE kind = 'approved' AND version = 20240301090000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let notes_digest = databases.iter().find(|d| d["role"] == "notes").unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("checksum ")
+            && detail.contains(&format!("review {notes_digest} (read by the approver)")),
+        "{detail}"
+    );
+}

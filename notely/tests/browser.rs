@@ -259,6 +259,18 @@ async fn an_operator_approves_pending_migrations_in_a_real_browser() {
         .to_string();
     assert!(page.ends_with("/admin"), "{warn}");
     assert!(!warn.contains(token), "the token is never printed: {warn}");
+    // Each pending migration gets a link to its review.
+    let review_line = next_line("#m20240301090000");
+    let review_link = review_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        review_link,
+        format!("{page}#m20240301090000"),
+        "{review_line}"
+    );
 
     let port = free_port();
     let _chromedriver = Killed(
@@ -309,6 +321,24 @@ async fn an_operator_approves_pending_migrations_in_a_real_browser() {
     );
     assert_eq!(browser.count("tr.state-pending").await, 5);
     assert!(browser.source().await.contains("place_accounts"));
+
+    // The link opens the migration's review: its source, with the attribute's line, and the
+    // index it adds.
+    browser.goto(&review_link).await;
+    let review = browser
+        .wait_for("details#m20240301090000[open]", Duration::from_secs(10))
+        .await;
+    let text = browser.text(&review).await;
+    assert!(
+        text.contains("#[migration(20240301090000, role = \"notes\", down = drop_index)]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("adds index notes.notes_by_creator (on creator, created_at)"),
+        "{text}"
+    );
+    assert!(text.contains("not rehearsed"), "{text}");
+    browser.wait_for("#awaiting", Duration::from_secs(10)).await;
     if let Some(path) = std::env::var_os("NOTELY_SCREENSHOT_PENDING") {
         std::fs::write(path, browser.screenshot().await).unwrap();
     }
@@ -338,7 +368,11 @@ async fn an_operator_approves_pending_migrations_in_a_real_browser() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(detail, "approved by Ada via /admin");
+    assert!(
+        detail.starts_with("approved by Ada via /admin; checksum ")
+            && detail.ends_with("(read by the approver)"),
+        "{detail}"
+    );
     assert!(at.starts_with("20"), "{at}");
     assert_eq!(common::history(&d.join("control.db")).len(), 2);
 }

@@ -17,6 +17,21 @@ fn every_migrate_command_works_on_a_fresh_data_dir() {
         plan.contains("notes.db (notes): 3 to apply") && plan.contains("index_notes_by_creator"),
         "{plan}"
     );
+    // The review: in the terminal (no colour when not a TTY), and as JSON.
+    let review = ok(&notely(d, &["migrate", "plan", "--review"]));
+    assert!(
+        review.contains("== 20240301090000 index_notes_by_creator — expand")
+            && review.contains("+ adds index notes.notes_by_creator (on creator, created_at)")
+            && review.contains("#[migration(20240301090000")
+            && review.contains("approve exactly this: migrate approve --review ")
+            && !review.contains('\x1b'),
+        "{review}"
+    );
+    let reviews = json(&notely(d, &["migrate", "plan", "--review", "--json"]));
+    let notes = &reviews["databases"][1];
+    assert_eq!(notes["role"], "notes");
+    assert_eq!(notes["migrations"][1]["changes"][0]["item"], "index");
+    assert_eq!(notes["migrations"][2]["class"], "contract");
     ok(&notely(d, &["migrate", "up"]));
     assert!(ok(&notely(d, &["migrate", "verify"])).contains("notes.db (notes): ok"));
     let dump = ok(&notely(d, &["migrate", "dump"]));
@@ -645,4 +660,44 @@ fn down_refuses_unknown_targets_and_asks_before_dropping_rows() {
         })
         .unwrap();
     assert_eq!(common::count(&backup, "SELECT count(*) FROM memos"), 6);
+}
+
+/// `migrate approve --review DIGEST` approves the database whose review it names, and only while
+/// that review is current.
+#[test]
+fn approve_names_the_review_it_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let refused = notely(d, &["migrate", "approve", "--review", "0123456789abcdef"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        common::stderr(&refused).contains("changed since the review you read"),
+        "{}",
+        common::stderr(&refused)
+    );
+    let reviews = json(&notely(d, &["migrate", "plan", "--review", "--json"]));
+    let control = &reviews["databases"][0];
+    assert_eq!(control["role"], "control");
+    let digest = control["digest"].as_str().unwrap();
+    let approved = ok(&notely(
+        d,
+        &["migrate", "approve", "--review", digest, "--by", "ada"],
+    ));
+    assert!(
+        approved.contains("control.db (control): 2 approved by ada"),
+        "{approved}"
+    );
+    let detail: String = rusqlite::Connection::open(d.join("control.db"))
+        .unwrap()
+        .query_row(
+            "SELECT detail FROM strata_events WHERE kind = 'approved' ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        detail.ends_with(&format!("review {digest} (read by the approver)")),
+        "{detail}"
+    );
+    assert!(!d.join("notes.db").exists() || common::history(&d.join("notes.db")).is_empty());
 }

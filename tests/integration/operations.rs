@@ -696,3 +696,70 @@ fn fleet_down_refused_by_one_database_reverts_none() {
             .all(|d| d.path == last || d.outcome == Outcome::NotStarted)
     );
 }
+
+/// A review shows each pending migration as written (its file, with the attribute's line), its
+/// class and schema change, and the last rehearsal; an approval after an outdated review is
+/// refused, and the audit log names the checksum and the review approved.
+#[test]
+fn a_review_shows_the_pending_migrations_and_an_outdated_one_cannot_approve() {
+    let (_dir, path) = temp_db();
+    let m = Migrator::new(&strata_tests::probe::MIGRATIONS, "main")
+        .backup(None)
+        .require_approval(true);
+    let before = m.review(&path).unwrap();
+    assert_eq!(before.migrations.len(), 4);
+    let split = &before.migrations[2];
+    assert_eq!(split.name, "split_names");
+    let attribute = split.source.lines().nth(split.line as usize - 1).unwrap();
+    assert!(
+        attribute.starts_with("#[migration(20240103000000"),
+        "{attribute}"
+    );
+    assert!(split.file.ends_with("m20240103000000_split_names.rs"));
+    assert_eq!(split.class, strata::class::Class::Contract);
+    let changes: Vec<String> = split.changes.iter().map(ToString::to_string).collect();
+    assert!(
+        changes.contains(&"drops column people.full_name (TEXT NOT NULL)".to_string()),
+        "{changes:?}"
+    );
+    assert!(before.rehearsal.is_none());
+    // A rehearsal is evidence: the review changes, and shows it per migration.
+    m.rehearse(&path).unwrap();
+    let after = m.review(&path).unwrap();
+    assert_ne!(after.digest, before.digest);
+    let evidence = after.rehearsal.as_ref().unwrap();
+    assert!(evidence.current && evidence.passed, "{evidence:?}");
+    assert!(evidence.copy.contains("copy of the database"));
+    assert!(after.migrations.iter().all(|x| x.rehearsed.is_some()));
+    // Approving after the review from before the rehearsal is refused; after the current one
+    // it is recorded with the checksum and the review.
+    let stale = m
+        .approve_reviewed(&path, "ada", Some(&before.digest))
+        .unwrap_err();
+    assert!(matches!(stale, Error::ReviewChanged { .. }), "{stale}");
+    assert!(
+        m.status(&path)
+            .unwrap()
+            .migrations
+            .iter()
+            .all(|s| !s.approved)
+    );
+    let approved = m
+        .approve_reviewed(&path, "ada", Some(&after.digest))
+        .unwrap();
+    assert_eq!(approved.len(), 4);
+    let detail: String = open(&path)
+        .query_row(
+            "SELECT detail FROM strata_events WHERE kind = 'approved' AND version = 20240103000000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        detail,
+        format!(
+            "approved by ada; checksum {}; review {} (read by the approver)",
+            split.checksum, after.digest
+        )
+    );
+}

@@ -22,7 +22,7 @@ strata::schema! {
 /// Splits `full_name` into first and last name: a table rebuild with a typed transform, reading
 /// people through the previous migration's rows. Foreign keys are off during the rebuild, so
 /// dropping the old `people` does not cascade to `pets`.
-#[migration(20240103000000, foreign_keys = off)]
+#[migration(20240103000000, contract, foreign_keys = off)]
 fn split_names(tx: &mut Tx) -> Result<()> {
     tx.rebuild_table(people::Table, |tx| {
         tx.select::<prev::people::Row>()

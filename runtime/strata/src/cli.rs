@@ -58,6 +58,11 @@ pub enum MigrateCommand {
         /// Plan a revert to this version instead.
         #[arg(long, value_name = "VERSION", conflicts_with = "to")]
         down_to: Option<i64>,
+        /// Show each pending migration in full, to review before approving: its source with
+        /// line numbers, its class and schema change, the last rehearsal, the backup taken
+        /// first, and the review's digest for `approve --review`.
+        #[arg(long, conflicts_with = "down_to")]
+        review: bool,
     },
     /// Apply pending migrations to every database, after a backup.
     Up {
@@ -108,6 +113,10 @@ pub enum MigrateCommand {
         /// Who approves (default: $USER@host).
         #[arg(long)]
         by: Option<String>,
+        /// The digest of the review read (`plan --review`): refused if the pending migrations
+        /// changed since.
+        #[arg(long, value_name = "DIGEST")]
+        review: Option<String>,
     },
     /// Accept the changed checksum of an applied migration after reviewing the change.
     Repair {
@@ -339,7 +348,12 @@ pub fn execute(
 ) -> Result<Finished, CliError> {
     match &args.command {
         MigrateCommand::Status => status(args, fleet, out),
-        MigrateCommand::Plan { to, down_to } => plan(args, fleet, *to, *down_to, out),
+        MigrateCommand::Plan {
+            to,
+            down_to: None,
+            review: true,
+        } => review(args, fleet, *to, out),
+        MigrateCommand::Plan { to, down_to, .. } => plan(args, fleet, *to, *down_to, out),
         MigrateCommand::Up {
             to,
             contract_now,
@@ -431,9 +445,29 @@ pub fn execute(
                 Finished::Attention
             })
         }
-        MigrateCommand::Approve { by } => {
+        MigrateCommand::Approve { by, review } => {
             let by = by.clone().unwrap_or_else(operator);
-            let approved = fleet.each(|m, d| Ok((d, m.approve(&d.path, &by)?)))?;
+            let approved = match review {
+                // One digest per database: `plan --review` prints them all; a digest names the
+                // database it belongs to.
+                Some(seen) => {
+                    let reviews = fleet.each(|m, d| Ok((d, m.review(&d.path)?)))?;
+                    let Some((db, _)) = reviews.iter().find(|(_, r)| &r.digest == seen) else {
+                        return Err(CliError::Strata(Error::ReviewChanged {
+                            path: PathBuf::from("(every database)"),
+                            seen: seen.clone(),
+                            now: reviews
+                                .iter()
+                                .map(|(d, r)| format!("{}: {}", d.path.display(), r.digest))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        }));
+                    };
+                    let m = fleet.migrator(&db.role);
+                    vec![(*db, m.approve_reviewed(&db.path, &by, Some(seen))?)]
+                }
+                None => fleet.each(|m, d| Ok((d, m.approve(&d.path, &by)?)))?,
+            };
             if args.json {
                 let list: Vec<_> = approved
                     .iter()
@@ -746,6 +780,176 @@ fn instances(
         table(out, "  ", &rows)?;
     }
     Ok(Finished::Success)
+}
+
+fn review(
+    args: &MigrateArgs,
+    fleet: &Fleet<'_>,
+    to: Option<i64>,
+    out: &mut dyn Write,
+) -> Result<Finished, CliError> {
+    let reviews =
+        fleet.each(|m, d| m.clone().target(to.or(m.settings().target)).review(&d.path))?;
+    if args.json {
+        json(out, &serde_json::json!({ "databases": reviews }))?;
+        return Ok(Finished::Success);
+    }
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
+    for r in &reviews {
+        write_review(out, r, colour)?;
+    }
+    Ok(Finished::Success)
+}
+
+/// A review for a terminal: per pending migration its header, schema change (added green,
+/// removed red, changed yellow, contract changes bold), rehearsal and numbered source.
+pub fn write_review(
+    out: &mut dyn Write,
+    r: &crate::review::Review,
+    colour: bool,
+) -> std::io::Result<()> {
+    use crate::class::ChangeKind;
+    let paint = |code: &str, text: &str| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    writeln!(
+        out,
+        "{} ({}): {} pending — review {}",
+        r.path.display(),
+        r.role,
+        r.migrations.len(),
+        paint("1", &r.digest)
+    )?;
+    if r.migrations.is_empty() {
+        return Ok(());
+    }
+    match &r.backup_dir {
+        Some(dir) => writeln!(out, "  backup first, to {}", dir.display())?,
+        None => writeln!(out, "  {}", paint("33", "no backup is taken first"))?,
+    }
+    match &r.rehearsal {
+        None => writeln!(
+            out,
+            "  {}",
+            paint("33", "not rehearsed (`migrate rehearse`)")
+        )?,
+        Some(e) => writeln!(
+            out,
+            "  rehearsal: {} at {} on {}, {:.1} ms{}",
+            if e.passed {
+                paint("32", "passed")
+            } else {
+                paint("31", "FAILED")
+            },
+            e.at,
+            e.copy,
+            e.total_ms,
+            if e.current {
+                String::new()
+            } else {
+                paint("33", " — of another pending set: rehearse again")
+            }
+        )?,
+    }
+    if let Some(why) = &r.refused {
+        writeln!(
+            out,
+            "  {}",
+            paint("31", &format!("a run would be refused: {why}"))
+        )?;
+    }
+    for m in &r.migrations {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            paint(
+                "1",
+                &format!(
+                    "== {} {} — {}{} — {}:{}",
+                    m.version,
+                    m.name,
+                    m.class,
+                    if m.deferred { ", deferred" } else { "" },
+                    m.file,
+                    m.line
+                )
+            )
+        )?;
+        for line in m.description.lines() {
+            writeln!(out, "   {line}")?;
+        }
+        writeln!(
+            out,
+            "   checksum {}{}{}{}",
+            &m.checksum[..16],
+            if m.transactional {
+                ""
+            } else {
+                ", no_transaction"
+            },
+            if m.foreign_keys_off {
+                ", foreign_keys = off"
+            } else {
+                ""
+            },
+            if m.has_down {
+                ", has a down"
+            } else {
+                ", no down"
+            }
+        )?;
+        if !m.blocked_by.is_empty() {
+            writeln!(out, "   waits for: {}", m.blocked_by.join("; "))?;
+        }
+        match (m.schema_compared, m.changes.is_empty()) {
+            (false, _) => writeln!(out, "   schema: no declaration to compare")?,
+            (true, true) => writeln!(out, "   schema: unchanged")?,
+            (true, false) => {
+                writeln!(out, "   schema:")?;
+                for c in &m.changes {
+                    let (sign, code) = match c.kind {
+                        ChangeKind::Added => ("+", "32"),
+                        ChangeKind::Removed => ("-", "31"),
+                        ChangeKind::Changed => ("~", "33"),
+                    };
+                    let code = if c.contract {
+                        format!("1;{code}")
+                    } else {
+                        code.to_string()
+                    };
+                    let tail = if c.contract { "   [contract]" } else { "" };
+                    writeln!(out, "     {}", paint(&code, &format!("{sign} {c}{tail}")))?;
+                }
+            }
+        }
+        match &m.rehearsed {
+            Some(a) => writeln!(
+                out,
+                "   rehearsed: {:.1} ms, {} rows changed",
+                a.duration_ms, a.rows_changed
+            )?,
+            None => writeln!(out, "   rehearsed: not with this code")?,
+        }
+        writeln!(out, "   source ({}):", m.file)?;
+        let width = m.source.lines().count().to_string().len();
+        for (n, line) in crate::review::Review::numbered(m) {
+            let mark = if n == m.line as usize { ">" } else { " " };
+            writeln!(out, "   {mark}{n:>width$} │ {line}")?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "approve exactly this: migrate approve --review {}",
+        r.digest
+    )?;
+    Ok(())
 }
 
 fn history(

@@ -177,6 +177,22 @@ pub enum Error {
         unknown: Vec<MigrationId>,
     },
 
+    /// An approval named a review other than the current one: the pending migrations, their
+    /// code or their rehearsal changed since the approver read it.
+    #[error(
+        "the pending migrations of {} changed since the review you read (review {seen}, now \
+         {now}): read the review again, then approve",
+        .path.display()
+    )]
+    ReviewChanged {
+        /// The database file.
+        path: PathBuf,
+        /// The digest of the review the approver read.
+        seen: String,
+        /// The digest of the current review.
+        now: String,
+    },
+
     /// A newer binary applied a contract migration (or one recorded without a class) that this
     /// binary does not know: its code may not work on that schema.
     #[error(
@@ -431,6 +447,7 @@ impl Error {
             Error::ChecksumMismatch { .. } => "checksum_mismatch",
             Error::UnknownApplied { .. } => "unknown_applied",
             Error::NewerContract { .. } => "newer_contract",
+            Error::ReviewChanged { .. } => "review_changed",
             Error::OutOfOrder { .. } => "out_of_order",
             Error::MigrationFailed { .. } => "migration_failed",
             Error::ForeignKeyViolation { .. } => "foreign_key_violation",

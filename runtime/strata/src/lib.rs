@@ -52,6 +52,7 @@ mod migration;
 mod migrator;
 mod options;
 mod report;
+pub mod review;
 mod runner;
 pub mod schema;
 pub mod store;

@@ -31,6 +31,7 @@ pub struct Migration {
     pub(crate) role: &'static str,
     pub(crate) module: &'static str,
     pub(crate) location: (&'static str, u32),
+    pub(crate) source: &'static str,
     pub(crate) checksum: Checksum,
     pub(crate) transaction: bool,
     pub(crate) baseline: bool,
@@ -54,6 +55,8 @@ pub struct MigrationDef {
     pub line: u32,
     /// Canonical text of the migration's tokens and attribute arguments.
     pub tokens: &'static str,
+    /// The text of the file the migration is written in, as it was compiled.
+    pub source: &'static str,
     pub transaction: bool,
     /// Adopts an existing database: applied to one whose schema is exactly the declared one,
     /// it is recorded without running.
@@ -87,6 +90,7 @@ impl Migration {
             role: def.role,
             module: def.module,
             location: (def.file, def.line),
+            source: def.source,
             checksum: Checksum::of(&[b"strata-migration-1", def.tokens.as_bytes(), schema_text]),
             transaction: def.transaction,
             baseline: def.baseline,
@@ -122,6 +126,12 @@ impl Migration {
     /// Source file and line of the `#[migration]` attribute.
     pub fn location(&self) -> (&'static str, u32) {
         self.location
+    }
+    /// The text of the file the migration is written in — its function, `down`, test data and
+    /// `schema!` — as it was compiled (what a reviewer reads before approving it). Not part of
+    /// the checksum, which covers the tokens: comments and formatting may differ.
+    pub fn source(&self) -> &'static str {
+        self.source
     }
     /// Digest of the migration's code and declared schema, fixed at compile time.
     pub fn checksum(&self) -> Checksum {
@@ -292,6 +302,7 @@ mod tests {
             file: file!(),
             line: line!(),
             tokens: name,
+            source: "",
             transaction: true,
             baseline: false,
             contract: false,

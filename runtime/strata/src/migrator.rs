@@ -20,6 +20,7 @@ use crate::report::{
     Applied, History, MigrationState, MigrationStatus, Plan, PlannedMigration, Rehearsal,
     RehearsalState, Rehearsed, Repair, Report, Status, Verification, summarize,
 };
+use crate::review::{MigrationReview, RehearsalEvidence, Review};
 use crate::runner::{self, Runner};
 use crate::store::{self, AppliedMigration, State, event};
 
@@ -509,6 +510,33 @@ impl<'s> Migrator<'s> {
     /// Records an operator's approval of every pending migration (up to the target), for
     /// checked mode; returns the migrations newly approved.
     pub fn approve(&self, path: &Path, by: &str) -> Result<Vec<MigrationId>> {
+        self.approve_reviewed(path, by, None)
+    }
+
+    /// [`Migrator::approve`], after reading the review with digest `seen` (see
+    /// [`Migrator::review`]): refused when the pending migrations or their rehearsal changed
+    /// since. Each `approved` event names who, the checksum approved and the review's digest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReviewChanged`] when `seen` is not the current review's digest; as
+    /// [`Migrator::approve`] otherwise.
+    pub fn approve_reviewed(
+        &self,
+        path: &Path,
+        by: &str,
+        seen: Option<&str>,
+    ) -> Result<Vec<MigrationId>> {
+        let digest = self.review(path)?.digest;
+        if let Some(seen) = seen
+            && seen != digest
+        {
+            return Err(Error::ReviewChanged {
+                path: path.to_path_buf(),
+                seen: seen.to_string(),
+                now: digest,
+            });
+        }
         self.locked(path, |runner, state| {
             runner.policy(&analyze(runner.known, &state.history))?;
             let approved = store::approved_versions(runner.conn)?;
@@ -521,13 +549,104 @@ impl<'s> Migrator<'s> {
                         runner.conn,
                         event::APPROVED,
                         Some((m.version(), m.name())),
-                        &format!("approved by {by}"),
+                        &format!(
+                            "approved by {by}; checksum {}; review {digest}{}",
+                            m.checksum().to_hex(),
+                            if seen.is_some() {
+                                " (read by the approver)"
+                            } else {
+                                ""
+                            }
+                        ),
                     )?;
                     newly.push(m.id());
                 }
             }
             Ok(newly)
         })
+    }
+
+    /// What the pending migrations will do, for an operator to read before approving: each
+    /// one's source, class and schema change, the last rehearsal, and the backup taken first.
+    /// Changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The source's errors and the file's.
+    pub fn review(&self, path: &Path) -> Result<Review> {
+        let known = self.source.for_role(&self.role)?;
+        let plan = self.plan(path)?;
+        let last: Option<Rehearsal> = std::fs::read_to_string(Self::rehearsal_file(path))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        let pending: Vec<Rehearsed> = plan
+            .migrations
+            .iter()
+            .filter_map(|p| known.iter().find(|m| m.version() == p.version))
+            .map(|m| Rehearsed {
+                version: m.version(),
+                name: m.name().to_string(),
+                checksum: m.checksum().to_hex(),
+            })
+            .collect();
+        let rehearsal = last.as_ref().map(|r| RehearsalEvidence {
+            at: r.at.clone(),
+            copy: r.copy.as_ref().map_or_else(
+                || "a copy of the database".to_string(),
+                |c| format!("a copy of the database ({}), deleted after", c.display()),
+            ),
+            current: !pending.is_empty() && r.pending == pending,
+            passed: r.passed(),
+            error: r.error.clone(),
+            findings: r.findings.clone(),
+            total_ms: r.applied.iter().map(|a| a.duration_ms).sum(),
+        });
+        let migrations = plan
+            .migrations
+            .iter()
+            .filter_map(|p| {
+                let m = known.iter().find(|m| m.version() == p.version)?;
+                let c = classify(&known, m);
+                let rehearsed = last
+                    .as_ref()
+                    .filter(|r| {
+                        r.pending.iter().any(|x| {
+                            x.version == m.version() && m.checksum().matches_hex(&x.checksum)
+                        })
+                    })
+                    .and_then(|r| r.applied.iter().find(|a| a.version == m.version()).cloned());
+                Some(MigrationReview {
+                    version: m.version(),
+                    name: m.name().to_string(),
+                    description: m.description().to_string(),
+                    checksum: m.checksum().to_hex(),
+                    file: m.location().0.to_string(),
+                    line: m.location().1,
+                    source: m.source().to_string(),
+                    class: c.class,
+                    declared_contract: c.declared,
+                    schema_compared: c.compared,
+                    changes: c.changes,
+                    transactional: m.transactional(),
+                    foreign_keys_off: m.foreign_keys() == ForeignKeys::Off,
+                    has_down: m.has_down(),
+                    approved: p.approved,
+                    deferred: p.deferred,
+                    blocked_by: p.blocked_by.clone(),
+                    rehearsed,
+                })
+            })
+            .collect();
+        Ok(Review {
+            path: path.to_path_buf(),
+            role: self.role.clone(),
+            migrations,
+            backup_dir: plan.backup_dir,
+            rehearsal,
+            refused: plan.refused,
+            digest: String::new(),
+        }
+        .seal())
     }
 
     /// Accepts the changed checksum of applied migration `version` after review: the history
@@ -811,6 +930,7 @@ impl<'s> Migrator<'s> {
         })();
         let _ = std::fs::remove_dir_all(&dir);
         let (applied, error, findings) = outcome?;
+        let copy = copy.clone();
         let rehearsal = Rehearsal {
             path: path.to_path_buf(),
             role: self.role.clone(),
@@ -819,6 +939,7 @@ impl<'s> Migrator<'s> {
             applied,
             error,
             findings,
+            copy: Some(copy),
         };
         if let Ok(json) = serde_json::to_string_pretty(&rehearsal) {
             // Best effort: failing to note the result only means checked mode reports the

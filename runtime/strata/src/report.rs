@@ -358,6 +358,9 @@ pub struct Rehearsal {
     pub error: Option<String>,
     /// What `verify` found on the copy afterwards.
     pub findings: Vec<String>,
+    /// The copy it ran on (deleted afterwards).
+    #[serde(default)]
+    pub copy: Option<PathBuf>,
 }
 
 impl Rehearsal {

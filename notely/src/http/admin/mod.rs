@@ -567,18 +567,54 @@ async fn status(State(admin): State<Admin>) -> Result<Json<Overview>, AppError> 
 }
 
 /// Approves every pending migration of every database, in the caller's name.
+/// What the page sends with an approval: the digests of the reviews it showed.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Reviewed {
+    #[serde(default)]
+    reviews: Vec<String>,
+}
+
 async fn approve(
     State(admin): State<Admin>,
     Operator(who): Operator,
+    body: Option<Json<Reviewed>>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let by = format!("{who} via /admin");
+    let reviewed = body.map(|Json(b)| b.reviews).unwrap_or_default();
     let task = {
         let (admin, by) = (admin.clone(), by.clone());
-        move || -> anyhow::Result<Vec<String>> {
+        move || -> Result<Vec<String>, AppError> {
             let fleet = crate::db::fleet(&admin.data_dir, &admin.settings);
             let mut approved = Vec::new();
             for d in fleet.databases() {
-                for m in fleet.migrator(&d.role).approve(&d.path, &by)? {
+                let migrator = fleet.migrator(&d.role);
+                // With the reviews the approver saw, each database's current review must be one
+                // of them: otherwise its pending set changed since, and nothing is approved.
+                let seen = if reviewed.is_empty() {
+                    None
+                } else {
+                    let now = migrator
+                        .review(&d.path)
+                        .map_err(|e| AppError::Internal(e.to_string()))?;
+                    if now.migrations.is_empty() {
+                        continue;
+                    }
+                    if !reviewed.contains(&now.digest) {
+                        return Err(AppError::Rejected(
+                            StatusCode::CONFLICT,
+                            format!(
+                                "the pending migrations of {} changed since the review you read; \
+                             reload and read it again",
+                                d.path.display()
+                            ),
+                        ));
+                    }
+                    Some(now.digest)
+                };
+                let ids = migrator
+                    .approve_reviewed(&d.path, &by, seen.as_deref())
+                    .map_err(|e| AppError::BadRequest(e.to_string()))?;
+                for m in ids {
                     approved.push(format!("{} {}", d.path.display(), m));
                 }
             }
@@ -587,12 +623,28 @@ async fn approve(
     };
     let approved = tokio::task::spawn_blocking(task)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|e| AppError::BadRequest(format!("{e:#}")))?;
+        .map_err(|e| AppError::Internal(e.to_string()))??;
     tracing::info!("admin: {} migration(s) approved by {by}", approved.len());
     Ok(Json(
         serde_json::json!({ "approved": approved, "by": by, "at": chrono::Utc::now() }),
     ))
+}
+
+/// Every database's review of its pending migrations (see `strata::review`).
+async fn reviews(State(admin): State<Admin>) -> Result<Json<serde_json::Value>, AppError> {
+    let task = move || -> anyhow::Result<Vec<strata::review::Review>> {
+        let fleet = crate::db::fleet(&admin.data_dir, &admin.settings);
+        fleet
+            .databases()
+            .iter()
+            .map(|d| Ok(fleet.migrator(&d.role).review(&d.path)?))
+            .collect()
+    };
+    let reviews = tokio::task::spawn_blocking(task)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(format!("{e:#}")))?;
+    Ok(Json(serde_json::json!({ "databases": reviews })))
 }
 
 /// `{"binary": "/abs/path", "overlap_s": 30}`, both optional (an empty body too).
@@ -739,6 +791,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/admin/logout", post(logout))
         .route("/admin/api/status", get(status))
         .route("/admin/api/approve", post(approve))
+        .route("/admin/api/review", get(reviews))
         .route("/admin/api/moves", get(list_moves).post(start_move))
         .route("/admin/api/moves/{id}/cancel", post(cancel_move))
         .route("/admin/api/deploy", post(deploy))

@@ -29,6 +29,8 @@ pub struct Overview {
     /// Pending migrations not approved yet, over all databases.
     pub awaiting_approval: usize,
     pub databases: Vec<DatabaseView>,
+    /// What each database's pending migrations will do (databases with some pending only).
+    pub reviews: Vec<strata::review::Review>,
     pub moves: Vec<MoveStatus>,
     /// The newest deploy (phase `NONE` when there was none), as `GET /deploy` shows it.
     pub deploy: crate::deploy::DeployState,
@@ -50,8 +52,12 @@ impl Overview {
     ) -> anyhow::Result<Overview> {
         let fleet = crate::db::fleet(data_dir, settings);
         let mut databases = Vec::new();
+        let mut reviews = Vec::new();
         for status in fleet.status()? {
             let migrator = fleet.migrator(&status.status.role);
+            if status.status.pending() > 0 {
+                reviews.push(migrator.review(&status.status.path)?);
+            }
             let history = migrator.history(&status.status.path)?;
             let instances = migrator.instances(&status.status.path)?;
             let mut events = history.events;
@@ -83,6 +89,7 @@ impl Overview {
             waiting,
             awaiting_approval,
             databases,
+            reviews,
             moves,
             deploy,
             can_deploy: false,

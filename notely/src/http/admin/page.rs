@@ -46,6 +46,16 @@ button.plain { background: #fff; color: #1d232a; border-color: #aaa; }
 form.login { max-width: 360px; margin: 80px auto; background: #fff; padding: 24px;
              border: 1px solid #dde1e6; border-radius: 6px; }
 form.login input { width: 100%; box-sizing: border-box; padding: 6px; margin: 4px 0 12px; }
+details.review { border-top: 1px solid #eef0f2; padding: 6px 0; }
+details.review summary { cursor: pointer; }
+h3 { font-size: 13px; margin: 10px 0 4px; color: #555; }
+ul.changes { list-style: none; padding-left: 8px; font: 12px ui-monospace, monospace; }
+li.added { color: #1a7f37; } li.removed { color: #cf222e; } li.changed { color: #9a6700; }
+li.contract { font-weight: 600; }
+pre.source { background: #f6f8fa; padding: 8px; overflow-x: auto; font: 12px/1.4 ui-monospace,
+             monospace; max-height: 480px; }
+pre.source .ln { color: #999; user-select: none; } pre.source .ln.mark { color: #cf222e;
+             font-weight: 600; }
 ";
 
 /// The login form, with an error to show.
@@ -93,14 +103,24 @@ document.addEventListener('click', async (e) => {
 document.addEventListener('click', async (e) => {
   if (e.target.id !== 'approve') return;
   e.target.disabled = true;
+  const reviewed = document.getElementById('reviews');
+  const body = JSON.stringify({ reviews: reviewed ? reviewed.dataset.reviews.split(',') : [] });
   const res = await fetch('/admin/api/approve', {
-    method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
+    method: 'POST', credentials: 'same-origin',
+    headers: { 'X-CSRF-Token': csrf, 'Content-Type': 'application/json' }, body });
   const out = await res.json();
   document.getElementById('message').textContent = res.ok
     ? `approved ${out.approved.length} migration(s) as ${out.by}`
     : `refused: ${out.error}`;
   refresh();
 });
+// A link to a migration (`/admin#m20240301090000`) opens its review.
+function openLinked() {
+  const d = location.hash && document.getElementById(location.hash.slice(1));
+  if (d && d.tagName === 'DETAILS') { d.open = true; d.scrollIntoView(); }
+}
+window.addEventListener('hashchange', openLinked);
+openLinked();
 setInterval(refresh, 2000);
 "#;
 
@@ -161,6 +181,7 @@ pub fn body(o: &Overview) -> String {
             escape(&o.mode)
         );
     }
+    reviews(&mut h, o);
     deploy(&mut h, o);
     h.push_str("<section id=\"moves\"><h2>Data moves</h2>");
     if o.moves.is_empty() {
@@ -340,6 +361,157 @@ pub fn body(o: &Overview) -> String {
     h
 }
 
+/// The review panels: one per pending migration (`#m<version>`, opened by a link), with its
+/// source (numbered; the attribute's line marked), its schema change (added green, removed red,
+/// contract changes bold), the databases it is pending in with each one's last rehearsal and
+/// backup. The Approve button carries the digests of the reviews shown.
+fn reviews(h: &mut String, o: &Overview) {
+    use strata::class::ChangeKind;
+    if o.reviews.is_empty() {
+        return;
+    }
+    let digests: Vec<&str> = o.reviews.iter().map(|r| r.digest.as_str()).collect();
+    let _ = write!(
+        h,
+        "<section id=\"reviews\" data-reviews=\"{}\"><h2>Review before approving</h2>",
+        escape(&digests.join(","))
+    );
+    let mut shown: Vec<i64> = Vec::new();
+    for r in &o.reviews {
+        for m in &r.migrations {
+            if shown.contains(&m.version) {
+                continue;
+            }
+            shown.push(m.version);
+            let _ = write!(
+                h,
+                "<details class=\"review\" id=\"m{v}\"><summary><b>{v}</b> {name} — \
+                 <span class=\"{cls}\">{class}</span>{approved}{deferred} \
+                 <a href=\"#m{v}\">link</a></summary>",
+                v = m.version,
+                name = escape(&m.name),
+                cls = if m.class == strata::class::Class::Contract {
+                    "bad"
+                } else {
+                    "ok"
+                },
+                class = m.class,
+                approved = if m.approved { ", approved" } else { "" },
+                deferred = if m.deferred {
+                    ", deferred while older instances serve"
+                } else {
+                    ""
+                },
+            );
+            let _ = write!(
+                h,
+                "<p>{}</p><p class=\"muted\">checksum <code>{}</code>; {}{}{}</p>",
+                escape(&m.description),
+                escape(&m.checksum),
+                if m.transactional {
+                    "one transaction"
+                } else {
+                    "no_transaction"
+                },
+                if m.foreign_keys_off {
+                    ", foreign keys off"
+                } else {
+                    ""
+                },
+                if m.has_down {
+                    ", has a down"
+                } else {
+                    ", no down"
+                },
+            );
+            h.push_str("<h3>Schema change</h3>");
+            if !m.schema_compared {
+                h.push_str("<p class=\"muted\">No declared schema to compare.</p>");
+            } else if m.changes.is_empty() {
+                h.push_str("<p class=\"muted\">The declared schema does not change.</p>");
+            } else {
+                h.push_str("<ul class=\"changes\">");
+                for c in &m.changes {
+                    let (sign, class) = match c.kind {
+                        ChangeKind::Added => ("+", "added"),
+                        ChangeKind::Removed => ("−", "removed"),
+                        ChangeKind::Changed => ("~", "changed"),
+                    };
+                    let _ = write!(
+                        h,
+                        "<li class=\"{class}{}\">{sign} {}{}</li>",
+                        if c.contract { " contract" } else { "" },
+                        escape(&c.to_string()),
+                        if c.contract { " <b>[contract]</b>" } else { "" }
+                    );
+                }
+                h.push_str("</ul>");
+            }
+            h.push_str("<h3>Evidence</h3><ul class=\"evidence\">");
+            for r in o
+                .reviews
+                .iter()
+                .filter(|r| r.migrations.iter().any(|x| x.version == m.version))
+            {
+                let mine = r.migrations.iter().find(|x| x.version == m.version);
+                let rehearsal = match (&r.rehearsal, mine.and_then(|x| x.rehearsed.as_ref())) {
+                    (None, _) => {
+                        "<span class=\"warn\">not rehearsed</span> (<code>migrate rehearse</code>)"
+                            .to_string()
+                    }
+                    (Some(e), Some(a)) => format!(
+                        "rehearsal <span class=\"{}\">{}</span> at {} on {}: {:.1} ms, {} rows changed{}",
+                        if e.passed { "ok" } else { "bad" },
+                        if e.passed { "passed" } else { "FAILED" },
+                        escape(&e.at),
+                        escape(&e.copy),
+                        a.duration_ms,
+                        a.rows_changed,
+                        if e.current {
+                            ""
+                        } else {
+                            " <span class=\"warn\">(another pending set)</span>"
+                        }
+                    ),
+                    (Some(e), None) => format!(
+                        "<span class=\"warn\">last rehearsal ({}) did not run this code</span>",
+                        escape(&e.at)
+                    ),
+                };
+                let _ = write!(
+                    h,
+                    "<li><code>{}</code>: {}; {}</li>",
+                    escape(&r.path.display().to_string()),
+                    rehearsal,
+                    match &r.backup_dir {
+                        Some(d) => format!(
+                            "backup first to <code>{}</code>",
+                            escape(&d.display().to_string())
+                        ),
+                        None => "<span class=\"warn\">no backup first</span>".to_string(),
+                    }
+                );
+            }
+            h.push_str("</ul>");
+            let _ = write!(
+                h,
+                "<h3>Source <code>{}</code></h3><pre class=\"source\">",
+                escape(&m.file)
+            );
+            for (n, line) in strata::review::Review::numbered(m) {
+                let _ = writeln!(
+                    h,
+                    "<span class=\"ln{}\">{n:>4}</span> {}",
+                    if n == m.line as usize { " mark" } else { "" },
+                    escape(line)
+                );
+            }
+            h.push_str("</pre></details>");
+        }
+    }
+    h.push_str("</section>");
+}
+
 /// The deploy section: the newest deploy, and the Deploy button.
 fn deploy(h: &mut String, o: &Overview) {
     use crate::deploy::Phase;
@@ -442,6 +614,7 @@ mod tests {
             waiting: false,
             awaiting_approval: 0,
             databases: Vec::new(),
+            reviews: Vec::new(),
             moves: Vec::new(),
             deploy: DeployState::none(),
             can_deploy: true,
@@ -470,5 +643,90 @@ mod tests {
         assert!(waiting.contains("&lt;b&gt;"), "escaped: {waiting}");
         o.can_deploy = false;
         assert!(!body(&o).contains("<button id=\"deploy\""));
+    }
+
+    #[test]
+    fn a_review_shows_source_and_changes_escaped_with_the_attribute_line_marked() {
+        use strata::class::{ChangeKind, Class, SchemaChange};
+        use strata::review::{MigrationReview, Review};
+        let m = MigrationReview {
+            version: 20240301090000,
+            name: "index_<notes>".into(),
+            description: "a < b".into(),
+            checksum: "ab".repeat(32),
+            file: "migrations/src/m.rs".into(),
+            line: 2,
+            source: "// if a < b && c > d\n#[migration(20240301090000)]\nfn f() {}".into(),
+            class: Class::Contract,
+            declared_contract: true,
+            schema_compared: true,
+            changes: vec![
+                SchemaChange {
+                    kind: ChangeKind::Added,
+                    item: "index",
+                    name: "notes.<x>".into(),
+                    detail: "on creator".into(),
+                    contract: false,
+                },
+                SchemaChange {
+                    kind: ChangeKind::Removed,
+                    item: "column",
+                    name: "notes.body".into(),
+                    detail: String::new(),
+                    contract: true,
+                },
+            ],
+            transactional: true,
+            foreign_keys_off: false,
+            has_down: false,
+            approved: false,
+            deferred: false,
+            blocked_by: Vec::new(),
+            rehearsed: None,
+        };
+        let o = Overview {
+            mode: "checked".into(),
+            waiting: true,
+            awaiting_approval: 1,
+            databases: Vec::new(),
+            reviews: vec![Review {
+                path: "notes.db".into(),
+                role: "notes".into(),
+                migrations: vec![m],
+                backup_dir: None,
+                rehearsal: None,
+                refused: None,
+                digest: "d1g".into(),
+            }],
+            moves: Vec::new(),
+            deploy: crate::deploy::DeployState::none(),
+            can_deploy: false,
+        };
+        let h = body(&o);
+        assert!(
+            h.contains("<details class=\"review\" id=\"m20240301090000\">"),
+            "{h}"
+        );
+        assert!(h.contains("data-reviews=\"d1g\""), "{h}");
+        assert!(h.contains("// if a &lt; b &amp;&amp; c &gt; d"), "{h}");
+        assert!(h.contains("index_&lt;notes&gt;") && !h.contains("index_<notes>"));
+        assert!(
+            h.contains("<span class=\"ln mark\">   2</span> #[migration(20240301090000)]"),
+            "{h}"
+        );
+        assert!(
+            h.contains("<li class=\"added\">+ adds index notes.&lt;x&gt; (on creator)</li>"),
+            "{h}"
+        );
+        assert!(
+            h.contains(
+                "<li class=\"removed contract\">− drops column notes.body <b>[contract]</b></li>"
+            ),
+            "{h}"
+        );
+        assert!(
+            h.contains("not rehearsed") && h.contains("no backup first"),
+            "{h}"
+        );
     }
 }
