@@ -251,8 +251,19 @@ pub fn describe(s: &MoveStatus) -> String {
         .join(", ");
     let eta = s
         .eta_s
-        .map(|e| format!(", eta {e:.0}s"))
+        .map(|e| {
+            let held = if s.pace.as_ref().is_some_and(|p| p.at_minimum) {
+                " (the latency budget holds it back)"
+            } else {
+                ""
+            };
+            format!(", eta {e:.0}s{held}")
+        })
         .unwrap_or_default();
+    let eta = match &s.pace {
+        Some(p) => format!("{eta}; {}", p.describe()),
+        None => eta,
+    };
     let targets = if s.targets.len() > 1 {
         format!(
             "; per target: {}",
@@ -296,7 +307,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn start(engine: Arc<Engine<Note>>, pace: Pace, telemetry: Arc<Telemetry>) -> Worker {
+    pub fn start(engine: Arc<Engine<Note>>, mut pace: Pace, telemetry: Arc<Telemetry>) -> Worker {
+        // The API's own p99 joins the engine's measurement in pacing the backfill.
+        if pace.signal.is_none() {
+            let t = Arc::clone(&telemetry);
+            pace.signal = Some(strata_online::pace::Signal::new(move || t.api_p99_recent()));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()

@@ -117,6 +117,8 @@ pub struct Telemetry {
     /// Database files that reported damage (SQLITE_CORRUPT, SQLITE_NOTADB), with SQLite's
     /// message: remembered until the process ends (a restore needs a restart anyway).
     damaged: Mutex<BTreeMap<std::path::PathBuf, String>>,
+    /// Every API request's duration with its time: the move worker's latency signal.
+    recent_api: strata_online::pace::Latencies,
 }
 
 /// A snapshot for display.
@@ -178,6 +180,14 @@ impl Telemetry {
     /// One API request: `route` is the matched route template.
     pub fn api(&self, method: &str, route: &str, took: Duration, server_error: bool) {
         record(&self.api, method, route, took, server_error);
+        self.recent_api.record(took);
+    }
+
+    /// The API's p99 over the last second (ms), `None` with too few requests to tell.
+    pub fn api_p99_recent(&self) -> Option<f64> {
+        self.recent_api
+            .p99(strata_online::pace::WINDOW)
+            .map(|(p, _)| p)
     }
 
     /// One store operation.

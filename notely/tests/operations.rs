@@ -699,5 +699,5 @@ fn approve_names_the_review_it_follows() {
         detail.ends_with(&format!("review {digest} (read by the approver)")),
         "{detail}"
     );
-    assert!(!d.join("notes.db").exists() || common::history(&d.join("notes.db")).is_empty());
+    assert!(!d.join("notes.db").exists() || history(&d.join("notes.db")).is_empty());
 }

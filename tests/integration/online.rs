@@ -1012,3 +1012,89 @@ fn run_to_end(e: &Engine<Rec>, id: i64) -> MoveState {
         })
         .expect("the move ends within 100 steps")
 }
+
+/// The backfill paces itself by the foreground's latency: with the application's signal far
+/// over its baseline (latency injected) the worker falls to its minimum rate, and once the
+/// signal calms down it speeds up again. Real files, a real worker thread.
+#[test]
+fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up() {
+    use std::sync::atomic::AtomicU64;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 1000);
+    let e = Arc::new(engine(dir.path()));
+    let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
+    let id = e.start_move("all → new", &all).unwrap().id;
+    // The application's p99, in µs: 5 ms before and after, 80 ms while latency is injected.
+    let injected = Arc::new(AtomicU64::new(5_000));
+    let signal = {
+        let injected = Arc::clone(&injected);
+        strata_online::pace::Signal::new(move || {
+            Some(injected.load(Ordering::Relaxed) as f64 / 1000.0)
+        })
+    };
+    let pace = strata_online::Pace {
+        batch: 100,
+        max_rate: Some(1200.0),
+        min_rate: 100.0,
+        latency_budget: Some(1.5),
+        signal: Some(signal),
+        ..Default::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
+        std::thread::spawn(move || e.work(&pace, &stop, &mut |_| {}).unwrap())
+    };
+    let copied = || e.move_status(id).unwrap().record.records_copied;
+    let rate_over = |d: Duration| {
+        let (a, t) = (copied(), Instant::now());
+        std::thread::sleep(d);
+        (copied() - a) as f64 / t.elapsed().as_secs_f64()
+    };
+    // Calm: the rate climbs from the minimum (by a twentieth of the way to the maximum every
+    // quarter second). 3000 records: enough for the three phases below.
+    std::thread::sleep(Duration::from_millis(1500));
+    let calm = rate_over(Duration::from_millis(1000));
+    // Injected latency: the rate halves every quarter second down to the minimum.
+    injected.store(80_000, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1000));
+    let held = rate_over(Duration::from_millis(1000));
+    let during = e
+        .move_status(id)
+        .unwrap()
+        .pace
+        .expect("the worker publishes its pace");
+    assert!(during.at_minimum && during.throttled > 0.0, "{during:?}");
+    assert_eq!(during.app_baseline_ms, Some(5.0));
+    // Removed: it climbs again.
+    injected.store(5_000, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1500));
+    let again = rate_over(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    worker.join().unwrap();
+    assert!(
+        held < calm / 2.5 && again > held * 2.5,
+        "calm {calm:.0}/s, held {held:.0}/s, again {again:.0}/s"
+    );
+    assert!(
+        held <= 100.0 * 2.5,
+        "held at {held:.0}/s, the minimum is 100/s"
+    );
+    // Whatever the pace, nothing is lost: the move finishes verified.
+    let fixed = strata_online::Pace {
+        latency_budget: None,
+        ..Default::default()
+    };
+    let report = e
+        .work(&fixed, &AtomicBool::new(false), &mut |_| {})
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.state, MoveState::Done);
+    let done = e.move_status(id).unwrap();
+    assert_eq!(
+        (done.record.differences, done.record.records_copied),
+        (0, 3000)
+    );
+    assert!(done.pace.is_none(), "a finished move shows no pace");
+}

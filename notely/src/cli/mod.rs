@@ -272,6 +272,14 @@ pub struct WorkerArgs {
     /// Milliseconds the server's move worker rests after each batch.
     #[arg(long, global = true, default_value_t = 1.0)]
     pub move_pause_ms: f64,
+    /// The server's move worker keeps the foreground p99 (the engine's, and the API's) within
+    /// this many times what it was before the backfill; 0: no latency pacing.
+    #[arg(long, global = true, default_value_t = 1.5)]
+    pub move_latency_budget: f64,
+    /// Records per second the server's move worker never goes below under the latency
+    /// budget, so that every move finishes.
+    #[arg(long, global = true, default_value_t = 500.0)]
+    pub move_min_rate: f64,
 }
 
 impl WorkerArgs {
@@ -280,6 +288,8 @@ impl WorkerArgs {
             batch: self.move_batch,
             max_rate: self.move_max_rate,
             pause_ms: self.move_pause_ms,
+            latency_budget: self.move_latency_budget,
+            min_rate: self.move_min_rate,
         }
         .pace()
     }
@@ -297,15 +307,32 @@ pub struct PaceArgs {
     /// Milliseconds to rest after each batch, leaving the databases to requests.
     #[arg(long, default_value_t = 1.0)]
     pub pause_ms: f64,
+    /// Keep the foreground p99 within this many times what it was before the backfill (the
+    /// rate adapts); 0: no latency pacing.
+    #[arg(long, default_value_t = 1.5)]
+    pub latency_budget: f64,
+    /// Under the latency budget, never fewer records per second than this.
+    #[arg(long, default_value_t = 500.0)]
+    pub min_rate: f64,
 }
 
 impl PaceArgs {
     pub fn pace(&self) -> Result<strata_online::Pace> {
         anyhow::ensure!(self.batch > 0, "--batch must be at least 1");
+        anyhow::ensure!(
+            self.latency_budget == 0.0 || self.latency_budget >= 1.0,
+            "the latency budget is a factor of at least 1 (or 0 for none)"
+        );
+        anyhow::ensure!(
+            self.min_rate >= 1.0,
+            "the minimum rate must be at least 1 record/s"
+        );
         Ok(strata_online::Pace {
             batch: self.batch,
             max_rate: self.max_rate,
             pause: seconds("--pause-ms", self.pause_ms / 1000.0)?,
+            latency_budget: (self.latency_budget > 0.0).then_some(self.latency_budget),
+            min_rate: self.min_rate,
             ..strata_online::Pace::default()
         })
     }

@@ -89,6 +89,11 @@ pub fn relaunch(config: &ServeConfig) -> crate::deploy::Launch {
         "--move-pause-ms",
         (p.pause.as_secs_f64() * 1000.0).to_string(),
     );
+    arg(
+        "--move-latency-budget",
+        p.latency_budget.unwrap_or(0.0).to_string(),
+    );
+    arg("--move-min-rate", p.min_rate.to_string());
     arg("--umask", format!("{:03o}", config.umask));
     arg(
         "--deploy-overlap",

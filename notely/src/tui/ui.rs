@@ -231,7 +231,7 @@ fn accounts(app: &App, frame: &mut Frame, area: Rect) {
 
 fn moves(app: &App, frame: &mut Frame, area: Rect) {
     let [table_area, message] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
+        Layout::vertical([Constraint::Min(3), Constraint::Length(4)]).areas(area);
     let rows: Vec<Row> = app
         .data
         .moves
@@ -287,16 +287,23 @@ fn moves(app: &App, frame: &mut Frame, area: Rect) {
     )
     .block(Block::bordered().title(" Data moves "));
     frame.render_widget(table, table_area);
-    frame.render_widget(
-        Paragraph::new(if app.message.is_empty() {
-            "n: move every account to the notes store · s: shard into 4, or twice as many shards \
-             · c: cancel the newest unfinished move"
-        } else {
-            app.message.as_str()
-        })
-        .block(Block::bordered()),
-        message,
-    );
+    // The newest paced move's controller: rate, budget, p99 against its baseline, throttling.
+    let pace = app.data.moves.iter().find_map(|m| {
+        m.pace
+            .as_ref()
+            .map(|p| format!("move {}: {}", m.record.id, p.describe()))
+    });
+    let keys = if app.message.is_empty() {
+        "n: move every account to the notes store · s: shard into 4, or twice as many shards \
+         · c: cancel the newest unfinished move"
+    } else {
+        app.message.as_str()
+    };
+    let text = match pace {
+        Some(p) => format!("{p}\n{keys}"),
+        None => keys.to_string(),
+    };
+    frame.render_widget(Paragraph::new(text).block(Block::bordered()), message);
 }
 
 fn migrations(app: &App, frame: &mut Frame, area: Rect) {
@@ -432,6 +439,14 @@ mod tests {
                 phases: BTreeMap::from([("backfill".to_string(), 1)]),
                 remaining: 600,
                 eta_s: Some(0.3),
+                pace: Some(strata_online::pace::PaceState {
+                    rate: 2000.0,
+                    budget: 1.5,
+                    baseline_ms: Some(2.0),
+                    measured_ms: Some(2.6),
+                    throttled: 0.25,
+                    ..strata_online::pace::PaceState::default()
+                }),
                 found: Vec::new(),
                 targets: BTreeMap::new(),
             }],
@@ -493,6 +508,7 @@ mod tests {
             "2/5",
             "400",
             "2000",
+            "move 7: pace 2000/s within 1.50× (p99 2.6 ms, 2.0 before), throttled 25%",
         ] {
             assert!(moves.contains(part), "{part:?} missing:\n{moves}");
         }

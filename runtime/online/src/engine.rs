@@ -10,6 +10,7 @@ use rusqlite::types::FromSql;
 use rusqlite::{Connection, ToSql, params};
 
 use crate::directory::{self, Placement};
+use crate::pace::Latencies;
 use crate::pool::Pool;
 
 /// A record the engine moves: owned by one owner (the unit of placement), identified by an
@@ -379,6 +380,8 @@ pub(crate) fn sqlite<R: Item>(loc: &Location<R>, error: impl Into<LayoutError>) 
 /// owners between locations (see the [module documentation](super)).
 pub struct Engine<R: Item> {
     control: Arc<Pool>,
+    /// The durations of foreground calls, which pace the backfill (see [`crate::pace`]).
+    latencies: Arc<Latencies>,
     locations: std::sync::RwLock<BTreeMap<String, Arc<Location<R>>>>,
     opener: Option<Opener<R>>,
     fault: std::sync::RwLock<Option<Fault>>,
@@ -398,6 +401,15 @@ pub mod fault {
     pub const BETWEEN_COMMITS: &str = "between-commits";
     /// A phase change committed the databases, not the directory.
     pub const BEFORE_DIRECTORY: &str = "before-directory";
+}
+
+/// Records a foreground call's duration when dropped.
+struct Timed<'a>(&'a Latencies, std::time::Instant);
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        self.0.record(self.1.elapsed());
+    }
 }
 
 impl<R: Item> Debug for Engine<R> {
@@ -431,10 +443,21 @@ impl<R: Item> Engine<R> {
         }
         Ok(Engine {
             control,
+            latencies: Arc::new(Latencies::default()),
             locations: std::sync::RwLock::new(by_name),
             opener: None,
             fault: std::sync::RwLock::new(None),
         })
+    }
+
+    /// The durations of the foreground calls this engine served lately.
+    pub fn latencies(&self) -> &Arc<Latencies> {
+        &self.latencies
+    }
+
+    /// Times one foreground call until the guard drops.
+    fn timed(&self) -> Timed<'_> {
+        Timed(&self.latencies, std::time::Instant::now())
     }
 
     /// Lets the engine open locations it meets in the directory but was not given (created
@@ -559,6 +582,7 @@ impl<R: Item> Engine<R> {
     /// up, perhaps with its own data); if it finds nothing and the placement changed
     /// meanwhile, it reads again with the new one.
     pub fn get(&self, placement: &Placement, owner: &R::Owner, id: &R::Id) -> Result<Option<R>> {
+        let _timed = self.timed();
         let mut current = placement.clone();
         for _ in 0..ATTEMPTS {
             let from = self.read_one(&current.location, |l, c| l.get(c, owner, id))?;
@@ -580,6 +604,7 @@ impl<R: Item> Engine<R> {
 
     /// The owner's record ids in sort-key order (both locations merged while moving).
     pub fn list(&self, placement: &Placement, owner: &R::Owner) -> Result<Vec<R::Id>> {
+        let _timed = self.timed();
         let mut current = placement.clone();
         for _ in 0..ATTEMPTS {
             let mut ids = self.read_one(&current.location, |l, c| l.ids(c, owner))?;
@@ -707,6 +732,7 @@ impl<R: Item> Engine<R> {
 
     /// Creates a record for its owner; false if its id is taken.
     pub fn create(&self, item: &R) -> Result<bool> {
+        let _timed = self.timed();
         let owner = item.owner();
         self.locked(owner, |h| {
             let (from, fc) = h.from;
@@ -740,6 +766,7 @@ impl<R: Item> Engine<R> {
         id: &R::Id,
         change: impl Fn(&R) -> Option<R>,
     ) -> Result<Option<R>> {
+        let _timed = self.timed();
         self.locked(owner, |h| {
             let (from, fc) = h.from;
             let a = from
@@ -795,6 +822,7 @@ impl<R: Item> Engine<R> {
     /// Deletes the owner's record `id` wherever it is; false if there was none. While moving,
     /// the older copy goes first, so a crash between the two commits leaves the newest.
     pub fn delete(&self, owner: &R::Owner, id: &R::Id) -> Result<bool> {
+        let _timed = self.timed();
         self.locked(owner, |h| {
             let (from, fc) = h.from;
             let Some((to, tc)) = h.to else {

@@ -137,6 +137,7 @@
 pub mod directory;
 mod engine;
 pub mod hash;
+pub mod pace;
 mod pool;
 pub mod shard;
 mod worker;

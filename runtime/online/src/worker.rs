@@ -9,6 +9,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
+use crate::pace::{Controller, INTERVAL, PaceState, Signal, WINDOW};
+
+/// How far back the baseline looks: the foreground before the worker started copying.
+const BASELINE_WINDOW: Duration = Duration::from_secs(5);
+
+/// The directory key a worker publishes its controller's state under.
+fn pace_key(move_id: i64) -> String {
+    format!("pace.{move_id}")
+}
 use crate::engine::{
     Commit, Delta, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash,
     put_confirmed, sqlite,
@@ -25,6 +34,14 @@ pub struct Pace {
     pub pause: Duration,
     /// A worker silent for this long is presumed gone and its move is taken over.
     pub lease_timeout: Duration,
+    /// Keep the foreground p99 within this many times its baseline (see [`crate::pace`]);
+    /// `None`: copy at the fixed pace above, whatever the foreground sees.
+    pub latency_budget: Option<f64>,
+    /// With a budget: the rate (records/s) the backfill never goes below, so that every move
+    /// finishes.
+    pub min_rate: f64,
+    /// The application's own latency (e.g. its API p99), combined with the engine's.
+    pub signal: Option<Signal>,
 }
 
 impl Default for Pace {
@@ -34,6 +51,9 @@ impl Default for Pace {
             max_rate: None,
             pause: Duration::from_millis(1),
             lease_timeout: Duration::from_secs(10),
+            latency_budget: Some(1.5),
+            min_rate: 500.0,
+            signal: None,
         }
     }
 }
@@ -54,6 +74,10 @@ pub struct MoveStatus {
     pub found: Vec<(String, String)>,
     /// Per target location: owners the move sends there, and how many are there already.
     pub targets: BTreeMap<String, TargetProgress>,
+    /// While a worker paces the backfill by latency: its controller (rate, budget, measured
+    /// p99 against the baseline, share of time throttled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<PaceState>,
 }
 
 /// A move's progress towards one target location.
@@ -114,6 +138,9 @@ struct Run<'a> {
     /// Records copied since progress was last written to the directory.
     unpublished: u64,
     last_beat: Instant,
+    /// With a latency budget: the controller, when it last decided, and the records copied
+    /// since.
+    pacer: Option<(Controller, Instant, u64)>,
 }
 
 fn ledger_row(
@@ -331,7 +358,7 @@ impl<R: Item> Engine<R> {
 
     fn status_of(&self, record: MoveRecord) -> Result<MoveStatus> {
         let id = record.id;
-        let (phases, planned, found, targets) = self.control_read(|c| {
+        let (phases, planned, found, targets, pace) = self.control_read(|c| {
             let phases = directory::phases(c, id)?;
             let planned: i64 = c.query_row(
                 "SELECT count(*) FROM strata_move_plan p JOIN strata_placement s \
@@ -356,8 +383,24 @@ impl<R: Item> Engine<R> {
                     ))
                 })?
                 .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
-            Ok((phases, planned, directory::differences(c, id)?, targets))
+            let pace: Option<String> = c
+                .query_row(
+                    "SELECT value FROM strata_directory WHERE key = ?1",
+                    [pace_key(id)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok((
+                phases,
+                planned,
+                directory::differences(c, id)?,
+                targets,
+                pace,
+            ))
         })?;
+        let pace = pace
+            .filter(|_| record.state.is_active())
+            .and_then(|json| serde_json::from_str::<PaceState>(&json).ok());
         let mut by_phase: BTreeMap<String, u64> = phases
             .into_iter()
             .map(|(p, n)| (p.as_str().to_string(), n))
@@ -378,6 +421,7 @@ impl<R: Item> Engine<R> {
             eta_s,
             found,
             targets,
+            pace,
         })
     }
 
@@ -407,8 +451,23 @@ impl<R: Item> Engine<R> {
             window: (0, Instant::now()),
             unpublished: 0,
             last_beat: Instant::now(),
+            pacer: pace.latency_budget.map(|budget| {
+                // The baseline: the foreground before this worker copies anything.
+                let mut c = Controller::new(budget, pace.min_rate, pace.max_rate);
+                c.set_baseline(
+                    self.latencies().p99(BASELINE_WINDOW).map(|(p, _)| p),
+                    pace.signal.as_ref().and_then(Signal::read),
+                );
+                (c, Instant::now(), 0)
+            }),
         };
         let outcome = self.drive(&mut run, progress);
+        let _ = self.control_write(|c| {
+            c.execute(
+                "DELETE FROM strata_directory WHERE key = ?1",
+                [pace_key(move_id)],
+            )
+        });
         // Leave the move for the next worker at once, whatever happened, with the copies
         // counted from the checkpoints.
         let copied = self.ledger_copied(move_id);
@@ -522,6 +581,9 @@ impl<R: Item> Engine<R> {
             run.window = (0, Instant::now());
         }
         run.last_beat = Instant::now();
+        let paced = run.pacer.as_ref().map(|(c, _, _)| {
+            serde_json::to_string(&c.state(c.batch(run.pace.batch))).unwrap_or_default()
+        });
         let state = self.control_write(|c| {
             let n = c.execute(
                 "UPDATE strata_moves SET records_copied = records_copied + ?2, heartbeat = ?3, \
@@ -530,6 +592,13 @@ impl<R: Item> Engine<R> {
             )?;
             if n == 0 {
                 return Ok(None);
+            }
+            if let Some(json) = &paced {
+                c.execute(
+                    "INSERT INTO strata_directory (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![pace_key(run.move_id), json],
+                )?;
             }
             directory::find_move(c, run.move_id).map(|m| m.map(|m| m.state))
         })?;
@@ -545,11 +614,16 @@ impl<R: Item> Engine<R> {
             if run.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let step = self.step_from(run.move_id, run.state, run.pace.batch, &mut cursor)?;
+            let batch = match &run.pacer {
+                Some((c, _, _)) => c.batch(run.pace.batch),
+                None => run.pace.batch,
+            };
+            let began = Instant::now();
+            let step = self.step_from(run.move_id, run.state, batch, &mut cursor)?;
             let (copied, force) = match step {
                 Step::Batch { taken, copied } => {
-                    self.rest(run, taken);
-                    (copied, taken < run.pace.batch)
+                    self.rest(run, taken, began.elapsed());
+                    (copied, taken < batch)
                 }
                 Step::Verified => {
                     run.switched += 1;
@@ -766,10 +840,25 @@ impl<R: Item> Engine<R> {
         Ok(())
     }
 
-    /// Sleeps as the pace asks after a batch of `taken` records.
-    fn rest(&self, run: &Run<'_>, taken: usize) {
+    /// Sleeps as the pace asks after a batch of `taken` records that took `took`: at least the
+    /// pause; under a latency budget, long enough for the controller's rate (which it revises
+    /// every quarter second); otherwise within `max_rate` since the start.
+    fn rest(&self, run: &mut Run<'_>, taken: usize, took: Duration) {
         let mut wait = run.pace.pause;
-        if let Some(max) = run.pace.max_rate.filter(|m| *m > 0.0) {
+        if let Some((c, decided, since)) = &mut run.pacer {
+            *since += taken as u64;
+            let dt = decided.elapsed();
+            if dt >= INTERVAL {
+                let achieved = *since as f64 / dt.as_secs_f64();
+                let engine = self.latencies().p99(WINDOW).map(|(p, _)| p);
+                let app = run.pace.signal.as_ref().and_then(Signal::read);
+                c.update(dt, engine, app, achieved);
+                *decided = Instant::now();
+                *since = 0;
+            }
+            let due = Duration::from_secs_f64(taken as f64 / c.rate());
+            wait = wait.max(due.saturating_sub(took));
+        } else if let Some(max) = run.pace.max_rate.filter(|m| *m > 0.0) {
             let due = Duration::from_secs_f64(run.copied as f64 / max);
             wait = wait.max(due.saturating_sub(run.started.elapsed()));
         }

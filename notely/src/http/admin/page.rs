@@ -217,7 +217,7 @@ pub fn body(o: &Overview) -> String {
             let _ = write!(
                 h,
                 "<tr class=\"move\"><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td>\
-                 <td>{}/{}</td><td>{}</td><td>{:.0}/s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                 <td>{}/{}</td><td>{}</td><td>{:.0}/s{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 r.id,
                 escape(&r.description),
                 if r.state.is_active() || r.state == strata_online::MoveState::Done {
@@ -231,6 +231,13 @@ pub fn body(o: &Overview) -> String {
                 r.owners,
                 r.records_copied,
                 r.rate,
+                m.pace
+                    .as_ref()
+                    .map(|p| format!(
+                        "<br><span class=\"muted pace\">{}</span>",
+                        escape(&p.describe())
+                    ))
+                    .unwrap_or_default(),
                 m.remaining,
                 m.eta_s
                     .map(|e| format!("{e:.0}s"))

@@ -1,0 +1,395 @@
+//! Pacing the backfill by the foreground's own latency.
+//!
+//! The engine serves every foreground read and write, so it times them ([`Latencies`]: each
+//! call's duration — lock waits, statements, commit — over a sliding window). Before a move's
+//! backfill starts, the worker takes the foreground p99 as its *baseline*; while it copies, a
+//! [`Controller`] keeps the foreground p99 within a *budget* (default 1.5× the baseline):
+//!
+//! > Every quarter second the worker compares the foreground p99 of the last second with the
+//! > budget: under it, the backfill rate grows by a fixed step; over it, the rate halves (additive
+//! > increase, multiplicative decrease, as TCP's congestion control), never below the minimum
+//! > rate that keeps every move finishing, nor above `max_rate`.
+//!
+//! The application may add its own signal (its API p99, a load figure) through [`Signal`]; the
+//! controller acts on whichever of the two is further over its baseline. The batch size follows
+//! the rate (about 50 ms of copying per batch), so a slow backfill also holds the write locks
+//! for shorter moments.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How many foreground durations the window keeps at most.
+const KEPT: usize = 8192;
+/// Below this many samples in its window a p99 is not trusted.
+pub const MIN_SAMPLES: usize = 20;
+/// A baseline p99 is never taken below this (ms): sub-millisecond noise must not make the budget
+/// unreachable.
+pub const BASELINE_FLOOR_MS: f64 = 2.0;
+/// How often the controller decides.
+pub const INTERVAL: Duration = Duration::from_millis(250);
+/// The window the controller's p99 is measured over.
+pub const WINDOW: Duration = Duration::from_secs(1);
+
+/// The durations of the engine's foreground calls, newest last (a bounded sliding window).
+#[derive(Debug, Default)]
+pub struct Latencies {
+    samples: Mutex<VecDeque<(Instant, u32)>>,
+}
+
+impl Latencies {
+    /// Records one foreground call's duration.
+    pub fn record(&self, took: Duration) {
+        let us = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
+        let mut s = self
+            .samples
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if s.len() == KEPT {
+            s.pop_front();
+        }
+        s.push_back((Instant::now(), us));
+    }
+
+    /// The p99 (ms) of the calls in the last `window`, with their number; `None` with fewer
+    /// than [`MIN_SAMPLES`].
+    pub fn p99(&self, window: Duration) -> Option<(f64, usize)> {
+        let since = Instant::now().checked_sub(window)?;
+        let mut recent: Vec<u32> = {
+            let s = self
+                .samples
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            s.iter()
+                .rev()
+                .take_while(|(at, _)| *at >= since)
+                .map(|(_, us)| *us)
+                .collect()
+        };
+        if recent.len() < MIN_SAMPLES {
+            return None;
+        }
+        recent.sort_unstable();
+        let i = ((recent.len() as f64) * 0.99).ceil() as usize - 1;
+        Some((
+            f64::from(recent[i.min(recent.len() - 1)]) / 1e3,
+            recent.len(),
+        ))
+    }
+}
+
+/// The application's own latency (ms, e.g. its API p99 over the last second), or `None` when it
+/// has no figure; combined with the engine's measurement by the [`Controller`].
+#[derive(Clone)]
+pub struct Signal(pub Arc<dyn Fn() -> Option<f64> + Send + Sync>);
+
+impl Signal {
+    /// A signal from a function.
+    pub fn new(f: impl Fn() -> Option<f64> + Send + Sync + 'static) -> Signal {
+        Signal(Arc::new(f))
+    }
+    /// The current figure.
+    pub fn read(&self) -> Option<f64> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signal(..)")
+    }
+}
+
+/// What the controller is doing, as move status, the TUI and the operator page show it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PaceState {
+    /// The backfill rate it allows now (records/s).
+    pub rate: f64,
+    /// The budget: foreground p99 at most this many times its baseline.
+    pub budget: f64,
+    /// The engine's foreground p99 before the backfill (ms), `None` without traffic then.
+    pub baseline_ms: Option<f64>,
+    /// The engine's foreground p99 over the last second (ms).
+    pub measured_ms: Option<f64>,
+    /// The application's signal before the backfill, and now (ms).
+    pub app_baseline_ms: Option<f64>,
+    /// See `app_baseline_ms`.
+    pub app_measured_ms: Option<f64>,
+    /// Share of the time so far the foreground was over budget, so the rate was cut (0–1).
+    pub throttled: f64,
+    /// Records per batch now.
+    pub batch: usize,
+    /// Whether the rate sits at its minimum because of the budget (the ETA then says so).
+    pub at_minimum: bool,
+}
+
+impl PaceState {
+    /// One line: `pace 2400/s within 1.5× (p99 3.1 ms, 2.0 before; app 5.2, 4.8 before),
+    /// throttled 12%`, and `held at the minimum by the budget` when it is.
+    pub fn describe(&self) -> String {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+        let mut s = format!(
+            "pace {:.0}/s within {:.2}× (p99 {} ms, {} before",
+            self.rate,
+            self.budget,
+            ms(self.measured_ms),
+            ms(self.baseline_ms)
+        );
+        if self.app_measured_ms.is_some() || self.app_baseline_ms.is_some() {
+            s.push_str(&format!(
+                "; app {} ms, {} before",
+                ms(self.app_measured_ms),
+                ms(self.app_baseline_ms)
+            ));
+        }
+        s.push_str(&format!("), throttled {:.0}%", self.throttled * 100.0));
+        if self.at_minimum {
+            s.push_str(", held at the minimum rate by the budget");
+        }
+        s
+    }
+}
+
+/// The AIMD controller (see the module docs). Pure: the worker feeds it measurements.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    budget: f64,
+    min_rate: f64,
+    max_rate: Option<f64>,
+    step: f64,
+    rate: f64,
+    baseline: Option<f64>,
+    app_baseline: Option<f64>,
+    over: Duration,
+    total: Duration,
+    last: PaceState,
+}
+
+impl Controller {
+    /// A controller keeping the foreground p99 within `budget` × baseline, the rate between
+    /// `min_rate` and `max_rate` (records/s). It starts at the minimum and climbs.
+    pub fn new(budget: f64, min_rate: f64, max_rate: Option<f64>) -> Controller {
+        let min_rate = min_rate.max(1.0);
+        let max_rate = max_rate.filter(|m| *m > 0.0).map(|m| m.max(min_rate));
+        // Twenty steps from the minimum to the maximum (or to 20k/s without one).
+        let step = ((max_rate.unwrap_or(20_000.0) - min_rate) / 20.0).max(min_rate / 2.0);
+        Controller {
+            budget: budget.max(1.0),
+            min_rate,
+            max_rate,
+            step,
+            rate: min_rate,
+            baseline: None,
+            app_baseline: None,
+            over: Duration::ZERO,
+            total: Duration::ZERO,
+            last: PaceState::default(),
+        }
+    }
+
+    /// Records the baselines measured before the backfill (engine's and application's p99, ms).
+    pub fn set_baseline(&mut self, engine_ms: Option<f64>, app_ms: Option<f64>) {
+        self.baseline = engine_ms.map(|b| b.max(BASELINE_FLOOR_MS));
+        self.app_baseline = app_ms.map(|b| b.max(BASELINE_FLOOR_MS));
+    }
+
+    /// How far over its baseline the foreground is: the larger of the two ratios (`None`
+    /// without any measurement to compare). A side without a baseline is judged against the
+    /// floor.
+    fn ratio(&self, engine_ms: Option<f64>, app_ms: Option<f64>) -> Option<f64> {
+        let of = |now: Option<f64>, base: Option<f64>| {
+            now.map(|n| n / base.unwrap_or(BASELINE_FLOOR_MS).max(BASELINE_FLOOR_MS))
+        };
+        match (of(engine_ms, self.baseline), of(app_ms, self.app_baseline)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// One decision, `dt` after the previous one, given the last second's p99 of the engine
+    /// and of the application (ms) and the rate the backfill actually achieved meanwhile.
+    /// Returns the rate allowed from now on.
+    pub fn update(
+        &mut self,
+        dt: Duration,
+        engine_ms: Option<f64>,
+        app_ms: Option<f64>,
+        achieved: f64,
+    ) -> f64 {
+        self.total += dt;
+        let ratio = self.ratio(engine_ms, app_ms);
+        let over = ratio.is_some_and(|r| r > self.budget);
+        if over {
+            self.over += dt;
+            self.rate = (self.rate / 2.0).max(self.min_rate);
+        } else {
+            // No foreground to protect, or within budget: climb, but not far beyond what the
+            // backfill manages (so that a cut takes effect at once).
+            let ceiling = self.max_rate.unwrap_or(f64::INFINITY);
+            let reach = (achieved * 2.0).max(self.min_rate + self.step);
+            self.rate = (self.rate + self.step).min(ceiling).min(reach);
+        }
+        self.last = PaceState {
+            rate: self.rate,
+            budget: self.budget,
+            baseline_ms: self.baseline,
+            measured_ms: engine_ms,
+            app_baseline_ms: self.app_baseline,
+            app_measured_ms: app_ms,
+            throttled: if self.total.is_zero() {
+                0.0
+            } else {
+                self.over.as_secs_f64() / self.total.as_secs_f64()
+            },
+            batch: 0,
+            at_minimum: over && self.rate <= self.min_rate,
+        };
+        self.rate
+    }
+
+    /// The rate allowed now (records/s).
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Records per batch at the current rate: about 50 ms of copying, between 10 and `max`.
+    pub fn batch(&self, max: usize) -> usize {
+        ((self.rate * 0.05) as usize).clamp(10.min(max), max.max(1))
+    }
+
+    /// What the controller last decided, and why.
+    pub fn state(&self, batch: usize) -> PaceState {
+        PaceState {
+            batch,
+            rate: self.rate,
+            budget: self.budget,
+            baseline_ms: self.baseline,
+            app_baseline_ms: self.app_baseline,
+            ..self.last.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine where the foreground p99 grows with the backfill rate: `base` ms idle, plus
+    /// `per_k` ms per 1000 records/s; the backfill can reach `capacity` records/s.
+    struct Machine {
+        base: f64,
+        per_k: f64,
+        capacity: f64,
+    }
+
+    impl Machine {
+        fn step(&self, c: &mut Controller) -> (f64, f64) {
+            let achieved = c.rate().min(self.capacity);
+            let p99 = self.base + self.per_k * achieved / 1000.0;
+            let rate = c.update(INTERVAL, Some(p99), None, achieved);
+            (rate, p99)
+        }
+    }
+
+    #[test]
+    fn it_converges_below_the_budget_and_oscillates_within_a_factor_of_two() {
+        let m = Machine {
+            base: 10.0,
+            per_k: 1.0,
+            capacity: 30_000.0,
+        };
+        let mut c = Controller::new(1.5, 500.0, None);
+        c.set_baseline(Some(m.base), None);
+        // The budget (15 ms) holds for 5000 records/s.
+        let mut rates = Vec::new();
+        let mut over = 0;
+        for i in 0..400 {
+            let (rate, p99) = m.step(&mut c);
+            if i >= 100 {
+                rates.push(rate);
+                over += usize::from(p99 > 15.0);
+            }
+        }
+        let (lo, hi) = rates
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+        assert!(hi <= 5000.0 + c.step, "peak {hi}");
+        assert!(lo >= 5000.0 / 2.0 - c.step, "trough {lo}");
+        // Over budget at most one interval in four, once converged.
+        assert!(
+            over * 4 <= rates.len(),
+            "over budget {over} of {}",
+            rates.len()
+        );
+        let s = c.state(c.batch(100));
+        assert!(s.throttled > 0.0 && s.throttled < 0.5, "{s:?}");
+    }
+
+    #[test]
+    fn it_recovers_when_the_foreground_calms_down_and_respects_the_bounds() {
+        let mut c = Controller::new(1.5, 500.0, Some(8000.0));
+        c.set_baseline(Some(4.0), None);
+        // A storm: every interval far over budget, the rate falls to the minimum and stays.
+        for _ in 0..20 {
+            c.update(INTERVAL, Some(50.0), None, c.rate());
+        }
+        assert_eq!(c.rate(), 500.0);
+        assert!(c.state(10).at_minimum);
+        // Calm again: back to the maximum within 20 steps (5 s), never above it.
+        let mut steps = 0;
+        while c.rate() < 8000.0 {
+            c.update(INTERVAL, Some(4.0), None, c.rate());
+            steps += 1;
+            assert!(steps <= 20, "still at {} after {steps} steps", c.rate());
+        }
+        for _ in 0..10 {
+            c.update(INTERVAL, Some(4.0), None, c.rate());
+        }
+        assert_eq!(c.rate(), 8000.0);
+    }
+
+    #[test]
+    fn the_application_signal_counts_when_it_is_further_over_its_baseline() {
+        let mut c = Controller::new(1.5, 100.0, Some(10_000.0));
+        c.set_baseline(Some(3.0), Some(20.0));
+        for _ in 0..40 {
+            c.update(INTERVAL, Some(3.0), Some(20.0), c.rate());
+        }
+        let calm = c.rate();
+        assert_eq!(calm, 10_000.0);
+        // The engine sees nothing wrong; the application's p99 doubled: cut.
+        c.update(INTERVAL, Some(3.0), Some(40.0), calm);
+        assert_eq!(c.rate(), calm / 2.0);
+    }
+
+    #[test]
+    fn without_traffic_it_climbs_and_small_baselines_are_floored() {
+        let mut c = Controller::new(1.5, 500.0, None);
+        c.set_baseline(None, None);
+        for _ in 0..10 {
+            c.update(INTERVAL, None, None, c.rate());
+        }
+        assert!(c.rate() > 500.0);
+        // A 0.2 ms baseline is judged as 2 ms: 2.5 ms is within budget.
+        let mut c = Controller::new(1.5, 500.0, None);
+        c.set_baseline(Some(0.2), None);
+        let before = c.rate();
+        c.update(INTERVAL, Some(2.5), None, c.rate());
+        assert!(c.rate() > before);
+    }
+
+    #[test]
+    fn latencies_give_the_p99_of_the_window() {
+        let l = Latencies::default();
+        assert!(l.p99(WINDOW).is_none());
+        for i in 1..=100u64 {
+            l.record(Duration::from_micros(i * 100));
+        }
+        let (p99, n) = l.p99(WINDOW).unwrap();
+        assert_eq!(n, 100);
+        assert!((p99 - 9.9).abs() < 1e-9, "{p99}");
+    }
+}
