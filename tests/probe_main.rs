@@ -72,6 +72,8 @@ fn serve() -> std::process::ExitCode {
         let presence = strata::instances::Presence::join(
             &format!("probe release {release}"),
             vec![(migrator.clone(), path.clone())],
+            strata::Mode::Auto,
+            None,
         )?;
         Ok((report, presence))
     });

@@ -119,10 +119,17 @@ pub fn create_shards(data_dir: &Path, settings: &Settings, names: &[String]) -> 
     if !any {
         return Ok(());
     }
+    // A new shard gets what the note store has, no more: a contract the note store still
+    // defers for older instances waits in the new shard too (the newest instance's heartbeat
+    // applies it everywhere once they are gone).
+    let store = strata::Migrator::new(&MIGRATIONS, NOTES)
+        .options(options(data_dir, settings))
+        .status(&data_dir.join("notes.db"))?;
     fleet
         .options(Options {
             require_approval: false,
             backup: None,
+            target: store.version,
             ..options(data_dir, settings)
         })
         .run(Mode::Auto)
@@ -337,8 +344,19 @@ pub fn label() -> String {
 /// before serving): older and newer binaries see it, and it applies deferred contract
 /// migrations once no older instance is left. Dropping the presence deregisters.
 pub fn join(data_dir: &Path, settings: &Settings) -> Result<strata::instances::Presence> {
+    // Shards created while this process serves are joined at the next heartbeat.
+    let discover: strata::instances::Discover = {
+        let (dir, settings) = (data_dir.to_path_buf(), settings.clone());
+        Arc::new(move || {
+            let f = fleet(&dir, &settings);
+            f.databases()
+                .iter()
+                .map(|d| (f.migrator(&d.role), d.path.clone()))
+                .collect()
+        })
+    };
     fleet(data_dir, settings)
-        .presence(&label())
+        .presence(&label(), settings.mode, Some(discover))
         .context("registering this instance in Notely's databases")
 }
 

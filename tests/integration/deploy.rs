@@ -267,3 +267,36 @@ fn instances_are_listed_with_their_liveness() {
     assert_eq!(list[0].pid, i64::from(pid));
     assert!(!list[0].alive && list[0].gone.as_deref() == Some("its process has ended"));
 }
+
+#[test]
+fn in_verify_mode_the_heartbeat_applies_nothing_even_once_the_older_instance_is_gone() {
+    let (_dir, path) = temp_db();
+    let v1 = serve(&path, "1", &[]).unwrap();
+    let newer = strata::Migrator::new(&strata_tests::deploy::MIGRATIONS, "deploy").backup(None);
+    let report = newer.run(&path).unwrap();
+    assert_eq!(report.deferred.len(), 1);
+    let presence = strata::instances::Presence::join(
+        "release 2, verify mode",
+        vec![(newer.clone(), path.clone())],
+        strata::Mode::Verify,
+        None,
+    )
+    .unwrap();
+    v1.stop();
+    std::thread::sleep(HEARTBEAT * 3);
+    assert!(
+        !history(&path).contains(&CONTRACT),
+        "a verify-mode process applied a migration"
+    );
+    presence.leave().unwrap();
+    // The same in auto mode applies it.
+    let presence = strata::instances::Presence::join(
+        "release 2",
+        vec![(newer, path.clone())],
+        strata::Mode::Auto,
+        None,
+    )
+    .unwrap();
+    assert!(applied_within(&path, CONTRACT, HEARTBEAT * 4));
+    presence.leave().unwrap();
+}

@@ -57,6 +57,16 @@ fn not_an_sqlite_file() {
         migrator().status(&path).unwrap_err(),
         Error::NotADatabase(_)
     ));
+    // With a journal beside it (which SQLite would play back on its first read), and a
+    // short file: refused before SQLite opens it, untouched.
+    let journal = path.with_extension("db-journal");
+    std::fs::write(&journal, vec![0xd9u8; 4096]).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    assert!(matches!(refused(&path), Error::NotADatabase(_)));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    std::fs::write(&path, "short").unwrap();
+    assert!(matches!(refused(&path), Error::NotADatabase(_)));
+    assert_eq!(std::fs::read(&path).unwrap(), b"short");
 }
 
 #[test]

@@ -115,7 +115,10 @@ fn checked_mode_applies_only_after_approval() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(detail, "approved by alice");
+    assert!(
+        detail.starts_with("approved by alice; checksum "),
+        "{detail}"
+    );
 
     let report = full().startup(&path, Mode::Checked).unwrap();
     assert_eq!(report.applied.len(), 2);
@@ -762,4 +765,35 @@ fn a_review_shows_the_pending_migrations_and_an_outdated_one_cannot_approve() {
             split.checksum, after.digest
         )
     );
+}
+
+/// An approval covers the code it names: a migration changed after it was approved (its
+/// checksum differs) waits for a new approval.
+#[test]
+fn an_approval_covers_the_checksum_it_names() {
+    let (_dir, path) = temp_db();
+    let m = Migrator::new(&strata_tests::probe::MIGRATIONS, "main")
+        .backup(None)
+        .require_approval(true);
+    m.approve(&path, "alice").unwrap();
+    // As if the code approved had been another: the recorded checksum no longer matches.
+    open(&path)
+        .execute(
+            "UPDATE strata_events SET detail = 'approved by alice; checksum \
+             00000000000000000000000000000000000000000000000000000000000000ff' \
+             WHERE kind = 'approved' AND version = 20240103000000",
+            [],
+        )
+        .unwrap();
+    let status = m.status(&path).unwrap();
+    let split = status
+        .migrations
+        .iter()
+        .find(|s| s.version == 20240103000000)
+        .unwrap();
+    assert!(!split.approved);
+    let err = m.startup(&path, Mode::Checked).unwrap_err();
+    assert!(matches!(err, Error::ApprovalRequired { .. }), "{err}");
+    m.approve(&path, "bob").unwrap();
+    assert_eq!(m.startup(&path, Mode::Checked).unwrap().applied.len(), 4);
 }

@@ -452,7 +452,7 @@ pub fn execute(
                 // database it belongs to.
                 Some(seen) => {
                     let reviews = fleet.each(|m, d| Ok((d, m.review(&d.path)?)))?;
-                    let Some((db, _)) = reviews.iter().find(|(_, r)| &r.digest == seen) else {
+                    if !reviews.iter().any(|(_, r)| &r.digest == seen) {
                         return Err(CliError::Strata(Error::ReviewChanged {
                             path: PathBuf::from("(every database)"),
                             seen: seen.clone(),
@@ -462,9 +462,13 @@ pub fn execute(
                                 .collect::<Vec<_>>()
                                 .join(", "),
                         }));
-                    };
-                    let m = fleet.migrator(&db.role);
-                    vec![(*db, m.approve_reviewed(&db.path, &by, Some(seen))?)]
+                    }
+                    let mut done = Vec::new();
+                    for (db, _) in reviews.iter().filter(|(_, r)| &r.digest == seen) {
+                        let m = fleet.migrator(&db.role);
+                        done.push((*db, m.approve_reviewed(&db.path, &by, Some(seen))?));
+                    }
+                    done
                 }
                 None => fleet.each(|m, d| Ok((d, m.approve(&d.path, &by)?)))?,
             };
@@ -940,6 +944,21 @@ pub fn write_review(
         let width = m.source.lines().count().to_string().len();
         for (n, line) in crate::review::Review::numbered(m) {
             let mark = if n == m.line as usize { ">" } else { " " };
+            // Control characters in the source (an escape sequence in a comment) must not
+            // restyle or hide lines of the review on a terminal.
+            let line: String = line
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        // ␛ for ESC and its kind below 0x20; � for the others.
+                        char::from_u32(0x2400 + c as u32)
+                            .filter(|_| (c as u32) < 0x20)
+                            .unwrap_or('\u{fffd}')
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             writeln!(out, "   {mark}{n:>width$} │ {line}")?;
         }
     }

@@ -228,14 +228,21 @@ impl<'s> Fleet<'s> {
     }
 
     /// Registers this process as an instance serving on every database of the fleet (see
-    /// [`crate::instances`]): call it after [`Fleet::run`], before serving. Keep the
-    /// [`Presence`] while serving; dropping it deregisters.
+    /// [`crate::instances`]): call it after [`Fleet::run`] with the same `mode`, before
+    /// serving. Keep the [`Presence`] while serving; dropping it deregisters. `discover`, when
+    /// given, names the databases to serve as they change (new shards): they are joined at the
+    /// next heartbeat.
     ///
     /// # Errors
     ///
     /// [`Error::NewerContract`](crate::Error::NewerContract) when a newer binary applied a
     /// contract this one does not know meanwhile; the file's errors.
-    pub fn presence(&self, label: &str) -> Result<Presence>
+    pub fn presence(
+        &self,
+        label: &str,
+        mode: Mode,
+        discover: Option<crate::instances::Discover>,
+    ) -> Result<Presence>
     where
         's: 'static,
     {
@@ -244,7 +251,7 @@ impl<'s> Fleet<'s> {
             .iter()
             .map(|d| (self.migrator(&d.role), d.path.clone()))
             .collect();
-        Presence::join(label, members)
+        Presence::join(label, members, mode, discover)
     }
 
     /// Reverts every database to `target` (see [`Migrator::down_to`]), roles in reverse order.

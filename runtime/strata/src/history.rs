@@ -163,14 +163,40 @@ pub(crate) fn record_event(
 }
 
 /// Versions approved and not reverted since.
-pub(crate) fn approved_versions(conn: &Connection) -> Result<std::collections::BTreeSet<i64>> {
+pub(crate) fn approved_versions(
+    conn: &Connection,
+    known: &[&'static crate::migration::Migration],
+) -> Result<std::collections::BTreeSet<i64>> {
     let mut stmt = conn.prepare(
-        "SELECT DISTINCT version FROM strata_events e WHERE kind = 'approved' AND id > \
+        "SELECT version, detail FROM strata_events e WHERE kind = 'approved' AND id > \
          coalesce((SELECT max(id) FROM strata_events r WHERE r.kind = 'reverted' \
          AND r.version = e.version), 0)",
     )?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = std::collections::BTreeSet::new();
+    for row in rows {
+        let (version, detail) = row?;
+        // An approval covers the code it names (`…; checksum HEX; …`): a migration edited
+        // after it was approved needs a new approval. Approvals recorded before checksums
+        // were named cover the version.
+        let approved = match approved_checksum(&detail) {
+            None => true,
+            Some(hex) => known
+                .iter()
+                .any(|m| m.version() == version && m.checksum().matches_hex(hex)),
+        };
+        if approved {
+            out.insert(version);
+        }
+    }
+    Ok(out)
+}
+
+/// The checksum an `approved` event's detail names, if it names one.
+fn approved_checksum(detail: &str) -> Option<&str> {
+    detail
+        .split("; ")
+        .find_map(|part| part.strip_prefix("checksum "))
 }
 
 /// Whether the history has its `class` column (databases created before Strata recorded

@@ -25,6 +25,7 @@ use crate::error::{Error, MigrationId, Result};
 use crate::lease::{Lease, lease_holder};
 use crate::migration::Migration;
 use crate::migrator::Migrator;
+use crate::options::Mode;
 use crate::store::{self, hostname, now};
 
 /// How often a registered process writes its heartbeat.
@@ -186,14 +187,25 @@ pub fn fingerprint(known: &[&'static Migration]) -> String {
 struct Member {
     migrator: Migrator<'static>,
     path: PathBuf,
+    /// The newest audit event when this process registered: a revert after it stops this
+    /// process from applying anything there again (the operator rolled back on purpose).
+    joined_at_event: i64,
+    /// The history (rows, newest version) when applying deferred migrations last failed: not
+    /// tried again, nor backed up again, until the history changes.
+    failed_at: Option<(i64, Option<i64>)>,
 }
 
+/// Finds the databases a process serves now (e.g. shards created while it runs), so that its
+/// [`Presence`] registers in them too.
+pub type Discover = Arc<dyn Fn() -> Vec<(Migrator<'static>, PathBuf)> + Send + Sync>;
+
 /// This process's registration in the databases it serves, kept alive by a heartbeat thread
-/// that also applies deferred contract migrations once no older instance is left. Dropping it
-/// (or [`Presence::leave`]) stops the thread and removes the registrations.
+/// that also applies deferred migrations once no older instance is left in any database of
+/// their role. Dropping it (or [`Presence::leave`]) stops the thread and removes the
+/// registrations.
 pub struct Presence {
     id: String,
-    members: Arc<Vec<Member>>,
+    members: Arc<Mutex<Vec<Member>>>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
 }
@@ -202,53 +214,89 @@ impl std::fmt::Debug for Presence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Presence")
             .field("id", &self.id)
-            .field("databases", &self.members.len())
+            .field("databases", &lock(&self.members).len())
             .finish()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether the heartbeat may apply deferred migrations: never in verify mode, and in checked
+/// mode only approved ones.
+fn may_apply(mode: Mode) -> bool {
+    mode != Mode::Verify
 }
 
 impl Presence {
     /// Registers this process as `label` in every `(migrator, database)` — each registration
     /// in its own transaction, which refuses when a contract this binary does not know was
-    /// applied meanwhile ([`Error::NewerContract`]) — and starts the heartbeat thread.
+    /// applied meanwhile ([`Error::NewerContract`]) — and starts the heartbeat thread. `mode`
+    /// is the startup mode the databases were migrated in: the heartbeat applies deferred
+    /// migrations in `auto` mode, approved ones in `checked` mode, none in `verify` mode.
+    /// `discover`, when given, names the databases to serve now: new ones are joined at the
+    /// next heartbeat.
     ///
     /// # Errors
     ///
     /// The first database that cannot be registered in (the registrations already made are
     /// removed).
-    pub fn join(label: &str, databases: Vec<(Migrator<'static>, PathBuf)>) -> Result<Presence> {
+    pub fn join(
+        label: &str,
+        databases: Vec<(Migrator<'static>, PathBuf)>,
+        mode: Mode,
+        discover: Option<Discover>,
+    ) -> Result<Presence> {
         let id = lease_holder();
-        let members: Vec<Member> = databases
-            .into_iter()
-            .map(|(migrator, path)| Member { migrator, path })
-            .collect();
-        let mut presence = Presence {
-            id,
-            members: Arc::new(members),
-            stop: Arc::new((Mutex::new(false), Condvar::new())),
-            thread: None,
-        };
-        for (i, m) in presence.members.iter().enumerate() {
-            if let Err(e) = register(&m.migrator, &m.path, label, &presence.id) {
-                for done in &presence.members[..i] {
-                    let _ = deregister(&done.migrator, &done.path, &presence.id);
+        let mut members = Vec::new();
+        for (migrator, path) in databases {
+            let migrator = migrator_for(migrator, mode);
+            match register(&migrator, &path, label, &id) {
+                Ok(joined_at_event) => members.push(Member {
+                    migrator,
+                    path,
+                    joined_at_event,
+                    failed_at: None,
+                }),
+                Err(e) => {
+                    for done in &members {
+                        let _ = deregister(&done.path, &id);
+                    }
+                    return Err(e);
                 }
-                return Err(e);
             }
         }
-        let (members, stop, id) = (
-            Arc::clone(&presence.members),
-            Arc::clone(&presence.stop),
-            presence.id.clone(),
-        );
-        let label = label.to_string();
-        presence.thread = Some(
+        let members = Arc::new(Mutex::new(members));
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let spawned = {
+            let (members, stop, id, label) = (
+                Arc::clone(&members),
+                Arc::clone(&stop),
+                id.clone(),
+                label.to_string(),
+            );
             std::thread::Builder::new()
                 .name("strata-heartbeat".into())
-                .spawn(move || heartbeat_loop(&members, &stop, &id, &label))
-                .map_err(|e| Error::msg(format!("starting the heartbeat thread: {e}")))?,
-        );
-        Ok(presence)
+                .spawn(move || {
+                    heartbeat_loop(&members, &stop, &id, &label, mode, discover.as_ref());
+                })
+        };
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(e) => {
+                for m in lock(&members).iter() {
+                    let _ = deregister(&m.path, &id);
+                }
+                return Err(Error::msg(format!("starting the heartbeat thread: {e}")));
+            }
+        };
+        Ok(Presence {
+            id,
+            members,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// This process's instance id (`host/pid@start`).
@@ -271,16 +319,14 @@ impl Presence {
             return Ok(());
         };
         {
-            let (lock, wake) = &*self.stop;
-            *lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+            let (flag, wake) = &*self.stop;
+            *lock(flag) = true;
             wake.notify_all();
         }
         let _ = thread.join();
         let mut first = None;
-        for m in self.members.iter() {
-            if let Err(e) = deregister(&m.migrator, &m.path, &self.id) {
+        for m in lock(&self.members).iter() {
+            if let Err(e) = deregister(&m.path, &self.id) {
                 first.get_or_insert(e);
             }
         }
@@ -296,21 +342,55 @@ impl Drop for Presence {
     }
 }
 
-fn open(migrator: &Migrator<'_>, path: &Path) -> Result<Connection> {
-    store::open_rw(path, migrator.settings().lock_timeout)
+/// The migrator the heartbeat applies with: approval required in checked mode.
+fn migrator_for(migrator: Migrator<'static>, mode: Mode) -> Migrator<'static> {
+    if mode == Mode::Checked {
+        migrator.require_approval(true)
+    } else {
+        migrator
+    }
+}
+
+/// Opens a database that exists (a heartbeat never creates one an operator removed).
+fn open_existing(path: &Path) -> Result<Option<Connection>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = store::open_rw(path, Duration::from_secs(10))?;
+    Ok(Some(conn))
 }
 
 /// Writes this process's row in one transaction, after checking that no contract unknown to
 /// this binary is applied (serialised with the runner by SQLite's write lock: a contract
 /// either sees this row, or this check sees the contract).
-fn register(migrator: &Migrator<'_>, path: &Path, label: &str, id: &str) -> Result<()> {
+fn register(migrator: &Migrator<'_>, path: &Path, label: &str, id: &str) -> Result<i64> {
     let known = migrator.known()?;
-    let conn = open(migrator, path)?;
+    let conn = store::open_rw(path, migrator.settings().lock_timeout)?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result =
         (|| {
             let state = store::read_state(&conn, path)?;
+            if state.role.is_none() {
+                return Err(Error::msg(format!(
+                    "{} is not migrated yet: migrate it before registering an instance in it",
+                    path.display()
+                )));
+            }
             let knows_up_to = known.iter().map(|m| m.version()).max();
+            // A newer binary running a `no_transaction` migration has no history row for it yet.
+            if let Some(lease) = &state.lease
+                && knows_up_to.is_none_or(|k| lease.version > k)
+                && !lease.is_stale()
+            {
+                return Err(Error::InUse {
+                    path: path.to_path_buf(),
+                    holder: Some(format!(
+                        "{} is running migration {}, which this binary does not know; start \
+                         again once it is done",
+                        lease.holder, lease.version
+                    )),
+                });
+            }
             if let Some(row) = state.history.iter().find(|a| {
                 knows_up_to.is_some_and(|k| a.version > k) && a.class != Some(Class::Expand)
             }) {
@@ -351,12 +431,16 @@ fn register(migrator: &Migrator<'_>, path: &Path, label: &str, id: &str) -> Resu
                     ms
                 ],
             )?;
-            Ok(())
+            let newest_event: i64 =
+                conn.query_row("SELECT coalesce(max(id), 0) FROM strata_events", [], |r| {
+                    r.get(0)
+                })?;
+            Ok(newest_event)
         })();
     match result {
-        Ok(()) => {
+        Ok(newest_event) => {
             conn.execute_batch("COMMIT")?;
-            Ok(())
+            Ok(newest_event)
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -365,21 +449,28 @@ fn register(migrator: &Migrator<'_>, path: &Path, label: &str, id: &str) -> Resu
     }
 }
 
-fn deregister(migrator: &Migrator<'_>, path: &Path, id: &str) -> Result<()> {
-    let conn = open(migrator, path)?;
+fn deregister(path: &Path, id: &str) -> Result<()> {
+    let Some(conn) = open_existing(path)? else {
+        return Ok(());
+    };
     if table_exists(&conn)? {
         conn.execute("DELETE FROM strata_instances WHERE id = ?1", [id])?;
     }
     Ok(())
 }
 
-fn heartbeat_loop(members: &[Member], stop: &(Mutex<bool>, Condvar), id: &str, label: &str) {
-    let (lock, wake) = stop;
+fn heartbeat_loop(
+    members: &Mutex<Vec<Member>>,
+    stop: &(Mutex<bool>, Condvar),
+    id: &str,
+    label: &str,
+    mode: Mode,
+    discover: Option<&Discover>,
+) {
+    let (flag, wake) = stop;
     loop {
         {
-            let stopped = lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let stopped = lock(flag);
             let (stopped, _) = wake
                 .wait_timeout_while(stopped, HEARTBEAT, |s| !*s)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -387,18 +478,71 @@ fn heartbeat_loop(members: &[Member], stop: &(Mutex<bool>, Condvar), id: &str, l
                 return;
             }
         }
-        for m in members {
-            if let Err(e) = beat(m, id, label) {
+        if let Some(discover) = discover {
+            join_new(members, discover(), id, label, mode);
+        }
+        let mut all = lock(members);
+        // Blockers count role-wide: a database created meanwhile (a new shard) has none of
+        // its own yet, while the older instances serve its role from the others.
+        let mut blocked: Vec<(String, i64)> = Vec::new();
+        for m in all.iter() {
+            if let Ok(Some(conn)) = open_existing(&m.path)
+                && let Ok(list) = deferred(&m.migrator, &conn)
+            {
+                for (contract, blockers) in list {
+                    if !blockers.is_empty() {
+                        blocked.push((m.migrator.role().to_string(), contract.version()));
+                    }
+                }
+            }
+        }
+        for m in all.iter_mut() {
+            if let Err(e) = beat(m, id, label, mode, &blocked) {
                 tracing::warn!(database = %m.path.display(), "instance heartbeat: {e}");
             }
         }
     }
 }
 
+/// Registers in the databases `found` names that this process has not joined yet.
+fn join_new(
+    members: &Mutex<Vec<Member>>,
+    found: Vec<(Migrator<'static>, PathBuf)>,
+    id: &str,
+    label: &str,
+    mode: Mode,
+) {
+    for (migrator, path) in found {
+        if lock(members).iter().any(|m| m.path == path) {
+            continue;
+        }
+        let migrator = migrator_for(migrator, mode);
+        match register(&migrator, &path, label, id) {
+            Ok(joined_at_event) => lock(members).push(Member {
+                migrator,
+                path,
+                joined_at_event,
+                failed_at: None,
+            }),
+            Err(e) => tracing::debug!(database = %path.display(), "not joined yet: {e}"),
+        }
+    }
+}
+
 /// One heartbeat in one database: refresh this process's row (re-register if it was removed),
-/// then apply deferred migrations if nothing blocks them any more.
-fn beat(m: &Member, id: &str, label: &str) -> Result<()> {
-    let conn = open(&m.migrator, &m.path)?;
+/// then, unless the mode forbids it or an operator reverted something since this process
+/// joined, apply what is pending up to the first contract still blocked in any database of
+/// its role.
+fn beat(
+    m: &mut Member,
+    id: &str,
+    label: &str,
+    mode: Mode,
+    blocked: &[(String, i64)],
+) -> Result<()> {
+    let Some(conn) = open_existing(&m.path)? else {
+        return Ok(());
+    };
     let updated = table_exists(&conn)?
         && conn.execute(
             "UPDATE strata_instances SET heartbeat_at = ?1, heartbeat_ms = ?2 WHERE id = ?3",
@@ -407,16 +551,44 @@ fn beat(m: &Member, id: &str, label: &str) -> Result<()> {
     if !updated {
         register(&m.migrator, &m.path, label, id)?;
     }
-    let deferred = deferred(&m.migrator, &conn)?;
-    // The first deferred migration decides: the run applies up to the next one still blocked.
-    if !deferred
-        .first()
-        .is_some_and(|(_, blockers)| blockers.is_empty())
-    {
+    if !may_apply(mode) {
         return Ok(());
     }
+    let (rows, newest, reverted): (i64, Option<i64>, i64) = conn.query_row(
+        "SELECT (SELECT count(*) FROM strata_migrations), \
+         (SELECT max(version) FROM strata_migrations), \
+         (SELECT count(*) FROM strata_events WHERE kind = 'reverted' AND id > ?1)",
+        [m.joined_at_event],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if reverted > 0 || m.failed_at == Some((rows, newest)) {
+        return Ok(());
+    }
+    let known = m.migrator.known()?;
+    let applied = history_versions(&conn)?;
+    let target = m.migrator.settings().target;
+    let pending: Vec<&&Migration> = known
+        .iter()
+        .filter(|p| !applied.contains(&p.version()) && target.is_none_or(|t| p.version() <= t))
+        .collect();
+    let Some(first) = pending.first() else {
+        return Ok(());
+    };
+    // Stop before the first contract blocked anywhere in the role.
+    let role = m.migrator.role().to_string();
+    let stop_at = pending
+        .iter()
+        .find(|p| blocked.iter().any(|(r, v)| *r == role && *v == p.version()))
+        .map(|p| p.version());
+    if stop_at == Some(first.version()) {
+        return Ok(());
+    }
+    let upto = match stop_at {
+        Some(v) => known.iter().map(|k| k.version()).filter(|k| *k < v).max(),
+        None => target,
+    };
     drop(conn);
-    match m.migrator.run(&m.path) {
+    match m.migrator.clone().target(upto).run(&m.path) {
         Ok(report) => {
             for a in &report.applied {
                 tracing::info!(
@@ -429,8 +601,26 @@ fn beat(m: &Member, id: &str, label: &str) -> Result<()> {
             Ok(())
         }
         Err(Error::ApprovalRequired { .. }) => Ok(()),
-        Err(e) => Err(e),
+        Err(e) => {
+            // Not again (nor another backup) until the history changes.
+            m.failed_at = Some((rows, newest));
+            Err(e)
+        }
     }
+}
+
+fn history_versions(conn: &Connection) -> Result<std::collections::BTreeSet<i64>> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'strata_migrations'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(std::collections::BTreeSet::new());
+    }
+    let mut stmt = conn.prepare("SELECT version FROM strata_migrations")?;
+    let versions = stmt.query_map([], |r| r.get(0))?;
+    Ok(versions.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The pending contract migrations of `migrator`'s role in the database behind `conn`, each
@@ -440,17 +630,15 @@ pub(crate) fn deferred(
     conn: &Connection,
 ) -> Result<Vec<(&'static Migration, Vec<Instance>)>> {
     let known = migrator.known()?;
-    let applied: std::collections::BTreeSet<i64> = if conn.query_row(
+    let exists: bool = conn.query_row(
         "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'strata_migrations'",
         [],
         |r| r.get(0),
-    )? {
-        let mut stmt = conn.prepare("SELECT version FROM strata_migrations")?;
-        let versions = stmt.query_map([], |r| r.get(0))?;
-        versions.collect::<rusqlite::Result<_>>()?
-    } else {
+    )?;
+    if !exists {
         return Ok(Vec::new());
-    };
+    }
+    let applied = history_versions(conn)?;
     let target = migrator.settings().target;
     let mut out = Vec::new();
     for &p in &known {

@@ -208,7 +208,7 @@ impl<'s> Migrator<'s> {
         let known = self.source.for_role(&self.role)?;
         let (conn, state) = self.read(path)?;
         let approved = match (&conn, &state.role) {
-            (Some(conn), Some(_)) => store::approved_versions(conn)?,
+            (Some(conn), Some(_)) => store::approved_versions(conn, &known)?,
             _ => BTreeSet::new(),
         };
         let analysis = analyze(&known, &state.history);
@@ -296,7 +296,7 @@ impl<'s> Migrator<'s> {
         let (conn, state) = self.read(path)?;
         let analysis = analyze(&known, &state.history);
         let approved = match (&conn, &state.role) {
-            (Some(conn), Some(_)) => store::approved_versions(conn)?,
+            (Some(conn), Some(_)) => store::approved_versions(conn, &known)?,
             _ => BTreeSet::new(),
         };
         let mut refused = runner::policy(&self.options, path, &analysis)
@@ -527,7 +527,8 @@ impl<'s> Migrator<'s> {
         by: &str,
         seen: Option<&str>,
     ) -> Result<Vec<MigrationId>> {
-        let digest = self.review(path)?.digest;
+        let review = self.review(path)?;
+        let digest = review.digest.clone();
         if let Some(seen) = seen
             && seen != digest
         {
@@ -537,9 +538,31 @@ impl<'s> Migrator<'s> {
                 now: digest,
             });
         }
+        // What the review showed, to be checked again under the write lock: a revert or a
+        // deploy in between must not slip unreviewed migrations into this approval.
+        let reviewed: Vec<(i64, String)> = review
+            .migrations
+            .iter()
+            .map(|m| (m.version, m.checksum.clone()))
+            .collect();
         self.locked(path, |runner, state| {
             runner.policy(&analyze(runner.known, &state.history))?;
-            let approved = store::approved_versions(runner.conn)?;
+            if seen.is_some() {
+                let pending: Vec<(i64, String)> = analyze(runner.known, &state.history)
+                    .pending
+                    .iter()
+                    .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
+                    .map(|m| (m.version(), m.checksum().to_hex()))
+                    .collect();
+                if pending != reviewed {
+                    return Err(Error::ReviewChanged {
+                        path: path.to_path_buf(),
+                        seen: digest.clone(),
+                        now: "(the pending migrations changed while approving)".into(),
+                    });
+                }
+            }
+            let approved = store::approved_versions(runner.conn, runner.known)?;
             let mut newly = Vec::new();
             for m in runner.known {
                 let pending = !state.history.iter().any(|a| a.version == m.version());

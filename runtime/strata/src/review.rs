@@ -96,16 +96,13 @@ pub struct Review {
 }
 
 impl Review {
+    /// Computes the digest over everything the review shows: the database, the backup, the
+    /// refusal, every migration as shown (source, description, checksum, class, changes,
+    /// flags, deferral, rehearsed figures) and the rehearsal.
     pub(crate) fn seal(mut self) -> Review {
-        let mut text = String::new();
-        for m in &self.migrations {
-            text.push_str(&format!("{} {} {};", m.version, m.checksum, m.class));
-        }
-        if let Some(r) = &self.rehearsal {
-            text.push_str(&format!("rehearsal {} {} {};", r.at, r.current, r.passed));
-        }
-        self.digest =
-            Checksum::of(&[b"strata-review-1", text.as_bytes()]).to_hex()[..16].to_string();
+        self.digest = String::new();
+        let shown = serde_json::to_vec(&self).unwrap_or_default();
+        self.digest = Checksum::of(&[b"strata-review-2", &shown]).to_hex()[..16].to_string();
         self
     }
 

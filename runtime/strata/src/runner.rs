@@ -208,6 +208,16 @@ impl Runner<'_> {
                     self.rollback();
                     continue 'plan;
                 }
+                // An older instance may have registered since the plan (registering changes no
+                // history): a contract is checked again under this very lock.
+                if direction == DirectionTarget::Up
+                    && self.options.contract_now.is_none()
+                    && classify(self.known, m).class == Class::Contract
+                    && !instances::blocking(self.conn, m.version())?.is_empty()
+                {
+                    self.rollback();
+                    continue 'plan;
+                }
                 let dir = direction.direction();
                 let done = self.execute(m, dir);
                 drop(fk_guard);
@@ -318,7 +328,7 @@ impl Runner<'_> {
             let approved = if fresh {
                 BTreeSet::new()
             } else {
-                store::approved_versions(self.conn)?
+                store::approved_versions(self.conn, self.known)?
             };
             let waiting: Vec<MigrationId> = migrations
                 .iter()

@@ -80,11 +80,10 @@ pub fn now() -> String {
 
 /// Checks that `path` can hold an SQLite database before SQLite touches it: its directory
 /// exists and, if the file exists and is not empty, it is at least one page long (512 bytes,
-/// SQLite's smallest page). The header itself is checked by the caller's first read through
-/// SQLite (`SQLITE_NOTADB` → [`Error::NotADatabase`]), before anything is written: opening the
-/// file here to read it would be unsafe, because closing any descriptor of a file releases
-/// every POSIX lock the process holds on it — the locks of this process's own SQLite
-/// connections to the same database included.
+/// SQLite's smallest page) and starts with SQLite's header. The header is read through a
+/// descriptor kept open for the life of the process ([`header_of`]): closing a descriptor of
+/// a file releases every POSIX lock the process holds on it — the locks of this process's own
+/// SQLite connections to the same database included.
 fn check_file(path: &Path) -> Result<bool> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -100,7 +99,14 @@ fn check_file(path: &Path) -> Result<bool> {
         }),
         Ok(m) if m.len() == 0 => Ok(true),
         Ok(m) if m.len() < 512 => Err(Error::NotADatabase(path.to_path_buf())),
-        Ok(_) => Ok(true),
+        Ok(m) => match header_of(path, &m) {
+            // A hot journal beside a file that is no database would be played back into it
+            // by SQLite's first read: the header is checked here first.
+            Some(header) if &header != SQLITE_HEADER => {
+                Err(Error::NotADatabase(path.to_path_buf()))
+            }
+            _ => Ok(true),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             Err(Error::ReadOnly(path.to_path_buf()))
@@ -110,6 +116,36 @@ fn check_file(path: &Path) -> Result<bool> {
             message: e.to_string(),
         }),
     }
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// The first 16 bytes of the file `path` (`meta` its metadata), read through a descriptor this
+/// process keeps open for good, one per file: closing a descriptor would drop every POSIX lock
+/// the process's SQLite connections hold on the file. `None` when it cannot be read.
+#[cfg(unix)]
+fn header_of(path: &Path, meta: &std::fs::Metadata) -> Option<[u8; 16]> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    use std::sync::{Mutex, OnceLock};
+    static OPEN: OnceLock<Mutex<HashMap<(u64, u64), std::fs::File>>> = OnceLock::new();
+    let mut open = OPEN
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let key = (meta.dev(), meta.ino());
+    let file = match open.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(std::fs::File::open(path).ok()?),
+    };
+    let mut header = [0u8; 16];
+    file.read_exact_at(&mut header, 0).ok()?;
+    Some(header)
+}
+
+#[cfg(not(unix))]
+fn header_of(_: &Path, _: &std::fs::Metadata) -> Option<[u8; 16]> {
+    None
 }
 
 /// Maps SQLite's errors about the file itself to errors naming the file.

@@ -80,6 +80,8 @@ pub fn login(error: Option<&str>) -> String {
 
 const SCRIPT: &str = r#"
 const csrf = document.querySelector('meta[name=csrf]').content;
+const shownAtLoad = document.getElementById('reviews');
+const shownReviews = shownAtLoad ? shownAtLoad.dataset.reviews.split(',') : [];
 async function refresh() {
   const res = await fetch('/admin/body', { credentials: 'same-origin' });
   if (res.status === 401) { location.reload(); return; }
@@ -103,8 +105,9 @@ document.addEventListener('click', async (e) => {
 document.addEventListener('click', async (e) => {
   if (e.target.id !== 'approve') return;
   e.target.disabled = true;
-  const reviewed = document.getElementById('reviews');
-  const body = JSON.stringify({ reviews: reviewed ? reviewed.dataset.reviews.split(',') : [] });
+  // The reviews as the page first showed them: if they changed since (the body refreshes),
+  // the server refuses and the operator reloads to read them again.
+  const body = JSON.stringify({ reviews: shownReviews });
   const res = await fetch('/admin/api/approve', {
     method: 'POST', credentials: 'same-origin',
     headers: { 'X-CSRF-Token': csrf, 'Content-Type': 'application/json' }, body });
