@@ -311,7 +311,9 @@ impl Worker {
         // The API's own p99 joins the engine's measurement in pacing the backfill.
         if pace.signal.is_none() {
             let t = Arc::clone(&telemetry);
-            pace.signal = Some(strata_online::pace::Signal::new(move || t.api_p99_recent()));
+            pace.signal = Some(strata_online::pace::Signal::new(move |w| {
+                t.api_p99_recent(w)
+            }));
         }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);

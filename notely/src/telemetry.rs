@@ -183,11 +183,9 @@ impl Telemetry {
         self.recent_api.record(took);
     }
 
-    /// The API's p99 over the last second (ms), `None` with too few requests to tell.
-    pub fn api_p99_recent(&self) -> Option<f64> {
-        self.recent_api
-            .p99(strata_online::pace::WINDOW)
-            .map(|(p, _)| p)
+    /// The API's p99 over the last `window` (ms), `None` with too few requests to tell.
+    pub fn api_p99_recent(&self, window: Duration) -> Option<f64> {
+        self.recent_api.p99(window).map(|(p, _)| p)
     }
 
     /// One store operation.

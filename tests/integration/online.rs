@@ -1029,7 +1029,7 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
     let injected = Arc::new(AtomicU64::new(5_000));
     let signal = {
         let injected = Arc::clone(&injected);
-        strata_online::pace::Signal::new(move || {
+        strata_online::pace::Signal::new(move |_| {
             Some(injected.load(Ordering::Relaxed) as f64 / 1000.0)
         })
     };
@@ -1056,9 +1056,10 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
     // quarter second). 3000 records: enough for the three phases below.
     std::thread::sleep(Duration::from_millis(1500));
     let calm = rate_over(Duration::from_millis(1000));
-    // Injected latency: the rate halves every quarter second down to the minimum.
+    // Injected latency: the rate halves (once per window, for fresh samples) down to the
+    // minimum.
     injected.store(80_000, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_millis(2600));
     let held = rate_over(Duration::from_millis(1000));
     let during = e
         .move_status(id)

@@ -456,7 +456,7 @@ impl<R: Item> Engine<R> {
                 let mut c = Controller::new(budget, pace.min_rate, pace.max_rate);
                 c.set_baseline(
                     self.latencies().p99(BASELINE_WINDOW).map(|(p, _)| p),
-                    pace.signal.as_ref().and_then(Signal::read),
+                    pace.signal.as_ref().and_then(|s| s.read(BASELINE_WINDOW)),
                 );
                 (c, Instant::now(), 0)
             }),
@@ -851,7 +851,7 @@ impl<R: Item> Engine<R> {
             if dt >= INTERVAL {
                 let achieved = *since as f64 / dt.as_secs_f64();
                 let engine = self.latencies().p99(WINDOW).map(|(p, _)| p);
-                let app = run.pace.signal.as_ref().and_then(Signal::read);
+                let app = run.pace.signal.as_ref().and_then(|s| s.read(WINDOW));
                 c.update(dt, engine, app, achieved);
                 *decided = Instant::now();
                 *since = 0;
