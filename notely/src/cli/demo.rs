@@ -180,14 +180,7 @@ pub fn demo(
             });
         }
         let before = config.duration.unwrap_or(Duration::from_secs(5));
-        let users = tokio::spawn({
-            let (base, telemetry) = (format!("http://{}", server.addr), Arc::clone(&telemetry));
-            let config = LoadConfig {
-                duration: None,
-                ..config.clone()
-            };
-            async move { loadgen::run(&base, &config, telemetry, stopped).await }
-        });
+        let users = spawn_users(server.addr, &config, &telemetry, stopped);
         let engine = Arc::clone(server.state.notes.engine());
         let control = Arc::clone(&server.state.control);
         // Wait for the users' accounts.
@@ -346,14 +339,7 @@ pub fn demo_deploy(
             .context("the demo's server deploys")?;
         let handover = server.handover();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let users = tokio::spawn({
-            let (base, telemetry) = (format!("http://{}", server.addr), Arc::clone(&telemetry));
-            let config = LoadConfig {
-                duration: None,
-                ..config.clone()
-            };
-            async move { loadgen::run(&base, &config, telemetry, stopped).await }
-        });
+        let users = spawn_users(server.addr, &config, &telemetry, stopped);
         let duration = config.duration.unwrap_or(Duration::from_secs(10));
         let began = std::time::Instant::now();
         tokio::time::sleep((duration / 4).max(Duration::from_secs(1))).await;
@@ -430,6 +416,21 @@ pub fn demo_deploy(
             server: telemetry.snapshot(),
         })
     })
+}
+
+/// The strict users, running against `addr` until `stopped`.
+fn spawn_users(
+    addr: SocketAddr,
+    config: &LoadConfig,
+    telemetry: &Arc<Telemetry>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Result<LoadReport>> {
+    let (base, telemetry) = (format!("http://{addr}"), Arc::clone(telemetry));
+    let config = LoadConfig {
+        duration: None,
+        ..config.clone()
+    };
+    tokio::spawn(async move { loadgen::run(&base, &config, telemetry, stopped).await })
 }
 
 /// One data move of the demo.

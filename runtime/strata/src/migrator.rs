@@ -602,16 +602,7 @@ impl<'s> Migrator<'s> {
         let last: Option<Rehearsal> = std::fs::read_to_string(Self::rehearsal_file(path))
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok());
-        let pending: Vec<Rehearsed> = plan
-            .migrations
-            .iter()
-            .filter_map(|p| known.iter().find(|m| m.version() == p.version))
-            .map(|m| Rehearsed {
-                version: m.version(),
-                name: m.name().to_string(),
-                checksum: m.checksum().to_hex(),
-            })
-            .collect();
+        let pending = rehearsed_set(&known, &plan);
         let rehearsal = last.as_ref().map(|r| RehearsalEvidence {
             at: r.at.clone(),
             copy: r.copy.as_ref().map_or_else(
@@ -905,17 +896,7 @@ impl<'s> Migrator<'s> {
 
     fn pending_set(&self, path: &Path) -> Result<Vec<Rehearsed>> {
         let known = self.source.for_role(&self.role)?;
-        Ok(self
-            .plan(path)?
-            .migrations
-            .iter()
-            .filter_map(|p| known.iter().find(|m| m.version() == p.version))
-            .map(|m| Rehearsed {
-                version: m.version(),
-                name: m.name().to_string(),
-                checksum: m.checksum().to_hex(),
-            })
-            .collect())
+        Ok(rehearsed_set(&known, &self.plan(path)?))
     }
 
     /// Applies the pending migrations to a copy of the database (made with the backup API),
@@ -997,6 +978,19 @@ impl<'s> Migrator<'s> {
         let policy = self.options.backup.clone().unwrap_or_default();
         backup::restore(path, file, &self.role, &policy)
     }
+}
+
+/// A plan's migrations as a rehearsal records them (version, name, checksum).
+fn rehearsed_set(known: &[&'static Migration], plan: &Plan) -> Vec<Rehearsed> {
+    plan.migrations
+        .iter()
+        .filter_map(|p| known.iter().find(|m| m.version() == p.version))
+        .map(|m| Rehearsed {
+            version: m.version(),
+            name: m.name().to_string(),
+            checksum: m.checksum().to_hex(),
+        })
+        .collect()
 }
 
 fn planned(known: &[&'static Migration], m: &Migration, approved: bool) -> PlannedMigration {
