@@ -325,7 +325,34 @@ fn default_literal(sql: &str) -> String {
         let inner = s[1..s.len() - 1].replace("''", "'");
         return format!("{inner:?}");
     }
-    format!("sql({:?})", s.trim_start_matches('(').trim_end_matches(')'))
+    format!("sql({:?})", without_outer_parens(s))
+}
+
+/// `expr` without one pair of parentheses around all of it (`(strftime('%s', 'now'))` →
+/// `strftime('%s', 'now')`); anything else as it is — a trailing `)` that closes a call stays.
+fn without_outer_parens(expr: &str) -> &str {
+    let Some(inner) = expr.strip_prefix('(').and_then(|e| e.strip_suffix(')')) else {
+        return expr;
+    };
+    // The first `(` must close at the very end: count depth outside quoted text.
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in expr.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 && i + 1 < expr.len() {
+                    return expr;
+                }
+            }
+            _ => {}
+        }
+    }
+    inner.trim()
 }
 
 fn declare_table(t: &TableInfo, snapshot: &SchemaSnapshot, out: &mut String) {
@@ -520,5 +547,16 @@ mod tests {
             default_literal("CURRENT_TIMESTAMP"),
             "sql(\"CURRENT_TIMESTAMP\")"
         );
+        // An expression keeps its own closing parenthesis; one pair around all of it goes.
+        assert_eq!(
+            default_literal("strftime('%s', 'now')"),
+            "sql(\"strftime('%s', 'now')\")"
+        );
+        assert_eq!(
+            default_literal("(strftime('%s', 'now'))"),
+            "sql(\"strftime('%s', 'now')\")"
+        );
+        assert_eq!(default_literal("(1) + (2)"), "sql(\"(1) + (2)\")");
+        assert_eq!(default_literal("(')')"), "sql(\"')'\")");
     }
 }
