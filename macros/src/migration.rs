@@ -341,16 +341,18 @@ fn registration(f: &ItemFn, args: &Args, version: i64, source: &str) -> TokenStr
         }
     };
     let up = quote_spanned!(ident.span()=> #ident);
-    // Two migrations of one crate with the same version define the same crate-level macro name:
-    // rustc rejects the second at compile time.
+    // Two migrations of one crate with the same version and role define the same crate-level
+    // macro name, which says what is wrong: rustc rejects the second at compile time. Other
+    // roles (other databases) may use the version too.
     let marker = format_ident!(
-        "__strata_migration_version_{}_is_taken",
+        "migration_version_{}_is_used_twice_in_role_{}",
         version as u64,
+        role,
         span = version_span
     );
     let marker_doc = format!(
-        "Version {version} is taken in this crate, by `{name}`: a second migration with it \
-         fails to compile."
+        "Version {version} of role `{role}` is taken in this crate, by `{name}`: a second \
+         migration of that role with it fails to compile."
     );
     // A `pub` migration without a doc comment still passes `missing_docs`. (Not part of the
     // description nor of the checksum, which are taken from the function as written.)

@@ -49,3 +49,42 @@ fn a_source_without_migrations_is_an_error() {
     let err = EMPTY.all().unwrap_err();
     assert!(matches!(err, Error::EmptyRegistry { .. }), "{err}");
 }
+
+/// Two databases (roles) may each have a migration of the same version, as histories ported
+/// from several databases do; each runs on its own database.
+mod shared_version {
+    strata::migrations!();
+
+    pub mod users {
+        use strata::{Result, Tx, migration};
+
+        #[migration(20250723000000, role = "users", schema = none)]
+        fn create_users(tx: &mut Tx) -> Result<()> {
+            tx.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+        }
+    }
+
+    pub mod audit {
+        use strata::{Result, Tx, migration};
+
+        #[migration(20250723000000, role = "audit", schema = none)]
+        fn create_audit(tx: &mut Tx) -> Result<()> {
+            tx.execute_batch("CREATE TABLE audit (at TEXT NOT NULL)")
+        }
+    }
+}
+
+#[test]
+fn roles_may_share_a_version() {
+    let all = shared_version::MIGRATIONS.all().unwrap();
+    assert_eq!(all.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    for role in ["users", "audit"] {
+        let path = dir.path().join(format!("{role}.db"));
+        let report = strata::Migrator::new(&shared_version::MIGRATIONS, role)
+            .run(&path)
+            .unwrap();
+        assert_eq!(report.applied.len(), 1, "{role}");
+        assert_eq!(report.applied[0].version, 20250723000000);
+    }
+}

@@ -505,21 +505,23 @@ pub fn execute(
         }
         MigrateCommand::Repair { version, by } => {
             let by = by.clone().unwrap_or_else(operator);
-            let Some(role) = fleet
+            // Roles may share a version: every role that has one.
+            let roles: Vec<&str> = fleet
                 .source()
                 .all()?
                 .iter()
-                .find(|m| m.version() == *version)
+                .filter(|m| m.version() == *version)
                 .map(|m| m.role())
-            else {
+                .collect();
+            if roles.is_empty() {
                 return Err(CliError::Usage(format!(
                     "no migration {version} in this binary"
                 )));
-            };
+            }
             let repaired = fleet
                 .databases()
                 .iter()
-                .filter(|d| d.role == role)
+                .filter(|d| roles.contains(&d.role.as_str()))
                 .map(|d| fleet.migrator(&d.role).repair(&d.path, *version, &by))
                 .collect::<Result<Vec<_>, _>>()?;
             if args.json {

@@ -69,8 +69,8 @@ pub enum Error {
         known: String,
     },
 
-    /// Two migrations of the source share a version (within one crate, `#[migration]` already
-    /// refuses that at compile time).
+    /// Two migrations of the same role share a version (within one crate, `#[migration]`
+    /// already refuses that at compile time). Migrations of different roles may.
     #[error(
         "migration version {version} is used twice: by `{first}` and by `{second}`; give one of \
          them a new timestamp"

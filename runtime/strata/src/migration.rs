@@ -270,10 +270,12 @@ fn in_module(module: &str, prefix: &str) -> bool {
 
 /// Sorts by version and rejects duplicates, naming both migrations.
 pub(crate) fn sort_and_check(all: &mut [&'static Migration]) -> Result<()> {
-    all.sort_by_key(|m| m.version);
+    // Versions are unique per role: separate databases may each have a migration of the same
+    // version (histories ported from several databases do).
+    all.sort_by_key(|m| (m.version, m.role));
     for pair in all.windows(2) {
-        if pair[0].version == pair[1].version {
-            let describe = |m: &Migration| format!("{}::{}", m.module, m.name);
+        if pair[0].version == pair[1].version && pair[0].role == pair[1].role {
+            let describe = |m: &Migration| format!("{}::{} (role `{}`)", m.module, m.name, m.role);
             return Err(Error::DuplicateVersion {
                 version: pair[0].version,
                 first: describe(pair[0]),
@@ -317,6 +319,17 @@ mod tests {
     static A: Migration = Migration::__new(def(20240101000000, "a", "app::m1"));
     static B: Migration = Migration::__new(def(20240102000000, "b", "app::m2"));
     static B2: Migration = Migration::__new(def(20240102000000, "b_again", "app::m3"));
+
+    #[test]
+    fn the_same_version_in_two_roles_is_no_duplicate() {
+        static OTHER_ROLE: Migration = Migration::__new(MigrationDef {
+            role: "audit",
+            ..def(20240102000000, "b_audit", "app::m4")
+        });
+        let mut all = vec![&OTHER_ROLE, &A, &B];
+        sort_and_check(&mut all).unwrap();
+        assert_eq!(all.len(), 3);
+    }
 
     #[test]
     fn duplicates_are_reported_with_both_names() {
