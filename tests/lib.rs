@@ -2,3 +2,4 @@
 
 pub mod deploy;
 pub mod probe;
+pub mod sqlfile;

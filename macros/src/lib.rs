@@ -20,14 +20,26 @@ pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
         .into_iter()
         .next()
         .and_then(|t| t.span().local_file());
-    let source = file.and_then(|f| std::fs::read_to_string(f).ok());
-    migration::expand(args.into(), item.into(), source).into()
+    let source = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
+    let dir = file.and_then(|f| f.parent().map(std::path::Path::to_path_buf));
+    migration::expand(args.into(), item.into(), source, dir).into()
 }
 
 /// Declares the tables a migration leaves behind. See the `strata` crate.
 #[proc_macro]
 pub fn schema(input: TokenStream) -> TokenStream {
     schema::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// An SQL file's text, checked by SQLite's parser at compile time. See the `strata` crate.
+#[proc_macro]
+pub fn sql_file(input: TokenStream) -> TokenStream {
+    let dir = proc_macro::Span::call_site()
+        .local_file()
+        .and_then(|f| f.parent().map(std::path::Path::to_path_buf));
+    sql::expand_file(input.into(), dir)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

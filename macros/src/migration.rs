@@ -51,7 +51,13 @@ const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = f
 
 /// `source`: the text of the file the migration is in, when it could be read (the review shows
 /// it); otherwise the function's tokens.
-pub fn expand(args: TokenStream, item: TokenStream, source: Option<String>) -> TokenStream {
+/// `dir`: the directory of that file, where `sql_file!` paths in the function start.
+pub fn expand(
+    args: TokenStream,
+    item: TokenStream,
+    source: Option<String>,
+    dir: Option<std::path::PathBuf>,
+) -> TokenStream {
     let mut errors = Errors::default();
     let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
         let e = syn::Error::new(
@@ -69,7 +75,8 @@ pub fn expand(args: TokenStream, item: TokenStream, source: Option<String>) -> T
     match (errors.0, version) {
         (None, Some(version)) => {
             let source = source.unwrap_or_else(|| function.to_token_stream().to_string());
-            registration(&function, &args, version, &source)
+            let files = sql_files(&function.block.to_token_stream(), dir.as_deref());
+            registration(&function, &args, version, &source, &files)
         }
         (errors, _) => {
             // The function is still emitted so that errors inside it are reported too.
@@ -299,7 +306,32 @@ fn description(f: &ItemFn) -> String {
     lines.join("\n").trim().to_string()
 }
 
-fn registration(f: &ItemFn, args: &Args, version: i64, source: &str) -> TokenStream {
+/// The text of every `sql_file!("..")` the function names (in order), so that the checksum
+/// covers the files' content, not only their names.
+fn sql_files(tokens: &TokenStream, dir: Option<&std::path::Path>) -> String {
+    use proc_macro2::TokenTree;
+    let mut out = String::new();
+    let list: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    for (i, t) in list.iter().enumerate() {
+        match t {
+            TokenTree::Group(g) => out.push_str(&sql_files(&g.stream(), dir)),
+            TokenTree::Ident(id) if id == "sql_file" => {
+                let bang =
+                    matches!(list.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                if let (true, Some(TokenTree::Group(g)), Some(dir)) = (bang, list.get(i + 2), dir)
+                    && let Ok(lit) = syn::parse2::<syn::LitStr>(g.stream())
+                {
+                    let text = std::fs::read_to_string(dir.join(lit.value())).unwrap_or_default();
+                    out.push_str(&format!("sql_file:{}:{}:{text};", lit.value(), text.len()));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn registration(f: &ItemFn, args: &Args, version: i64, source: &str, files: &str) -> TokenStream {
     let ident = &f.sig.ident;
     let name = ident.to_string();
     let description = description(f);
@@ -316,7 +348,7 @@ fn registration(f: &ItemFn, args: &Args, version: i64, source: &str) -> TokenStr
     // changes what applying it does. Not `contract`: it says when the migration may run during
     // a deploy, not what it does, and may be declared after the migration was applied.
     let tokens = format!(
-        "role={role};transaction={transaction};foreign_keys_off={};{}{}",
+        "role={role};transaction={transaction};foreign_keys_off={};{}{}{files}",
         args.foreign_keys_off,
         if args.baseline { "baseline;" } else { "" },
         canonical(f.to_token_stream())
@@ -389,5 +421,29 @@ fn registration(f: &ItemFn, args: &Args, version: i64, source: &str) -> TokenStr
         #[doc(hidden)]
         #[macro_export]
         macro_rules! #marker { () => {}; }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_text_covers_what_sql_files_contain() {
+        let dir = std::env::temp_dir().join(format!("strata-sql-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let body: TokenStream = quote!({ tx.execute_batch(strata::sql_file!("a.sql")) });
+        std::fs::write(dir.join("a.sql"), "CREATE TABLE a (x);").unwrap();
+        let first = sql_files(&body, Some(&dir));
+        assert!(first.contains("CREATE TABLE a (x);"), "{first}");
+        // The same code, the file edited: another text, so another checksum.
+        std::fs::write(dir.join("a.sql"), "CREATE TABLE a (x, y);").unwrap();
+        assert_ne!(sql_files(&body, Some(&dir)), first);
+        // No sql_file!: nothing added (existing checksums stay as they were).
+        assert_eq!(
+            sql_files(&quote!({ tx.execute_batch("x") }), Some(&dir)),
+            ""
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

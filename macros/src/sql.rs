@@ -7,6 +7,46 @@ use quote::quote;
 use rusqlite::Connection;
 use syn::LitStr;
 
+/// `sql_file!("path.sql")`: the file's text (the path relative to the invoking source file, as
+/// `include_str!` has it), after SQLite's parser accepted it. The expansion also names the file
+/// through `include_str!`, so that editing it rebuilds the crate; `#[migration]` puts its
+/// content into the checksum.
+pub fn expand_file(
+    input: TokenStream,
+    dir: Option<std::path::PathBuf>,
+) -> syn::Result<TokenStream> {
+    let lit: LitStr = syn::parse2(input).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "sql_file! takes one string literal, the path of an SQL file relative to this \
+             source file: sql_file!(\"m20240101000000.sql\")",
+        )
+    })?;
+    let Some(dir) = dir else {
+        return Err(syn::Error::new(
+            lit.span(),
+            "sql_file!: cannot tell which file this is in (no source location)",
+        ));
+    };
+    let path = dir.join(lit.value());
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        syn::Error::new(
+            lit.span(),
+            format!("sql_file!: reading {}: {e}", path.display()),
+        )
+    })?;
+    check(&text).map_err(|msg| syn::Error::new(lit.span(), format!("{}: {msg}", lit.value())))?;
+    // `include_str!` resolves relative paths from the invoking file: give it an absolute one.
+    let tracked = std::fs::canonicalize(&path)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    Ok(quote!({
+        const _: &str = ::core::include_str!(#tracked);
+        #text
+    }))
+}
+
 pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let lit: LitStr = syn::parse2(input).map_err(|e| {
         syn::Error::new(

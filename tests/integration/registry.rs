@@ -88,3 +88,24 @@ fn roles_may_share_a_version() {
         assert_eq!(report.applied[0].version, 20250723000000);
     }
 }
+
+/// `sql_file!` brings an SQL file into a migration: checked at compile time, applied as written.
+#[test]
+fn a_migration_applies_its_sql_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("files.db");
+    strata::Migrator::new(&strata_tests::sqlfile::MIGRATIONS, "files")
+        .run(&path)
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let index: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'things_by_label'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(index.contains("things (label)"), "{index}");
+    let text = strata::sql_file!("../sqlfile/create_things.sql");
+    assert!(text.starts_with("-- Things, as an SQL file"));
+}

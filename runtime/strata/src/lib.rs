@@ -176,6 +176,12 @@ pub use strata_macros::schema;
 /// Only syntax is checked: statements may name tables that earlier migrations create.
 #[doc(inline)]
 pub use strata_macros::sql;
+/// An SQL file's text as a `&'static str`, checked by SQLite's parser at compile time:
+/// `tx.execute_batch(strata::sql_file!("m20240101000000_create_people.sql"))`. The path is
+/// relative to the source file (as `include_str!`'s); editing the file rebuilds the crate, and
+/// `#[migration]` puts the file's content into the migration's checksum, so editing an applied
+/// SQL file is caught like editing applied code.
+pub use strata_macros::sql_file;
 pub use tx::{Delete, Select, Tx, Update};
 
 /// Declares `pub static MIGRATIONS: strata::Source` holding every migration defined in the
