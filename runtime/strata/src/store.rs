@@ -134,6 +134,14 @@ fn header_of(path: &Path, meta: &std::fs::Metadata) -> Option<[u8; 16]> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let key = (meta.dev(), meta.ino());
+    // A kept descriptor of a file since deleted (its inode reused) is replaced: nobody can
+    // open a deleted file, so no lock that matters is dropped with it.
+    if open
+        .get(&key)
+        .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() == 0))
+    {
+        open.remove(&key);
+    }
     let file = match open.entry(key) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => e.insert(std::fs::File::open(path).ok()?),
