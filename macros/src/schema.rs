@@ -304,13 +304,22 @@ fn column_doc(table: &str, c: &ColumnInput) -> String {
 
 /// A literal default, as SQL text.
 fn parse_default(input: ParseStream) -> syn::Result<(Span, String)> {
+    // `null`: `DEFAULT NULL`, as written in many histories (for an `Option` column).
+    if input.peek(syn::Ident) && !input.peek2(syn::token::Paren) {
+        let fork = input.fork();
+        let word: Ident = fork.parse()?;
+        if word == "null" {
+            input.parse::<Ident>()?;
+            return Ok((word.span(), "NULL".to_string()));
+        }
+    }
     // `sql("CURRENT_TIMESTAMP")`: an SQL expression, used as written.
     if input.peek(syn::Ident) && input.peek2(syn::token::Paren) {
         let name: Ident = input.parse()?;
         if name != "sql" {
             return Err(syn::Error::new(
                 name.span(),
-                "expected a literal or `sql(\"expression\")`",
+                "expected a literal, `null` or `sql(\"expression\")`",
             ));
         }
         let content;
@@ -341,7 +350,7 @@ fn parse_default(input: ParseStream) -> syn::Result<(Span, String)> {
         _ => {
             return Err(syn::Error::new(
                 lit.span(),
-                "a default is a number, `true`/`false` or a string",
+                "a default is a number, `true`/`false`, a string, `null` or `sql(\"expression\")`",
             ));
         }
     };
@@ -394,6 +403,18 @@ fn validate(schema: &SchemaInput) -> syn::Result<()> {
         let mut cols = HashSet::new();
         for c in &t.columns {
             let c_name = c.name.unraw().to_string();
+            if let Some((span, d)) = &c.default
+                && d == "NULL"
+                && !type_text(&c.ty).starts_with("Option<")
+            {
+                err(
+                    *span,
+                    format!(
+                        "`{c_name}` is NOT NULL (its type is not an `Option`), so it cannot \
+                         default to NULL: make it `Option<..>`, or give another default"
+                    ),
+                );
+            }
             if !cols.insert(c_name.clone()) {
                 err(
                     c.name.span(),

@@ -187,3 +187,35 @@ fn a_down_that_does_not_restore_fails() {
         "{failures:?}"
     );
 }
+
+/// `DEFAULT NULL`, as many SQLite histories write it: declared `= null`, checked exactly.
+mod null_default {
+    use super::*;
+
+    strata::migrations!();
+
+    pub mod m1 {
+        use super::*;
+
+        strata::schema! {
+            table tags {
+                id: i64 primary key,
+                colour: Option<String> = null,
+            }
+        }
+
+        #[migration(20220311000001)]
+        fn create_tags(tx: &mut Tx) -> Result<()> {
+            tx.execute_batch(strata::sql!(
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY NOT NULL, colour TEXT DEFAULT NULL)"
+            ))
+        }
+    }
+}
+
+#[test]
+fn a_null_default_is_declared_and_checked() {
+    let checked = Harness::new(&null_default::MIGRATIONS).check().unwrap();
+    assert_eq!(checked.applied, 1);
+    assert_eq!(null_default::m1::tags::COLOUR.def().default, Some("NULL"));
+}

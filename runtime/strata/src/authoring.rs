@@ -318,6 +318,9 @@ fn rust_type(declared: &str) -> (&'static str, &'static str) {
 
 fn default_literal(sql: &str) -> String {
     let s = sql.trim();
+    if s.eq_ignore_ascii_case("null") {
+        return "null".to_string();
+    }
     if s.parse::<i64>().is_ok() || (s.parse::<f64>().is_ok() && !s.contains(['e', 'E'])) {
         return s.to_string();
     }
@@ -557,6 +560,7 @@ mod tests {
             "sql(\"strftime('%s', 'now')\")"
         );
         assert_eq!(default_literal("(1) + (2)"), "sql(\"(1) + (2)\")");
+        assert_eq!(default_literal("NULL"), "null");
         assert_eq!(default_literal("(')')"), "sql(\"')'\")");
     }
 }
