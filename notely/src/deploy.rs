@@ -390,6 +390,38 @@ impl DeployState {
         }
     }
 
+    /// What the public `GET /deploy` shows: the phase, times, pids and migration sets, but not
+    /// the log (its path and the end of it, quoted in a failure's reason) nor the binaries'
+    /// paths — those are for operators (`/admin/api/status`).
+    pub fn public(&self) -> DeployState {
+        let side = |s: &Option<Side>| {
+            s.as_ref().map(|s| Side {
+                binary: Path::new(&s.binary)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                holder: None,
+                ..s.clone()
+            })
+        };
+        DeployState {
+            reason: self.reason.as_ref().map(|r| {
+                r.split("; the end of its log")
+                    .next()
+                    .unwrap_or(r)
+                    .split("; its log (")
+                    .next()
+                    .unwrap_or(r)
+                    .to_string()
+            }),
+            old: side(&self.old),
+            new: side(&self.new),
+            controller: None,
+            log: None,
+            ..self.clone()
+        }
+    }
+
     /// The id, or `-`.
     pub fn id_or_dash(&self) -> &str {
         self.id.as_deref().unwrap_or("-")

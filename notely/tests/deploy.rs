@@ -120,6 +120,25 @@ fn admin_deploy(base: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// The deploy as operators see it (`GET /admin/api/status`): paths and the log included.
+fn operator_view(base: &str, token: &str) -> Value {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /admin/api/status HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str::<Value>(body).unwrap_or(Value::Null)["deploy"].clone()
+}
+
 /// Follows `GET /deploy` until deploy `id` is over (at most `within`); its end state.
 fn wait_for_end(base: &str, id: &str, within: Duration) -> Value {
     let until = Instant::now() + within;
@@ -260,8 +279,17 @@ fn a_new_binary_that_dies_while_starting_fails_the_deploy_and_the_old_one_serves
     let (status, started) = admin_deploy(&old.url, Some(&token), &json!({ "binary": broken }));
     assert_eq!(status, 200, "{started}");
     let id = started["id"].as_str().unwrap();
-    let end = wait_for_end(&old.url, id, Duration::from_secs(15));
-    assert_eq!(end["phase"], "FAILED", "{end}");
+    let public = wait_for_end(&old.url, id, Duration::from_secs(15));
+    assert_eq!(public["phase"], "FAILED", "{public}");
+    // The public view says why, but not what the log says nor where things are.
+    assert!(
+        public["log"].is_null()
+            && !public["reason"].as_str().unwrap().contains("it broke")
+            && public["new"]["binary"] == "broken-build",
+        "{public}"
+    );
+    let end = operator_view(&old.url, &token);
+    assert_eq!(end["id"], public["id"]);
     let reason = end["reason"].as_str().unwrap();
     assert!(
         reason.contains("exited (exit status: 1) before it was ready")
@@ -335,7 +363,8 @@ fn the_public_route_cannot_choose_the_binary() {
         cleanup.pids.push(pid);
     }
     assert_eq!(end["phase"], "READY", "{end}");
-    let launched = PathBuf::from(end["new"]["binary"].as_str().unwrap());
+    let full = operator_view(&old.url, &token(dir.path()));
+    let launched = PathBuf::from(full["new"]["binary"].as_str().unwrap());
     assert_eq!(
         launched.canonicalize().unwrap(),
         Path::new(NOTELY).canonicalize().unwrap(),

@@ -23,7 +23,7 @@ pub fn router(admin: Admin) -> Router {
 /// The newest deploy on this data directory, as either process of a deploy sees it (phase
 /// `NONE` when there was none).
 async fn show(State(admin): State<Admin>) -> Result<Json<DeployState>, Response> {
-    current(&admin).await.map(Json)
+    current(&admin).await.map(|s| Json(s.public()))
 }
 
 /// [`deploy::status`] off the async threads.
@@ -36,14 +36,15 @@ pub async fn current(admin: &Admin) -> Result<DeployState, Response> {
     }
 }
 
-/// Deploys this server's own binary; the body, if any, is ignored.
+/// Deploys this server's own binary; the body, if any, is ignored. The answer shows the
+/// deploy as `GET /deploy` does (no paths, no log).
 async fn start(State(admin): State<Admin>) -> Response {
-    begin(&admin, deploy::Request::default(), "the API").await
+    begin(&admin, deploy::Request::default(), "the API", true).await
 }
 
 /// Starts a deploy: `200 {"status": "deployment started", "timestamp": .., "id": ..,
 /// "deploy": {..}}`, 409 while one runs, 503 when it cannot start.
-pub async fn begin(admin: &Admin, request: deploy::Request, by: &str) -> Response {
+pub async fn begin(admin: &Admin, request: deploy::Request, by: &str, public: bool) -> Response {
     let Some(deployer) = admin.deployer() else {
         return DeployError::Unavailable(
             "this process cannot deploy (only a server started by `notely serve` can)".into(),
@@ -57,7 +58,7 @@ pub async fn begin(admin: &Admin, request: deploy::Request, by: &str) -> Respons
                 "status": "deployment started",
                 "timestamp": chrono::Utc::now(),
                 "id": state.id,
-                "deploy": state,
+                "deploy": if public { state.public() } else { state },
             }))
             .into_response()
         }

@@ -685,7 +685,7 @@ async fn deploy(
         binary: input.binary,
         overlap,
     };
-    crate::http::deploy::begin(&admin, request, &format!("{who} via /admin")).await
+    crate::http::deploy::begin(&admin, request, &format!("{who} via /admin"), false).await
 }
 
 #[derive(Debug, Deserialize)]
