@@ -482,12 +482,25 @@ fn heartbeat_loop(
             join_new(members, discover(), id, label, mode);
         }
         let mut all = lock(members);
+        // One connection per database and beat: the heartbeat, the blockers, the apply.
+        let conns: Vec<Option<Connection>> = all
+            .iter()
+            .map(|m| {
+                refresh(m, id, label).unwrap_or_else(|e| {
+                    tracing::warn!(database = %m.path.display(), "instance heartbeat: {e}");
+                    None
+                })
+            })
+            .collect();
+        if !may_apply(mode) {
+            continue;
+        }
         // Blockers count role-wide: a database created meanwhile (a new shard) has none of
         // its own yet, while the older instances serve its role from the others.
         let mut blocked: Vec<(String, i64)> = Vec::new();
-        for m in all.iter() {
-            if let Ok(Some(conn)) = open_existing(&m.path)
-                && let Ok(list) = deferred(&m.migrator, &conn)
+        for (m, conn) in all.iter().zip(&conns) {
+            if let Some(conn) = conn
+                && let Ok(list) = deferred(&m.migrator, conn)
             {
                 for (contract, blockers) in list {
                     if !blockers.is_empty() {
@@ -496,9 +509,11 @@ fn heartbeat_loop(
                 }
             }
         }
-        for m in all.iter_mut() {
-            if let Err(e) = beat(m, id, label, mode, &blocked) {
-                tracing::warn!(database = %m.path.display(), "instance heartbeat: {e}");
+        for (m, conn) in all.iter_mut().zip(conns) {
+            if let Some(conn) = conn
+                && let Err(e) = apply(m, conn, &blocked)
+            {
+                tracing::warn!(database = %m.path.display(), "applying deferred migrations: {e}");
             }
         }
     }
@@ -529,19 +544,11 @@ fn join_new(
     }
 }
 
-/// One heartbeat in one database: refresh this process's row (re-register if it was removed),
-/// then, unless the mode forbids it or an operator reverted something since this process
-/// joined, apply what is pending up to the first contract still blocked in any database of
-/// its role.
-fn beat(
-    m: &mut Member,
-    id: &str,
-    label: &str,
-    mode: Mode,
-    blocked: &[(String, i64)],
-) -> Result<()> {
+/// One heartbeat in one database (`None` when its file is gone): refresh this process's row,
+/// re-registering if it was removed; the connection serves the rest of the beat.
+fn refresh(m: &Member, id: &str, label: &str) -> Result<Option<Connection>> {
     let Some(conn) = open_existing(&m.path)? else {
-        return Ok(());
+        return Ok(None);
     };
     let updated = table_exists(&conn)?
         && conn.execute(
@@ -551,9 +558,13 @@ fn beat(
     if !updated {
         register(&m.migrator, &m.path, label, id)?;
     }
-    if !may_apply(mode) {
-        return Ok(());
-    }
+    Ok(Some(conn))
+}
+
+/// Unless an operator reverted something since this process joined, or the same history
+/// failed before, applies what is pending in `m` up to the first contract still blocked in any
+/// database of its role (`blocked`: role and version).
+fn apply(m: &mut Member, conn: Connection, blocked: &[(String, i64)]) -> Result<()> {
     let (rows, newest, reverted): (i64, Option<i64>, i64) = conn.query_row(
         "SELECT (SELECT count(*) FROM strata_migrations), \
          (SELECT max(version) FROM strata_migrations), \
@@ -565,7 +576,7 @@ fn beat(
         return Ok(());
     }
     let known = m.migrator.known()?;
-    let applied = history_versions(&conn)?;
+    let applied = history_versions(&conn)?.unwrap_or_default();
     let target = m.migrator.settings().target;
     let pending: Vec<&&Migration> = known
         .iter()
@@ -609,18 +620,19 @@ fn beat(
     }
 }
 
-fn history_versions(conn: &Connection) -> Result<std::collections::BTreeSet<i64>> {
+/// The applied versions; `None` when the database has no history yet.
+fn history_versions(conn: &Connection) -> Result<Option<std::collections::BTreeSet<i64>>> {
     let exists: bool = conn.query_row(
         "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'strata_migrations'",
         [],
         |r| r.get(0),
     )?;
     if !exists {
-        return Ok(std::collections::BTreeSet::new());
+        return Ok(None);
     }
     let mut stmt = conn.prepare("SELECT version FROM strata_migrations")?;
     let versions = stmt.query_map([], |r| r.get(0))?;
-    Ok(versions.collect::<rusqlite::Result<_>>()?)
+    Ok(Some(versions.collect::<rusqlite::Result<_>>()?))
 }
 
 /// The pending contract migrations of `migrator`'s role in the database behind `conn`, each
@@ -630,15 +642,9 @@ pub(crate) fn deferred(
     conn: &Connection,
 ) -> Result<Vec<(&'static Migration, Vec<Instance>)>> {
     let known = migrator.known()?;
-    let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'strata_migrations'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
+    let Some(applied) = history_versions(conn)? else {
         return Ok(Vec::new());
-    }
-    let applied = history_versions(conn)?;
+    };
     let target = migrator.settings().target;
     let mut out = Vec::new();
     for &p in &known {

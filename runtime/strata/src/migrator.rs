@@ -546,9 +546,10 @@ impl<'s> Migrator<'s> {
             .map(|m| (m.version, m.checksum.clone()))
             .collect();
         self.locked(path, |runner, state| {
-            runner.policy(&analyze(runner.known, &state.history))?;
+            let analysis = analyze(runner.known, &state.history);
+            runner.policy(&analysis)?;
             if seen.is_some() {
-                let pending: Vec<(i64, String)> = analyze(runner.known, &state.history)
+                let pending: Vec<(i64, String)> = analysis
                     .pending
                     .iter()
                     .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
