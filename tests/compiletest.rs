@@ -9,6 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "schemagen.rs"]
+mod schemagen;
+
+/// How many random schemas the introspection round trip compiles and checks.
+const ROUND_TRIPS: u64 = 24;
+
 #[test]
 fn ui() {
     let generated = generate();
@@ -52,6 +58,24 @@ fn generate() -> Vec<PathBuf> {
         made.copied_from.is_some(),
         "copied from the previous notes migration"
     );
+    // The short form, `extends` the one just written: still typed, still compiles.
+    let later = now + chrono::TimeDelta::seconds(10);
+    let short =
+        strata::authoring::new_migration_with(&mig, "tag_notes", Some("notes"), later, true)
+            .unwrap();
+    let text = std::fs::read_to_string(&short.path).unwrap();
+    assert!(
+        text.contains(&format!("extends super::{};", made.module)),
+        "{text}"
+    );
+    std::fs::write(
+        &short.path,
+        text.replace(
+            "let _ = tx;",
+            "let _ = (tx, notes::CONTENT, prev::notes::CONTENT);",
+        ),
+    )
+    .unwrap();
     // Every migration module beside the new one, as in the migrations crate (earlier
     // migrations import each other as `crate::m..`).
     let scaffolded = root.join("scaffolded.rs");
@@ -108,5 +132,66 @@ fn main() {{
         ),
     )
     .unwrap();
-    vec![scaffolded, adopt]
+    vec![scaffolded, adopt, round_trip(&root)]
+}
+
+/// Random schemas, each created by SQL, introspected, compiled, then applied: the baseline
+/// adopts the database it was read from without a change, and creates an identical schema in
+/// an empty one.
+fn round_trip(root: &Path) -> PathBuf {
+    let mut modules = String::new();
+    let mut checks = String::new();
+    for seed in 0..ROUND_TRIPS {
+        let ddl = schemagen::schema(seed);
+        let db = root.join(format!("random{seed}.db"));
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(&ddl)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{ddl}"));
+        std::fs::write(root.join(format!("random{seed}.sql")), &ddl).unwrap();
+        let code = strata::authoring::introspect(&db, &[], "main", 20200101000000).unwrap();
+        let file = root.join(format!("random{seed}.rs"));
+        std::fs::write(&file, code).unwrap();
+        modules.push_str(&format!(
+            "mod s{seed} {{\n    strata::migrations!();\n    include!({:?});\n}}\n",
+            file.canonicalize().unwrap()
+        ));
+        checks.push_str(&format!(
+            "    check({seed}, &s{seed}::MIGRATIONS, {:?});\n",
+            db.canonicalize().unwrap()
+        ));
+    }
+    let main = format!(
+        r#"{modules}
+fn snapshot(db: &std::path::Path) -> strata::SchemaSnapshot {{
+    strata::SchemaSnapshot::read(&rusqlite::Connection::open(db).unwrap()).unwrap()
+}}
+
+fn check(seed: u64, source: &'static strata::Source, db: &str) {{
+    let db = std::path::Path::new(db);
+    let original = snapshot(db);
+    let migrator = strata::Migrator::new(source, "main").backup(None);
+    // Adopts the database it was read from, changing nothing.
+    let report = migrator.run(db).unwrap_or_else(|e| panic!("seed {{seed}}: adopting: {{e}}"));
+    assert_eq!(report.applied.len(), 1, "seed {{seed}}");
+    let after = snapshot(db);
+    assert!(after.diff(&original).is_empty(), "seed {{seed}}: adoption changed the schema");
+    // Creates the same schema in an empty database.
+    let fresh = db.with_extension("fresh.db");
+    let _ = std::fs::remove_file(&fresh);
+    migrator.run(&fresh).unwrap_or_else(|e| panic!("seed {{seed}}: creating: {{e}}"));
+    let made = snapshot(&fresh);
+    let differences: Vec<String> = made.diff(&original).iter().map(ToString::to_string).collect();
+    assert!(differences.is_empty(), "seed {{seed}}: {{differences:?}}");
+    let back: Vec<String> = original.diff(&made).iter().map(ToString::to_string).collect();
+    assert!(back.is_empty(), "seed {{seed}}: {{back:?}}");
+}}
+
+fn main() {{
+{checks}}}
+"#
+    );
+    let path = root.join("round_trip.rs");
+    std::fs::write(&path, main).unwrap();
+    path
 }

@@ -24,6 +24,9 @@ struct Args {
     test_data: Option<Path>,
     /// `None` = default `SCHEMA`; `Some(None)` = `schema = none`.
     schema: Option<Option<Path>>,
+    /// `imported = "tool:version"`: the peer migration (sqlx, refinery, diesel, goose) this one
+    /// was imported from; a database whose peer history has it applied records it unrun.
+    imported: Option<syn::LitStr>,
 }
 
 /// Collects every error of the item before giving up, as serde does.
@@ -47,7 +50,11 @@ impl Errors {
 }
 
 const KNOWN: &str = "role = \"..\", no_transaction, foreign_keys = off, down = fn_name, \
-                     test_data = fn_name, schema = PATH | none, baseline, contract";
+                     test_data = fn_name, schema = PATH | none, baseline, contract, \
+                     imported = \"tool:version\"";
+
+/// The migration tools whose history tables the runner reads to adopt imported migrations.
+const PEERS: [&str; 4] = ["sqlx", "refinery", "diesel", "goose"];
 
 /// `source`: the text of the file the migration is in, when it could be read (the review shows
 /// it); otherwise the function's tokens.
@@ -75,7 +82,24 @@ pub fn expand(
     match (errors.0, version) {
         (None, Some(version)) => {
             let source = source.unwrap_or_else(|| function.to_token_stream().to_string());
-            let files = sql_files(&function.block.to_token_stream(), dir.as_deref());
+            let mut files = Vec::new();
+            collect_sql_files(
+                &function.block.to_token_stream(),
+                dir.as_deref(),
+                &mut files,
+            );
+            // An imported migration applies its peer's SQL through (at most) one file, whose
+            // text the runner hashes as the peer did to check the peer's checksum.
+            if let (Some(lit), true) = (&args.imported, files.len() > 1) {
+                return compile_error_with(
+                    syn::Error::new(
+                        lit.span(),
+                        "an imported migration applies its peer's SQL from one file: \
+                         `tx.execute_batch(strata::sql_file!(\"..\"))`, once",
+                    ),
+                    function,
+                );
+            }
             registration(&function, &args, version, &source, &files)
         }
         (errors, _) => {
@@ -100,6 +124,7 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
         down: None,
         test_data: None,
         schema: None,
+        imported: None,
     };
     let metas = match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens.clone()) {
         Ok(m) => m,
@@ -176,9 +201,22 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                 Expr::Path(p) => args.schema = Some(Some(p.path.clone())),
                 other => errors.at(other, "expected `schema = PATH` or `schema = none`"),
             },
+            ("imported", Meta::NameValue(nv)) => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) if valid_peer(&s.value()) => args.imported = Some(s.clone()),
+                other => errors.at(
+                    other,
+                    format!(
+                        "expected `imported = \"tool:version\"`, the peer migration this one was \
+                         imported from, with tool one of {}: e.g. `imported = \"sqlx:20240226153000\"`",
+                        PEERS.join(", ")
+                    ),
+                ),
+            },
             (
                 "no_transaction" | "baseline" | "contract" | "role" | "foreign_keys" | "down"
-                | "test_data" | "schema",
+                | "test_data" | "schema" | "imported",
                 _,
             ) => {
                 let usage = match key.as_str() {
@@ -189,6 +227,7 @@ fn parse_args(tokens: TokenStream, errors: &mut Errors) -> Args {
                     "foreign_keys" => "foreign_keys = off",
                     "down" => "down = fn_name",
                     "test_data" => "test_data = fn_name",
+                    "imported" => "imported = \"sqlx:20240226153000\"",
                     _ => "schema = PATH",
                 };
                 errors.at(&meta, format!("expected `{usage}`"));
@@ -211,6 +250,24 @@ fn word(expr: &Expr) -> Option<String> {
         Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
         _ => None,
     }
+}
+
+/// `tool:version`: a known tool and a version made of letters, digits, `-`, `_` or `.`.
+fn valid_peer(peer: &str) -> bool {
+    peer.split_once(':').is_some_and(|(tool, version)| {
+        PEERS.contains(&tool)
+            && !version.is_empty()
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    })
+}
+
+/// `error` and the function, emitted as it is so that errors inside it are reported too.
+fn compile_error_with(error: syn::Error, function: ItemFn) -> TokenStream {
+    let mut out = error.into_compile_error();
+    out.extend(function.into_token_stream());
+    out
 }
 
 fn valid_role(role: &str) -> bool {
@@ -306,15 +363,18 @@ fn description(f: &ItemFn) -> String {
     lines.join("\n").trim().to_string()
 }
 
-/// The text of every `sql_file!("..")` the function names (in order), so that the checksum
-/// covers the files' content, not only their names.
-fn sql_files(tokens: &TokenStream, dir: Option<&std::path::Path>) -> String {
+/// The path and text of every `sql_file!("..")` the function names (in order), so that the
+/// checksum covers the files' content, not only their names.
+fn collect_sql_files(
+    tokens: &TokenStream,
+    dir: Option<&std::path::Path>,
+    out: &mut Vec<(String, String)>,
+) {
     use proc_macro2::TokenTree;
-    let mut out = String::new();
     let list: Vec<TokenTree> = tokens.clone().into_iter().collect();
     for (i, t) in list.iter().enumerate() {
         match t {
-            TokenTree::Group(g) => out.push_str(&sql_files(&g.stream(), dir)),
+            TokenTree::Group(g) => collect_sql_files(&g.stream(), dir, out),
             TokenTree::Ident(id) if id == "sql_file" => {
                 let bang =
                     matches!(list.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
@@ -322,16 +382,37 @@ fn sql_files(tokens: &TokenStream, dir: Option<&std::path::Path>) -> String {
                     && let Ok(lit) = syn::parse2::<syn::LitStr>(g.stream())
                 {
                     let text = std::fs::read_to_string(dir.join(lit.value())).unwrap_or_default();
-                    out.push_str(&format!("sql_file:{}:{}:{text};", lit.value(), text.len()));
+                    out.push((lit.value(), text));
                 }
             }
             _ => {}
         }
     }
-    out
 }
 
-fn registration(f: &ItemFn, args: &Args, version: i64, source: &str, files: &str) -> TokenStream {
+/// The checksum's text for the SQL files of [`collect_sql_files`].
+fn sql_files_text(files: &[(String, String)]) -> String {
+    files
+        .iter()
+        .map(|(path, text)| format!("sql_file:{path}:{}:{text};", text.len()))
+        .collect()
+}
+
+#[cfg(test)]
+fn sql_files(tokens: &TokenStream, dir: Option<&std::path::Path>) -> String {
+    let mut files = Vec::new();
+    collect_sql_files(tokens, dir, &mut files);
+    sql_files_text(&files)
+}
+
+fn registration(
+    f: &ItemFn,
+    args: &Args,
+    version: i64,
+    source: &str,
+    sql_files: &[(String, String)],
+) -> TokenStream {
+    let files = sql_files_text(sql_files);
     let ident = &f.sig.ident;
     let name = ident.to_string();
     let description = description(f);
@@ -373,6 +454,20 @@ fn registration(f: &ItemFn, args: &Args, version: i64, source: &str, files: &str
         }
     };
     let up = quote_spanned!(ident.span()=> #ident);
+    // Not part of the checksum: where a migration came from does not change what it does.
+    let (imported, imported_sql) = match &args.imported {
+        Some(peer) => {
+            let sql = match sql_files.first() {
+                Some((path, text)) => quote!(::core::option::Option::Some((#path, #text))),
+                None => quote!(::core::option::Option::None),
+            };
+            (quote!(::core::option::Option::Some(#peer)), sql)
+        }
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::None),
+        ),
+    };
     // Two migrations of one crate with the same version and role define the same crate-level
     // macro name, which says what is wrong: rustc rejects the second at compile time. Other
     // roles (other databases) may use the version too.
@@ -414,6 +509,8 @@ fn registration(f: &ItemFn, args: &Args, version: i64, source: &str, files: &str
                 down: #down,
                 test_data: #test_data,
                 schema: #schema,
+                imported: #imported,
+                imported_sql: #imported_sql,
             })
         }
 
@@ -427,6 +524,56 @@ fn registration(f: &ItemFn, args: &Args, version: i64, source: &str, files: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_names_a_known_tool_and_a_version() {
+        assert!(valid_peer("sqlx:20240226153000"));
+        assert!(valid_peer("diesel:20240226153000"));
+        assert!(valid_peer("goose:1"));
+        assert!(valid_peer("refinery:12"));
+        assert!(!valid_peer("flyway:1"));
+        assert!(!valid_peer("sqlx:"));
+        assert!(!valid_peer("sqlx"));
+        assert!(!valid_peer("sqlx:1 OR 1"));
+    }
+
+    #[test]
+    fn imported_is_parsed_outside_the_checksum() {
+        let item: TokenStream = quote! {
+            fn create_users(tx: &mut Tx) -> Result<()> { tx.execute_batch("x") }
+        };
+        let with = expand(
+            quote!(20240226153000, imported = "sqlx:20240226153000"),
+            item.clone(),
+            None,
+            None,
+        )
+        .to_string();
+        let without = expand(quote!(20240226153000), item.clone(), None, None).to_string();
+        assert!(with.contains("\"sqlx:20240226153000\""), "{with}");
+        // The checksum's text (`tokens: ..`) is the same with and without it.
+        let tokens = |s: &str| {
+            s.split("tokens :")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(tokens(&with), tokens(&without));
+        let bad = expand(
+            quote!(20240226153000, imported = "flyway:1"),
+            item,
+            None,
+            None,
+        )
+        .to_string();
+        assert!(
+            bad.contains("compile_error") && bad.contains("tool:version"),
+            "{bad}"
+        );
+    }
 
     #[test]
     fn the_checksum_text_covers_what_sql_files_contain() {

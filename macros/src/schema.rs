@@ -1,272 +1,19 @@
-//! `schema! { table name { column: Type [options], .. } .. }`: parse → validate → expand.
-//!
-//! ```text
-//! table notes {
-//!     id: Uuid primary key,
-//!     creator: Uuid references accounts(id) on delete cascade,
-//!     title: Option<String> = "untitled",
-//!     index notes_by_creator (creator),
-//!     unique index notes_by_title (creator, title),
-//!     primary key (a, b),              // composite keys
-//! }
-//! ```
+//! `schema! { table name { column: Type [options], .. } .. }`: parse → validate → check with
+//! SQLite → expand. The language itself (parsing, validation, DDL) is the `strata-syntax`
+//! crate; this module adds SQLite's own check of the declared DDL, `extends`, and the code.
 
-use std::collections::HashSet;
-
-use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use rusqlite::Connection;
+use strata_syntax::{
+    Column as ColumnInput, ForeignKey, IndexTarget, Object, Schema, Table as TableInput, docs,
+    type_text,
+};
 use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream};
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, Lit, Token, Type, braced, parenthesized};
+use syn::{Attribute, Ident, Type};
 
 use crate::canonical::canonical;
-
-mod kw {
-    syn::custom_keyword!(table);
-    syn::custom_keyword!(index);
-    syn::custom_keyword!(unique);
-    syn::custom_keyword!(primary);
-    syn::custom_keyword!(key);
-    syn::custom_keyword!(references);
-    syn::custom_keyword!(on);
-    syn::custom_keyword!(delete);
-    syn::custom_keyword!(cascade);
-    syn::custom_keyword!(restrict);
-    syn::custom_keyword!(set);
-    syn::custom_keyword!(null);
-    syn::custom_keyword!(no);
-    syn::custom_keyword!(action);
-}
-
-struct SchemaInput {
-    tables: Vec<TableInput>,
-}
-
-struct TableInput {
-    attrs: Vec<Attribute>,
-    name: Ident,
-    columns: Vec<ColumnInput>,
-    indexes: Vec<IndexInput>,
-    primary_key: Option<(Span, Vec<Ident>)>,
-}
-
-struct ColumnInput {
-    attrs: Vec<Attribute>,
-    name: Ident,
-    ty: Type,
-    primary_key: bool,
-    unique: bool,
-    default: Option<(Span, String)>,
-    references: Option<(Ident, Ident, &'static str)>,
-    /// `as "VARCHAR(255)"`: the declared SQL type, instead of the Rust type's.
-    sql_type: Option<String>,
-}
-
-struct IndexInput {
-    /// The entry's doc comments (other attributes are not kept).
-    docs: Vec<Attribute>,
-    name: Ident,
-    unique: bool,
-    columns: Vec<Ident>,
-}
-
-impl Parse for SchemaInput {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut tables = Vec::new();
-        while !input.is_empty() {
-            let attrs = input.call(Attribute::parse_outer)?;
-            input.parse::<kw::table>().map_err(|e| {
-                syn::Error::new(e.span(), "expected `table name { column: Type, .. }`")
-            })?;
-            let name = input.call(Ident::parse_any)?;
-            let body;
-            braced!(body in input);
-            let mut table = TableInput {
-                attrs,
-                name,
-                columns: Vec::new(),
-                indexes: Vec::new(),
-                primary_key: None,
-            };
-            while !body.is_empty() {
-                parse_entry(&body, &mut table)?;
-                if body.is_empty() {
-                    break;
-                }
-                body.parse::<Token![,]>()?;
-            }
-            tables.push(table);
-        }
-        Ok(SchemaInput { tables })
-    }
-}
-
-fn ident_list(input: ParseStream) -> syn::Result<Vec<Ident>> {
-    let content;
-    parenthesized!(content in input);
-    Ok(
-        Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?
-            .into_iter()
-            .collect(),
-    )
-}
-
-fn parse_entry(input: ParseStream, table: &mut TableInput) -> syn::Result<()> {
-    let attrs = input.call(Attribute::parse_outer)?;
-    let is_column = input.peek2(Token![:]);
-    if !is_column && input.peek(kw::index) {
-        input.parse::<kw::index>()?;
-        let name = input.call(Ident::parse_any)?;
-        let columns = ident_list(input)?;
-        table.indexes.push(IndexInput {
-            docs: docs(&attrs),
-            name,
-            unique: false,
-            columns,
-        });
-        return Ok(());
-    }
-    if !is_column && input.peek(kw::unique) {
-        input.parse::<kw::unique>()?;
-        input.parse::<kw::index>()?;
-        let name = input.call(Ident::parse_any)?;
-        let columns = ident_list(input)?;
-        table.indexes.push(IndexInput {
-            docs: docs(&attrs),
-            name,
-            unique: true,
-            columns,
-        });
-        return Ok(());
-    }
-    if !is_column && input.peek(kw::primary) {
-        let span = input.parse::<kw::primary>()?.span;
-        input.parse::<kw::key>()?;
-        let columns = ident_list(input)?;
-        if table.primary_key.is_some() {
-            return Err(syn::Error::new(span, "the table already has a primary key"));
-        }
-        table.primary_key = Some((span, columns));
-        return Ok(());
-    }
-    let name = input.call(Ident::parse_any)?;
-    input.parse::<Token![:]>()?;
-    let ty: Type = input.parse()?;
-    let mut column = ColumnInput {
-        attrs,
-        name,
-        ty,
-        primary_key: false,
-        unique: false,
-        default: None,
-        references: None,
-        sql_type: None,
-    };
-    while !input.is_empty() && !input.peek(Token![,]) {
-        if input.peek(kw::primary) {
-            input.parse::<kw::primary>()?;
-            input.parse::<kw::key>()?;
-            column.primary_key = true;
-        } else if input.peek(kw::unique) {
-            input.parse::<kw::unique>()?;
-            column.unique = true;
-        } else if input.peek(Token![as]) {
-            input.parse::<Token![as]>()?;
-            let lit: syn::LitStr = input.parse()?;
-            column.sql_type = Some(lit.value());
-        } else if input.peek(Token![=]) {
-            input.parse::<Token![=]>()?;
-            column.default = Some(parse_default(input)?);
-        } else if input.peek(kw::references) {
-            input.parse::<kw::references>()?;
-            let table = input.call(Ident::parse_any)?;
-            let cols = ident_list(input)?;
-            let [col] = <[Ident; 1]>::try_from(cols)
-                .map_err(|_| input.error("`references table(column)` takes one column"))?;
-            let mut on_delete = "NoAction";
-            if input.peek(kw::on) {
-                input.parse::<kw::on>()?;
-                input.parse::<kw::delete>()?;
-                on_delete = if input.parse::<Option<kw::cascade>>()?.is_some() {
-                    "Cascade"
-                } else if input.parse::<Option<kw::restrict>>()?.is_some() {
-                    "Restrict"
-                } else if input.parse::<Option<kw::set>>()?.is_some() {
-                    input.parse::<kw::null>()?;
-                    "SetNull"
-                } else if input.parse::<Option<kw::no>>()?.is_some() {
-                    input.parse::<kw::action>()?;
-                    "NoAction"
-                } else {
-                    return Err(
-                        input.error("expected `cascade`, `restrict`, `set null` or `no action`")
-                    );
-                };
-            }
-            column.references = Some((table, col, on_delete));
-        } else {
-            return Err(input.error(
-                "expected `,` or a column option: `primary key`, `unique`, `= default`, \
-                 `references table(column)`, `as \"SQL TYPE\"`",
-            ));
-        }
-    }
-    table.columns.push(column);
-    Ok(())
-}
-
-/// The doc comments (`#[doc = ..]` attributes) among `attrs`.
-fn docs(attrs: &[Attribute]) -> Vec<Attribute> {
-    attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .cloned()
-        .collect()
-}
-
-/// A type as written, for docs: `Option<String>`, `&'static str`, `[u8; 16]`.
-fn type_text(ty: &Type) -> String {
-    fn write(tokens: TokenStream, out: &mut String) {
-        let mut after_word = false;
-        for tree in tokens {
-            match tree {
-                TokenTree::Ident(_) | TokenTree::Literal(_) => {
-                    if after_word {
-                        out.push(' ');
-                    }
-                    out.push_str(&tree.to_string());
-                    after_word = true;
-                }
-                TokenTree::Punct(p) => {
-                    out.push(p.as_char());
-                    if matches!(p.as_char(), ',' | ';') {
-                        out.push(' ');
-                    }
-                    after_word = false;
-                }
-                TokenTree::Group(g) => {
-                    let (open, close) = match g.delimiter() {
-                        Delimiter::Parenthesis => ("(", ")"),
-                        Delimiter::Bracket => ("[", "]"),
-                        Delimiter::Brace => ("{", "}"),
-                        Delimiter::None => ("", ""),
-                    };
-                    out.push_str(open);
-                    write(g.stream(), out);
-                    let trimmed = out.trim_end().len();
-                    out.truncate(trimmed);
-                    out.push_str(close);
-                    after_word = g.delimiter() == Delimiter::None;
-                }
-            }
-        }
-    }
-    let mut out = String::new();
-    write(ty.to_token_stream(), &mut out);
-    out.trim_end().to_string()
-}
 
 /// The generated doc of a column: its name, its table, its Rust type and its options.
 fn column_doc(table: &str, c: &ColumnInput) -> String {
@@ -277,22 +24,43 @@ fn column_doc(table: &str, c: &ColumnInput) -> String {
     if c.primary_key {
         facts.push("primary key".to_string());
     }
+    if c.autoincrement {
+        facts.push("autoincrement".to_string());
+    }
     if c.unique {
         facts.push("unique".to_string());
     }
     if let Some((_, sql)) = &c.default {
         facts.push(format!("default `{sql}`"));
     }
-    if let Some((rt, rc, on_delete)) = &c.references {
-        facts.push(format!("references `{}({})`", rt.unraw(), rc.unraw()));
-        let action = match *on_delete {
-            "Cascade" => "cascade",
-            "Restrict" => "restrict",
-            "SetNull" => "set null",
-            _ => "",
-        };
-        if !action.is_empty() {
-            facts.push(format!("on delete {action}"));
+    if let Some(collate) = &c.collate {
+        facts.push(format!("collate `{}`", collate.unraw()));
+    }
+    if let Some((expr, stored)) = &c.generated {
+        let kind = if *stored { "stored" } else { "virtual" };
+        facts.push(format!("generated `{}` ({kind})", expr.value()));
+    }
+    if let Some(check) = &c.check {
+        facts.push(format!("check `{}`", check.value()));
+    }
+    if let Some(fk) = &c.references {
+        let parents: Vec<String> = fk
+            .parent_columns
+            .iter()
+            .map(|p| p.unraw().to_string())
+            .collect();
+        facts.push(format!(
+            "references `{}({})`",
+            fk.table.unraw(),
+            parents.join(", ")
+        ));
+        for (when, action) in [("delete", fk.on_delete), ("update", fk.on_update)] {
+            if action != strata_syntax::Action::NoAction {
+                facts.push(format!("on {when} {}", action.sql().to_lowercase()));
+            }
+        }
+        if fk.deferrable {
+            facts.push("deferrable".to_string());
         }
     }
     format!(
@@ -302,183 +70,218 @@ fn column_doc(table: &str, c: &ColumnInput) -> String {
     )
 }
 
-/// A literal default, as SQL text.
-fn parse_default(input: ParseStream) -> syn::Result<(Span, String)> {
-    // `null`: `DEFAULT NULL`, as written in many histories (for an `Option` column).
-    if input.peek(syn::Ident) && !input.peek2(syn::token::Paren) {
-        let fork = input.fork();
-        let word: Ident = fork.parse()?;
-        if word == "null" {
-            input.parse::<Ident>()?;
-            return Ok((word.span(), "NULL".to_string()));
-        }
+pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let strata_syntax::Parsed {
+        base,
+        schema: own,
+        errors: syntax_errors,
+    } = strata_syntax::parse(input.clone())?;
+    if let (Some(path), None, None) = (&own.extends, &base, &syntax_errors) {
+        // Ask the extended declaration for its tokens; it calls `schema!` back with them.
+        return Ok(quote_spanned! {path.span()=> #path::__strata_schema! { #input } });
     }
-    // `sql("CURRENT_TIMESTAMP")`: an SQL expression, used as written.
-    if input.peek(syn::Ident) && input.peek2(syn::token::Paren) {
-        let name: Ident = input.parse()?;
-        if name != "sql" {
-            return Err(syn::Error::new(
-                name.span(),
-                "expected a literal, `null` or `sql(\"expression\")`",
-            ));
+    let schema_text;
+    let schema = match base {
+        Some(base) => {
+            let mut errors: Option<syn::Error> = None;
+            for (kind, name) in &own.drops {
+                let known = base.items.iter().any(|i| {
+                    i.object.kind() == *kind && i.object.name() == name.unraw().to_string()
+                });
+                if !known {
+                    let e = syn::Error::new(
+                        name.span(),
+                        format!(
+                            "`drop {} {}`: the extended declaration has no such {}",
+                            kind.word(),
+                            name.unraw(),
+                            kind.word()
+                        ),
+                    );
+                    match &mut errors {
+                        Some(all) => all.combine(e),
+                        None => errors = Some(e),
+                    }
+                }
+            }
+            if let Some(e) = errors {
+                return Err(e);
+            }
+            let merged = own.merged_with(base);
+            schema_text = canonical(merged.item_tokens());
+            merged
         }
-        let content;
-        parenthesized!(content in input);
-        let lit: syn::LitStr = content.parse()?;
-        let text = lit.value();
-        let wrapped = if text.starts_with('(') {
-            text
-        } else {
-            format!("({text})")
-        };
-        return Ok((lit.span(), wrapped));
-    }
-    let negative = input.parse::<Option<Token![-]>>()?.is_some();
-    let lit: Lit = input.parse()?;
-    let sign = if negative { "-" } else { "" };
-    let sql = match &lit {
-        Lit::Int(i)
-            if i.suffix().is_empty()
-                || i.suffix().starts_with('i')
-                || i.suffix().starts_with('u') =>
-        {
-            format!("{sign}{}", i.base10_digits())
-        }
-        Lit::Float(f) => format!("{sign}{}", f.base10_digits()),
-        Lit::Bool(b) if !negative => if b.value { "1" } else { "0" }.to_string(),
-        Lit::Str(s) if !negative => format!("'{}'", s.value().replace('\'', "''")),
-        _ => {
-            return Err(syn::Error::new(
-                lit.span(),
-                "a default is a number, `true`/`false`, a string, `null` or `sql(\"expression\")`",
-            ));
+        None => {
+            schema_text = canonical(input);
+            own
         }
     };
-    Ok((lit.span(), sql))
-}
-
-pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
-    let schema_text = canonical(input.clone());
-    let schema: SchemaInput = syn::parse2(input)?;
-    validate(&schema)?;
-    let modules = schema.tables.iter().map(expand_table);
-    let table_mods = schema.tables.iter().map(|t| &t.name);
+    // Every error at once: syntax, then the checks of what parsed, then SQLite's own (only
+    // when everything parsed, so that it is not misled by a missing entry).
+    let mut errors = syntax_errors;
+    let checked = strata_syntax::validate(&schema).and_then(|()| match errors {
+        None => check_with_sqlite(&schema),
+        Some(_) => Ok(()),
+    });
+    if let Err(e) = checked {
+        match &mut errors {
+            Some(all) => all.combine(e),
+            None => errors = Some(e),
+        }
+    }
+    if let Some(e) = errors {
+        return Err(e);
+    }
+    let modules = schema.tables().map(expand_table);
+    let table_mods = schema.tables().map(|t| &t.name);
+    let views = schema.items.iter().filter_map(|i| match &i.object {
+        Object::View(v) => {
+            let name = v.name.unraw().to_string();
+            let select = v.select.value();
+            Some(quote!(::strata::__private::ViewDef { name: #name, select: #select }))
+        }
+        _ => None,
+    });
+    let triggers = schema.items.iter().filter_map(|i| match &i.object {
+        Object::Trigger(t) => {
+            let name = t.name.unraw().to_string();
+            let body = t.body.value();
+            Some(quote!(::strata::__private::TriggerDef { name: #name, body: #body }))
+        }
+        _ => None,
+    });
+    let object_consts = schema.items.iter().filter_map(|i| {
+        let (prefix, ty, value, attrs, ident) = match &i.object {
+            Object::View(v) => {
+                let name = v.name.unraw().to_string();
+                let select = v.select.value();
+                (
+                    "VIEW",
+                    quote!(::strata::__private::ViewDef),
+                    quote!(::strata::__private::ViewDef { name: #name, select: #select }),
+                    &v.attrs,
+                    &v.name,
+                )
+            }
+            Object::Trigger(t) => {
+                let name = t.name.unraw().to_string();
+                let body = t.body.value();
+                (
+                    "TRIGGER",
+                    quote!(::strata::__private::TriggerDef),
+                    quote!(::strata::__private::TriggerDef { name: #name, body: #body }),
+                    &t.attrs,
+                    &t.name,
+                )
+            }
+            Object::Table(_) => return None,
+        };
+        let konst = format_ident!(
+            "{}_{}",
+            prefix,
+            ident.unraw().to_string().to_uppercase(),
+            span = ident.span()
+        );
+        let doc = format!(
+            "The {} `{}`, as this migration declares it.",
+            prefix.to_lowercase(),
+            ident.unraw()
+        );
+        let user_docs = with_paragraph_break(docs(attrs));
+        Some(quote! {
+            #[doc = #doc]
+            #(#user_docs)*
+            #[allow(dead_code)]
+            pub const #konst: #ty = #value;
+        })
+    });
+    let own_tokens = schema.item_tokens();
     Ok(quote! {
         #(#modules)*
+        #(#object_consts)*
 
         /// Every table of this role's database as this migration leaves it.
         #[allow(dead_code)]
         pub const SCHEMA: ::strata::Schema = ::strata::Schema::__new(
             &[#(<#table_mods::Table as ::strata::Table>::DEF),*],
+            &[#(#views),*],
+            &[#(#triggers),*],
             #schema_text,
         );
+
+        // A later migration's `schema! { extends this_module; .. }` calls this with its own
+        // declaration; this answers with that declaration after every object of this one.
+        #[doc(hidden)]
+        #[allow(unused_macros)]
+        macro_rules! __strata_schema {
+            ($($rest:tt)*) => {
+                ::strata::schema! { @base { #own_tokens } $($rest)* }
+            };
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        pub(crate) use __strata_schema;
     })
 }
 
-fn validate(schema: &SchemaInput) -> syn::Result<()> {
-    let mut errors: Option<syn::Error> = None;
-    let mut err = |span: Span, msg: String| {
-        let e = syn::Error::new(span, msg);
-        match &mut errors {
-            Some(all) => all.combine(e),
-            None => errors = Some(e),
-        }
+/// Has SQLite create the declared schema in a scratch database, object by object, so that an
+/// SQL expression, a collation, a type in a strict table or a view's query it rejects is a
+/// compile error at the object.
+fn check_with_sqlite(schema: &Schema) -> syn::Result<()> {
+    let Ok(conn) = Connection::open_in_memory() else {
+        return Ok(());
     };
-    let mut tables = HashSet::new();
-    let mut index_names = HashSet::new();
-    for t in &schema.tables {
-        let name = t.name.unraw().to_string();
-        if !tables.insert(name.clone()) {
-            err(t.name.span(), format!("table `{name}` is declared twice"));
-        }
-        if name.starts_with("sqlite_") || name.starts_with("strata_") {
-            err(
-                t.name.span(),
-                format!("table names starting with `sqlite_` or `strata_` are reserved: `{name}`"),
-            );
-        }
-        if t.columns.is_empty() {
-            err(t.name.span(), format!("table `{name}` declares no column"));
-        }
-        let mut cols = HashSet::new();
-        for c in &t.columns {
-            let c_name = c.name.unraw().to_string();
-            if let Some((span, d)) = &c.default
-                && d == "NULL"
-                && !type_text(&c.ty).starts_with("Option<")
-            {
-                err(
-                    *span,
+    let mut errors: Option<syn::Error> = None;
+    for item in &schema.items {
+        for statement in item.object.ddl() {
+            if let Err(e) = conn.execute_batch(&statement) {
+                let err = syn::Error::new(
+                    item.object.ident().span(),
                     format!(
-                        "`{c_name}` is NOT NULL (its type is not an `Option`), so it cannot \
-                         default to NULL: make it `Option<..>`, or give another default"
+                        "SQLite rejects {} `{}`: {e}\n  in: {statement}",
+                        item.object.kind().word(),
+                        item.object.name()
                     ),
                 );
-            }
-            if !cols.insert(c_name.clone()) {
-                err(
-                    c.name.span(),
-                    format!("column `{c_name}` is declared twice in `{name}`"),
-                );
-            }
-        }
-        let column_pks = t.columns.iter().filter(|c| c.primary_key).count();
-        if column_pks + usize::from(t.primary_key.is_some()) > 1 {
-            err(
-                t.name.span(),
-                format!("table `{name}` declares more than one primary key"),
-            );
-        }
-        let mut check_cols = |list: &[Ident], what: &str| {
-            for c in list {
-                if !cols.contains(&c.unraw().to_string()) {
-                    err(
-                        c.span(),
-                        format!(
-                            "{what} names column `{}`, which `{name}` does not declare",
-                            c.unraw()
-                        ),
-                    );
+                match &mut errors {
+                    Some(all) => all.combine(err),
+                    None => errors = Some(err),
                 }
-            }
-        };
-        if let Some((_, pk)) = &t.primary_key {
-            check_cols(pk, "the primary key");
-        }
-        for i in &t.indexes {
-            check_cols(&i.columns, &format!("index `{}`", i.name.unraw()));
-        }
-        for i in &t.indexes {
-            let i_name = i.name.unraw().to_string();
-            if !index_names.insert(i_name.clone()) {
-                err(i.name.span(), format!("index `{i_name}` is declared twice"));
-            }
-            if cols.contains(&i_name) {
-                err(
-                    i.name.span(),
-                    format!("index `{i_name}` has the name of a column of `{name}`"),
-                );
-            }
-        }
-    }
-    for t in &schema.tables {
-        for c in &t.columns {
-            if let Some((rt, rc, _)) = &c.references {
-                match schema.tables.iter().find(|x| x.name.unraw() == rt.unraw()) {
-                    None => err(
-                        rt.span(),
-                        format!("table `{}` is not declared in this schema", rt.unraw()),
-                    ),
-                    Some(x) if !x.columns.iter().any(|xc| xc.name.unraw() == rc.unraw()) => err(
-                        rc.span(),
-                        format!("table `{}` has no column `{}`", rt.unraw(), rc.unraw()),
-                    ),
-                    Some(_) => {}
-                }
+                break;
             }
         }
     }
     errors.map_or(Ok(()), Err)
+}
+
+/// The span for code about a column's type: errors point at the type, names resolve where
+/// `schema!` was called (which differs when an extending declaration passed it through).
+fn at(ty: &Type) -> proc_macro2::Span {
+    proc_macro2::Span::call_site().located_at(ty.span())
+}
+
+fn foreign_key_def(fk: &ForeignKey) -> TokenStream {
+    let columns = fk.columns.iter().map(|c| c.unraw().to_string());
+    let table = fk.table.unraw().to_string();
+    let parents = fk.parent_columns.iter().map(|c| c.unraw().to_string());
+    let on_delete = format_ident!("{}", fk.on_delete.variant());
+    let on_update = format_ident!("{}", fk.on_update.variant());
+    let deferrable = fk.deferrable;
+    quote!(::strata::__private::ForeignKeyDef {
+        columns: &[#(#columns),*],
+        table: #table,
+        parent_columns: &[#(#parents),*],
+        on_delete: ::strata::__private::OnDelete::#on_delete,
+        on_update: ::strata::__private::OnDelete::#on_update,
+        deferrable: #deferrable,
+    })
+}
+
+fn option_str(value: Option<String>) -> TokenStream {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
 }
 
 /// `docs` after an empty line, to follow a generated first paragraph; nothing without docs.
@@ -526,31 +329,41 @@ fn expand_table(t: &TableInput) -> TokenStream {
         let ty = &c.ty;
         let pk = c.primary_key;
         let unique = c.unique;
-        let default = match &c.default {
-            Some((_, sql)) => quote!(::core::option::Option::Some(#sql)),
+        let autoincrement = c.autoincrement;
+        let default = option_str(c.default.as_ref().map(|(_, sql)| sql.clone()));
+        let collate = option_str(c.collate.as_ref().map(|c| c.unraw().to_string()));
+        let check = option_str(c.check.as_ref().map(syn::LitStr::value));
+        let generated = match &c.generated {
+            Some((expr, stored)) => {
+                let expr = expr.value();
+                quote!(::core::option::Option::Some(::strata::__private::GeneratedDef { expr: #expr, stored: #stored }))
+            }
             None => quote!(::core::option::Option::None),
         };
         let references = match &c.references {
-            Some((rt, rc, on_delete)) => {
-                let (rt, rc) = (rt.unraw().to_string(), rc.unraw().to_string());
-                let on_delete = format_ident!("{}", on_delete);
-                quote!(::core::option::Option::Some((#rt, #rc, ::strata::__private::OnDelete::#on_delete)))
+            Some(fk) => {
+                let def = foreign_key_def(fk);
+                quote!(::core::option::Option::Some(#def))
             }
             None => quote!(::core::option::Option::None),
         };
         let sql_type = match &c.sql_type {
             Some(declared) => quote!(#declared),
-            None => quote_spanned!(ty.span()=> <#ty as ::strata::SqlType>::SQL_TYPE),
+            None => quote_spanned!(at(ty)=> <#ty as ::strata::SqlType>::SQL_TYPE),
         };
-        let nullable = quote_spanned!(ty.span()=> <#ty as ::strata::SqlType>::NULLABLE);
+        let nullable = quote_spanned!(at(ty)=> <#ty as ::strata::SqlType>::NULLABLE);
         quote! {
             ::strata::__private::ColumnDef {
                 name: #col,
                 sql_type: #sql_type,
                 nullable: #nullable,
                 primary_key: #pk,
+                autoincrement: #autoincrement,
                 unique: #unique,
                 default: #default,
+                collate: #collate,
+                check: #check,
+                generated: #generated,
                 references: #references,
             }
         }
@@ -560,16 +373,45 @@ fn expand_table(t: &TableInput) -> TokenStream {
         .as_ref()
         .map(|(_, cols)| cols.iter().map(|c| c.unraw().to_string()).collect())
         .unwrap_or_default();
+    let uniques = t.uniques.iter().map(|u| {
+        let cols = u.iter().map(|c| c.unraw().to_string());
+        quote!(&[#(#cols),*])
+    });
+    let checks = t.checks.iter().map(syn::LitStr::value);
+    let foreign_keys = t.foreign_keys.iter().map(foreign_key_def);
+    let (strict, without_rowid) = (t.strict, t.without_rowid);
     let index_defs = t.indexes.iter().map(|i| {
         let i_name = i.name.unraw().to_string();
-        let cols = i.columns.iter().map(|c| c.unraw().to_string());
+        let cols = i.terms.iter().map(|term| match &term.target {
+            IndexTarget::Column(c) => c.unraw().to_string(),
+            IndexTarget::Expr(e) => e.value(),
+        });
+        let terms = i.terms.iter().map(|term| {
+            let (target, expression) = match &term.target {
+                IndexTarget::Column(c) => (c.unraw().to_string(), false),
+                IndexTarget::Expr(e) => (e.value(), true),
+            };
+            let collate = option_str(term.collate.as_ref().map(|c| c.unraw().to_string()));
+            let desc = match term.desc {
+                Some(d) => quote!(::core::option::Option::Some(#d)),
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(::strata::__private::IndexTermDef { target: #target, expression: #expression, collate: #collate, desc: #desc })
+        });
         let unique = i.unique;
-        quote!(::strata::__private::IndexDef { name: #i_name, columns: &[#(#cols),*], unique: #unique })
+        let predicate = option_str(i.predicate.as_ref().map(syn::LitStr::value));
+        quote!(::strata::__private::IndexDef {
+            name: #i_name,
+            columns: &[#(#cols),*],
+            terms: &[#(#terms),*],
+            unique: #unique,
+            predicate: #predicate,
+        })
     });
     let column_consts = t.columns.iter().enumerate().map(|(i, c)| {
         let konst = const_name(&c.name);
         let ty = &c.ty;
-        let column_type = quote_spanned!(ty.span()=> ::strata::Column<Table, #ty>);
+        let column_type = quote_spanned!(at(ty)=> ::strata::Column<Table, #ty>);
         let doc = column_doc(&name, c);
         let user_docs = with_paragraph_break(docs(&c.attrs));
         quote! {
@@ -580,11 +422,7 @@ fn expand_table(t: &TableInput) -> TokenStream {
     });
     let index_consts = t.indexes.iter().enumerate().map(|(i, idx)| {
         let konst = const_name(&idx.name);
-        let columns: Vec<String> = idx
-            .columns
-            .iter()
-            .map(|c| format!("`{}`", c.unraw()))
-            .collect();
+        let columns: Vec<String> = idx.terms.iter().map(|t| format!("`{}`", t.sql())).collect();
         let doc = format!(
             "{} `{}` of table `{name}`, on {}.",
             if idx.unique { "Unique index" } else { "Index" },
@@ -600,11 +438,11 @@ fn expand_table(t: &TableInput) -> TokenStream {
     });
     let getters = t.columns.iter().enumerate().map(|(i, c)| {
         let ty = &c.ty;
-        quote_spanned!(ty.span()=> ::strata::__private::column_value::<#ty>(row, #i)?)
+        quote_spanned!(at(ty)=> ::strata::__private::column_value::<#ty>(row, #i)?)
     });
     let values = t.columns.iter().map(|c| {
         let (ty, field) = (&c.ty, &c.name);
-        quote_spanned!(ty.span()=> ::strata::__private::sql_param::<#ty>(&self.#field))
+        quote_spanned!(at(ty)=> ::strata::__private::sql_param::<#ty>(&self.#field))
     });
     let row_doc = format!("A row of `{name}`, as this migration declares it.");
     let table_doc = format!("The `{name}` table, as this migration declares it.");
@@ -630,6 +468,11 @@ fn expand_table(t: &TableInput) -> TokenStream {
                     name: #name,
                     columns: &[#(#column_defs),*],
                     primary_key: &[#(#primary_key),*],
+                    uniques: &[#(#uniques),*],
+                    checks: &[#(#checks),*],
+                    foreign_keys: &[#(#foreign_keys),*],
+                    strict: #strict,
+                    without_rowid: #without_rowid,
                     indexes: &[#(#index_defs),*],
                 };
             }
@@ -674,12 +517,15 @@ mod tests {
 
     #[test]
     fn column_docs_name_type_and_options() {
-        let schema: SchemaInput = syn::parse_str(
+        let schema = strata_syntax::parse_strict(
             "table notes { creator: Uuid references accounts(id) on delete cascade, \
-             title: Option<String> as \"VARCHAR(100)\" unique = \"untitled\" }",
+             title: Option<String> as \"VARCHAR(100)\" unique = \"untitled\" }"
+                .parse()
+                .unwrap(),
         )
-        .unwrap();
-        let t = &schema.tables[0];
+        .unwrap_or_else(|_| panic!("parse"))
+        .schema;
+        let t = schema.tables().next().unwrap();
         assert_eq!(
             column_doc("notes", &t.columns[0]),
             "Column `creator` of table `notes` (`Uuid`, references `accounts(id)`, on delete \

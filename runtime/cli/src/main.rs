@@ -2,6 +2,8 @@
 //!
 //!     strata new <name> [--role R] [--dir migrations/src]
 //!     strata introspect <DB> [--table T]... [--role R] [--version V]
+//!     strata import --from sqlx|refinery|diesel|goose <DIR> [--out migrations/src] [--role R]
+//!                   [--database DB] [--base-time '2000-01-01 00:00:00']
 //!     strata split --source SRC.db --table T --key COL --shards N --out DIR [--readers K]
 //!                  [--batch B] [--resume] [--placement hash|logical] [--log-format text|json]
 //!     strata split verify --source SRC.db --table T --key COL --shards N --out DIR
@@ -42,6 +44,29 @@ enum Command {
         /// Version of the baseline migration (default: now, UTC).
         #[arg(long)]
         version: Option<i64>,
+    },
+    /// Turn a sqlx, refinery, diesel or goose migrations folder into Strata migrations (the
+    /// SQL verbatim beside each, declarations from a replay), registered in <out>/lib.rs. With
+    /// --database, tell (read-only) what that database will adopt; exit 3 on a problem.
+    Import {
+        /// The tool the folder is written for.
+        #[arg(long, value_parser = ["sqlx", "refinery", "diesel", "goose"])]
+        from: String,
+        /// The peer's migrations folder.
+        dir: PathBuf,
+        /// Where to write the Strata migrations (created if missing).
+        #[arg(long, default_value = "migrations/src")]
+        out: PathBuf,
+        /// Role of the migrations.
+        #[arg(long, default_value = strata::DEFAULT_ROLE)]
+        role: String,
+        /// A database the peer migrated: check what the runner will adopt, before switching.
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// Sequential peer versions n (refinery's V1, goose's 00001) become this UTC time plus
+        /// n seconds.
+        #[arg(long, default_value = "2000-01-01 00:00:00")]
+        base_time: String,
     },
     /// Split a table into shard databases by a key: offline, resumable, exact. `split verify`
     /// compares the shards with the source.
@@ -268,8 +293,126 @@ fn split(args: SplitArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `strata import`: read, replay and write; then, with a database, what it will adopt.
+fn import(
+    from: &str,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    role: &str,
+    database: Option<&std::path::Path>,
+    base_time: &str,
+) -> Result<ExitCode> {
+    use strata::import::{self, Decision, Tool};
+    let tool = Tool::from_name(from).context("unknown tool")?;
+    let base = import::parse_base_time(base_time)?;
+    let plan = import::plan(tool, dir, role, base)
+        .with_context(|| format!("importing {} from {}", tool, dir.display()))?;
+    for w in &plan.warnings {
+        println!("skipped {w}");
+    }
+    for m in &plan.migrations {
+        let how = if m.mapped {
+            format!(
+                "; {tool} version {} counted as seconds after {base_time}",
+                m.peer.version
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "{} -> {} (version {}{how})",
+            m.peer.source, m.module, m.version
+        );
+    }
+    let written = import::write(&plan, out)?;
+    println!(
+        "wrote {} file(s) to {}{}",
+        written.written.len(),
+        out.display(),
+        if written.unchanged.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} already there, unchanged)", written.unchanged.len())
+        }
+    );
+    if let Some(lib) = &written.registered_in {
+        println!(
+            "{} {}",
+            if written.created_lib {
+                "created"
+            } else {
+                "registered the modules in"
+            },
+            lib.display()
+        );
+    }
+    let Some(database) = database else {
+        println!(
+            "next: build, and run the migrator on a database {tool} made: what {} records as \
+             applied is adopted (recorded, not run); `--database DB` checks one first",
+            tool.history_table()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let check = import::check_database(&plan, database)
+        .with_context(|| format!("checking {}", database.display()))?;
+    println!("{}:", database.display());
+    if !check.table_found {
+        println!(
+            "  no {} table: nothing to adopt, every migration runs",
+            check.table
+        );
+    }
+    if let Some(role) = &check.strata_role {
+        println!("  Strata already ran on it (role `{role}`)");
+    }
+    for e in &check.entries {
+        let what = if e.in_strata_history {
+            "already in Strata's history".to_string()
+        } else {
+            match &e.decision {
+                Decision::Adopt { checked: true } => "adopt (checksum matches)".to_string(),
+                Decision::Adopt { checked: false } => {
+                    format!("adopt ({tool} keeps no checksum)")
+                }
+                Decision::Run => "run (not applied by the peer)".to_string(),
+                Decision::Failed => "REFUSED: the peer recorded it as failed".to_string(),
+                Decision::Mismatch { recorded, computed } => {
+                    format!("REFUSED: checksum mismatch (recorded {recorded}, file {computed})")
+                }
+            }
+        };
+        println!("  {} {}: {what}", e.version, e.source);
+    }
+    for v in &check.unknown {
+        println!(
+            "  {tool} version {v}: applied, but not in {}",
+            dir.display()
+        );
+    }
+    let problems = check.problems();
+    if problems.is_empty() {
+        println!("ok: switching adopts what {tool} applied and runs the rest");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("the runner would refuse this database:");
+        for p in &problems {
+            println!("  {p}");
+        }
+        Ok(ExitCode::from(3))
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Import {
+            from,
+            dir,
+            out,
+            role,
+            database,
+            base_time,
+        } => return import(&from, &dir, &out, &role, database.as_deref(), &base_time),
         Command::Split(args) => return split(*args),
         Command::New(args) => {
             let mut out = std::io::stdout().lock();

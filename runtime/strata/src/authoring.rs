@@ -1,6 +1,7 @@
 //! Writing migrations: scaffold the next one from the previous one's schema (`strata new`), and
 //! adopt an existing database by printing its schema as a declaration (`strata introspect`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,8 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::inspect::{SchemaSnapshot, TableInfo};
+use crate::inspect::{ColumnInfo, ForeignKeyInfo, IndexTerm, SchemaSnapshot, TableInfo};
+use crate::sqltext;
 use crate::store;
 
 /// A migration file found in a migrations directory.
@@ -163,6 +165,22 @@ pub fn new_migration(
     role: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<NewMigration> {
+    new_migration_with(dir, name, role, now, false)
+}
+
+/// [`new_migration`], and with `inherit` the short form of the declaration: `extends` the
+/// previous migration of the role, so that only the tables this one changes are written out.
+///
+/// # Errors
+///
+/// As [`new_migration`].
+pub fn new_migration_with(
+    dir: &Path,
+    name: &str,
+    role: Option<&str>,
+    now: DateTime<Utc>,
+    inherit: bool,
+) -> Result<NewMigration> {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
@@ -221,8 +239,17 @@ pub fn new_migration(
     }
     let schema = previous.and_then(|p| schema_of(p, &all));
     let _ = writeln!(text);
-    match schema {
-        Some(body) => {
+    match (schema, previous) {
+        (Some(_), Some(prev)) if inherit => {
+            let _ = writeln!(
+                text,
+                "// The tables of `{role}` as this migration leaves them: those of {module} and,\n\
+                 // declared here in full, each table this migration adds or changes.\n\
+                 strata::schema! {{\n    extends super::{module};\n}}",
+                module = prev.module
+            );
+        }
+        (Some(body), _) => {
             let _ = writeln!(
                 text,
                 "// The tables of `{role}` as this migration leaves them: copied from {}; change them.",
@@ -230,7 +257,7 @@ pub fn new_migration(
             );
             let _ = writeln!(text, "strata::schema! {{{body}}}");
         }
-        None => {
+        (None, _) => {
             let _ = writeln!(
                 text,
                 "// The tables of `{role}` as this migration leaves them, e.g.\n\
@@ -299,134 +326,346 @@ fn register(dir: &Path, module: &str) -> Result<Option<PathBuf>> {
     Ok(Some(lib))
 }
 
-/// The Rust type and, when its SQL type differs from the declared one, the `as ".."` override.
+/// The Rust type of a column declared with SQL type `declared` (without its `Option`), and the
+/// SQL type that Rust type maps to; when that is not `declared` (ignoring case), the column
+/// needs `as "declared"`.
 fn rust_type(declared: &str) -> (&'static str, &'static str) {
-    let upper = declared.to_ascii_uppercase();
-    // SQLite's affinity rules (https://www.sqlite.org/datatype3.html#determination_of_column_affinity).
-    if upper.contains("INT") {
+    let upper = declared.trim().to_ascii_uppercase();
+    // SQLite's affinity rules (https://www.sqlite.org/datatype3.html#determination_of_column_affinity),
+    // with booleans and dates given the Rust types their values usually have.
+    if upper.is_empty() || upper == "ANY" {
+        ("strata::Value", "")
+    } else if upper.contains("INT") {
         ("i64", "INTEGER")
+    } else if upper.starts_with("BOOL") {
+        ("bool", "INTEGER")
     } else if upper.contains("CHAR") || upper.contains("CLOB") || upper.contains("TEXT") {
         ("String", "TEXT")
-    } else if upper.is_empty() || upper.contains("BLOB") {
+    } else if upper.contains("BLOB") {
         ("Vec<u8>", "BLOB")
     } else if upper.contains("REAL") || upper.contains("FLOA") || upper.contains("DOUB") {
         ("f64", "REAL")
+    } else if upper.contains("DATE") || upper.contains("TIME") {
+        ("String", "TEXT")
     } else {
-        ("f64", "NUMERIC")
+        ("f64", "REAL")
     }
 }
 
-fn default_literal(sql: &str) -> String {
-    let s = sql.trim();
-    if s.eq_ignore_ascii_case("null") {
-        return "null".to_string();
-    }
-    if s.parse::<i64>().is_ok() || (s.parse::<f64>().is_ok() && !s.contains(['e', 'E'])) {
-        return s.to_string();
-    }
-    if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
-        let inner = s[1..s.len() - 1].replace("''", "'");
-        return format!("{inner:?}");
-    }
-    format!("sql({:?})", without_outer_parens(s))
-}
-
-/// `expr` without one pair of parentheses around all of it (`(strftime('%s', 'now'))` →
-/// `strftime('%s', 'now')`); anything else as it is — a trailing `)` that closes a call stays.
-fn without_outer_parens(expr: &str) -> &str {
-    let Some(inner) = expr.strip_prefix('(').and_then(|e| e.strip_suffix(')')) else {
-        return expr;
-    };
-    // The first `(` must close at the very end: count depth outside quoted text.
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    for (i, c) in expr.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"' | '`') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 && i + 1 < expr.len() {
-                    return expr;
-                }
+/// `s` as a Rust string literal on one line.
+fn rust_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
-            _ => {}
+            c => out.push(c),
         }
     }
-    inner.trim()
+    out.push('"');
+    out
 }
 
-fn declare_table(t: &TableInfo, snapshot: &SchemaSnapshot, out: &mut String) {
-    let pk: Vec<&str> = {
-        let mut cols: Vec<_> = t.columns.iter().filter(|c| c.primary_key > 0).collect();
-        cols.sort_by_key(|c| c.primary_key);
-        cols.iter().map(|c| c.name.as_str()).collect()
+/// `s` as a Rust string literal that keeps its line breaks (for a view's or trigger's SQL).
+fn rust_text(s: &str) -> String {
+    let lines: Vec<String> = s
+        .split('\n')
+        .map(|l| {
+            let quoted = rust_str(l);
+            quoted[1..quoted.len() - 1].to_string()
+        })
+        .collect();
+    format!("\"{}\"", lines.join("\n"))
+}
+
+/// Rust's keywords, strict and reserved: a name that is one is written `r#name`.
+const RUST_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use",
+    "virtual", "where", "while", "yield",
+];
+
+/// `name` as a Rust identifier (`r#type` for a keyword); `None` when it cannot be one.
+fn rust_ident(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name != "_";
+    if !valid || matches!(name, "self" | "Self" | "super" | "crate") {
+        return None;
+    }
+    Some(if RUST_KEYWORDS.contains(&name) {
+        format!("r#{name}")
+    } else {
+        name.to_string()
+    })
+}
+
+/// A default as `schema!` writes it: `null`, a number or string literal, or `sql("expr")`
+/// (without parentheses around all of it; `schema!` adds them).
+fn default_literal(sql: &str) -> String {
+    let tokens = sqltext::tokenize(sql);
+    let inner = sqltext::strip_outer_parens(&tokens);
+    // A number `schema!` writes back as it is: no leading zeros, no exponent, no `_`.
+    let plain_number = |t: &sqltext::Token<'_>| {
+        let digits = |s: &str| {
+            !s.is_empty()
+                && s.bytes().all(|b| b.is_ascii_digit())
+                && (s == "0" || !s.starts_with('0'))
+        };
+        t.kind == sqltext::Kind::Number
+            && match t.text.split_once('.') {
+                None => digits(t.text) && t.text.parse::<i64>().is_ok(),
+                Some((int, frac)) => {
+                    digits(int) && !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit())
+                }
+            }
     };
-    let uniques: Vec<&Vec<String>> = snapshot
+    match inner {
+        [w] if w.is("null") => "null".to_string(),
+        [n] if plain_number(n) => n.text.to_string(),
+        [minus, n] if minus.text == "-" && plain_number(n) => format!("-{}", n.text),
+        [s] if s.kind == sqltext::Kind::Str => {
+            let text = &s.text[1..s.text.len() - 1];
+            rust_str(&text.replace("''", "'"))
+        }
+        _ => format!("sql({})", rust_str(&sqltext::tidy_expr(sql))),
+    }
+}
+
+/// `on delete ..` / `on update ..` for an action as SQLite names it; empty for `NO ACTION`.
+fn action(on: &str, sqlite: &str) -> String {
+    match sqlite {
+        "CASCADE" => format!(" on {on} cascade"),
+        "RESTRICT" => format!(" on {on} restrict"),
+        "SET NULL" => format!(" on {on} set null"),
+        "SET DEFAULT" => format!(" on {on} set default"),
+        _ => String::new(),
+    }
+}
+
+/// `references parent(cols) [on delete ..] [on update ..] [deferrable]`.
+fn references(fk: &ForeignKeyInfo) -> String {
+    let mut s = format!(
+        "references {}",
+        rust_ident(&fk.table).unwrap_or(fk.table.clone())
+    );
+    if fk.to.iter().any(|t| !t.is_empty()) {
+        let cols: Vec<String> = fk
+            .to
+            .iter()
+            .map(|c| rust_ident(c).unwrap_or(c.clone()))
+            .collect();
+        let _ = write!(s, "({})", cols.join(", "));
+    }
+    s.push_str(&action("delete", &fk.on_delete));
+    s.push_str(&action("update", &fk.on_update));
+    if fk.deferred {
+        s.push_str(" deferrable");
+    }
+    s
+}
+
+/// Why `t` cannot be declared: a name that is no Rust identifier.
+fn undeclarable(t: &TableInfo) -> Option<String> {
+    if rust_ident(&t.name).is_none() {
+        return Some(format!("its name `{}` is no Rust identifier", t.name));
+    }
+    t.columns
+        .iter()
+        .find(|c| rust_ident(&c.name).is_none())
+        .map(|c| format!("column `{}` has a name that is no Rust identifier", c.name))
+}
+
+/// A term of an automatic (constraint) index as written in `CREATE TABLE`, for a comment.
+fn constraint_term(t: &IndexTerm) -> String {
+    let mut s = t.column.clone();
+    if t.collation != "binary" {
+        let _ = write!(s, " COLLATE {}", t.collation.to_ascii_uppercase());
+    }
+    if t.desc {
+        s.push_str(" DESC");
+    }
+    s
+}
+
+fn declare_table(
+    t: &TableInfo,
+    snapshot: &SchemaSnapshot,
+    sql: &BTreeMap<String, String>,
+    out: &mut String,
+) {
+    let parsed = sql
+        .get(&t.name)
+        .and_then(|s| sqltext::parse_create_table(s));
+    let ident = |n: &str| rust_ident(n).unwrap_or_else(|| n.to_string());
+    let column = |name: &str| t.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name));
+    // A constraint term in the column's own collation, ascending, is written as the column.
+    let plain_term = |term: &IndexTerm| {
+        !term.desc
+            && column(&term.column)
+                .is_some_and(|c| term.collation == c.collation.as_deref().unwrap_or("binary"))
+    };
+    let mut pk: Vec<&ColumnInfo> = t.columns.iter().filter(|c| c.primary_key > 0).collect();
+    pk.sort_by_key(|c| c.primary_key);
+    let single_pk = (pk.len() == 1).then(|| pk[0].name.as_str());
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(pk_index) = snapshot
+        .indexes
+        .values()
+        .find(|i| i.table == t.name && i.origin == "pk")
+        && !pk_index.terms.iter().all(plain_term)
+    {
+        let terms: Vec<String> = pk_index.terms.iter().map(constraint_term).collect();
+        notes.push(format!(
+            "the primary key is ({}): `schema!` declares its columns, not their order or collation",
+            terms.join(", ")
+        ));
+    }
+    // UNIQUE constraints: on the column when it is one plain column, else at the table level.
+    let mut column_unique: Vec<&str> = Vec::new();
+    let mut table_uniques: Vec<Vec<String>> = Vec::new();
+    for u in snapshot
         .indexes
         .values()
         .filter(|i| i.table == t.name && i.origin == "u")
-        .map(|i| &i.columns)
-        .collect();
-    let _ = writeln!(out, "    table {} {{", t.name);
-    for c in t.columns.iter().filter(|c| c.hidden == 0) {
-        let (ty, affinity) = rust_type(&c.sql_type);
-        let single_pk = pk.len() == 1 && pk[0] == c.name;
-        let not_null = c.not_null || (single_pk && affinity == "INTEGER");
-        let mut line = if not_null {
-            format!("        {}: {ty}", c.name)
+    {
+        if let [term] = u.terms.as_slice()
+            && plain_term(term)
+            && !column_unique
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&term.column))
+        {
+            column_unique.push(&term.column);
+            continue;
+        }
+        if !u.terms.iter().all(plain_term) {
+            let terms: Vec<String> = u.terms.iter().map(constraint_term).collect();
+            notes.push(format!(
+                "UNIQUE ({}): `schema!` declares its columns, not their order or collation",
+                terms.join(", ")
+            ));
+        }
+        table_uniques.push(u.terms.iter().map(|term| ident(&term.column)).collect());
+    }
+    // Foreign keys: a column's first single-column key on the column, the others at the
+    // table level.
+    let mut column_fk: Vec<(&str, &ForeignKeyInfo)> = Vec::new();
+    let mut table_fks: Vec<&ForeignKeyInfo> = Vec::new();
+    // In declaration order (SQLite numbers them backwards).
+    for fk in t.foreign_keys.iter().rev() {
+        if fk.match_type != "NONE" {
+            notes.push(format!(
+                "foreign key ({}) says MATCH {}, which SQLite ignores and `schema!` does not declare",
+                fk.from.join(", "),
+                fk.match_type
+            ));
+        }
+        match fk.from.as_slice() {
+            [one] if !column_fk.iter().any(|(c, _)| c == one) => column_fk.push((one, fk)),
+            _ => table_fks.push(fk),
+        }
+    }
+    let parsed_column = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|p| p.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+    };
+    let mut table_checks: Vec<String> = Vec::new();
+    let _ = writeln!(out, "    table {} {{", ident(&t.name));
+    for note in &notes {
+        let _ = writeln!(out, "        // Note: {note}.");
+    }
+    for c in t.columns.iter().filter(|c| c.hidden != 1) {
+        let (ty, ty_sql) = rust_type(&c.sql_type);
+        let is_pk = single_pk == Some(c.name.as_str());
+        let mut line = if c.not_null {
+            format!("        {}: {ty}", ident(&c.name))
         } else {
-            format!("        {}: Option<{ty}>", c.name)
+            format!("        {}: Option<{ty}>", ident(&c.name))
         };
-        if !c.sql_type.eq_ignore_ascii_case(affinity) {
-            let _ = write!(line, " as {:?}", c.sql_type);
+        if !c.sql_type.trim().eq_ignore_ascii_case(ty_sql) {
+            let _ = write!(line, " as {}", rust_str(&c.sql_type));
         }
-        if single_pk {
+        if is_pk {
             line.push_str(" primary key");
+            if t.autoincrement {
+                line.push_str(" autoincrement");
+            }
         }
-        if uniques.iter().any(|u| u.len() == 1 && u[0] == c.name) {
+        if column_unique
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(&c.name))
+        {
             line.push_str(" unique");
         }
-        if let Some(d) = c
-            .default
-            .as_deref()
-            .filter(|d| !d.eq_ignore_ascii_case("NULL"))
-        {
-            let _ = write!(line, " = {}", default_literal(d));
-        }
-        if let Some(fk) = t
-            .foreign_keys
-            .iter()
-            .find(|f| f.from.len() == 1 && f.from[0] == c.name)
-        {
-            let _ = write!(line, " references {}({})", fk.table, fk.to[0]);
-            match fk.on_delete.as_str() {
-                "CASCADE" => line.push_str(" on delete cascade"),
-                "RESTRICT" => line.push_str(" on delete restrict"),
-                "SET NULL" => line.push_str(" on delete set null"),
-                _ => {}
+        if let Some(d) = &c.default {
+            let literal = default_literal(d);
+            if literal == "null" && c.not_null {
+                line.push_str(" = sql(\"NULL\")");
+            } else {
+                let _ = write!(line, " = {literal}");
             }
+        }
+        if let Some(collation) = &c.collation {
+            let _ = write!(line, " collate {}", ident(collation));
+        }
+        let written = parsed_column(&c.name);
+        let mut checks = written.map(|w| w.checks.clone()).unwrap_or_default();
+        if !checks.is_empty() {
+            let first = checks.remove(0);
+            let _ = write!(line, " check({})", rust_str(&first));
+            table_checks.extend(checks);
+        }
+        if matches!(c.hidden, 2 | 3) {
+            let expr = written
+                .and_then(|w| w.generated.clone())
+                .or_else(|| c.generated.clone())
+                .unwrap_or_default();
+            let _ = write!(line, " generated({})", rust_str(&expr));
+            if c.hidden == 3 {
+                line.push_str(" stored");
+            }
+        }
+        if let Some((_, fk)) = column_fk
+            .iter()
+            .find(|(col, _)| col.eq_ignore_ascii_case(&c.name))
+        {
+            let _ = write!(line, " {}", references(fk));
         }
         let _ = writeln!(out, "{line},");
     }
     if pk.len() > 1 {
-        let _ = writeln!(out, "        primary key ({}),", pk.join(", "));
+        let cols: Vec<String> = pk.iter().map(|c| ident(&c.name)).collect();
+        let _ = writeln!(out, "        primary key ({}),", cols.join(", "));
     }
-    for u in uniques.iter().filter(|u| u.len() > 1) {
+    for u in &table_uniques {
+        let _ = writeln!(out, "        unique ({}),", u.join(", "));
+    }
+    let own_checks = parsed
+        .as_ref()
+        .map(|p| p.checks.clone())
+        .unwrap_or_default();
+    for check in own_checks.iter().chain(&table_checks) {
+        let _ = writeln!(out, "        check({}),", rust_str(check));
+    }
+    for fk in &table_fks {
+        let cols: Vec<String> = fk.from.iter().map(|c| ident(c)).collect();
         let _ = writeln!(
             out,
-            "        // not declarable: UNIQUE ({}) constraint",
-            u.join(", ")
-        );
-    }
-    for f in t.foreign_keys.iter().filter(|f| f.from.len() > 1) {
-        let _ = writeln!(
-            out,
-            "        // not declarable: composite foreign key ({}) to {}",
-            f.from.join(", "),
-            f.table
+            "        foreign key ({}) {},",
+            cols.join(", "),
+            references(fk)
         );
     }
     for i in snapshot
@@ -434,40 +673,95 @@ fn declare_table(t: &TableInfo, snapshot: &SchemaSnapshot, out: &mut String) {
         .values()
         .filter(|i| i.table == t.name && i.origin == "c")
     {
-        if i.partial || i.columns.iter().any(|c| c == "<expr>") {
+        if rust_ident(&i.name).is_none() {
             let _ = writeln!(
                 out,
-                "        // not declarable: partial or expression index {}",
+                "        // Not declarable: index `{}` (its name is no Rust identifier; rename it).",
                 i.name
             );
             continue;
         }
-        let unique = if i.unique { "unique " } else { "" };
-        let _ = writeln!(
-            out,
-            "        {unique}index {} ({}),",
-            i.name,
-            i.columns.join(", ")
+        let written = sql
+            .get(&i.name)
+            .and_then(|s| sqltext::parse_create_index(s));
+        let terms: Vec<String> = i
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(n, term)| {
+                let w = written.as_ref().and_then(|w| w.terms.get(n));
+                let mut s = match &term.expr {
+                    Some(e) => format!(
+                        "expr({})",
+                        rust_str(&w.map_or_else(|| e.clone(), |w| w.expr.clone()))
+                    ),
+                    None => ident(&term.column),
+                };
+                // The collation as written; without the text, the one SQLite reports when it
+                // is not the column's.
+                let collation = match w {
+                    Some(w) => w.collation.clone(),
+                    None => column(&term.column)
+                        .filter(|c| term.collation != c.collation.as_deref().unwrap_or("binary"))
+                        .map(|_| term.collation.clone()),
+                };
+                if let Some(collation) = collation {
+                    let _ = write!(s, " collate {}", ident(&collation));
+                }
+                if term.desc {
+                    s.push_str(" desc");
+                }
+                s
+            })
+            .collect();
+        let mut line = format!(
+            "        {}index {} ({})",
+            if i.unique { "unique " } else { "" },
+            ident(&i.name),
+            terms.join(", ")
         );
+        let condition = written
+            .and_then(|w| w.where_clause)
+            .or_else(|| i.where_clause.clone());
+        if let Some(w) = condition {
+            let _ = write!(line, " where({})", rust_str(&w));
+        }
+        let _ = writeln!(out, "{line},");
     }
-    let _ = writeln!(out, "    }}");
+    let mut options = Vec::new();
+    if t.strict {
+        options.push("strict");
+    }
+    if t.without_rowid {
+        options.push("without rowid");
+    }
+    if options.is_empty() {
+        let _ = writeln!(out, "    }}");
+    } else {
+        let _ = writeln!(out, "    }} {}", options.join(", "));
+    }
 }
 
+use crate::inspect::PEER_HISTORY_TABLES;
+
 /// A migration file adopting the database at `path`: a `schema!` declaration of its tables
-/// (all, or those named) and a `baseline` migration creating them. Applied to that database,
-/// the baseline is recorded without changing anything; applied to an empty one, it creates
-/// the tables.
+/// (all, or those named), indexes, views and triggers, and a `baseline` migration creating
+/// them. Applied to that database, the baseline is recorded without changing anything; applied
+/// to an empty one, it creates the schema.
 ///
-/// Constructs `schema!` cannot declare (composite foreign keys, multi-column UNIQUE
-/// constraints, partial or expression indexes, views, triggers) are listed as comments; the
-/// baseline then refuses to adopt until they are dealt with.
+/// Strata's own tables and other tools' migration histories (`_sqlx_migrations`,
+/// `refinery_schema_history`, `__diesel_schema_migrations`, `goose_db_version`,
+/// `seaql_migrations`) are left out unless named, with a comment saying so. What `schema!`
+/// cannot declare (a virtual table, a name that is no Rust identifier, the order or collation
+/// of a constraint's terms) is listed as a comment; the baseline then refuses to adopt until it
+/// is dealt with.
 pub fn introspect(path: &Path, tables: &[String], role: &str, version: i64) -> Result<String> {
     let conn = store::open_ro(path, std::time::Duration::from_secs(5))?
         .ok_or_else(|| Error::Usage(format!("{} does not exist", path.display())))?;
     introspect_connection(&conn, tables, role, version)
 }
 
-fn introspect_connection(
+pub(crate) fn introspect_connection(
     conn: &Connection,
     tables: &[String],
     role: &str,
@@ -487,33 +781,126 @@ fn introspect_connection(
             )));
         }
     }
-    let chosen: Vec<&TableInfo> = snapshot
-        .tables
-        .values()
-        .filter(|t| tables.is_empty() || tables.contains(&t.name))
+    // The statements as written, in the order they were made.
+    let objects: Vec<(String, String, String, Option<String>)> = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let sql: BTreeMap<String, String> = objects
+        .iter()
+        .filter_map(|(_, name, _, sql)| Some((name.clone(), sql.clone()?)))
         .collect();
+    let shadow: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut skipped: Vec<String> = objects
+        .iter()
+        .filter(|(kind, name, _, _)| kind == "table" && name.starts_with("strata_"))
+        .map(|(_, name, _, _)| format!("`{name}` (Strata's own)"))
+        .collect();
+    let mut undeclared: Vec<String> = Vec::new();
+    let mut chosen: Vec<&TableInfo> = Vec::new();
+    for t in snapshot.tables.values() {
+        if !tables.is_empty() && !tables.contains(&t.name) || shadow.contains(&t.name) {
+            continue;
+        }
+        if tables.is_empty()
+            && let Some((_, tool)) = PEER_HISTORY_TABLES
+                .iter()
+                .find(|(name, _)| t.name.eq_ignore_ascii_case(name))
+        {
+            skipped.push(format!("`{}` ({tool}'s migration history)", t.name));
+            continue;
+        }
+        if t.virtual_table.is_some() {
+            undeclared.push(format!(
+                "virtual table `{}` (create it in the migration: {})",
+                t.name,
+                sql.get(&t.name).map_or("", String::as_str)
+            ));
+            continue;
+        }
+        if let Some(why) = undeclarable(t) {
+            undeclared.push(format!("table `{}`: {why}", t.name));
+            continue;
+        }
+        chosen.push(t);
+    }
     let mut out = String::from(
-        "// Baseline: the schema of an existing database, as `strata introspect` read it.\n\n\
-         use strata::{Result, Tx, migration};\n\nstrata::schema! {\n",
+        "// Baseline: the schema of an existing database, as `strata introspect` read it.\n",
     );
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "// Not declared: {}.", skipped.join(", "));
+    }
+    for u in &undeclared {
+        let _ = writeln!(out, "// Not declarable in `schema!`: {u}.");
+    }
+    out.push_str("\nuse strata::{Result, Tx, migration};\n\nstrata::schema! {\n");
     for t in &chosen {
-        declare_table(t, &snapshot, &mut out);
+        declare_table(t, &snapshot, &sql, &mut out);
+    }
+    // Views and triggers, in the order they were made (one may use another); with tables
+    // named, only the triggers on those.
+    let mut created: Vec<String> = Vec::new();
+    for (kind, name, table, text) in &objects {
+        let Some(text) = text else { continue };
+        let wanted = match kind.as_str() {
+            "view" => tables.is_empty(),
+            "trigger" => tables.is_empty() || tables.contains(table),
+            _ => false,
+        };
+        if !wanted || name.starts_with("sqlite_") || name.starts_with("strata_") {
+            continue;
+        }
+        let Some(id) = rust_ident(name) else {
+            let _ = writeln!(
+                out,
+                "    // Not declarable: {kind} `{name}` (its name is no Rust identifier)."
+            );
+            continue;
+        };
+        if kind == "view" {
+            let Some((columns, select)) = sqltext::view_parts(text) else {
+                continue;
+            };
+            if !columns.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    // Note: view `{name}` names its columns ({}); `schema!` takes them from the SELECT.",
+                    columns.join(", ")
+                );
+            }
+            let _ = writeln!(out, "    view {id} as {};", rust_text(select));
+        } else {
+            let Some(body) = sqltext::trigger_body(text) else {
+                continue;
+            };
+            let _ = writeln!(out, "    trigger {id} {};", rust_text(body));
+        }
+        created.push(format!(
+            "{}_{}",
+            kind.to_ascii_uppercase(),
+            name.to_ascii_uppercase()
+        ));
     }
     out.push_str("}\n");
-    for (kind, map) in [("view", &snapshot.views), ("trigger", &snapshot.triggers)] {
-        for name in map.keys() {
-            let _ = writeln!(out, "// not declarable: {kind} {name}");
-        }
-    }
     let _ = write!(
         out,
         "\n/// Adopts the existing database: applied to it, only recorded; applied to an empty\n\
-         /// database, creates the tables.\n\
+         /// database, creates the schema.\n\
          #[migration({version}, role = \"{role}\", baseline)]\n\
          fn baseline(tx: &mut Tx) -> Result<()> {{\n"
     );
     for t in &chosen {
-        let _ = writeln!(out, "    tx.create_table({}::Table)?;", t.name);
+        let _ = writeln!(
+            out,
+            "    tx.create_table({}::Table)?;",
+            rust_ident(&t.name).unwrap_or_default()
+        );
+    }
+    for constant in &created {
+        let _ = writeln!(out, "    tx.execute_batch(&{constant}.create_sql())?;");
     }
     out.push_str("    Ok(())\n}\n");
     Ok(out)
@@ -561,6 +948,173 @@ mod tests {
         );
         assert_eq!(default_literal("(1) + (2)"), "sql(\"(1) + (2)\")");
         assert_eq!(default_literal("NULL"), "null");
-        assert_eq!(default_literal("(')')"), "sql(\"')'\")");
+        assert_eq!(default_literal("(')')"), "\")\"");
+        assert_eq!(default_literal("-1"), "-1");
+        assert_eq!(default_literal("(-1.5)"), "-1.5");
+        // Numbers `schema!` would write back differently stay SQL.
+        assert_eq!(default_literal("0x10"), "sql(\"0x10\")");
+        assert_eq!(default_literal("007"), "sql(\"007\")");
+        assert_eq!(default_literal("1e3"), "sql(\"1e3\")");
+        assert_eq!(default_literal("TRUE"), "sql(\"TRUE\")");
+        // Valid Rust string literals, whatever the SQL holds.
+        assert_eq!(default_literal("'a\"b\\c'"), "\"a\\\"b\\\\c\"");
+        assert_eq!(default_literal("'a' || \"b\""), "sql(\"'a' || \\\"b\\\"\")");
+        assert_eq!(
+            default_literal("(strftime('%s', 'now')) -- when\n"),
+            "sql(\"strftime('%s', 'now')\")"
+        );
+    }
+
+    #[test]
+    fn declared_types_map_to_rust_types() {
+        assert_eq!(rust_type("INTEGER"), ("i64", "INTEGER"));
+        assert_eq!(rust_type("BIGINT"), ("i64", "INTEGER"));
+        assert_eq!(rust_type("VARCHAR(255)"), ("String", "TEXT"));
+        assert_eq!(rust_type("BOOLEAN"), ("bool", "INTEGER"));
+        assert_eq!(rust_type("DATETIME"), ("String", "TEXT"));
+        assert_eq!(rust_type("DOUBLE PRECISION"), ("f64", "REAL"));
+        assert_eq!(rust_type("DECIMAL(10, 2)"), ("f64", "REAL"));
+        assert_eq!(rust_type("BLOB"), ("Vec<u8>", "BLOB"));
+        assert_eq!(rust_type(""), ("strata::Value", ""));
+        assert_eq!(rust_type("ANY"), ("strata::Value", ""));
+        assert_eq!(rust_ident("type").as_deref(), Some("r#type"));
+        assert_eq!(rust_ident("Host").as_deref(), Some("Host"));
+        assert_eq!(rust_ident("my col"), None);
+        assert_eq!(rust_ident("self"), None);
+    }
+
+    fn introspected(sql: &str) -> String {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        introspect_connection(&conn, &[], "main", 20240101000000).unwrap()
+    }
+
+    #[test]
+    fn introspect_declares_every_form() {
+        let code = introspected(
+            "CREATE TABLE accounts (id BLOB PRIMARY KEY, name TEXT NOT NULL COLLATE NOCASE UNIQUE);
+             CREATE TABLE events (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 host TEXT NOT NULL COLLATE NOCASE CHECK (length(host) > 0),
+                 kind TEXT NOT NULL DEFAULT 'info',
+                 n INTEGER NOT NULL DEFAULT -1,
+                 at INTEGER NOT NULL DEFAULT (strftime('%s', 'now')),
+                 deleted_at INTEGER DEFAULT NULL,
+                 price REAL, qty INTEGER,
+                 total REAL GENERATED ALWAYS AS (price * qty) STORED,
+                 half AS (price / 2),
+                 name VARCHAR(255) NOT NULL DEFAULT 'say \"hi\"',
+                 \"type\" TEXT,
+                 note,
+                 owner BLOB REFERENCES accounts(id) ON DELETE CASCADE ON UPDATE SET NULL DEFERRABLE INITIALLY DEFERRED,
+                 UNIQUE (host, kind),
+                 CHECK (at >= 0)
+             );
+             CREATE TABLE racks (
+                 region TEXT NOT NULL, code TEXT NOT NULL, host INTEGER,
+                 PRIMARY KEY (region, code),
+                 FOREIGN KEY (host) REFERENCES events ON DELETE SET NULL
+             ) STRICT, WITHOUT ROWID;
+             CREATE TABLE slots (
+                 region TEXT NOT NULL, code TEXT NOT NULL,
+                 FOREIGN KEY (region, code) REFERENCES racks(region, code) ON DELETE SET DEFAULT DEFERRABLE INITIALLY DEFERRED
+             );
+             CREATE INDEX events_by_host ON events (host COLLATE BINARY DESC, at);
+             CREATE UNIQUE INDEX live_host ON events (lower(host), at DESC) WHERE deleted_at IS NULL;
+             CREATE VIEW live_events AS
+                 SELECT id, host FROM events WHERE deleted_at IS NULL;
+             CREATE TRIGGER IF NOT EXISTS events_touch AFTER UPDATE ON events BEGIN
+                 UPDATE events SET at = 0 WHERE id = new.id;
+             END;
+             CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL);
+             CREATE TABLE strata_meta (k);",
+        );
+        let expected = r#"// Baseline: the schema of an existing database, as `strata introspect` read it.
+// Not declared: `strata_meta` (Strata's own), `_sqlx_migrations` (sqlx's migration history).
+
+use strata::{Result, Tx, migration};
+
+strata::schema! {
+    table accounts {
+        id: Option<Vec<u8>> primary key,
+        name: String unique collate nocase,
+    }
+    table events {
+        id: i64 primary key autoincrement,
+        host: String collate nocase check("length(host) > 0"),
+        kind: String = "info",
+        n: i64 = -1,
+        at: i64 = sql("strftime('%s', 'now')"),
+        deleted_at: Option<i64> = null,
+        price: Option<f64>,
+        qty: Option<i64>,
+        total: Option<f64> generated("price * qty") stored,
+        half: Option<strata::Value> generated("price / 2"),
+        name: String as "VARCHAR(255)" = "say \"hi\"",
+        r#type: Option<String>,
+        note: Option<strata::Value>,
+        owner: Option<Vec<u8>> references accounts(id) on delete cascade on update set null deferrable,
+        unique (host, kind),
+        check("at >= 0"),
+        index events_by_host (host collate BINARY desc, at),
+        unique index live_host (expr("lower(host)"), at desc) where("deleted_at IS NULL"),
+    }
+    table racks {
+        region: String,
+        code: String,
+        host: Option<i64> references events on delete set null,
+        primary key (region, code),
+    } strict, without rowid
+    table slots {
+        region: String,
+        code: String,
+        foreign key (region, code) references racks(region, code) on delete set default deferrable,
+    }
+    view live_events as "SELECT id, host FROM events WHERE deleted_at IS NULL";
+    trigger events_touch "AFTER UPDATE ON events BEGIN
+                 UPDATE events SET at = 0 WHERE id = new.id;
+             END";
+}
+
+/// Adopts the existing database: applied to it, only recorded; applied to an empty
+/// database, creates the schema.
+#[migration(20240101000000, role = "main", baseline)]
+fn baseline(tx: &mut Tx) -> Result<()> {
+    tx.create_table(accounts::Table)?;
+    tx.create_table(events::Table)?;
+    tx.create_table(racks::Table)?;
+    tx.create_table(slots::Table)?;
+    tx.execute_batch(&VIEW_LIVE_EVENTS.create_sql())?;
+    tx.execute_batch(&TRIGGER_EVENTS_TOUCH.create_sql())?;
+    Ok(())
+}
+"#;
+        assert_eq!(code, expected, "{code}");
+    }
+
+    #[test]
+    fn introspect_keeps_peer_tables_when_named_and_notes_what_it_cannot_declare() {
+        let sql =
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL);
+                   CREATE TABLE pairs (a TEXT, b TEXT, UNIQUE (a DESC, b));
+                   CREATE TABLE \"odd name\" (x);
+                   CREATE INDEX \"pairs-by-b\" ON pairs (b);";
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        let code = introspect_connection(&conn, &["_sqlx_migrations".into()], "main", 1).unwrap();
+        assert!(
+            code.contains(
+                "table _sqlx_migrations {\n        version: Option<i64> as \"BIGINT\" primary key,"
+            ),
+            "{code}"
+        );
+        let code = introspected(sql);
+        assert!(code.contains("// Not declarable in `schema!`: table `odd name`: its name `odd name` is no Rust identifier."), "{code}");
+        assert!(code.contains("        // Note: UNIQUE (a DESC, b): `schema!` declares its columns, not their order or collation.\n"), "{code}");
+        assert!(code.contains("        unique (a, b),\n"), "{code}");
+        assert!(
+            code.contains("        // Not declarable: index `pairs-by-b` (its name is no Rust identifier; rename it).\n"),
+            "{code}"
+        );
     }
 }

@@ -17,7 +17,7 @@
 use std::fmt;
 
 use crate::migration::Migration;
-use crate::schema::{ColumnDef, IndexDef, Schema, TableDef};
+use crate::schema::{ColumnDef, ForeignKeyDef, IndexDef, Schema, TableDef};
 
 /// Whether binaries that do not know a migration can serve on the schema it leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -126,7 +126,59 @@ pub fn schema_changes(before: Option<&Schema>, after: &Schema) -> Vec<SchemaChan
             }
         }
     }
+    let views = |s: Option<&Schema>| -> Vec<(&'static str, String)> {
+        s.map(|s| s.views().iter().map(|v| (v.name, v.create_sql())).collect())
+            .unwrap_or_default()
+    };
+    let triggers = |s: Option<&Schema>| -> Vec<(&'static str, String)> {
+        s.map(|s| {
+            s.triggers()
+                .iter()
+                .map(|t| (t.name, t.create_sql()))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    for (item, old, new) in [
+        ("view", views(before), views(Some(after))),
+        ("trigger", triggers(before), triggers(Some(after))),
+    ] {
+        object_changes(item, &old, &new, &mut out);
+    }
     out
+}
+
+/// Views and triggers: a new one is an expansion; one removed or changed is a contraction
+/// (old binaries may query the view, or rely on what the trigger did).
+fn object_changes(
+    item: &'static str,
+    old: &[(&'static str, String)],
+    new: &[(&'static str, String)],
+    out: &mut Vec<SchemaChange>,
+) {
+    for (name, sql) in new {
+        let (kind, contract) = match old.iter().find(|(n, _)| n == name) {
+            None => (ChangeKind::Added, false),
+            Some((_, old_sql)) if old_sql != sql => (ChangeKind::Changed, true),
+            Some(_) => continue,
+        };
+        out.push(SchemaChange {
+            kind,
+            item,
+            name: name.to_string(),
+            detail: String::new(),
+            contract,
+        });
+    }
+    for (name, _) in old.iter().filter(|(n, _)| !new.iter().any(|(m, _)| m == n)) {
+        out.push(SchemaChange {
+            kind: ChangeKind::Removed,
+            item,
+            name: name.to_string(),
+            detail: String::new(),
+            contract: true,
+        });
+    }
 }
 
 fn column_text(c: &ColumnDef) -> String {
@@ -141,8 +193,13 @@ fn column_text(c: &ColumnDef) -> String {
         s.push_str(" DEFAULT ");
         s.push_str(d);
     }
-    if let Some((table, column, _)) = c.references {
-        s.push_str(&format!(" REFERENCES {table}({column})"));
+    if let Some(c) = c.collate {
+        s.push_str(" COLLATE ");
+        s.push_str(c);
+    }
+    if let Some(fk) = c.references {
+        s.push(' ');
+        s.push_str(&fk.references_sql());
     }
     s
 }
@@ -170,6 +227,75 @@ fn table_changes(old: &TableDef, new: &TableDef, out: &mut Vec<SchemaChange>) {
             detail: format!("({}) → ({})", old_pk.join(", "), new_pk.join(", ")),
             contract: true,
         });
+    }
+    let mut constraint = |item: &'static str, detail: String, contract: bool| {
+        out.push(SchemaChange {
+            kind: ChangeKind::Changed,
+            item,
+            name: table.to_string(),
+            detail,
+            contract,
+        });
+    };
+    for u in new.uniques.iter().filter(|u| !old.uniques.contains(u)) {
+        constraint(
+            "unique constraint",
+            format!("adds UNIQUE ({})", u.join(", ")),
+            true,
+        );
+    }
+    for u in old.uniques.iter().filter(|u| !new.uniques.contains(u)) {
+        constraint(
+            "unique constraint",
+            format!("drops UNIQUE ({})", u.join(", ")),
+            true,
+        );
+    }
+    for c in new.checks.iter().filter(|c| !old.checks.contains(c)) {
+        constraint("check", format!("adds CHECK ({c})"), true);
+    }
+    for c in old.checks.iter().filter(|c| !new.checks.contains(c)) {
+        constraint("check", format!("drops CHECK ({c})"), false);
+    }
+    for fk in new
+        .foreign_keys
+        .iter()
+        .filter(|f| !old.foreign_keys.contains(f))
+    {
+        let detail = format!(
+            "adds FOREIGN KEY ({}) {}",
+            fk.columns.join(", "),
+            fk.references_sql()
+        );
+        constraint("foreign key", detail, true);
+    }
+    for fk in old
+        .foreign_keys
+        .iter()
+        .filter(|f| !new.foreign_keys.contains(f))
+    {
+        let detail = format!(
+            "drops FOREIGN KEY ({}) {}",
+            fk.columns.join(", "),
+            fk.references_sql()
+        );
+        constraint("foreign key", detail, false);
+    }
+    if old.strict != new.strict {
+        let detail = if new.strict {
+            "becomes STRICT"
+        } else {
+            "is no longer STRICT"
+        };
+        constraint("table option", detail.to_string(), true);
+    }
+    if old.without_rowid != new.without_rowid {
+        let detail = if new.without_rowid {
+            "becomes WITHOUT ROWID"
+        } else {
+            "gets a rowid again"
+        };
+        constraint("table option", detail.to_string(), true);
     }
     for c in new.columns {
         let name = format!("{table}.{}", c.name);
@@ -217,9 +343,12 @@ fn table_changes(old: &TableDef, new: &TableDef, out: &mut Vec<SchemaChange>) {
             // Old binaries that omit the column relied on the default being there.
             contract |= c.default.is_none() && !c.nullable;
         }
-        if o.references.map(|r| (r.0, r.1)) != c.references.map(|r| (r.0, r.1)) {
-            let show = |r: Option<(&str, &str, _)>| {
-                r.map_or("none".to_string(), |(t, col, _)| format!("{t}({col})"))
+        let target = |r: Option<ForeignKeyDef>| r.map(|r| (r.table, r.parent_columns));
+        if target(o.references) != target(c.references) {
+            let show = |r: Option<ForeignKeyDef>| {
+                r.map_or("none".to_string(), |r| {
+                    format!("{}({})", r.table, r.parent_columns.join(", "))
+                })
             };
             what.push(format!(
                 "references {} → {}",
@@ -228,7 +357,36 @@ fn table_changes(old: &TableDef, new: &TableDef, out: &mut Vec<SchemaChange>) {
             ));
             contract |= c.references.is_some();
         } else if o.references != c.references {
-            what.push("ON DELETE changes".to_string());
+            what.push("ON DELETE/UPDATE or DEFERRABLE changes".to_string());
+            contract = true;
+        }
+        if o.collate != c.collate {
+            what.push(format!(
+                "collation {} → {}",
+                o.collate.unwrap_or("BINARY"),
+                c.collate.unwrap_or("BINARY")
+            ));
+            contract = true;
+        }
+        if o.check != c.check {
+            what.push(match (o.check, c.check) {
+                (None, Some(new)) => format!("adds CHECK ({new})"),
+                (Some(_), None) => "drops its CHECK".to_string(),
+                (_, _) => "changes its CHECK".to_string(),
+            });
+            // A new or changed check can refuse what old binaries write.
+            contract |= c.check.is_some();
+        }
+        if o.generated != c.generated {
+            what.push("changes its generated expression".to_string());
+            contract = true;
+        }
+        if o.autoincrement != c.autoincrement {
+            what.push(if c.autoincrement {
+                "adds AUTOINCREMENT".to_string()
+            } else {
+                "drops AUTOINCREMENT".to_string()
+            });
             contract = true;
         }
         if !what.is_empty() {
@@ -253,10 +411,28 @@ fn table_changes(old: &TableDef, new: &TableDef, out: &mut Vec<SchemaChange>) {
         }
     }
     let index_text = |i: &IndexDef| {
+        let terms: Vec<String> = i
+            .terms
+            .iter()
+            .map(|t| {
+                let mut text = t.target.to_string();
+                if let Some(c) = t.collate {
+                    text.push_str(" COLLATE ");
+                    text.push_str(c);
+                }
+                if t.desc == Some(true) {
+                    text.push_str(" DESC");
+                }
+                text
+            })
+            .collect();
         format!(
-            "{}on {}",
+            "{}on {}{}",
             if i.unique { "UNIQUE " } else { "" },
-            i.columns.join(", ")
+            terms.join(", "),
+            i.predicate
+                .map(|p| format!(" WHERE {p}"))
+                .unwrap_or_default()
         )
     };
     for i in new.indexes {
@@ -364,7 +540,7 @@ pub fn classify(known: &[&'static Migration], m: &Migration) -> Classification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::OnDelete;
+    use crate::schema::{IndexTermDef, OnDelete};
 
     const fn col(name: &'static str, sql_type: &'static str, nullable: bool) -> ColumnDef {
         ColumnDef {
@@ -375,11 +551,15 @@ mod tests {
             unique: false,
             default: None,
             references: None,
+            autoincrement: false,
+            collate: None,
+            check: None,
+            generated: None,
         }
     }
 
     fn schema(tables: &'static [&'static TableDef]) -> Schema {
-        Schema::__new(tables, "")
+        Schema::__new(tables, &[], &[], "")
     }
 
     const ID: ColumnDef = ColumnDef {
@@ -391,6 +571,11 @@ mod tests {
         name: "notes",
         columns: &[ID, BODY],
         primary_key: &[],
+        uniques: &[],
+        checks: &[],
+        foreign_keys: &[],
+        strict: false,
+        without_rowid: false,
         indexes: &[],
     };
 
@@ -419,7 +604,9 @@ mod tests {
             indexes: &[IndexDef {
                 name: "by_title",
                 columns: &["title"],
+                terms: &[IndexTermDef { target: "title", expression: false, collate: None, desc: None }],
                 unique: false,
+                predicate: None,
             }],
             ..NOTES
         };
@@ -512,7 +699,7 @@ mod tests {
             columns: &[
                 ID,
                 ColumnDef {
-                    references: Some(("accounts", "id", OnDelete::Cascade)),
+                    references: Some(ForeignKeyDef { columns: &["creator"], table: "accounts", parent_columns: &["id"], on_delete: OnDelete::Cascade, on_update: OnDelete::NoAction, deferrable: false }),
                     ..BODY
                 },
             ],
@@ -527,7 +714,9 @@ mod tests {
             indexes: &[IndexDef {
                 name: "one_body",
                 columns: &["body"],
+                terms: &[IndexTermDef { target: "body", expression: false, collate: None, desc: None }],
                 unique: true,
+                predicate: None,
             }],
             ..NOTES
         };

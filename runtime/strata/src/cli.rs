@@ -152,15 +152,20 @@ pub struct NewArgs {
     /// The migrations crate's source directory.
     #[arg(long, default_value = "migrations/src")]
     pub dir: PathBuf,
+    /// Write the short form: `extends` the previous migration's declaration instead of copying
+    /// it, so that only the tables this migration changes are declared in it.
+    #[arg(long)]
+    pub inherit: bool,
 }
 
 /// Writes a new migration and says what to edit next.
 pub fn new_migration(args: &NewArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let made = crate::authoring::new_migration(
+    let made = crate::authoring::new_migration_with(
         &args.dir,
         &args.name,
         args.role.as_deref(),
         chrono::Utc::now(),
+        args.inherit,
     )?;
     writeln!(
         out,

@@ -128,6 +128,72 @@ pub enum Error {
         tables: String,
     },
 
+    /// An imported migration's SQL is not what its peer tool applied: the checksum the peer
+    /// recorded (sqlx, refinery) differs from that of the file. Nothing was recorded.
+    #[error(
+        "{}: {tool} recorded version {} as applied with checksum {}, but {} (migration {id}) \
+         hashes to {}: the SQL changed after {tool} applied it, so Strata cannot tell what the \
+         database holds. Nothing was recorded. Restore the file as {tool} applied it (its \
+         version control history has it)",
+        .path.display(),
+        .mismatch.peer_version,
+        .mismatch.recorded,
+        .mismatch.file,
+        .mismatch.computed
+    )]
+    PeerChecksumMismatch {
+        /// The database file.
+        path: PathBuf,
+        /// The imported migration.
+        id: MigrationId,
+        /// The peer tool: `sqlx` or `refinery`.
+        tool: &'static str,
+        /// The file, the peer's version and both checksums.
+        mismatch: Box<crate::import::PeerMismatch>,
+    },
+
+    /// The peer tool's history records an imported migration as failed (sqlx's `success =
+    /// false`): the database may hold part of it. Nothing was recorded.
+    #[error(
+        "{}: {tool} recorded version {peer_version} (migration {id}) as failed, so the database may \
+         hold part of it and Strata will neither adopt it nor run it again. Finish or undo its SQL \
+         by hand, delete that row from {table}, and run again",
+        .path.display()
+    )]
+    PeerFailed {
+        /// The database file.
+        path: PathBuf,
+        /// The imported migration.
+        id: MigrationId,
+        /// The peer tool.
+        tool: &'static str,
+        /// The version as the peer records it.
+        peer_version: String,
+        /// The peer's history table.
+        table: &'static str,
+    },
+
+    /// The peer tool's history records versions that no migration of the binary was imported
+    /// from: the database is ahead of the imported folder.
+    #[error(
+        "{}: {table} records {tool} version(s) {} as applied, but no migration of this binary was \
+         imported from them: the database is ahead of the folder `strata import` read. Import \
+         the folder that made this database (`strata import --from {tool} DIR --database DB` \
+         lists what it adopts), or allow unknown migrations",
+        .path.display(),
+        .versions.join(", ")
+    )]
+    PeerUnknown {
+        /// The database file.
+        path: PathBuf,
+        /// The peer tool.
+        tool: &'static str,
+        /// The peer's history table.
+        table: &'static str,
+        /// The versions, as the peer records them.
+        versions: Vec<String>,
+    },
+
     /// The database was initialized for another role than the one asked for.
     #[error(
         "{} is a `{found}` database, not a `{expected}` one; check the path",
@@ -443,6 +509,9 @@ impl Error {
             Error::Corrupt { .. } => "corrupt",
             Error::ReadOnly(_) => "read_only",
             Error::ForeignDatabase { .. } => "foreign_database",
+            Error::PeerChecksumMismatch { .. } => "peer_checksum_mismatch",
+            Error::PeerFailed { .. } => "peer_failed",
+            Error::PeerUnknown { .. } => "peer_unknown",
             Error::WrongRole { .. } => "wrong_role",
             Error::ChecksumMismatch { .. } => "checksum_mismatch",
             Error::UnknownApplied { .. } => "unknown_applied",

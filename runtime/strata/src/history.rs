@@ -82,6 +82,9 @@ pub mod event {
     pub const RESTORED: &str = "restored";
     /// A database created without Strata was adopted by a baseline migration.
     pub const BASELINED: &str = "baselined";
+    /// An imported migration was recorded without running: the peer tool it was imported from
+    /// had applied it (detail: `adopted from sqlx version ..`).
+    pub const ADOPTED: &str = "adopted";
 }
 
 /// The history, by version.

@@ -45,6 +45,7 @@ pub mod cli;
 mod error;
 mod fleet;
 mod history;
+pub mod import;
 pub mod inspect;
 pub mod instances;
 mod lease;
@@ -55,6 +56,7 @@ mod report;
 pub mod review;
 mod runner;
 pub mod schema;
+pub mod sqltext;
 pub mod store;
 pub mod testing;
 mod tx;
@@ -73,7 +75,12 @@ pub use report::{
     Applied, History, MigrationState, MigrationStatus, Plan, PlannedMigration, Rehearsal,
     RehearsalState, Rehearsed, Repair, Report, Status, Verification,
 };
-pub use schema::{Column, Filter, Index, Record, Schema, SqlType, Table};
+/// Any SQLite value: the Rust type of an untyped column (`a: Option<strata::Value>`).
+pub use rusqlite::types::Value;
+pub use schema::{
+    Column, ColumnDef, Filter, ForeignKeyDef, GeneratedDef, Index, IndexDef, IndexTermDef,
+    OnDelete, Record, Schema, SqlType, Table, TableDef, TriggerDef, ViewDef,
+};
 /// Registers a function as a migration.
 ///
 /// ```
@@ -114,6 +121,10 @@ pub use schema::{Column, Filter, Index, Record, Schema, SqlType, Table};
 ///   recorded without running); on a new database it runs normally. See [`authoring::introspect`].
 /// - `schema = PATH` / `schema = none`: the declared schema, by default `SCHEMA` from
 ///   [`schema!`] in the same module.
+/// - `imported = "tool:version"` (`sqlx`, `refinery`, `diesel` or `goose`), written by `strata
+///   import`: the peer migration it was imported from. Pending on a database whose peer history
+///   records that version as applied, it is recorded without running (see [`import`]). Not part
+///   of the checksum.
 ///
 /// The name comes from the function, the description from its doc comment. A checksum of the
 /// function's tokens and of its schema declaration (whitespace, comments and doc comments
@@ -154,15 +165,46 @@ pub use strata_macros::migration;
 /// For each table `t`: a module `t` with `t::Table` (a marker implementing [`Table`]), `t::Row`
 /// (all columns as public fields, implementing [`Record`]), one [`Column`] constant per column
 /// (`t::TITLE`) and one [`Index`] constant per index. The whole schema is `SCHEMA`.
-/// Use it at module level (one migration module each), not inside a function. Column options:
-/// `primary key`, `unique`, `= default` (a literal, or `= sql("CURRENT_TIMESTAMP")`),
-/// `as "VARCHAR(100)"` (the declared SQL type, when it is not the Rust type's), and
-/// `references table(column) [on delete cascade|restrict|set null|no action]`; table entries `index name (cols)`,
-/// `unique index name (cols)` and `primary key (cols)`. Column types implement [`SqlType`].
+/// Views and triggers get a `VIEW_<NAME>` / `TRIGGER_<NAME>` constant. Use `schema!` at
+/// module level (one migration module each), not inside a function.
 ///
-/// Declare the full schema of the role in every migration (copy the previous migration's
-/// declaration and change it): transforms read rows through the previous migration's types
-/// and write through their own, so an old migration never depends on today's model.
+/// It declares everything SQLite's schema can hold:
+///
+/// ```text
+/// table events {
+///     id: i64 primary key autoincrement,            // INTEGER PRIMARY KEY AUTOINCREMENT
+///     host: String collate nocase check("length(host) > 0"),
+///     kind: String = "info",                        // a literal default
+///     at: i64 = sql("strftime('%s', 'now')"),       // an expression default
+///     deleted_at: Option<i64> = null,               // Option = nullable; DEFAULT NULL
+///     total: Option<i64> generated("price * qty") stored,  // VIRTUAL without `stored`
+///     code: String as "VARCHAR(16)",                // the declared SQL type, when not the Rust type's
+///     note: Option<strata::Value>,                  // an untyped column
+///     owner: Uuid references accounts(id) on delete cascade on update set null deferrable,
+///     primary key (a, b),                           // composite key (instead of a column's)
+///     unique (host, kind),
+///     check("at >= 0"),
+///     foreign key (a, b) references parents(x, y) on delete set null,
+///     index events_by_host (host collate nocase desc, at),
+///     unique index live_host (expr("lower(host)")) where("deleted_at IS NULL"),
+/// } strict, without rowid
+///
+/// view live_events as "SELECT id, host FROM events WHERE deleted_at IS NULL";
+/// trigger touch "AFTER UPDATE ON events BEGIN UPDATE events SET at = 0 WHERE id = new.id; END";
+/// ```
+///
+/// Actions are `cascade`, `restrict`, `set null`, `set default` and `no action`; `deferrable`
+/// is `DEFERRABLE INITIALLY DEFERRED`. Column types implement [`SqlType`]. SQLite itself
+/// creates the declared schema in a scratch database at compile time, so an expression, a
+/// collation or a query it rejects fails to compile, at the object; every error of a
+/// declaration is reported at once.
+///
+/// Declare the full schema of the role in every migration: transforms read rows through the
+/// previous migration's types and write through their own, so an old migration never depends
+/// on today's model. Tables a migration does not change need not be repeated:
+/// `extends super::m20240301090000_index_notes;` as the first line inherits every table, view
+/// and trigger of that migration's declaration that this one does not declare (`drop table
+/// name;` leaves one out), and still generates the typed modules for all of them.
 #[doc(inline)]
 pub use strata_macros::schema;
 
@@ -200,7 +242,10 @@ macro_rules! migrations {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::migration::MigrationDef;
-    pub use crate::schema::{ColumnDef, IndexDef, OnDelete, TableDef};
+    pub use crate::schema::{
+        ColumnDef, ForeignKeyDef, GeneratedDef, IndexDef, IndexTermDef, OnDelete, TableDef,
+        TriggerDef, ViewDef,
+    };
     pub use inventory;
     pub use rusqlite;
 

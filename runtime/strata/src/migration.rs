@@ -41,6 +41,8 @@ pub struct Migration {
     pub(crate) down: Option<MigrationFn>,
     pub(crate) test_data: Option<MigrationFn>,
     pub(crate) schema: Option<&'static Schema>,
+    pub(crate) imported: Option<&'static str>,
+    pub(crate) imported_sql: Option<(&'static str, &'static str)>,
 }
 
 /// The parts of a [`Migration`], as the macro fills them in. Not public API.
@@ -69,6 +71,12 @@ pub struct MigrationDef {
     /// Rows the test harness loads after applying the migration.
     pub test_data: Option<MigrationFn>,
     pub schema: Option<&'static Schema>,
+    /// `imported = "tool:version"`: the peer migration it was imported from (not part of the
+    /// checksum).
+    pub imported: Option<&'static str>,
+    /// The path (relative to `file`) and text of the one `sql_file!` an imported migration
+    /// applies: the SQL the peer hashed.
+    pub imported_sql: Option<(&'static str, &'static str)>,
 }
 
 /// The role every migration without `role = ..` belongs to.
@@ -100,6 +108,8 @@ impl Migration {
             down: def.down,
             test_data: def.test_data,
             schema: def.schema,
+            imported: def.imported,
+            imported_sql: def.imported_sql,
         }
     }
 
@@ -161,6 +171,18 @@ impl Migration {
     /// The schema the migration declares it leaves behind.
     pub fn schema(&self) -> Option<&'static Schema> {
         self.schema
+    }
+    /// The peer migration it was imported from (`strata import`), as `tool:version` — e.g.
+    /// `sqlx:20240226153000` — when its attribute says `imported = ".."`. Pending on a database
+    /// whose peer history table records that version as applied, it is recorded without running
+    /// (see [`crate::import`]).
+    pub fn imported(&self) -> Option<&'static str> {
+        self.imported
+    }
+    /// The file (relative to [`Migration::location`]'s) and text of the SQL an imported
+    /// migration applies: what the peer's checksum covers.
+    pub(crate) fn imported_sql(&self) -> Option<(&'static str, &'static str)> {
+        self.imported_sql
     }
     /// Version and name, for messages.
     pub fn id(&self) -> MigrationId {
@@ -313,6 +335,8 @@ mod tests {
             down: None,
             test_data: None,
             schema: None,
+            imported: None,
+            imported_sql: None,
         }
     }
 

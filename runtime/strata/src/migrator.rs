@@ -188,6 +188,13 @@ impl<'s> Migrator<'s> {
                     {
                         return Ok((None, State::default()));
                     }
+                    // A database made by a tool the role's migrations were imported from:
+                    // everything is pending (what its history records is adopted, not run).
+                    Err(Error::ForeignDatabase { .. })
+                        if crate::import::claims_peer_history(&conn, &known)? =>
+                    {
+                        return Ok((None, State::default()));
+                    }
                     other => other?,
                 };
                 self.runner(&conn, path, &known).check_role(&state)?;
@@ -721,7 +728,16 @@ impl<'s> Migrator<'s> {
         let runner = self.runner(&conn, path, &known);
         runner.begin_immediate()?;
         let result = (|| {
-            let state = store::read_state(&conn, path)?;
+            let state = match store::read_state(&conn, path) {
+                // A database made by a tool the migrations were imported from (approving its
+                // pending migrations in checked mode, say): Strata's tables are created.
+                Err(Error::ForeignDatabase { .. })
+                    if crate::import::claims_peer_history(&conn, &known)? =>
+                {
+                    State::default()
+                }
+                other => other?,
+            };
             runner.check_role(&state)?;
             if state.role.is_none() {
                 store::initialize(&conn, &self.role)?;

@@ -16,6 +16,7 @@ use crate::analysis::{Analysis, analyze, id_of};
 use crate::backup;
 use crate::class::{Class, classify};
 use crate::error::{DroppedTable, Error, MigrationId, Result};
+use crate::import;
 use crate::inspect::SchemaSnapshot;
 use crate::instances::{self, Instance};
 use crate::migration::{ForeignKeys, Migration, MigrationFn};
@@ -250,12 +251,22 @@ impl Runner<'_> {
         started: &mut bool,
         report: &mut Report,
     ) -> Result<Plan> {
+        // A database another tool made (its history table present) whose migrations were
+        // imported: new to Strata, but holding data (backed up) and the peer's history.
+        let mut peer_made = false;
         let mut state = match store::read_state(self.conn, self.path) {
             Err(Error::ForeignDatabase { .. })
                 if direction == DirectionTarget::Up && self.baseline().is_some() =>
             {
                 self.adopt(report)?;
                 return Ok(Plan::Again);
+            }
+            Err(Error::ForeignDatabase { .. })
+                if direction == DirectionTarget::Up
+                    && import::claims_peer_history(self.conn, self.known)? =>
+            {
+                peer_made = true;
+                State::default()
             }
             other => other?,
         };
@@ -321,6 +332,18 @@ impl Runner<'_> {
         if migrations.is_empty() {
             return Ok(Plan::Done);
         }
+        // Imported migrations their peer applied are recorded without running; every one is
+        // checked before anything of the run is written.
+        let adopting = match direction {
+            DirectionTarget::Up => import::check_pending(
+                self.conn,
+                self.path,
+                self.known,
+                &migrations,
+                self.options.allow_unknown,
+            )?,
+            DirectionTarget::Down(_) => BTreeSet::new(),
+        };
         if direction == DirectionTarget::Up && !fresh {
             store::ensure_class_column(self.conn)?;
         }
@@ -332,7 +355,7 @@ impl Runner<'_> {
             };
             let waiting: Vec<MigrationId> = migrations
                 .iter()
-                .filter(|m| !approved.contains(&m.version()))
+                .filter(|m| !approved.contains(&m.version()) && !adopting.contains(&m.version()))
                 .map(|m| m.id())
                 .collect();
             if !waiting.is_empty() {
@@ -343,9 +366,15 @@ impl Runner<'_> {
             }
         }
         if !*started {
+            // Strata's tables first (uncommitted, so the backup copy has none of them): the
+            // backup of a database another tool made is recorded in them.
+            if fresh {
+                store::initialize(self.conn, self.role)?;
+                report.created = true;
+            }
             // The backup copies the database before anything of this run is written, while
             // this transaction holds the write lock so that no other process changes it.
-            if let (false, Some(policy)) = (fresh, &self.options.backup) {
+            if let (false, Some(policy)) = (fresh && !peer_made, &self.options.backup) {
                 let version = state.history.last().map(|a| a.version);
                 let file = backup::take(&self.database_file()?, version, policy)?;
                 store::record_event(
@@ -355,10 +384,6 @@ impl Runner<'_> {
                     &file.path.display().to_string(),
                 )?;
                 report.backup = Some(file.path);
-            }
-            if fresh {
-                store::initialize(self.conn, self.role)?;
-                report.created = true;
             }
             let list: Vec<String> = migrations.iter().map(|m| m.id().to_string()).collect();
             let detail = match direction {
@@ -668,6 +693,19 @@ impl Runner<'_> {
     /// Runs `m` one way inside the open `BEGIN IMMEDIATE` transaction (or, for `no_transaction`
     /// migrations, under a lease) and records it; on failure rolls back and records that.
     fn execute(&self, m: &'static Migration, direction: Direction) -> Result<Applied> {
+        if direction == Direction::Up && m.imported().is_some() {
+            let adopted = import::adoption(self.conn, self.path, m)
+                .and_then(|detail| detail.map(|d| self.record_adopted(m, &d)).transpose());
+            match adopted {
+                Ok(Some(done)) => return Ok(done),
+                Ok(None) => {}
+                Err(e) => {
+                    // Nothing recorded: the refusal names what to fix.
+                    self.rollback();
+                    return Err(e);
+                }
+            }
+        }
         let function = match direction {
             Direction::Up => m.up_fn(),
             Direction::Down => m.down_fn().ok_or_else(|| Error::NoDown {
@@ -830,6 +868,32 @@ impl Runner<'_> {
             name: m.name().to_string(),
             duration_ms: duration.as_secs_f64() * 1e3,
             rows_changed: rows,
+        })
+    }
+
+    /// Records `m` as applied without running it — its peer tool applied it — with an
+    /// `adopted` event, and commits the open transaction.
+    fn record_adopted(&self, m: &'static Migration, detail: &str) -> Result<Applied> {
+        store::record_applied(
+            self.conn,
+            m.version(),
+            m.name(),
+            &m.checksum().to_hex(),
+            Duration::ZERO,
+            classify(self.known, m).class,
+        )?;
+        store::record_event(
+            self.conn,
+            event::ADOPTED,
+            Some((m.version(), m.name())),
+            detail,
+        )?;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(Applied {
+            version: m.version(),
+            name: m.name().to_string(),
+            duration_ms: 0.0,
+            rows_changed: 0,
         })
     }
 

@@ -37,12 +37,18 @@ sql_types! {
     chrono::DateTime<chrono::Utc> => "TEXT",
 }
 
+/// An untyped column (`CREATE TABLE t (a)`): any value, its SQL type empty.
+impl SqlType for rusqlite::types::Value {
+    const SQL_TYPE: &'static str = "";
+}
+
 impl<T: SqlType> SqlType for Option<T> {
     const SQL_TYPE: &'static str = T::SQL_TYPE;
     const NULLABLE: bool = true;
 }
 
-/// What happens to referencing rows when the referenced row is deleted.
+/// What happens to referencing rows when the referenced row is deleted (or, as `on_update`,
+/// when its key changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnDelete {
     /// The default: deleting a referenced row fails (when foreign keys are enforced).
@@ -54,6 +60,68 @@ pub enum OnDelete {
     Cascade,
     /// Deleting a referenced row sets the referencing column to NULL (`ON DELETE SET NULL`).
     SetNull,
+    /// Deleting a referenced row sets the referencing column to its default
+    /// (`ON DELETE SET DEFAULT`).
+    SetDefault,
+}
+
+impl OnDelete {
+    /// The SQL words (`NO ACTION`, `CASCADE`, ..).
+    pub fn sql(self) -> &'static str {
+        match self {
+            OnDelete::NoAction => "NO ACTION",
+            OnDelete::Restrict => "RESTRICT",
+            OnDelete::Cascade => "CASCADE",
+            OnDelete::SetNull => "SET NULL",
+            OnDelete::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+/// A foreign key: a column's `references t(c)`, or a table's `foreign key (..) references ..`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForeignKeyDef {
+    /// The referencing columns (the column itself for a column's key).
+    pub columns: &'static [&'static str],
+    /// The parent table.
+    pub table: &'static str,
+    /// The parent's columns, pairwise with `columns`; empty to reference its primary key.
+    pub parent_columns: &'static [&'static str],
+    /// `ON DELETE`.
+    pub on_delete: OnDelete,
+    /// `ON UPDATE`.
+    pub on_update: OnDelete,
+    /// `DEFERRABLE INITIALLY DEFERRED`.
+    pub deferrable: bool,
+}
+
+impl ForeignKeyDef {
+    /// `REFERENCES "t"("c") ON DELETE ..`: the part after the referencing columns.
+    pub fn references_sql(&self) -> String {
+        let mut sql = format!("REFERENCES {}", quote_ident(self.table));
+        if !self.parent_columns.is_empty() {
+            let _ = write!(sql, "({})", quoted_list(self.parent_columns));
+        }
+        if self.on_delete != OnDelete::NoAction {
+            let _ = write!(sql, " ON DELETE {}", self.on_delete.sql());
+        }
+        if self.on_update != OnDelete::NoAction {
+            let _ = write!(sql, " ON UPDATE {}", self.on_update.sql());
+        }
+        if self.deferrable {
+            sql.push_str(" DEFERRABLE INITIALLY DEFERRED");
+        }
+        sql
+    }
+}
+
+/// A generated column's expression (`GENERATED ALWAYS AS (expr) STORED|VIRTUAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneratedDef {
+    /// The SQL expression.
+    pub expr: &'static str,
+    /// `STORED` (true) or `VIRTUAL`.
+    pub stored: bool,
 }
 
 /// A column's declaration.
@@ -61,18 +129,40 @@ pub enum OnDelete {
 pub struct ColumnDef {
     /// The column's name in SQL (a raw identifier `r#type` is `type`).
     pub name: &'static str,
-    /// The declared SQL type: the Rust type's [`SqlType::SQL_TYPE`], or the `as "..."` text.
+    /// The declared SQL type: the Rust type's [`SqlType::SQL_TYPE`], or the `as "..."` text;
+    /// empty for an untyped column.
     pub sql_type: &'static str,
     /// Whether the column admits NULL (its Rust type is an `Option`); otherwise `NOT NULL`.
     pub nullable: bool,
     /// Whether the column alone is the primary key (`primary key` on the column).
     pub primary_key: bool,
+    /// `AUTOINCREMENT` (on an integer primary key).
+    pub autoincrement: bool,
     /// Whether the column carries a `UNIQUE` constraint.
     pub unique: bool,
     /// SQL text of the default value, e.g. `0` or `'draft'`.
     pub default: Option<&'static str>,
-    /// `(table, column, on delete)` of a foreign key.
-    pub references: Option<(&'static str, &'static str, OnDelete)>,
+    /// `COLLATE name`.
+    pub collate: Option<&'static str>,
+    /// A `CHECK` constraint on the column, as an SQL expression.
+    pub check: Option<&'static str>,
+    /// A generated column's expression.
+    pub generated: Option<GeneratedDef>,
+    /// The column's foreign key.
+    pub references: Option<ForeignKeyDef>,
+}
+
+/// One term of an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexTermDef {
+    /// A column's name, or an SQL expression when `expression`.
+    pub target: &'static str,
+    /// Whether `target` is an SQL expression.
+    pub expression: bool,
+    /// `COLLATE name`.
+    pub collate: Option<&'static str>,
+    /// `Some(true)` for `DESC`, `Some(false)` for `ASC`, `None` when not written.
+    pub desc: Option<bool>,
 }
 
 /// An index's declaration.
@@ -80,10 +170,14 @@ pub struct ColumnDef {
 pub struct IndexDef {
     /// The index's name, unique across the database.
     pub name: &'static str,
-    /// The indexed columns, in index order.
+    /// The indexed columns, in index order (an expression term appears as its SQL text).
     pub columns: &'static [&'static str],
+    /// The terms, in index order.
+    pub terms: &'static [IndexTermDef],
     /// Whether it is a `UNIQUE` index.
     pub unique: bool,
+    /// A partial index's `WHERE` expression.
+    pub predicate: Option<&'static str>,
 }
 
 /// A table's declaration, from which its DDL is generated.
@@ -95,8 +189,50 @@ pub struct TableDef {
     pub columns: &'static [ColumnDef],
     /// Composite primary key; empty when a column carries `primary key` itself.
     pub primary_key: &'static [&'static str],
+    /// Table-level `UNIQUE (..)` constraints.
+    pub uniques: &'static [&'static [&'static str]],
+    /// Table-level `CHECK` constraints, as SQL expressions.
+    pub checks: &'static [&'static str],
+    /// Table-level foreign keys.
+    pub foreign_keys: &'static [ForeignKeyDef],
+    /// `STRICT`.
+    pub strict: bool,
+    /// `WITHOUT ROWID`.
+    pub without_rowid: bool,
     /// The table's indexes, in declaration order.
     pub indexes: &'static [IndexDef],
+}
+
+/// A view's declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewDef {
+    /// Its name.
+    pub name: &'static str,
+    /// Its `SELECT`.
+    pub select: &'static str,
+}
+
+impl ViewDef {
+    /// `CREATE VIEW`.
+    pub fn create_sql(&self) -> String {
+        format!("CREATE VIEW {} AS {}", quote_ident(self.name), self.select)
+    }
+}
+
+/// A trigger's declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerDef {
+    /// Its name.
+    pub name: &'static str,
+    /// Everything after `CREATE TRIGGER name`.
+    pub body: &'static str,
+}
+
+impl TriggerDef {
+    /// `CREATE TRIGGER`.
+    pub fn create_sql(&self) -> String {
+        format!("CREATE TRIGGER {} {}", quote_ident(self.name), self.body)
+    }
 }
 
 /// Double-quote an SQL identifier.
@@ -104,22 +240,42 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+fn quoted_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl TableDef {
     /// `CREATE TABLE` for this table under `name` (its own name, or a temporary one during a
     /// rebuild).
     pub fn create_sql_named(&self, name: &str) -> String {
-        let mut sql = format!("CREATE TABLE {} (", quote_ident(name));
-        for (i, c) in self.columns.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&c.column_sql());
-        }
+        let mut parts: Vec<String> = self.columns.iter().map(ColumnDef::column_sql).collect();
         if !self.primary_key.is_empty() {
-            let cols: Vec<_> = self.primary_key.iter().map(|c| quote_ident(c)).collect();
-            let _ = write!(sql, ", PRIMARY KEY ({})", cols.join(", "));
+            parts.push(format!("PRIMARY KEY ({})", quoted_list(self.primary_key)));
         }
-        sql.push(')');
+        for u in self.uniques {
+            parts.push(format!("UNIQUE ({})", quoted_list(u)));
+        }
+        for c in self.checks {
+            parts.push(format!("CHECK ({c})"));
+        }
+        for fk in self.foreign_keys {
+            parts.push(format!(
+                "FOREIGN KEY ({}) {}",
+                quoted_list(fk.columns),
+                fk.references_sql()
+            ));
+        }
+        let mut sql = format!("CREATE TABLE {} ({})", quote_ident(name), parts.join(", "));
+        match (self.strict, self.without_rowid) {
+            (true, true) => sql.push_str(" STRICT, WITHOUT ROWID"),
+            (true, false) => sql.push_str(" STRICT"),
+            (false, true) => sql.push_str(" WITHOUT ROWID"),
+            (false, false) => {}
+        }
         sql
     }
 
@@ -145,12 +301,18 @@ impl TableDef {
 impl ColumnDef {
     /// The column's definition inside `CREATE TABLE` or `ALTER TABLE ADD COLUMN`.
     pub fn column_sql(&self) -> String {
-        let mut sql = format!("{} {}", quote_ident(self.name), self.sql_type);
+        let mut sql = quote_ident(self.name);
+        if !self.sql_type.is_empty() {
+            let _ = write!(sql, " {}", self.sql_type);
+        }
         if !self.nullable {
             sql.push_str(" NOT NULL");
         }
         if self.primary_key {
             sql.push_str(" PRIMARY KEY");
+            if self.autoincrement {
+                sql.push_str(" AUTOINCREMENT");
+            }
         }
         if self.unique {
             sql.push_str(" UNIQUE");
@@ -158,19 +320,38 @@ impl ColumnDef {
         if let Some(d) = self.default {
             let _ = write!(sql, " DEFAULT {d}");
         }
-        if let Some((table, column, on_delete)) = self.references {
-            let _ = write!(
-                sql,
-                " REFERENCES {}({})",
-                quote_ident(table),
-                quote_ident(column)
-            );
-            sql.push_str(match on_delete {
-                OnDelete::NoAction => "",
-                OnDelete::Restrict => " ON DELETE RESTRICT",
-                OnDelete::Cascade => " ON DELETE CASCADE",
-                OnDelete::SetNull => " ON DELETE SET NULL",
-            });
+        if let Some(c) = self.collate {
+            let _ = write!(sql, " COLLATE {c}");
+        }
+        if let Some(g) = self.generated {
+            let kind = if g.stored { "STORED" } else { "VIRTUAL" };
+            let _ = write!(sql, " GENERATED ALWAYS AS ({}) {kind}", g.expr);
+        }
+        if let Some(c) = self.check {
+            let _ = write!(sql, " CHECK ({c})");
+        }
+        if let Some(fk) = &self.references {
+            let _ = write!(sql, " {}", fk.references_sql());
+        }
+        sql
+    }
+}
+
+impl IndexTermDef {
+    /// The term in `CREATE INDEX`.
+    pub fn sql(&self) -> String {
+        let mut sql = if self.expression {
+            self.target.to_string()
+        } else {
+            quote_ident(self.target)
+        };
+        if let Some(c) = self.collate {
+            let _ = write!(sql, " COLLATE {c}");
+        }
+        match self.desc {
+            Some(true) => sql.push_str(" DESC"),
+            Some(false) => sql.push_str(" ASC"),
+            None => {}
         }
         sql
     }
@@ -179,14 +360,18 @@ impl ColumnDef {
 impl IndexDef {
     /// `CREATE [UNIQUE] INDEX` on `table`.
     pub fn create_sql(&self, table: &str) -> String {
-        let cols: Vec<_> = self.columns.iter().map(|c| quote_ident(c)).collect();
-        format!(
+        let terms: Vec<String> = self.terms.iter().map(IndexTermDef::sql).collect();
+        let mut sql = format!(
             "CREATE {}INDEX {} ON {} ({})",
             if self.unique { "UNIQUE " } else { "" },
             quote_ident(self.name),
             quote_ident(table),
-            cols.join(", ")
-        )
+            terms.join(", ")
+        );
+        if let Some(p) = self.predicate {
+            let _ = write!(sql, " WHERE {p}");
+        }
+        sql
     }
 }
 
@@ -194,6 +379,8 @@ impl IndexDef {
 #[derive(Debug, Clone, Copy)]
 pub struct Schema {
     tables: &'static [&'static TableDef],
+    views: &'static [ViewDef],
+    triggers: &'static [TriggerDef],
     canonical: &'static str,
 }
 
@@ -201,8 +388,28 @@ impl Schema {
     /// `schema!`'s `SCHEMA`: the tables and the declaration's canonical text, which the
     /// migration's checksum covers. Not public API.
     #[doc(hidden)]
-    pub const fn __new(tables: &'static [&'static TableDef], canonical: &'static str) -> Self {
-        Schema { tables, canonical }
+    pub const fn __new(
+        tables: &'static [&'static TableDef],
+        views: &'static [ViewDef],
+        triggers: &'static [TriggerDef],
+        canonical: &'static str,
+    ) -> Self {
+        Schema {
+            tables,
+            views,
+            triggers,
+            canonical,
+        }
+    }
+
+    /// The declared views, in declaration order.
+    pub fn views(&self) -> &'static [ViewDef] {
+        self.views
+    }
+
+    /// The declared triggers, in declaration order.
+    pub fn triggers(&self) -> &'static [TriggerDef] {
+        self.triggers
     }
 
     /// The declared tables, in declaration order.
@@ -215,13 +422,16 @@ impl Schema {
         self.tables.iter().copied().find(|t| t.name == name)
     }
 
-    /// DDL creating every table and index, in declaration order.
+    /// DDL creating every table and index, in declaration order, then the views and the
+    /// triggers.
     pub fn ddl(&self) -> Vec<String> {
         let mut out = Vec::new();
         for t in self.tables {
             out.push(t.create_sql());
             out.extend(t.index_sql());
         }
+        out.extend(self.views.iter().map(ViewDef::create_sql));
+        out.extend(self.triggers.iter().map(TriggerDef::create_sql));
         out
     }
 
@@ -399,6 +609,10 @@ mod tests {
                 unique: false,
                 default: None,
                 references: None,
+                autoincrement: false,
+                collate: None,
+                check: None,
+                generated: None,
             },
             ColumnDef {
                 name: "creator",
@@ -407,7 +621,11 @@ mod tests {
                 primary_key: false,
                 unique: false,
                 default: None,
-                references: Some(("accounts", "id", OnDelete::Cascade)),
+                references: Some(ForeignKeyDef { columns: &["creator"], table: "accounts", parent_columns: &["id"], on_delete: OnDelete::Cascade, on_update: OnDelete::NoAction, deferrable: false }),
+                autoincrement: false,
+                collate: None,
+                check: None,
+                generated: None,
             },
             ColumnDef {
                 name: "title",
@@ -417,13 +635,24 @@ mod tests {
                 unique: false,
                 default: Some("'untitled'"),
                 references: None,
+                autoincrement: false,
+                collate: None,
+                check: None,
+                generated: None,
             },
         ],
         primary_key: &[],
+        uniques: &[],
+        checks: &[],
+        foreign_keys: &[],
+        strict: false,
+        without_rowid: false,
         indexes: &[IndexDef {
             name: "notes_by_creator",
             columns: &["creator"],
+            terms: &[IndexTermDef { target: "creator", expression: false, collate: None, desc: None }],
             unique: false,
+            predicate: None,
         }],
     };
 

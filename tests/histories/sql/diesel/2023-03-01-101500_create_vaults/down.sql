@@ -1,0 +1,3 @@
+DROP TABLE folders;
+DROP TABLE items;
+DROP TABLE accounts;

@@ -1,0 +1,2 @@
+-- The other backends widen their timestamp columns here. SQLite's INTEGER
+-- is already 64-bit, so there is nothing to do: this migration has no statements.

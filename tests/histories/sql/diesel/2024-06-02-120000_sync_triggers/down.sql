@@ -1,0 +1,10 @@
+DROP TRIGGER IF EXISTS folders_tombstone_items;
+DROP TRIGGER IF EXISTS items_tombstone;
+DROP TRIGGER IF EXISTS items_stamp_update;
+DROP TABLE IF EXISTS sync_clock;
+DROP INDEX IF EXISTS idx_folders_revision;
+DROP INDEX IF EXISTS idx_items_revision;
+ALTER TABLE folders DROP COLUMN deleted;
+ALTER TABLE folders DROP COLUMN revision;
+ALTER TABLE items DROP COLUMN deleted;
+ALTER TABLE items DROP COLUMN revision;

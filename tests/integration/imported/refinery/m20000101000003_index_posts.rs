@@ -1,0 +1,26 @@
+//! Imported by `strata import` from refinery: `later/V3__index_posts.sql`.
+//! The SQL is applied verbatim from the file beside this one; the declaration is the
+//! schema after it, read from a replay of the refinery migrations up to this one.
+
+use strata::{Result, Tx, migration};
+
+strata::schema! {
+    table posts {
+        id: i64 primary key,
+        user_id: i64 references users(id) on delete cascade,
+        body: Option<String>,
+        index posts_by_user (user_id),
+    }
+    table users {
+        id: i64 primary key,
+        email: String unique,
+    }
+}
+
+/// Index posts.
+///
+/// Version 20000101000003 is refinery's 3, counted in seconds from the import's base time.
+#[migration(20000101000003, role = "refinery", imported = "refinery:3")]
+fn index_posts(tx: &mut Tx) -> Result<()> {
+    tx.execute_batch(strata::sql_file!("m20000101000003_index_posts.sql"))
+}
