@@ -132,7 +132,125 @@ fn main() {{
         ),
     )
     .unwrap();
-    vec![scaffolded, adopt, round_trip(&root)]
+    vec![scaffolded, adopt, round_trip(&root), histories(&root)]
+}
+
+/// Our test histories in the style of five tools (`tests/histories/sql`, see FORMS.md):
+/// imported by `strata import`, compiled, checked by the harness (no `schema = none`), applied
+/// to an empty database and compared with the sqlite3 shell's replay of the same SQL; and the
+/// shell's database adopted by an introspected baseline.
+fn histories(root: &Path) -> PathBuf {
+    use strata::import::{Tool, default_base_time, plan, write};
+    let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("histories/sql");
+    let sets: [(&str, Tool, &str); 6] = [
+        ("sqlx", Tool::Sqlx, "links"),
+        ("refinery", Tool::Refinery, "plugins"),
+        ("diesel", Tool::Diesel, "vaults"),
+        ("goose", Tool::Goose, "music"),
+        // One application, two databases, sharing versions (001, 002, ..): two roles.
+        ("handrolled/main", Tool::Sqlx, "main"),
+        ("handrolled/jobs", Tool::Sqlx, "jobs"),
+    ];
+    let mut modules = String::new();
+    let mut imported = String::new();
+    let mut checks = String::new();
+    for (dir, tool, role) in sets {
+        let plan = plan(tool, &sql.join(dir), role, default_base_time())
+            .unwrap_or_else(|e| panic!("importing {dir}: {e}"));
+        let out = root.join("histories").join(dir.replace('/', "_"));
+        write(&plan, &out).unwrap_or_else(|e| panic!("writing {dir}: {e}"));
+        // The sqlite3 shell replays the same SQL, one migration per invocation.
+        let replay = root.join(format!("history_{}.db", dir.replace('/', "_")));
+        let _ = std::fs::remove_file(&replay);
+        for m in &plan.migrations {
+            let mut shell = std::process::Command::new("sqlite3")
+                .arg("-bail")
+                .arg(&replay)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("the sqlite3 shell (README's test command installs it)");
+            use std::io::Write as _;
+            shell
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(m.peer.up.as_bytes())
+                .unwrap();
+            assert!(
+                shell.wait().unwrap().success(),
+                "sqlite3 failed on {dir}/{}",
+                m.peer.source
+            );
+        }
+        imported.push_str(&format!("    mod {role} {{\n"));
+        for m in &plan.migrations {
+            let file = out.join(format!("{}.rs", m.module)).canonicalize().unwrap();
+            imported.push_str(&format!(
+                "        #[path = {file:?}]\n        pub mod {};\n",
+                m.module
+            ));
+        }
+        imported.push_str("    }\n");
+        // The shell's database, adopted by a baseline printed from it.
+        let adopted = root.join(format!("history_{}_adopted.db", dir.replace('/', "_")));
+        std::fs::copy(&replay, &adopted).unwrap();
+        let baseline = strata::authoring::introspect(&replay, &[], role, 20200101000000).unwrap();
+        let baseline_file = root.join(format!("history_{}_baseline.rs", dir.replace('/', "_")));
+        std::fs::write(&baseline_file, baseline).unwrap();
+        modules.push_str(&format!(
+            "mod {role}_baseline {{\n    strata::migrations!();\n    include!({:?});\n}}\n",
+            baseline_file.canonicalize().unwrap()
+        ));
+        checks.push_str(&format!(
+            "    compare({role:?}, {:?});\n    adopt({role:?}, &{role}_baseline::MIGRATIONS, {:?});\n",
+            replay.canonicalize().unwrap(),
+            adopted.canonicalize().unwrap(),
+        ));
+    }
+    let main = format!(
+        r#"mod imported {{
+    strata::migrations!();
+{imported}}}
+{modules}
+fn snapshot(db: &std::path::Path) -> strata::SchemaSnapshot {{
+    strata::SchemaSnapshot::read(&rusqlite::Connection::open(db).unwrap()).unwrap()
+}}
+
+/// Strata's migrations of `role` on an empty file give the shell's schema.
+fn compare(role: &str, replay: &str) {{
+    let replay = std::path::Path::new(replay);
+    let fresh = replay.with_extension("strata.db");
+    let _ = std::fs::remove_file(&fresh);
+    strata::Migrator::new(&imported::MIGRATIONS, role)
+        .backup(None)
+        .run(&fresh)
+        .unwrap_or_else(|e| panic!("{{role}}: {{e}}"));
+    let (made, shell) = (snapshot(&fresh), snapshot(replay));
+    let one: Vec<String> = made.diff(&shell).iter().map(ToString::to_string).collect();
+    let other: Vec<String> = shell.diff(&made).iter().map(ToString::to_string).collect();
+    assert!(one.is_empty() && other.is_empty(), "{{role}}: {{one:?}} {{other:?}}");
+}}
+
+fn adopt(role: &str, source: &'static strata::Source, db: &str) {{
+    let db = std::path::Path::new(db);
+    let before = snapshot(db);
+    let migrator = strata::Migrator::new(source, role).backup(None);
+    let report = migrator.run(db).unwrap_or_else(|e| panic!("{{role}} baseline: {{e}}"));
+    assert_eq!(report.applied.len(), 1, "{{role}}");
+    assert!(snapshot(db).diff(&before).is_empty(), "{{role}}: adoption changed the schema");
+}}
+
+fn main() {{
+    // Every history compiles (above) and passes the harness without `schema = none`.
+    if let Err(failures) = strata::testing::Harness::new(&imported::MIGRATIONS).check() {{
+        panic!("{{}}", failures.join("\n"));
+    }}
+{checks}}}
+"#
+    );
+    let path = root.join("histories.rs");
+    std::fs::write(&path, main).unwrap();
+    path
 }
 
 /// Random schemas, each created by SQL, introspected, compiled, then applied: the baseline
@@ -149,7 +267,9 @@ fn round_trip(root: &Path) -> PathBuf {
             .execute_batch(&ddl)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{ddl}"));
         std::fs::write(root.join(format!("random{seed}.sql")), &ddl).unwrap();
-        let code = strata::authoring::introspect(&db, &[], "main", 20200101000000).unwrap();
+        // One version each: versions are unique per role across the crate.
+        let version = 20200101000000 + seed as i64;
+        let code = strata::authoring::introspect(&db, &[], "main", version).unwrap();
         let file = root.join(format!("random{seed}.rs"));
         std::fs::write(&file, code).unwrap();
         modules.push_str(&format!(

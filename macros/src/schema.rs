@@ -449,7 +449,7 @@ fn expand_table(t: &TableInput) -> TokenStream {
     quote! {
         #(#attrs)*
         #(#[doc = #module_doc])*
-        #[allow(dead_code, unused_imports, clippy::all)]
+        #[allow(dead_code, unused_imports, non_snake_case, clippy::all)]
         pub mod #module {
             use super::*;
 

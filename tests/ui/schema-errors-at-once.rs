@@ -4,7 +4,7 @@ strata::schema! {
     table hosts {
         id: i64 primary key,
         name: String not null,
-        region: String default 'eu',
+        region: String default "eu",
     }
 
     table racks {

@@ -604,7 +604,12 @@ mod tests {
             indexes: &[IndexDef {
                 name: "by_title",
                 columns: &["title"],
-                terms: &[IndexTermDef { target: "title", expression: false, collate: None, desc: None }],
+                terms: &[IndexTermDef {
+                    target: "title",
+                    expression: false,
+                    collate: None,
+                    desc: None,
+                }],
                 unique: false,
                 predicate: None,
             }],
@@ -699,7 +704,14 @@ mod tests {
             columns: &[
                 ID,
                 ColumnDef {
-                    references: Some(ForeignKeyDef { columns: &["creator"], table: "accounts", parent_columns: &["id"], on_delete: OnDelete::Cascade, on_update: OnDelete::NoAction, deferrable: false }),
+                    references: Some(ForeignKeyDef {
+                        columns: &["creator"],
+                        table: "accounts",
+                        parent_columns: &["id"],
+                        on_delete: OnDelete::Cascade,
+                        on_update: OnDelete::NoAction,
+                        deferrable: false,
+                    }),
                     ..BODY
                 },
             ],
@@ -714,7 +726,12 @@ mod tests {
             indexes: &[IndexDef {
                 name: "one_body",
                 columns: &["body"],
-                terms: &[IndexTermDef { target: "body", expression: false, collate: None, desc: None }],
+                terms: &[IndexTermDef {
+                    target: "body",
+                    expression: false,
+                    collate: None,
+                    desc: None,
+                }],
                 unique: true,
                 predicate: None,
             }],

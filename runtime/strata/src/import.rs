@@ -34,6 +34,7 @@ use rusqlite::types::Value;
 use sha2::Digest;
 
 use crate::error::{Error, Result};
+use crate::inspect::{Difference, SchemaSnapshot};
 use crate::migration::Migration;
 
 /// A migration tool whose folders `strata import` reads and whose history Strata adopts.
@@ -660,6 +661,9 @@ pub struct PlannedImport {
     pub module: String,
     /// The files to write into the output directory: name and content (the `.rs` first).
     pub files: Vec<(String, String)>,
+    /// Whether the replay shows it removing or tightening something (it is then written as a
+    /// `contract` migration).
+    pub contract: bool,
 }
 
 /// What [`plan`] read and generated.
@@ -753,6 +757,9 @@ fn migration_file(
     if peer.no_transaction {
         args.push_str(", no_transaction");
     }
+    if p.contract {
+        args.push_str(", contract");
+    }
     if peer.down.is_some() {
         args.push_str(", down = revert");
     }
@@ -821,12 +828,15 @@ pub fn plan(tool: Tool, dir: &Path, role: &str, base_time: NaiveDateTime) -> Res
             mapped,
             module,
             files: Vec::new(),
+            contract: false,
         });
     }
     let conn = Connection::open_in_memory()?;
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
     for p in &mut planned {
+        let before = SchemaSnapshot::read(&conn)?;
         replay_one(&conn, &p.peer)?;
+        p.contract = contracts(&before, &SchemaSnapshot::read(&conn)?);
         let code = crate::authoring::introspect_connection(&conn, &[], role, p.version)?;
         let schema = declaration(&code)?;
         let mut files = vec![(format!("{}.rs", p.module), migration_file(p, role, &schema))];
@@ -865,6 +875,22 @@ fn replay_one(conn: &Connection, peer: &PeerMigration) -> Result<()> {
             "replaying the {} migrations in order, SQLite refused {}: {e}",
             peer.tool, peer.source
         ))
+    })
+}
+
+/// Whether going from `before` to `after` removes or tightens anything: everything but new
+/// tables, new columns old writers can omit (nullable or defaulted), new non-unique indexes,
+/// new views and new triggers.
+fn contracts(before: &SchemaSnapshot, after: &SchemaSnapshot) -> bool {
+    after.diff(before).iter().any(|d| match d {
+        Difference::UnexpectedTable(_) | Difference::Unexpected { .. } => false,
+        Difference::UnexpectedColumn { table, column } => after
+            .tables
+            .get(table)
+            .and_then(|t| t.columns.iter().find(|c| &c.name == column))
+            .is_none_or(|c| c.not_null && c.default.is_none() && c.hidden == 0),
+        Difference::UnexpectedIndex(name) => after.indexes.get(name).is_none_or(|i| i.unique),
+        _ => true,
     })
 }
 
