@@ -201,10 +201,10 @@ pub fn schema(seed: u64) -> String {
         if cols.len() > 2 && rng.chance(30) {
             parts.push(format!("UNIQUE ({}, {})", cols[1].name, cols[2].name));
         }
-        if let Some(c) = cols.iter().find(|c| c.integer && c.name != "id") {
-            if rng.chance(25) {
-                parts.push(format!("CHECK ({} < 1000000)", c.name));
-            }
+        if let Some(c) = cols.iter().find(|c| c.integer && c.name != "id")
+            && rng.chance(25)
+        {
+            parts.push(format!("CHECK ({} < 1000000)", c.name));
         }
         let mut options = Vec::new();
         if strict {

@@ -76,7 +76,11 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         schema: own,
         errors: syntax_errors,
     } = strata_syntax::parse(input.clone())?;
-    if let (Some(path), None, None) = (&own.extends, &base, &syntax_errors) {
+    if let (Some(path), None) = (&own.extends, &base) {
+        // Without its base, checking the rest would report every inherited table as missing.
+        if let Some(e) = syntax_errors {
+            return Err(e);
+        }
         // Ask the extended declaration for its tokens; it calls `schema!` back with them.
         return Ok(quote_spanned! {path.span()=> #path::__strata_schema! { #input } });
     }
@@ -85,9 +89,10 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         Some(base) => {
             let mut errors: Option<syn::Error> = None;
             for (kind, name) in &own.drops {
-                let known = base.items.iter().any(|i| {
-                    i.object.kind() == *kind && i.object.name() == name.unraw().to_string()
-                });
+                let known = base
+                    .items
+                    .iter()
+                    .any(|i| i.object.kind() == *kind && name.unraw() == i.object.name());
                 if !known {
                     let e = syn::Error::new(
                         name.span(),
@@ -232,7 +237,15 @@ fn check_with_sqlite(schema: &Schema) -> syn::Result<()> {
         return Ok(());
     };
     let mut errors: Option<syn::Error> = None;
-    for item in &schema.items {
+    // In the order the runtime creates them (`Schema::ddl`): tables, then views, then triggers.
+    let order = |o: &Object| match o {
+        Object::Table(_) => 0,
+        Object::View(_) => 1,
+        Object::Trigger(_) => 2,
+    };
+    let mut items: Vec<_> = schema.items.iter().collect();
+    items.sort_by_key(|i| order(&i.object));
+    for item in items {
         for statement in item.object.ddl() {
             if let Err(e) = conn.execute_batch(&statement) {
                 let err = syn::Error::new(

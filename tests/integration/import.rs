@@ -619,3 +619,20 @@ fn in_checked_mode_only_what_runs_needs_approval() {
         .collect();
     assert_eq!(kinds, ["adopted", "adopted", "applied"]);
 }
+
+#[test]
+fn a_peer_database_whose_schema_is_not_what_the_files_say_is_refused() {
+    // diesel and goose keep no checksums: a file edited after the peer applied it shows only in
+    // the schema, which the last adopted migration's declaration must match.
+    for tool in [Tool::Diesel, Tool::Goose] {
+        let (_dir, path) = peer_database(tool, 2);
+        open(&path)
+            .execute_batch("ALTER TABLE posts ADD COLUMN sneaked_in TEXT")
+            .unwrap();
+        let err = migrator(tool).run(&path).unwrap_err();
+        assert_eq!(err.kind(), "adoption_mismatch", "{tool}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains("sneaked_in"), "{tool}: {msg}");
+        assert!(!has_table(&path, "strata_meta"), "{tool}: nothing recorded");
+    }
+}

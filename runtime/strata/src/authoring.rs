@@ -431,6 +431,10 @@ fn default_literal(sql: &str) -> String {
                 }
             }
     };
+    if let Some(text) = sqltext::bare_word_default(sql) {
+        // `DEFAULT Draft` / `DEFAULT "Draft"`: SQLite stores the string 'Draft'.
+        return rust_str(&text);
+    }
     match inner {
         [w] if w.is("null") => "null".to_string(),
         [n] if plain_number(n) => n.text.to_string(),
@@ -931,6 +935,10 @@ mod tests {
 
     #[test]
     fn defaults_become_literals() {
+        // A bare name is a string to SQLite; TRUE and CURRENT_TIMESTAMP are not.
+        assert_eq!(default_literal("Draft"), "\"Draft\"");
+        assert_eq!(default_literal("\"Draft\""), "\"Draft\"");
+        assert_eq!(default_literal("TRUE"), "sql(\"TRUE\")");
         assert_eq!(default_literal("0"), "0");
         assert_eq!(default_literal("'it''s'"), "\"it's\"");
         assert_eq!(

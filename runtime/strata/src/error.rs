@@ -427,6 +427,23 @@ pub enum Error {
         differences: Vec<String>,
     },
 
+    /// The last migration adopted from a peer tool's history declares a schema the database
+    /// does not have: the peer's files were edited after it applied them, or the database was
+    /// changed by hand. Nothing was recorded.
+    #[error(
+        "{} cannot adopt {id} from the peer tool's history: the database's schema differs from          the one {id} declares (were the peer's files edited after it applied them?): {}",
+        path.display(),
+        .differences.join("; ")
+    )]
+    AdoptionMismatch {
+        /// The database file.
+        path: PathBuf,
+        /// The last adopted migration.
+        id: MigrationId,
+        /// Each difference between the database and the declaration.
+        differences: Vec<String>,
+    },
+
     /// A restore needs the database to itself, and another process uses it.
     #[error(
         "{} is in use by another process{}: stop the processes using it first (a restore \
@@ -528,6 +545,7 @@ impl Error {
             Error::NothingToRepair { .. } => "nothing_to_repair",
             Error::Backup { .. } => "backup",
             Error::BaselineMismatch { .. } => "baseline_mismatch",
+            Error::AdoptionMismatch { .. } => "adoption_mismatch",
             Error::InUse { .. } => "in_use",
             Error::UnknownTarget { .. } => "unknown_target",
             Error::DataLoss { .. } => "data_loss",

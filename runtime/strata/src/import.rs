@@ -709,9 +709,17 @@ fn declaration(code: &str) -> Result<(Vec<String>, String, Vec<String>)> {
     Ok((uses, schema, notes))
 }
 
+/// `text` for a comment line of generated code: control characters (a newline in a file name
+/// would end the comment and start code) become `?`.
+fn comment_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// The doc line of a migration: its name in words (`create_users` → "Create users.").
 fn title(name: &str) -> String {
-    let words = name.replace(['_', '-'], " ");
+    let words = comment_safe(name).replace(['_', '-'], " ");
     let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut chars = words.chars();
     match chars.next() {
@@ -736,10 +744,10 @@ fn migration_file(
          //! The SQL is applied verbatim from the file beside this one; the declaration is the\n\
          //! schema after it, read from a replay of the {tool} migrations up to this one.\n\n\
          use strata::{{Result, Tx, migration}};\n",
-        peer.source,
+        comment_safe(&peer.source),
         match &peer.down_source {
             Some(d) if *d == peer.source => " (its Up and Down sections)".to_string(),
-            Some(d) => format!(" (down: `{d}`)"),
+            Some(d) => format!(" (down: `{}`)", comment_safe(d)),
             None => String::new(),
         }
     );

@@ -545,7 +545,12 @@ fn show_constraints(u: &[Vec<TermKey>]) -> String {
 /// A default as compared: normalised, without parentheses around all of it. `DEFAULT NULL` is
 /// no default: SQLite fills a column without one with NULL.
 fn default_key(d: Option<&str>) -> Option<String> {
-    d.map(sqltext::normalize_expr).filter(|d| d != "null")
+    d.map(|d| match sqltext::bare_word_default(d) {
+        // `DEFAULT Draft` is the string 'Draft'.
+        Some(text) => format!("'{}'", text.replace('\'', "''")),
+        None => sqltext::normalize_expr(d),
+    })
+    .filter(|d| d != "null")
 }
 
 /// A foreign key as compared: names lowercased, the parent's primary key filled in for a key
@@ -1634,6 +1639,9 @@ mod tests {
             changed("DEFAULT 'info'", "DEFAULT 'INFO'"),
             ["table `events`: column `kind` has default 'INFO', expected 'info'"]
         );
+        // A bare name is the string it spells.
+        assert!(changed("DEFAULT 'info'", "DEFAULT info").is_empty());
+        assert_eq!(changed("DEFAULT 'info'", "DEFAULT Info").len(), 1);
         // SQLite fills a column without a default with NULL: the same thing.
         assert!(changed("deleted_at INTEGER DEFAULT NULL", "deleted_at INTEGER").is_empty());
     }

@@ -170,29 +170,49 @@ pub use strata_macros::migration;
 ///
 /// It declares everything SQLite's schema can hold:
 ///
-/// ```text
-/// table events {
-///     id: i64 primary key autoincrement,            // INTEGER PRIMARY KEY AUTOINCREMENT
-///     host: String collate nocase check("length(host) > 0"),
-///     kind: String = "info",                        // a literal default
-///     at: i64 = sql("strftime('%s', 'now')"),       // an expression default
-///     deleted_at: Option<i64> = null,               // Option = nullable; DEFAULT NULL
-///     total: Option<i64> generated("price * qty") stored,  // VIRTUAL without `stored`
-///     code: String as "VARCHAR(16)",                // the declared SQL type, when not the Rust type's
-///     note: Option<strata::Value>,                  // an untyped column
-///     owner: Uuid references accounts(id) on delete cascade on update set null deferrable,
-///     primary key (a, b),                           // composite key (instead of a column's)
-///     unique (host, kind),
-///     check("at >= 0"),
-///     foreign key (a, b) references parents(x, y) on delete set null,
-///     index events_by_host (host collate nocase desc, at),
-///     unique index live_host (expr("lower(host)")) where("deleted_at IS NULL"),
-/// } strict, without rowid
+/// ```
+/// use uuid::Uuid;
 ///
-/// view live_events as "SELECT id, host FROM events WHERE deleted_at IS NULL";
-/// trigger touch "AFTER UPDATE ON events BEGIN UPDATE events SET at = 0 WHERE id = new.id; END";
+/// strata::schema! {
+///     table accounts { id: Uuid primary key }
+///     table racks { region: String, code: String, primary key (region, code) } without rowid
+///
+///     table events {
+///         id: i64 primary key autoincrement,           // INTEGER PRIMARY KEY AUTOINCREMENT
+///         host: String collate nocase check("length(host) > 0"),
+///         kind: String = "info",                       // a literal default
+///         at: i64 = sql("strftime('%s', 'now')"),      // an expression default
+///         deleted_at: Option<i64> = null,              // Option = nullable; DEFAULT NULL
+///         price: i64, qty: i64,
+///         total: Option<i64> generated("price * qty") stored,  // VIRTUAL without `stored`
+///         code: String as "VARCHAR(16)",               // the SQL type, when not the Rust type's
+///         region: String,
+///         note: Option<strata::Value>,                 // an untyped column
+///         owner: Uuid references accounts(id) on delete cascade on update set null deferrable,
+///         unique (host, kind),                         // table-level constraints
+///         check("at >= 0"),
+///         foreign key (region, code) references racks(region, code) on delete restrict,
+///         index events_by_host (host collate nocase desc, at),
+///         unique index live_host (expr("lower(host)")) where("deleted_at IS NULL"),
+///     }
+///
+///     table counters { name: String primary key, n: i64 = 0 } strict
+///
+///     view live_events as "SELECT id, host FROM events WHERE deleted_at IS NULL";
+///     trigger count_events "AFTER INSERT ON events BEGIN UPDATE counters SET n = n + 1; END";
+/// }
+///
+/// fn main() {
+///     let conn = rusqlite::Connection::open_in_memory().unwrap();
+///     for sql in SCHEMA.ddl() {
+///         conn.execute_batch(&sql).unwrap();
+///     }
+///     assert_eq!(VIEW_LIVE_EVENTS.name, "live_events");
+/// }
 /// ```
 ///
+/// A composite primary key is `primary key (a, b)` among the entries (instead of a column's
+/// `primary key`); `strict` and `without rowid` follow the table's `}`, either or both.
 /// Actions are `cascade`, `restrict`, `set null`, `set default` and `no action`; `deferrable`
 /// is `DEFERRABLE INITIALLY DEFERRED`. Column types implement [`SqlType`]. SQLite itself
 /// creates the declared schema in a scratch database at compile time, so an expression, a
@@ -204,7 +224,9 @@ pub use strata_macros::migration;
 /// on today's model. Tables a migration does not change need not be repeated:
 /// `extends super::m20240301090000_index_notes;` as the first line inherits every table, view
 /// and trigger of that migration's declaration that this one does not declare (`drop table
-/// name;` leaves one out), and still generates the typed modules for all of them.
+/// name;` leaves one out), and still generates the typed modules for all of them. Inherited
+/// column types are named in this module: import what the extended migration imports for them
+/// (`strata new --inherit` copies its `use` lines).
 #[doc(inline)]
 pub use strata_macros::schema;
 

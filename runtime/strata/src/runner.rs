@@ -344,6 +344,13 @@ impl Runner<'_> {
             )?,
             DirectionTarget::Down(_) => BTreeSet::new(),
         };
+        // The last one adopted must find the schema it declares.
+        if let Some(last) = adopting
+            .last()
+            .and_then(|v| migrations.iter().find(|m| m.version() == *v))
+        {
+            self.check_adopted_schema(last)?;
+        }
         if direction == DirectionTarget::Up && !fresh {
             store::ensure_class_column(self.conn)?;
         }
@@ -868,6 +875,28 @@ impl Runner<'_> {
             name: m.name().to_string(),
             duration_ms: duration.as_secs_f64() * 1e3,
             rows_changed: rows,
+        })
+    }
+
+    /// The database must have the schema `m`, the last migration adopted from the peer's
+    /// history, declares: the peer's files may have been edited after it applied them (diesel
+    /// and goose keep no checksums). Checked before anything is recorded.
+    fn check_adopted_schema(&self, m: &'static Migration) -> Result<()> {
+        let Some(schema) = m.schema() else {
+            return Ok(());
+        };
+        let declared = Connection::open_in_memory()?;
+        for sql in schema.ddl() {
+            declared.execute_batch(&sql)?;
+        }
+        let differences = SchemaSnapshot::read(self.conn)?.diff(&SchemaSnapshot::read(&declared)?);
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(Error::AdoptionMismatch {
+            path: self.path.to_path_buf(),
+            id: m.id(),
+            differences: differences.iter().map(ToString::to_string).collect(),
         })
     }
 

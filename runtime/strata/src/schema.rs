@@ -252,7 +252,22 @@ impl TableDef {
     /// `CREATE TABLE` for this table under `name` (its own name, or a temporary one during a
     /// rebuild).
     pub fn create_sql_named(&self, name: &str) -> String {
-        let mut parts: Vec<String> = self.columns.iter().map(ColumnDef::column_sql).collect();
+        let mut parts: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                // A STRICT table wants a type for every column: an untyped one is `ANY`.
+                if self.strict && c.sql_type.is_empty() {
+                    ColumnDef {
+                        sql_type: "ANY",
+                        ..*c
+                    }
+                    .column_sql()
+                } else {
+                    c.column_sql()
+                }
+            })
+            .collect();
         if !self.primary_key.is_empty() {
             parts.push(format!("PRIMARY KEY ({})", quoted_list(self.primary_key)));
         }

@@ -658,6 +658,34 @@ pub fn trigger_body(sql: &str) -> Option<&str> {
     Some(text.trim_end_matches(';').trim_end())
 }
 
+/// A default SQLite stores as a string though it is written as a name: `DEFAULT Draft` or
+/// `DEFAULT "Draft"` (not in parentheses, and not `TRUE`, `FALSE` or `CURRENT_*`). Returns the
+/// string's text.
+pub fn bare_word_default(sql: &str) -> Option<String> {
+    let tokens = tokenize(sql);
+    let [t] = tokens.as_slice() else {
+        return None;
+    };
+    match t.kind {
+        Kind::Word => {
+            let lower = t.text.to_ascii_lowercase();
+            let literal = [
+                "true",
+                "false",
+                "null",
+                "current_time",
+                "current_date",
+                "current_timestamp",
+            ];
+            (!literal.contains(&lower.as_str())).then(|| t.text.to_string())
+        }
+        Kind::Ident if t.text.starts_with('"') => {
+            Some(t.text[1..t.text.len() - 1].replace("\"\"", "\""))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -458,8 +458,8 @@ fn parse_schema(input: ParseStream, errors: &mut Errors) -> syn::Result<Schema> 
             }
             Err(e) => {
                 errors.push(e);
-                // Resume at the next item.
-                if input.parse::<TokenTree>().is_err() {
+                // Resume at the next item (moving at least one token, so as not to stall).
+                if input.cursor() == start && input.parse::<TokenTree>().is_err() {
                     break;
                 }
                 skip_until(input, at_item_start);
@@ -556,25 +556,43 @@ fn parse_item(input: ParseStream, errors: &mut Errors) -> syn::Result<Object> {
     Ok(Object::Table(table))
 }
 
+/// Runs `f` on a group's content; on an error, consumes the rest of the group first, so that
+/// the error is reported and parsing goes on after the group (syn refuses a group left with
+/// tokens in it, and would report only that).
+fn within<T>(
+    content: ParseStream,
+    f: impl FnOnce(ParseStream) -> syn::Result<T>,
+) -> syn::Result<T> {
+    let result = f(content);
+    if result.is_err() {
+        let _ = content.parse::<TokenStream>();
+    }
+    result
+}
+
 fn ident_list(input: ParseStream) -> syn::Result<Vec<Ident>> {
     let content;
     parenthesized!(content in input);
-    Ok(
-        Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?
-            .into_iter()
-            .collect(),
-    )
+    within(&content, |content| {
+        Ok(
+            Punctuated::<Ident, Token![,]>::parse_terminated_with(content, Ident::parse_any)?
+                .into_iter()
+                .collect(),
+        )
+    })
 }
 
 /// `("sql text")`.
 fn paren_str(input: ParseStream) -> syn::Result<LitStr> {
     let content;
     parenthesized!(content in input);
-    let lit: LitStr = content.parse()?;
-    if !content.is_empty() {
-        return Err(content.error("expected one string literal"));
-    }
-    Ok(lit)
+    within(&content, |content| {
+        let lit: LitStr = content.parse()?;
+        if !content.is_empty() {
+            return Err(content.error("expected one string literal"));
+        }
+        Ok(lit)
+    })
 }
 
 fn parse_action(input: ParseStream) -> syn::Result<Action> {
@@ -653,6 +671,51 @@ fn instead(word: &str) -> Option<&'static str> {
     })
 }
 
+/// The terms inside `index name (..)`.
+fn parse_index_terms(content: ParseStream) -> syn::Result<Vec<IndexTerm>> {
+    let mut terms = Vec::new();
+    while !content.is_empty() {
+        let target = if content.peek(kw::expr) && content.peek2(syn::token::Paren) {
+            content.parse::<kw::expr>()?;
+            IndexTarget::Expr(paren_str(content)?)
+        } else if content.peek(LitStr) {
+            return Err(content.error("an indexed expression is written `expr(\"lower(name)\")`"));
+        } else if content.peek(Ident::peek_any) && content.peek2(syn::token::Paren) {
+            return Err(content
+                .error("an indexed expression is written as SQL text: `expr(\"lower(name)\")`"));
+        } else {
+            IndexTarget::Column(content.call(Ident::parse_any)?)
+        };
+        let mut term = IndexTerm {
+            target,
+            collate: None,
+            desc: None,
+        };
+        loop {
+            if content.parse::<Option<kw::collate>>()?.is_some() {
+                term.collate = Some(content.call(Ident::parse_any)?);
+            } else if content.parse::<Option<kw::desc>>()?.is_some() {
+                term.desc = Some(true);
+            } else if content.parse::<Option<kw::asc>>()?.is_some() {
+                term.desc = Some(false);
+            } else {
+                break;
+            }
+        }
+        terms.push(term);
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected `,`, `collate name`, `asc` or `desc` after an index term",
+            )
+        })?;
+    }
+    Ok(terms)
+}
+
 fn parse_entry(input: ParseStream, table: &mut Table) -> syn::Result<()> {
     let attrs = input.call(Attribute::parse_outer)?;
     let is_column = input.peek2(Token![:]);
@@ -662,45 +725,7 @@ fn parse_entry(input: ParseStream, table: &mut Table) -> syn::Result<()> {
         let name = input.call(Ident::parse_any)?;
         let content;
         parenthesized!(content in input);
-        let mut terms = Vec::new();
-        while !content.is_empty() {
-            let target = if content.peek(kw::expr) && content.peek2(syn::token::Paren) {
-                content.parse::<kw::expr>()?;
-                IndexTarget::Expr(paren_str(&content)?)
-            } else if content.peek(LitStr) {
-                return Err(
-                    content.error("an indexed expression is written `expr(\"lower(name)\")`")
-                );
-            } else {
-                IndexTarget::Column(content.call(Ident::parse_any)?)
-            };
-            let mut term = IndexTerm {
-                target,
-                collate: None,
-                desc: None,
-            };
-            loop {
-                if content.parse::<Option<kw::collate>>()?.is_some() {
-                    term.collate = Some(content.call(Ident::parse_any)?);
-                } else if content.parse::<Option<kw::desc>>()?.is_some() {
-                    term.desc = Some(true);
-                } else if content.parse::<Option<kw::asc>>()?.is_some() {
-                    term.desc = Some(false);
-                } else {
-                    break;
-                }
-            }
-            terms.push(term);
-            if content.is_empty() {
-                break;
-            }
-            content.parse::<Token![,]>().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "expected `,`, `collate name`, `asc` or `desc` after an index term",
-                )
-            })?;
-        }
+        let terms = within(&content, parse_index_terms)?;
         let predicate = if input.peek(Token![where]) {
             input.parse::<Token![where]>()?;
             Some(paren_str(input)?)
@@ -1196,9 +1221,12 @@ impl Schema {
         })
     }
 
-    /// Every statement creating the schema, in declaration order.
+    /// Every statement creating the schema: tables (with their indexes) in declaration order,
+    /// then views, then triggers — the order the runtime creates them in.
     pub fn ddl(&self) -> Vec<String> {
-        self.items.iter().flat_map(|i| i.object.ddl()).collect()
+        let mut items: Vec<&Item> = self.items.iter().collect();
+        items.sort_by_key(|i| i.object.kind() as u8);
+        items.iter().flat_map(|i| i.object.ddl()).collect()
     }
 
     /// This schema with `base`'s objects it does not declare or drop: each redeclared object
@@ -1503,6 +1531,31 @@ mod tests {
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].contains("NOT NULL unless"), "{}", messages[0]);
         assert!(messages[1].contains("`= value`"), "{}", messages[1]);
+    }
+
+    #[test]
+    fn errors_inside_parentheses_are_reported_with_the_rest() {
+        let Err(e) = parse_str(
+            "table t { id: i64, host: String, index i (lower(host)), x: i64 check(\"a\" \"b\") }
+             view v \"SELECT 1\";
+             table u { y: i64 not null }",
+        ) else {
+            panic!("accepted")
+        };
+        let messages: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(
+            messages[0].contains("expr(\"lower(name)\")"),
+            "{}",
+            messages[0]
+        );
+        assert!(
+            messages[1].contains("one string literal"),
+            "{}",
+            messages[1]
+        );
+        assert!(messages[2].contains("view name as"), "{}", messages[2]);
+        assert!(messages[3].contains("NOT NULL unless"), "{}", messages[3]);
     }
 
     #[test]
