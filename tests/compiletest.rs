@@ -140,22 +140,23 @@ fn main() {{
 /// to an empty database and compared with the sqlite3 shell's replay of the same SQL; and the
 /// shell's database adopted by an introspected baseline.
 fn histories(root: &Path) -> PathBuf {
-    use strata::import::{Tool, default_base_time, plan, write};
+    use strata::import::{Tool, default_base_time, plan_with, write};
     let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("histories/sql");
-    let sets: [(&str, Tool, &str); 6] = [
-        ("sqlx", Tool::Sqlx, "links"),
-        ("refinery", Tool::Refinery, "plugins"),
-        ("diesel", Tool::Diesel, "vaults"),
-        ("goose", Tool::Goose, "music"),
+    // Half written in full, half in the short form (`--inherit`: `extends` the previous).
+    let sets: [(&str, Tool, &str, bool); 6] = [
+        ("sqlx", Tool::Sqlx, "links", false),
+        ("refinery", Tool::Refinery, "plugins", true),
+        ("diesel", Tool::Diesel, "vaults", false),
+        ("goose", Tool::Goose, "music", true),
         // One application, two databases, sharing versions (001, 002, ..): two roles.
-        ("handrolled/main", Tool::Sqlx, "main"),
-        ("handrolled/jobs", Tool::Sqlx, "jobs"),
+        ("handrolled/main", Tool::Sqlx, "main", true),
+        ("handrolled/jobs", Tool::Sqlx, "jobs", false),
     ];
     let mut modules = String::new();
     let mut imported = String::new();
     let mut checks = String::new();
-    for (dir, tool, role) in sets {
-        let plan = plan(tool, &sql.join(dir), role, default_base_time())
+    for (dir, tool, role, inherit) in sets {
+        let plan = plan_with(tool, &sql.join(dir), role, default_base_time(), inherit)
             .unwrap_or_else(|e| panic!("importing {dir}: {e}"));
         let out = root.join("histories").join(dir.replace('/', "_"));
         write(&plan, &out).unwrap_or_else(|e| panic!("writing {dir}: {e}"));

@@ -67,6 +67,10 @@ enum Command {
         /// n seconds.
         #[arg(long, default_value = "2000-01-01 00:00:00")]
         base_time: String,
+        /// Declare in each migration only the tables, views and triggers it adds or changes
+        /// (`extends` the previous one) instead of its role's whole schema.
+        #[arg(long)]
+        inherit: bool,
     },
     /// Split a table into shard databases by a key: offline, resumable, exact. `split verify`
     /// compares the shards with the source.
@@ -301,11 +305,12 @@ fn import(
     role: &str,
     database: Option<&std::path::Path>,
     base_time: &str,
+    inherit: bool,
 ) -> Result<ExitCode> {
     use strata::import::{self, Decision, Tool};
     let tool = Tool::from_name(from).context("unknown tool")?;
     let base = import::parse_base_time(base_time)?;
-    let plan = import::plan(tool, dir, role, base)
+    let plan = import::plan_with(tool, dir, role, base, inherit)
         .with_context(|| format!("importing {} from {}", tool, dir.display()))?;
     for w in &plan.warnings {
         println!("skipped {w}");
@@ -412,7 +417,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             role,
             database,
             base_time,
-        } => return import(&from, &dir, &out, &role, database.as_deref(), &base_time),
+            inherit,
+        } => {
+            return import(
+                &from,
+                &dir,
+                &out,
+                &role,
+                database.as_deref(),
+                &base_time,
+                inherit,
+            );
+        }
         Command::Split(args) => return split(*args),
         Command::New(args) => {
             let mut out = std::io::stdout().lock();

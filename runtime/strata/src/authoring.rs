@@ -348,7 +348,9 @@ fn rust_type(declared: &str) -> (&'static str, &'static str) {
     } else if upper.contains("DATE") || upper.contains("TIME") {
         ("String", "TEXT")
     } else {
-        ("f64", "REAL")
+        // NUMERIC affinity (NUMERIC, DECIMAL, JSON, `string`, ..): SQLite turns text that looks
+        // like a number into one and keeps the rest as text, so any value may come back.
+        ("strata::Value", "")
     }
 }
 
@@ -981,7 +983,9 @@ mod tests {
         assert_eq!(rust_type("BOOLEAN"), ("bool", "INTEGER"));
         assert_eq!(rust_type("DATETIME"), ("String", "TEXT"));
         assert_eq!(rust_type("DOUBLE PRECISION"), ("f64", "REAL"));
-        assert_eq!(rust_type("DECIMAL(10, 2)"), ("f64", "REAL"));
+        // NUMERIC affinity keeps text that is no number: any value may come back.
+        assert_eq!(rust_type("DECIMAL(10, 2)"), ("strata::Value", ""));
+        assert_eq!(rust_type("jsonb"), ("strata::Value", ""));
         assert_eq!(rust_type("BLOB"), ("Vec<u8>", "BLOB"));
         assert_eq!(rust_type(""), ("strata::Value", ""));
         assert_eq!(rust_type("ANY"), ("strata::Value", ""));

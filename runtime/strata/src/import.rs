@@ -810,6 +810,23 @@ fn migration_file(
 /// [`read_folder`]'s; [`Error::Usage`] when versions cannot be mapped in order or the replay
 /// fails (naming the file and SQLite's message).
 pub fn plan(tool: Tool, dir: &Path, role: &str, base_time: NaiveDateTime) -> Result<ImportPlan> {
+    plan_with(tool, dir, role, base_time, false)
+}
+
+/// [`plan`]; with `inherit`, each migration after the first declares only the tables, views and
+/// triggers it adds or changes (`extends` the previous one, `drop`s what it removed) instead of
+/// the whole schema.
+///
+/// # Errors
+///
+/// As [`plan`].
+pub fn plan_with(
+    tool: Tool,
+    dir: &Path,
+    role: &str,
+    base_time: NaiveDateTime,
+    inherit: bool,
+) -> Result<ImportPlan> {
     let (peers, warnings) = read_folder(tool, dir)?;
     let mut planned: Vec<PlannedImport> = Vec::new();
     for peer in peers {
@@ -841,12 +858,18 @@ pub fn plan(tool: Tool, dir: &Path, role: &str, base_time: NaiveDateTime) -> Res
     }
     let conn = Connection::open_in_memory()?;
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    let mut previous: Option<(String, String)> = None;
     for p in &mut planned {
         let before = SchemaSnapshot::read(&conn)?;
         replay_one(&conn, &p.peer)?;
         p.contract = contracts(&before, &SchemaSnapshot::read(&conn)?);
         let code = crate::authoring::introspect_connection(&conn, &[], role, p.version)?;
-        let schema = declaration(&code)?;
+        let mut schema = declaration(&code)?;
+        let full = schema.1.clone();
+        if inherit && let Some((prev_module, prev_schema)) = &previous {
+            schema.1 = short_form(prev_module, prev_schema, &full);
+        }
+        previous = Some((p.module.clone(), full));
         let mut files = vec![(format!("{}.rs", p.module), migration_file(p, role, &schema))];
         if has_statements(&p.peer.up) {
             files.push((format!("{}.sql", p.module), p.peer.up.clone()));
@@ -884,6 +907,88 @@ fn replay_one(conn: &Connection, peer: &PeerMigration) -> Result<()> {
             peer.tool, peer.source
         ))
     })
+}
+
+/// The objects of a printed `strata::schema! { .. }` block, keyed by kind and name, each with
+/// its lines (comments before it included), in order.
+fn schema_items(schema: &str) -> Vec<((String, String), String)> {
+    let mut items = Vec::new();
+    let mut pending = String::new();
+    let mut current: Option<((String, String), String, bool)> = None;
+    for line in schema.lines().skip(1) {
+        if let Some((key, text, table)) = &mut current {
+            text.push_str(line);
+            text.push('\n');
+            let done = if *table {
+                line.starts_with("    }")
+            } else {
+                closes_literal(line)
+            };
+            if done {
+                items.push((key.clone(), std::mem::take(text)));
+                current = None;
+            }
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        match (
+            line.starts_with("    ") && !line.starts_with("     "),
+            words.next(),
+        ) {
+            (true, Some(kind @ ("table" | "view" | "trigger"))) => {
+                let name = words.next().unwrap_or_default().to_string();
+                let mut text = std::mem::take(&mut pending);
+                text.push_str(line);
+                text.push('\n');
+                let table = kind == "table";
+                // A table's block ends at its own `    }` line; a view's or trigger's at the
+                // line closing its string.
+                let done = !table && closes_literal(line);
+                let key = (kind.to_string(), name);
+                if done {
+                    items.push((key, text));
+                } else {
+                    current = Some((key, text, table));
+                }
+            }
+            (_, Some("}")) if !line.starts_with(' ') => break,
+            _ => {
+                pending.push_str(line);
+                pending.push('\n');
+            }
+        }
+    }
+    items
+}
+
+/// Whether `line` ends the string literal of a printed view or trigger: `";` with the quote
+/// not escaped.
+fn closes_literal(line: &str) -> bool {
+    let line = line.trim_end();
+    let Some(body) = line.strip_suffix("\";") else {
+        return false;
+    };
+    let backslashes = body.len() - body.trim_end_matches('\\').len();
+    backslashes % 2 == 0
+}
+
+/// The short form of `schema` after `previous` (both printed by introspection): `extends` the
+/// previous migration, `drop` what it no longer has, and declare only what is new or changed.
+fn short_form(previous_module: &str, previous: &str, schema: &str) -> String {
+    let (before, after) = (schema_items(previous), schema_items(schema));
+    let mut out = format!("strata::schema! {{\n    extends super::{previous_module};\n");
+    for ((kind, name), _) in &before {
+        if !after.iter().any(|((k, n), _)| k == kind && n == name) {
+            let _ = writeln!(out, "    drop {kind} {name};");
+        }
+    }
+    for (key, text) in &after {
+        if !before.iter().any(|(k, t)| k == key && t == text) {
+            out.push_str(text);
+        }
+    }
+    out.push('}');
+    out
 }
 
 /// Whether going from `before` to `after` removes or tightens anything: everything but new
@@ -1626,6 +1731,17 @@ fn check_connection(plan: &ImportPlan, conn: &Connection, path: &Path) -> Result
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_short_form_declares_only_what_changed() {
+        let before = "strata::schema! {\n    table a {\n        x: i64,\n    }\n    table b {\n        y: i64,\n    }\n    view v as \"SELECT \\\";\n1\";\n    trigger t \"AFTER INSERT ON a\nBEGIN SELECT 1; END\";\n}";
+        let after = "strata::schema! {\n    table a {\n        x: i64,\n    }\n    table b {\n        y: i64,\n        z: Option<i64>,\n    }\n    table c {\n        q: i64,\n    }\n    trigger t \"AFTER INSERT ON a\nBEGIN SELECT 1; END\";\n}";
+        assert_eq!(
+            short_form("m1_first", before, after),
+            "strata::schema! {\n    extends super::m1_first;\n    drop view v;\n    table b {\n        y: i64,\n        z: Option<i64>,\n    }\n    table c {\n        q: i64,\n    }\n}"
+        );
+    }
+
     use super::*;
 
     fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
