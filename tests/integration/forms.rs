@@ -13,7 +13,15 @@ mod every_form {
     pub mod m1 {
         use super::*;
 
-        strata::schema! {
+        /// The declaration, expanded by `schema!` and kept as text for `strata_syntax`.
+        macro_rules! declared {
+            ($($tokens:tt)*) => {
+                strata::schema! { $($tokens)* }
+                pub const DECLARATION: &str = stringify!($($tokens)*);
+            };
+        }
+
+        declared! {
             /// Hosts, keyed by an autoincrementing rowid.
             table hosts {
                 id: i64 primary key autoincrement,
@@ -127,6 +135,15 @@ fn every_form_is_declared_and_matches_sql_written_differently() {
     assert!(live.terms[0].expression);
     assert!(<every_form::m1::racks::Table as strata::Table>::DEF.without_rowid);
     assert_eq!(every_form::m1::VIEW_LIVE_HOSTS.name, "live_hosts");
+}
+
+#[test]
+fn the_compile_time_check_and_the_runtime_create_the_same_sql() {
+    // `schema!` has SQLite check `strata_syntax`'s DDL at compile time; the runner executes
+    // the DDL of the generated definitions. Same declaration, same statements.
+    let parsed = strata_syntax::parse_strict(every_form::m1::DECLARATION.parse().unwrap())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.schema.ddl(), every_form::m1::SCHEMA.ddl());
 }
 
 #[test]
