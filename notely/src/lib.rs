@@ -11,6 +11,7 @@ pub mod cli;
 pub mod db;
 pub mod deploy;
 pub mod http;
+pub mod lane;
 pub mod loadgen;
 pub mod moves;
 pub mod proxy;

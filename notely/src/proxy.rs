@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use strata_online::{Engine, MoveError, Placement};
 use uuid::Uuid;
 
-use crate::store::{Account, Db, Note, StoreError, accounts};
+use crate::lane::Lane;
+use crate::store::{Note, StoreError};
 use crate::telemetry::Telemetry;
 
 /// Routes note calls to stores.
@@ -18,21 +19,30 @@ use crate::telemetry::Telemetry;
 pub struct NoteProxy {
     engine: Arc<Engine<Note>>,
     telemetry: Arc<Telemetry>,
-    /// Writes queue for the writer connections; at most this many wait on the blocking pool
-    /// at once, so that reads always find a free thread (a write waits there while a move's
-    /// backfill batch holds the store).
-    writes: Arc<tokio::sync::Semaphore>,
+    /// The threads running reads (see [`crate::lane`]): never behind a write.
+    reads: Lane,
+    /// The threads running writes, two per core: enough for a store's group commit to take
+    /// several writes at once (8 did worse on 2 cores, 2 no better). A write may wait there
+    /// (for its group's commit, or while a move's backfill batch holds the store); reads have
+    /// their own threads, so they never queue behind it.
+    writes: Lane,
 }
 
-/// Writes allowed on the blocking pool at once (see [`NoteProxy`]).
-const WRITES_AT_ONCE: usize = 2;
+/// Threads running reads: one per core (reads do not block).
+fn read_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZero::get)
+        .unwrap_or(2)
+}
 
 impl NoteProxy {
     pub fn new(engine: Arc<Engine<Note>>, telemetry: Arc<Telemetry>) -> Self {
         NoteProxy {
             engine,
             telemetry,
-            writes: Arc::new(tokio::sync::Semaphore::new(WRITES_AT_ONCE)),
+            reads: Lane::new("notely-read", read_threads()).expect("starting the read threads"),
+            writes: Lane::new("notely-write", 2 * read_threads())
+                .expect("starting the write threads"),
         }
     }
 
@@ -41,91 +51,96 @@ impl NoteProxy {
         &self.engine
     }
 
-    /// Looks the account up in `control` and runs `op` with its placement, in one trip to the
-    /// blocking pool; `None` when the account does not exist. Recorded per store (the one
-    /// receiving writes) in the telemetry.
-    async fn on_account<T: Send + 'static>(
+    /// Looks the account's placement up in the directory and runs the read `op` with it, in
+    /// one trip to the read threads; `None` when the account does not exist (the directory
+    /// has no placement for it: every account is placed when it is created, in the same
+    /// transaction). Recorded per store in the telemetry.
+    async fn on_placed<T: Send + 'static>(
         &self,
-        control: &Arc<Db>,
         account: Uuid,
         name: &'static str,
-        op: impl FnOnce(&Engine<Note>, &Account, &Placement) -> Result<T, MoveError> + Send + 'static,
-    ) -> Result<Option<(Account, T)>, StoreError> {
-        let write = name != "get" && name != "list";
-        let _slot = if write {
-            Some(self.writes.acquire().await.map_err(|e| {
-                StoreError::Task(self.engine.control().path().to_path_buf(), e.to_string())
-            })?)
-        } else {
-            None
-        };
-        let (proxy, control) = (self.clone(), Arc::clone(control));
-        let path = control.path().to_path_buf();
-        let work = move || -> Result<Option<(Account, T)>, StoreError> {
-            let found = control
-                .with_reader(|c| accounts::get(c, account))
-                .map_err(|source| StoreError::Sqlite {
-                    path: control.path().to_path_buf(),
-                    source,
-                })?;
-            let Some(found) = found else { return Ok(None) };
-            let Some(placement) = found.placement.clone() else {
-                return Err(MoveError::Unplaced(found.id.to_string()).into());
+        op: impl FnOnce(&Engine<Note>, &Placement) -> Result<T, MoveError> + Send + 'static,
+    ) -> Result<Option<T>, StoreError> {
+        let proxy = self.clone();
+        let work = move || -> Result<Option<T>, StoreError> {
+            let placement = match proxy.engine.placement(&account) {
+                Ok(p) => p,
+                Err(MoveError::Unplaced(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
             };
             let started = Instant::now();
-            let result = op(&proxy.engine, &found, &placement);
+            let result = op(&proxy.engine, &placement);
             let store = placement.target.as_deref().unwrap_or(&placement.location);
             proxy
                 .telemetry
                 .store(store, name, started.elapsed(), result.is_err());
-            Ok(Some((found, result?)))
+            Ok(Some(result?))
         };
-        tokio::task::spawn_blocking(work)
+        let path = self.engine.control().path().to_path_buf();
+        self.reads
+            .run(work)
+            .await
+            .map_err(|e| StoreError::Task(path, e.to_string()))?
+    }
+
+    /// Runs the write `op` for `account` on the write threads; `None` when the account does
+    /// not exist (the directory has no placement for it: every account is placed when it is
+    /// created, in the same transaction). The engine finds the placement itself, under the
+    /// store's lock, with no separate look-up of the account. Recorded per store (the one
+    /// receiving writes) in the telemetry.
+    async fn on_owner<T: Send + 'static>(
+        &self,
+        account: Uuid,
+        name: &'static str,
+        op: impl FnOnce(&Engine<Note>) -> Result<T, MoveError> + Send + 'static,
+    ) -> Result<Option<T>, StoreError> {
+        let proxy = self.clone();
+        let work = move || -> Result<Option<T>, StoreError> {
+            let started = Instant::now();
+            let result = op(&proxy.engine);
+            if let Some(p) = proxy.engine.last_placement(&account) {
+                let store = p.target.as_deref().unwrap_or(&p.location);
+                proxy
+                    .telemetry
+                    .store(store, name, started.elapsed(), result.is_err());
+            }
+            match result {
+                Ok(value) => Ok(Some(value)),
+                Err(MoveError::Unplaced(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let path = self.engine.control().path().to_path_buf();
+        self.writes
+            .run(work)
             .await
             .map_err(|e| StoreError::Task(path, e.to_string()))?
     }
 
     /// The account's note ids; `None` if the account does not exist.
-    pub async fn list(
-        &self,
-        control: &Arc<Db>,
-        account: Uuid,
-    ) -> Result<Option<Vec<Uuid>>, StoreError> {
-        let r = self
-            .on_account(control, account, "list", |e, a, p| e.list(p, &a.id))
-            .await?;
-        Ok(r.map(|(_, ids)| ids))
+    pub async fn list(&self, account: Uuid) -> Result<Option<Vec<Uuid>>, StoreError> {
+        self.on_placed(account, "list", move |e, p| e.list(p, &account))
+            .await
     }
 
     /// `None` if the account does not exist; `Some(None)` if the note does not.
-    pub async fn get(
-        &self,
-        control: &Arc<Db>,
-        account: Uuid,
-        note: Uuid,
-    ) -> Result<Option<Option<Note>>, StoreError> {
-        let r = self
-            .on_account(control, account, "get", move |e, a, p| {
-                e.get(p, &a.id, &note)
-            })
-            .await?;
-        Ok(r.map(|(_, n)| n))
+    pub async fn get(&self, account: Uuid, note: Uuid) -> Result<Option<Option<Note>>, StoreError> {
+        self.on_placed(account, "get", move |e, p| e.get(p, &account, &note))
+            .await
     }
 
-    /// Creates the note `make` builds for the account; `Some(None)` if its id is taken.
+    /// Creates the note `make` builds for the account (given its id); `None` if the account
+    /// does not exist, `Some(None)` if the note's id is taken.
     pub async fn create(
         &self,
-        control: &Arc<Db>,
         account: Uuid,
-        make: impl FnOnce(&Account) -> Note + Send + 'static,
+        make: impl FnOnce(Uuid) -> Note + Send + 'static,
     ) -> Result<Option<Option<Note>>, StoreError> {
-        let r = self
-            .on_account(control, account, "create", move |e, a, _| {
-                let note = make(a);
-                Ok(e.create(&note)?.then_some(note))
-            })
-            .await?;
-        Ok(r.map(|(_, n)| n))
+        self.on_owner(account, "create", move |e| {
+            let note = make(account);
+            Ok(e.create(&note)?.then_some(note))
+        })
+        .await
     }
 
     /// Last write wins. With a client time (`updated_at`), the content changes only if it is
@@ -135,41 +150,31 @@ impl NoteProxy {
     /// the previous one. `createdAt` is kept. `Some(None)` if the account has no such note.
     pub async fn update(
         &self,
-        control: &Arc<Db>,
         account: Uuid,
         note: Uuid,
         content: String,
         updated_at: Option<DateTime<Utc>>,
     ) -> Result<Option<Option<Note>>, StoreError> {
-        let r = self
-            .on_account(control, account, "update", move |e, a, _| {
-                e.update(&a.id, &note, |current| {
-                    let at = match updated_at {
-                        Some(client) => client,
-                        None => server_time(current.updated_at),
-                    };
-                    (at > current.updated_at).then(|| Note {
-                        content: content.clone(),
-                        updated_at: at,
-                        ..current.clone()
-                    })
+        self.on_owner(account, "update", move |e| {
+            e.update(&account, &note, |current| {
+                let at = match updated_at {
+                    Some(client) => client,
+                    None => server_time(current.updated_at),
+                };
+                (at > current.updated_at).then(|| Note {
+                    content: content.clone(),
+                    updated_at: at,
+                    ..current.clone()
                 })
             })
-            .await?;
-        Ok(r.map(|(_, n)| n))
+        })
+        .await
     }
 
     /// Deletes the note if it exists; `None` if the account does not.
-    pub async fn delete(
-        &self,
-        control: &Arc<Db>,
-        account: Uuid,
-        note: Uuid,
-    ) -> Result<Option<()>, StoreError> {
+    pub async fn delete(&self, account: Uuid, note: Uuid) -> Result<Option<()>, StoreError> {
         let r = self
-            .on_account(control, account, "delete", move |e, a, _| {
-                e.delete(&a.id, &note)
-            })
+            .on_owner(account, "delete", move |e| e.delete(&account, &note))
             .await?;
         Ok(r.map(|_| ()))
     }

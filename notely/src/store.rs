@@ -1,8 +1,9 @@
 //! Notely's SQLite stores: accounts in the control database, notes in note stores.
 //!
 //! Each database file gets one writer connection and a few reader connections in WAL mode, so
-//! reads never queue behind writes. Every call runs on tokio's blocking pool, never on the
-//! async executor threads.
+//! reads never queue behind writes. Every call runs off the async executor threads: the note
+//! API's on the proxy's read and write threads (`crate::lane`), the rest on tokio's blocking
+//! pool.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -253,12 +253,7 @@ async fn list_notes(
     Path(account_id): Path<String>,
 ) -> ApiResult<Json<Vec<Uuid>>> {
     let account = parse_id(&account_id, "account")?;
-    state
-        .notes
-        .list(&state.control, account)
-        .await?
-        .map(Json)
-        .ok_or(NO_ACCOUNT)
+    state.notes.list(account).await?.map(Json).ok_or(NO_ACCOUNT)
 }
 
 async fn get_note(
@@ -269,7 +264,7 @@ async fn get_note(
     let note = parse_id(&note_id, "note")?;
     state
         .notes
-        .get(&state.control, account, note)
+        .get(account, note)
         .await?
         .ok_or(NO_ACCOUNT)?
         .map(Json)
@@ -288,19 +283,14 @@ async fn create_note(
         .filter(|id| !id.is_nil())
         .unwrap_or_else(Uuid::new_v4);
     let now = now();
-    let make = move |a: &Account| Note {
+    let make = move |creator: Uuid| Note {
         id,
-        creator: a.id,
+        creator,
         created_at: now,
         updated_at: now,
         content,
     };
-    match state
-        .notes
-        .create(&state.control, account, make)
-        .await?
-        .ok_or(NO_ACCOUNT)?
-    {
+    match state.notes.create(account, make).await?.ok_or(NO_ACCOUNT)? {
         Some(note) => Ok((StatusCode::CREATED, Json(note))),
         None => Err(AppError::Conflict("A note with this id exists")),
     }
@@ -322,7 +312,7 @@ async fn update_note(
         set_time(input.updated_at).map(|t| crate::store::from_millis(t.timestamp_millis()));
     state
         .notes
-        .update(&state.control, account, note, content, updated_at)
+        .update(account, note, content, updated_at)
         .await?
         .ok_or(NO_ACCOUNT)?
         .map(Json)
@@ -335,11 +325,7 @@ async fn delete_note(
 ) -> ApiResult<StatusCode> {
     let account = parse_id(&account_id, "account")?;
     let note = parse_id(&note_id, "note")?;
-    state
-        .notes
-        .delete(&state.control, account, note)
-        .await?
-        .ok_or(NO_ACCOUNT)?;
+    state.notes.delete(account, note).await?.ok_or(NO_ACCOUNT)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -385,7 +385,14 @@ pub struct Engine<R: Item> {
     locations: std::sync::RwLock<BTreeMap<String, Arc<Location<R>>>>,
     opener: Option<Opener<R>>,
     fault: std::sync::RwLock<Option<Fault>>,
+    /// The placement each owner's last write read under its lock, and the group transaction
+    /// it read it in (see [`Engine::locked_request`]): where the owner's next write locks first,
+    /// and, within that same group, the placement it acts on.
+    seen: std::sync::Mutex<std::collections::HashMap<R::Owner, (Placement, u64)>>,
 }
+
+/// Owners [`Engine`] remembers a placement for before it forgets them all.
+const SEEN_MAX: usize = 65_536;
 
 /// Opens a location the engine does not know yet (one another process created, such as a new
 /// shard), by name; `None` if there is no such location.
@@ -447,6 +454,7 @@ impl<R: Item> Engine<R> {
             locations: std::sync::RwLock::new(by_name),
             opener: None,
             fault: std::sync::RwLock::new(None),
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -542,6 +550,16 @@ impl<R: Item> Engine<R> {
         }
     }
 
+    /// The placement the owner's last write here acted on (read under its lock), if the
+    /// engine remembers one: where its records were lately, for reporting (it may be stale).
+    pub fn last_placement(&self, owner: &R::Owner) -> Option<Placement> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(owner)
+            .map(|(p, _)| p.clone())
+    }
+
     /// The owner's current placement.
     pub fn placement(&self, owner: &R::Owner) -> Result<Placement> {
         self.control
@@ -631,6 +649,78 @@ impl<R: Item> Engine<R> {
         op: impl FnMut(&Held<'_, R>) -> Result<(T, Commit)>,
     ) -> Result<T> {
         self.locked_then(owner, None, op, |_| Ok(()))
+    }
+
+    /// As [`Engine::locked`] for a request (create, update, delete): an owner that is not
+    /// moving has its write done in its location's group transaction (group commit, see
+    /// [`Pool::with_group_write`]), under the same locks and with the same re-read of the
+    /// placement as [`Engine::locked`]; a moving owner's takes [`Engine::locked`]'s path.
+    pub(crate) fn locked_request<T>(
+        &self,
+        owner: &R::Owner,
+        mut op: impl FnMut(&Held<'_, R>) -> Result<(T, Commit)>,
+    ) -> Result<T> {
+        // Where to lock: the placement the owner's last write read under its lock, else the
+        // directory's; then the one read under the previous attempt's lock. Only a placement
+        // read under the lock is acted on.
+        let seen_lock = || {
+            self.seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let remembered = seen_lock().get(owner).cloned();
+        // (A remembered move may have ended since: the directory says.)
+        let mut seen = match remembered {
+            Some((p, _)) if !p.is_moving() => p,
+            _ => self.placement(owner)?,
+        };
+        for _ in 0..ATTEMPTS {
+            if seen.target.is_some() {
+                return self.locked(owner, op);
+            }
+            let from = self.location(&seen.location)?;
+            // `Err`: the placement read under the lock is not `seen`; try again with it.
+            let done = from.pool.with_group_write(
+                |conn, group| {
+                    // The group holds the store's lock from its first write to its commit, so
+                    // the placement an earlier write of the group read under it still holds:
+                    // a phase change needs that lock. (The directory row itself may change
+                    // meanwhile only as a phase change's last step, after its databases
+                    // committed, as it may during any write.)
+                    let known = seen_lock()
+                        .get(owner)
+                        .filter(|(_, g)| *g == group)
+                        .map(|(p, _)| p.clone());
+                    let now = match known {
+                        Some(p) => p,
+                        None => {
+                            let now = self.placement(owner)?;
+                            let mut all = seen_lock();
+                            if all.len() >= SEEN_MAX {
+                                all.clear();
+                            }
+                            all.insert(owner.clone(), (now.clone(), group));
+                            now
+                        }
+                    };
+                    if now != seen {
+                        return Ok(Err(now));
+                    }
+                    let held = Held {
+                        placement: now,
+                        from: (&*from, conn),
+                        to: None,
+                    };
+                    op(&held).map(|(value, _)| Ok(value))
+                },
+                |e| sqlite(&from, e),
+            )?;
+            match done {
+                Ok(value) => return Ok(value),
+                Err(now) => seen = now,
+            }
+        }
+        Err(MoveError::Contended(format!("{owner:?}")))
     }
 
     /// As [`Engine::locked`], then runs `then` after the commits, before the locks are
@@ -734,7 +824,7 @@ impl<R: Item> Engine<R> {
     pub fn create(&self, item: &R) -> Result<bool> {
         let _timed = self.timed();
         let owner = item.owner();
-        self.locked(owner, |h| {
+        self.locked_request(owner, |h| {
             let (from, fc) = h.from;
             let Some((to, tc)) = h.to else {
                 let created = from.layout.insert(fc, item).map_err(|e| sqlite(from, e))?;
@@ -767,7 +857,7 @@ impl<R: Item> Engine<R> {
         change: impl Fn(&R) -> Option<R>,
     ) -> Result<Option<R>> {
         let _timed = self.timed();
-        self.locked(owner, |h| {
+        self.locked_request(owner, |h| {
             let (from, fc) = h.from;
             let a = from
                 .layout
@@ -823,7 +913,7 @@ impl<R: Item> Engine<R> {
     /// the older copy goes first, so a crash between the two commits leaves the newest.
     pub fn delete(&self, owner: &R::Owner, id: &R::Id) -> Result<bool> {
         let _timed = self.timed();
-        self.locked(owner, |h| {
+        self.locked_request(owner, |h| {
             let (from, fc) = h.from;
             let Some((to, tc)) = h.to else {
                 let gone = from

@@ -147,7 +147,7 @@ pub use engine::{
     Engine, Fault, Item, Layout, LayoutError, LayoutResult, Location, MoveError, Opener, fault,
     item_hash,
 };
-pub use pool::Pool;
+pub use pool::{Pool, WriterGuard};
 pub use worker::{MoveStatus, Pace, Step, TargetProgress, WorkReport};
 
 /// Lowers the calling thread's CPU priority (nice +10 on Linux; nothing elsewhere), for

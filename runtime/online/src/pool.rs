@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -17,10 +17,20 @@ use rusqlite::{Connection, OpenFlags};
 /// WAL checkpoints run on a background thread of the pool, not in the commit of whichever
 /// request happens to cross the threshold (a checkpoint syncs the database file, which can
 /// take milliseconds; requests waiting for the writer would wait for it too).
+///
+/// Writes of one owner at one location can share a transaction ([`Pool::with_group_write`]):
+/// group commit, one `BEGIN IMMEDIATE … COMMIT` for every write waiting for the writer, each
+/// in its own savepoint.
 #[derive(Debug)]
 pub struct Pool {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    /// Signalled when a group transaction ends (committed or rolled back).
+    ended: Condvar,
+    /// Threads waiting for the writer's mutex right now: a group writer leaves the group's
+    /// transaction open for them when there are any, and commits it at once when there are
+    /// none (a lone write never waits for company).
+    queued: AtomicUsize,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     /// Held for its `Drop`, which stops the thread.
@@ -30,7 +40,7 @@ pub struct Pool {
 /// The background checkpointing thread.
 #[derive(Debug)]
 struct Checkpointer {
-    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -41,8 +51,8 @@ impl Checkpointer {
     fn start(path: &Path) -> rusqlite::Result<Checkpointer> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         conn.busy_timeout(Duration::from_millis(100))?;
-        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let flag = std::sync::Arc::clone(&stop);
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("strata-checkpoint".into())
             .spawn(move || {
@@ -80,6 +90,99 @@ impl Drop for Checkpointer {
     }
 }
 
+/// The writer connection and its group transaction.
+#[derive(Debug)]
+struct Writer {
+    conn: Connection,
+    /// The open group transaction, if any: its writes, done, wait for its commit.
+    group: Option<Group>,
+}
+
+/// Group transactions begun so far, in every pool: the next one's id.
+static GROUPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// An open group transaction.
+#[derive(Debug)]
+struct Group {
+    /// Unique in the process (see [`Pool::with_group_write`]).
+    id: u64,
+    /// Writes done in it.
+    members: usize,
+    /// How it ended, once it has: what its members answer.
+    outcome: Arc<OnceLock<Result<(), Failure>>>,
+}
+
+/// Why a group transaction failed to commit, for each of its members.
+#[derive(Debug, Clone)]
+struct Failure {
+    code: Option<rusqlite::ffi::Error>,
+    message: String,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        Failure {
+            code: e.sqlite_error().copied(),
+            message: e.to_string(),
+        }
+    }
+
+    fn error(&self) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(
+            self.code
+                .unwrap_or_else(|| rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR)),
+            Some(self.message.clone()),
+        )
+    }
+}
+
+/// Runs a statement without parameters or rows, prepared once per connection.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Writes one group transaction takes at most before it commits.
+const GROUP_MAX: usize = 64;
+
+impl Writer {
+    /// Ends the open group transaction, if any: commits it (rolls it back if the commit
+    /// fails) and tells its members how it went.
+    fn settle(&mut self, ended: &Condvar) -> Result<(), Failure> {
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        let outcome = run(&self.conn, "COMMIT").map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            Failure::of(&e)
+        });
+        let _ = group.outcome.set(outcome.clone());
+        ended.notify_all();
+        outcome
+    }
+
+    /// Rolls the open group transaction back (its savepoints could not be undone), failing
+    /// every member.
+    fn abandon(&mut self, ended: &Condvar, why: &rusqlite::Error) {
+        if let Some(group) = self.group.take() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = group.outcome.set(Err(Failure::of(why)));
+            ended.notify_all();
+        }
+    }
+}
+
+/// The writer connection, held until dropped (see [`Pool::writer`]); no group transaction is
+/// open on it.
+#[derive(Debug)]
+pub struct WriterGuard<'a>(MutexGuard<'a, Writer>);
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0.conn
+    }
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
@@ -105,7 +208,12 @@ impl Pool {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Pool {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                conn: writer,
+                group: None,
+            }),
+            ended: Condvar::new(),
+            queued: AtomicUsize::new(0),
             readers,
             next: AtomicUsize::new(0),
             _checkpointer: checkpointer,
@@ -136,10 +244,179 @@ impl Pool {
         f(&self.writer())
     }
 
-    /// The writer connection, held until the guard drops.
-    pub fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer
+    /// Locks the writer's mutex, counted in `queued` while waiting for it.
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        if let Ok(w) = self.writer.try_lock() {
+            return w;
+        }
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let w = self
+            .writer
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        w
+    }
+
+    /// The writer connection, held until the guard drops. A group transaction open on it is
+    /// committed first (its members are answered), so the caller has the connection to itself,
+    /// outside any transaction it did not begin.
+    pub fn writer(&self) -> WriterGuard<'_> {
+        let mut w = self.lock_writer();
+        let _ = w.settle(&self.ended);
+        WriterGuard(w)
+    }
+
+    /// Runs the write `f` in a group transaction on the writer connection (group commit): the
+    /// transaction (`BEGIN IMMEDIATE`) is shared with the other writes waiting for the writer,
+    /// each in its own savepoint, so that a write that fails (`f` returns an error) is undone
+    /// without failing its neighbours. It returns once the transaction committed, with `f`'s
+    /// value, or with the commit's error (nothing of the group is then written). A lone write
+    /// commits at once; writes arriving meanwhile join the next group.
+    ///
+    /// `f` runs with the database write-locked (from the `BEGIN IMMEDIATE` to the commit), so
+    /// whatever it reads there stays true until its write commits; it gets the group's id,
+    /// unique in the process, so that what one write read under the group's lock can serve the
+    /// next ones of the group. `wrap` turns SQLite's errors about the transaction itself into
+    /// `E`.
+    pub fn with_group_write<T, E>(
+        &self,
+        f: impl FnOnce(&Connection, u64) -> Result<T, E>,
+        wrap: impl Fn(rusqlite::Error) -> E,
+    ) -> Result<T, E> {
+        let mut w = self.lock_writer();
+        if w.group.is_none() {
+            run(&w.conn, "BEGIN IMMEDIATE").map_err(&wrap)?;
+            w.group = Some(Group {
+                id: GROUPS.fetch_add(1, Ordering::Relaxed),
+                members: 0,
+                outcome: Arc::new(OnceLock::new()),
+            });
+        }
+        let id = w.group.as_ref().map_or(0, |g| g.id);
+        if let Err(e) = run(&w.conn, "SAVEPOINT strata_group") {
+            w.abandon(&self.ended, &e);
+            return Err(wrap(e));
+        }
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&w.conn, id)))
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                // Half a write must not commit with its neighbours.
+                let why = rusqlite::Error::InvalidQuery;
+                w.abandon(&self.ended, &why);
+                std::panic::resume_unwind(panic);
+            }
+        };
+        let undo = match &result {
+            Ok(_) => run(&w.conn, "RELEASE strata_group"),
+            Err(_) => run(&w.conn, "ROLLBACK TO strata_group")
+                .and_then(|()| run(&w.conn, "RELEASE strata_group")),
+        };
+        if let Err(e) = undo {
+            w.abandon(&self.ended, &e);
+            return Err(wrap(e));
+        }
+        let group = w.group.as_mut().expect("a group transaction is open");
+        if result.is_ok() {
+            group.members += 1;
+        }
+        if self.queued.load(Ordering::SeqCst) == 0 || group.members >= GROUP_MAX {
+            // Nobody else is coming: commit for the group, this write included.
+            let settled = w.settle(&self.ended);
+            let value = result?;
+            return match settled {
+                Ok(()) => Ok(value),
+                Err(f) => Err(wrap(f.error())),
+            };
+        }
+        // Others wait for the writer: the last of them (or anyone else taking the writer)
+        // commits for everyone. A failed write has nothing to wait for.
+        let outcome = Arc::clone(&group.outcome);
+        let value = result?;
+        let w = self
+            .ended
+            .wait_while(w, |_| outcome.get().is_none())
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        drop(w);
+        match outcome.get().expect("the group ended") {
+            Ok(()) => Ok(value),
+            Err(f) => Err(wrap(f.error())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(name: &str) -> (Arc<Pool>, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("strata-pool-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+            .unwrap();
+        (Arc::new(Pool::open(&path, 2).unwrap()), dir)
+    }
+
+    /// Many threads write at once: every write that succeeded is there when it returns, a
+    /// failing one (every seventh) left nothing and failed none of its neighbours, and the
+    /// writes did share transactions.
+    #[test]
+    fn group_commit_keeps_each_write_and_undoes_only_the_failed_ones() {
+        let (pool, dir) = pool("group");
+        let groups = Mutex::new(std::collections::HashSet::new());
+        std::thread::scope(|s| {
+            for t in 0..8i64 {
+                let (pool, groups) = (&pool, &groups);
+                s.spawn(move || {
+                    for i in 0..200i64 {
+                        let k = t * 1000 + i;
+                        let r = pool.with_group_write(
+                            |c, group| {
+                                groups.lock().unwrap().insert(group);
+                                c.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [k])?;
+                                if k % 7 == 0 {
+                                    // Fails after writing: the savepoint undoes it.
+                                    c.execute("INSERT INTO t (k, v) VALUES (?1, 2)", [k])?;
+                                }
+                                Ok::<_, rusqlite::Error>(k)
+                            },
+                            |e| e,
+                        );
+                        assert_eq!(r.is_err(), k % 7 == 0, "{k}: {r:?}");
+                        // Committed before the answer: a reader sees it.
+                        let n: i64 = pool
+                            .with_reader(|c| {
+                                c.query_row("SELECT count(*) FROM t WHERE k = ?1", [k], |r| {
+                                    r.get(0)
+                                })
+                            })
+                            .unwrap();
+                        assert_eq!(n, i64::from(k % 7 != 0), "{k}");
+                    }
+                });
+            }
+        });
+        let n: i64 = pool
+            .writer()
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        let expected = (0..8i64)
+            .flat_map(|t| (0..200i64).map(move |i| t * 1000 + i))
+            .filter(|k| k % 7 != 0)
+            .count() as i64;
+        assert_eq!(n, expected);
+        assert!(pool.writer().is_autocommit(), "no transaction left open");
+        let groups = groups.lock().unwrap().len();
+        assert!(
+            groups < 1600,
+            "writes shared transactions ({groups} for 1600)"
+        );
+        drop(pool);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
