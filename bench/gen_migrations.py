@@ -21,6 +21,13 @@ def sql(shape, i):
     return f"INSERT INTO log (id, v) VALUES ({i}, 'migration {i}')"
 
 
+def write(path, text):
+    """Writes `text` unless the file holds it already: an unchanged file keeps its time, so
+    cargo does not rebuild the benchmarks that embed it."""
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
 def main():
     for name_, n, shape, year in SETS:
         base = datetime.datetime(year, 1, 1)
@@ -35,15 +42,21 @@ def main():
                 "}",
                 "",
             ]
-        (HERE / "strata-bench/src" / f"{name_}.rs").write_text("\n".join(lines))
-        # refinery: V{i}__name.sql; sqlx: {version}_name.sql.
-        for tool, name in [("refinery-bench", lambda i, v: f"V{i + 1}__t{i}.sql"), ("sqlx-bench", lambda i, v: f"{v}_t{i}.sql")]:
+        write(HERE / "strata-bench/src" / f"{name_}.rs", "\n".join(lines))
+        # refinery: V{i}__name.sql; sqlx and the floor (plain rusqlite): {version}_name.sql.
+        for tool, name in [
+            ("refinery-bench", lambda i, v: f"V{i + 1}__t{i}.sql"),
+            ("sqlx-bench", lambda i, v: f"{v}_t{i}.sql"),
+            ("floor-bench", lambda i, v: f"{v}_t{i}.sql"),
+        ]:
             d = HERE / tool / "migrations" / name_
             d.mkdir(parents=True, exist_ok=True)
+            files = {name(i, v): sql(shape, i) + ";\n" for i, v in enumerate(versions)}
             for old in d.glob("*.sql"):
-                old.unlink()
-            for i, v in enumerate(versions):
-                (d / name(i, v)).write_text(sql(shape, i) + ";\n")
+                if old.name not in files:
+                    old.unlink()
+            for file, text in files.items():
+                write(d / file, text)
 
 
 if __name__ == "__main__":

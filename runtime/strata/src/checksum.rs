@@ -51,7 +51,13 @@ impl Checksum {
 
     /// Lowercase hex, as stored in the history table.
     pub fn to_hex(&self) -> String {
-        self.to_string()
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for b in self.0 {
+            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
+        hex
     }
 
     /// The first 12 hex digits, enough to tell checksums apart in tables.

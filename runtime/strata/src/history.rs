@@ -203,13 +203,10 @@ fn approved_checksum(detail: &str) -> Option<&str> {
 }
 
 /// Whether the history has its `class` column (databases created before Strata recorded
-/// classes get it from the first run that applies something).
+/// classes get it from the first run that applies something). Looked up in the schema SQLite
+/// has loaded, without a statement to parse: every history row written asks.
 fn has_class_column(conn: &Connection) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('strata_migrations') WHERE name = 'class'",
-        [],
-        |r| r.get(0),
-    )?)
+    Ok(conn.column_exists(None, "strata_migrations", "class")?)
 }
 
 /// Adds the `class` column to a history created before Strata recorded classes (inside the

@@ -458,7 +458,8 @@ impl<'s> Migrator<'s> {
     /// [`Error::LockTimeout`] when another process migrates for too long.
     pub fn run(&self, path: &Path) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;
-        let conn = store::open_rw(path, self.options.lock_timeout)?;
+        // The runner's startup check is the first read (its errors name the file).
+        let conn = store::open_rw_unread(path, self.options.lock_timeout)?;
         self.runner(&conn, path, &known).up()
     }
 

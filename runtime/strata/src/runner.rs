@@ -83,60 +83,65 @@ impl Runner<'_> {
 
     /// The startup check: `Some(newest version)` when the database is initialised for this
     /// role, no lease is held, and its history is exactly the binary's migrations (up to the
-    /// target) with matching checksums. Read in one snapshot, without allocating per row;
-    /// anything else (`None`) goes the slow way, which explains or fixes it.
+    /// target) with matching checksums. Anything else (`None`) goes the slow way, which explains
+    /// or fixes it.
+    ///
+    /// One read lock, one statement: the pragma takes the lock (reading no schema), SQLite
+    /// loads the schema under it, Strata's tables are looked up in that schema, and a single
+    /// query returns the role's row (whether it is this role), a row per lease, then the
+    /// history's versions and checksums, compared in place without allocating per row. The
+    /// rows come in that order, the history's by version (its rowid); were they not, the check
+    /// fails and the slow path decides. `+key` scans the few rows of `strata_meta` instead of
+    /// reading its key's index too.
     fn up_to_date(&self) -> Result<Option<Option<i64>>> {
         let check = || -> Result<Option<Option<i64>>> {
-            let initialized: bool = self.conn.query_row(
-                "SELECT count(*) = 2 FROM sqlite_schema WHERE type = 'table' \
-                 AND name IN ('strata_meta', 'strata_lease')",
-                [],
-                |r| r.get(0),
-            )?;
-            if !initialized {
-                return Ok(None);
+            // The first read: takes the read lock (and checks the file is a database).
+            self.conn
+                .query_row("PRAGMA schema_version", [], |_| Ok(()))?;
+            for table in [store::META_TABLE, store::LEASE_TABLE, store::HISTORY_TABLE] {
+                if !self.conn.table_exists(None, table)? {
+                    return Ok(None);
+                }
             }
-            let (role_matches, leases): (bool, i64) = self.conn.query_row(
-                "SELECT coalesce((SELECT value = ?1 FROM strata_meta WHERE key = 'role'), 0), \
-                 (SELECT count(*) FROM strata_lease)",
-                [self.role],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+            let mut stmt = self.conn.prepare(
+                "SELECT NULL, value = ?1 FROM strata_meta WHERE +key = 'role' \
+                 UNION ALL SELECT NULL, 0 FROM strata_lease \
+                 UNION ALL SELECT version, checksum FROM strata_migrations",
             )?;
-            if !role_matches || leases > 0 {
-                return Ok(None);
-            }
+            let mut rows = stmt.query([self.role])?;
             let mut expected = self
                 .known
                 .iter()
                 .filter(|m| self.options.target.is_none_or(|t| m.version() <= t))
                 .peekable();
-            let mut stmt = self
-                .conn
-                .prepare("SELECT version, checksum FROM strata_migrations ORDER BY version")?;
-            let mut rows = stmt.query([])?;
             let mut newest = None;
+            // This role's row seen (before any history row).
+            let mut role = false;
             while let Some(row) = rows.next()? {
-                let version: i64 = row.get(0)?;
+                let Some(version) = row.get::<_, Option<i64>>(0)? else {
+                    // The role's row, or a lease held.
+                    role = row.get::<_, bool>(1)? && !role && newest.is_none();
+                    if !role {
+                        return Ok(None);
+                    }
+                    continue;
+                };
                 let matches = match expected.next() {
-                    Some(m) => {
+                    Some(m) if role => {
                         m.version() == version
                             && row
                                 .get_ref(1)?
                                 .as_str()
                                 .is_ok_and(|c| m.checksum().matches_hex(c))
                     }
-                    None => false,
+                    _ => false,
                 };
                 if !matches {
                     return Ok(None);
                 }
                 newest = Some(version);
             }
-            Ok(if expected.peek().is_none() {
-                Some(newest)
-            } else {
-                None
-            })
+            Ok((role && expected.peek().is_none()).then_some(newest))
         };
         self.conn.execute_batch("BEGIN DEFERRED")?;
         let result = check();
@@ -163,8 +168,13 @@ impl Runner<'_> {
     fn drive(&self, direction: DirectionTarget, report: &mut Report) -> Result<()> {
         let mut waiting_for: Option<(Lease, Instant)> = None;
         let mut started = false;
+        // The data version read inside this connection's previous transaction (the plan's or a
+        // migration's): its own commits do not change it, so the next `BEGIN IMMEDIATE` needs
+        // no read (and lock) of its own.
+        let mut seen: Option<i64>;
         'plan: loop {
             self.begin_immediate()?;
+            seen = self.data_version();
             let plan = match self.plan(direction, &mut started, report) {
                 Ok(plan) => plan,
                 Err(e) => {
@@ -203,7 +213,11 @@ impl Runner<'_> {
                 }
                 let fk_guard =
                     ForeignKeysOff::new(self.conn, m.foreign_keys() == ForeignKeys::Off)?;
-                self.begin_immediate()?;
+                match seen.take() {
+                    Some(version) => self.begin_immediate_since(Some(version))?,
+                    None => self.begin_immediate()?,
+                }
+                seen = self.data_version();
                 if self.history_marker()? != (history.0, history.1, 0) {
                     // Another process applied, reverted or leased something: plan again.
                     self.rollback();
@@ -641,11 +655,16 @@ impl Runner<'_> {
     /// Takes SQLite's write lock, waiting up to the lock timeout (the connection's busy timeout)
     /// for another process's transaction to end.
     pub(crate) fn begin_immediate(&self) -> Result<()> {
+        self.begin_immediate_since(self.data_version())
+    }
+
+    /// [`Runner::begin_immediate`], `seen` being the data version as last read (inside this
+    /// connection's previous transaction will do: its own commits do not change it).
+    fn begin_immediate_since(&self, mut seen: Option<i64>) -> Result<()> {
         // Each attempt waits up to the busy timeout; while other processes keep committing
         // (their migrations make progress), keep waiting.
-        let mut seen = self.data_version();
         loop {
-            match self.conn.execute_batch("BEGIN IMMEDIATE") {
+            match self.exec_cached("BEGIN IMMEDIATE") {
                 Ok(()) => return Ok(()),
                 Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
                     let now = self.data_version();
@@ -662,8 +681,15 @@ impl Runner<'_> {
     /// `PRAGMA data_version`: changes whenever another connection commits.
     fn data_version(&self) -> Option<i64> {
         self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .ok()
+    }
+
+    /// Runs `sql`, which returns no rows, prepared once per connection: the statements each
+    /// migration's transaction repeats are parsed once per run.
+    fn exec_cached(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(drop)
     }
 
     pub(crate) fn rollback(&self) {
@@ -672,13 +698,18 @@ impl Runner<'_> {
         }
     }
 
-    /// (history rows, newest version, leases): what a planned step expects to find.
+    /// (history rows, newest version, leases): what a planned step expects to find. Each in
+    /// its own subquery, so that SQLite counts the history's rows from its pages' headers and
+    /// finds the newest version at the end of its b-tree, instead of reading every row: this
+    /// runs once per migration applied.
     fn history_marker(&self) -> Result<(i64, Option<i64>, i64)> {
-        Ok(self.conn.query_row(
-            "SELECT count(*), max(version), (SELECT count(*) FROM strata_lease) FROM strata_migrations",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM strata_migrations), \
+                 (SELECT max(version) FROM strata_migrations), (SELECT count(*) FROM strata_lease)",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
     }
 
     fn newest_applied(&self) -> Result<Option<i64>> {
@@ -764,7 +795,7 @@ impl Runner<'_> {
                 }
             }
             let done = self.record_success(m, direction, t0.elapsed(), rows)?;
-            self.conn.execute_batch("COMMIT")?;
+            self.exec_cached("COMMIT")?;
             Ok(done)
         })();
         outcome.map_err(|e| {
@@ -1154,4 +1185,130 @@ fn describe_violations(v: &[Violation]) -> String {
         parts.push(format!("and {} more", v.len() - 5));
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::MigrationDef;
+
+    fn create(tx: &mut Tx<'_>) -> Result<()> {
+        tx.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    }
+
+    fn insert(tx: &mut Tx<'_>) -> Result<()> {
+        tx.execute_batch("INSERT INTO t (id) VALUES (1)")
+    }
+
+    const fn def(version: i64, name: &'static str, up: MigrationFn) -> MigrationDef {
+        MigrationDef {
+            version,
+            name,
+            description: "",
+            role: crate::DEFAULT_ROLE,
+            module: "runner::tests",
+            file: file!(),
+            line: line!(),
+            tokens: name,
+            source: "",
+            transaction: true,
+            baseline: false,
+            contract: false,
+            foreign_keys: ForeignKeys::Enforce,
+            up,
+            down: None,
+            test_data: None,
+            schema: None,
+            imported: None,
+            imported_sql: None,
+        }
+    }
+
+    static A: Migration = Migration::__new(def(20240101000000, "a", create));
+    static B: Migration = Migration::__new(def(20240102000000, "b", insert));
+
+    /// What the startup check answers on `conn` for `role` and `target`.
+    fn check(conn: &Connection, role: &str, target: Option<i64>) -> Option<Option<i64>> {
+        let options = Options {
+            backup: None,
+            target,
+            ..Options::default()
+        };
+        Runner {
+            options: &options,
+            role,
+            conn,
+            path: Path::new(":memory:"),
+            known: &[&A, &B],
+            stop: None,
+        }
+        .up_to_date()
+        .unwrap()
+    }
+
+    fn migrated(target: Option<i64>) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        let options = Options {
+            backup: None,
+            target,
+            ..Options::default()
+        };
+        Runner {
+            options: &options,
+            role: crate::DEFAULT_ROLE,
+            conn: &conn,
+            path: Path::new(":memory:"),
+            known: &[&A, &B],
+            stop: None,
+        }
+        .up()
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn the_startup_check_answers_only_for_exactly_this_history_role_and_no_lease() {
+        let main = crate::DEFAULT_ROLE;
+        let empty = Connection::open_in_memory().unwrap();
+        assert_eq!(check(&empty, main, None), None, "nothing there");
+        let conn = migrated(None);
+        assert_eq!(check(&conn, main, None), Some(Some(B.version())));
+        assert_eq!(check(&conn, "other", None), None, "another role's");
+        // Applied beyond the target: the slow path explains.
+        assert_eq!(check(&conn, main, Some(A.version())), None);
+        assert_eq!(check(&conn, main, Some(A.version() - 1)), None);
+        let partly = migrated(Some(A.version()));
+        assert_eq!(
+            check(&partly, main, Some(A.version())),
+            Some(Some(A.version()))
+        );
+        assert_eq!(check(&partly, main, None), None, "one pending");
+        // Nothing applied and nothing expected: up to date, but only for its own role.
+        let none = migrated(Some(A.version()));
+        none.execute_batch("DELETE FROM strata_migrations").unwrap();
+        assert_eq!(check(&none, main, Some(A.version() - 1)), Some(None));
+        assert_eq!(check(&none, "other", Some(A.version() - 1)), None);
+        // A lease held, a changed checksum, a role missing: the slow path.
+        conn.execute(
+            "INSERT INTO strata_lease (id, holder, host, pid, version, acquired_at) \
+             VALUES (1, 'x', 'h', 1, 1, 'now')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(check(&conn, main, None), None, "a lease");
+        conn.execute_batch("DELETE FROM strata_lease").unwrap();
+        assert_eq!(check(&conn, main, None), Some(Some(B.version())));
+        conn.execute(
+            "UPDATE strata_migrations SET checksum = ?1 WHERE version = ?2",
+            rusqlite::params![A.checksum().to_hex(), B.version()],
+        )
+        .unwrap();
+        assert_eq!(check(&conn, main, None), None, "a checksum");
+        none.execute_batch("DELETE FROM strata_meta WHERE key = 'role'")
+            .unwrap();
+        assert_eq!(check(&none, main, Some(A.version() - 1)), None, "no role");
+        // Not Strata's: one of its tables missing.
+        partly.execute_batch("DROP TABLE strata_lease").unwrap();
+        assert_eq!(check(&partly, main, Some(A.version())), None);
+    }
 }

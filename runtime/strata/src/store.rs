@@ -63,14 +63,21 @@ pub fn actor() -> String {
     format!("{}/{}", hostname(), std::process::id())
 }
 
+/// This host's name, read once per process: every history row and audit event names its
+/// actor, and the lease's liveness check compares hosts, so one process names itself the same
+/// way throughout (and does not read a file per row written).
 pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".to_string())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown-host".to_string())
+    })
+    .clone()
 }
 
 /// Current UTC time, RFC 3339 with milliseconds.
@@ -85,14 +92,18 @@ pub fn now() -> String {
 /// a file releases every POSIX lock the process holds on it — the locks of this process's own
 /// SQLite connections to the same database included.
 fn check_file(path: &Path) -> Result<bool> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::MissingDirectory(dir));
+    let found = std::fs::metadata(path);
+    // A file found has its directory; otherwise a missing directory is what to report.
+    if found.is_err() {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::MissingDirectory(dir));
+        }
     }
-    match std::fs::metadata(path) {
+    match found {
         Ok(m) if m.is_dir() => Err(Error::Corrupt {
             path: path.to_path_buf(),
             message: "is a directory".into(),
@@ -172,19 +183,7 @@ pub(crate) fn file_error(path: &Path, e: rusqlite::Error) -> Error {
 /// Opens (creating if missing) `path` for migrating. Writes nothing: the file SQLite creates
 /// stays empty until the first migration commits.
 pub fn open_rw(path: &Path, busy_timeout: Duration) -> Result<Connection> {
-    check_file(path)?;
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .map_err(|e| file_error(path, e))?;
-    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
-        return Err(Error::ReadOnly(path.to_path_buf()));
-    }
-    conn.busy_timeout(busy_timeout)?;
+    let conn = open_rw_unread(path, busy_timeout)?;
     // The first read checks the header (another file than a database fails here, untouched).
     // Kept out by another process's exclusive lock, it is left to the caller's own reads,
     // which wait and report that as a lock timeout.
@@ -199,11 +198,35 @@ pub fn open_rw(path: &Path, busy_timeout: Duration) -> Result<Connection> {
             ) => {}
         Err(e) => return Err(file_error(path, e)),
     }
-    // Migrations run with foreign keys enforced; `foreign_keys = off` migrations get them
-    // switched off around their transaction by the runner.
-    conn.execute_batch("PRAGMA foreign_keys = ON")?;
     // A file damaged beyond its header shows on the first read, whose error goes through
     // `file_error` like every read of the runner.
+    Ok(conn)
+}
+
+/// [`open_rw`] without its first read: for a caller whose own first read maps SQLite's errors
+/// through [`file_error`] (and a lock held too long to a lock timeout), as the runner's startup
+/// check does — one read lock instead of three for the common case.
+pub(crate) fn open_rw_unread(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    check_file(path)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| file_error(path, e))?;
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(Error::ReadOnly(path.to_path_buf()));
+    }
+    conn.busy_timeout(busy_timeout)?;
+    // Migrations run with foreign keys enforced; `foreign_keys = off` migrations get them
+    // switched off around their transaction by the runner. (`PRAGMA foreign_keys = ON`'s
+    // setting, without a statement to parse; reads nothing.)
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY,
+        true,
+    )?;
     Ok(conn)
 }
 
