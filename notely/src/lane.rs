@@ -143,19 +143,29 @@ impl Lane {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Stopped> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.await.map_err(|_| Stopped(self.handle.shared.name))
+    }
+
+    /// Queues `f` to run on one of the lane's threads, without waiting for it.
+    pub fn spawn(&self, f: impl FnOnce() + Send + 'static) {
         let shared = &self.handle.shared;
         let wake = {
             let mut q = shared.lock();
-            q.jobs.push_back(Box::new(move || {
-                let _ = tx.send(f());
-            }));
+            q.jobs.push_back(Box::new(f));
             shared.len.fetch_add(1, Ordering::SeqCst);
             q.parked > 0 && shared.spinning.load(Ordering::SeqCst) == 0
         };
         if wake {
             shared.ready.notify_one();
         }
-        rx.await.map_err(|_| Stopped(shared.name))
+    }
+
+    /// The lane's name (for errors).
+    pub fn name(&self) -> &'static str {
+        self.handle.shared.name
     }
 }
 

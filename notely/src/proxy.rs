@@ -3,7 +3,7 @@
 //! online engine, which routes it to the store holding the account's notes, or to both stores
 //! while they move (see `strata_online`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -26,6 +26,46 @@ pub struct NoteProxy {
     /// (for its group's commit, or while a move's backfill batch holds the store); reads have
     /// their own threads, so they never queue behind it.
     writes: Lane,
+    /// Note reads waiting for a read thread (see [`NoteProxy::get`]).
+    gets: Arc<Mutex<Gets>>,
+    /// Writes waiting for a write thread (see [`NoteProxy::on_owner`]).
+    writes_waiting: Arc<Mutex<Writes>>,
+}
+
+/// A write for [`Engine::batch`]: it runs, and returns what answers its request once the
+/// batch knows whether it committed.
+type Write = Box<dyn FnOnce(&Engine<Note>) -> Answer + Send>;
+type Answer = Box<dyn FnOnce(Result<(), MoveError>) + Send>;
+
+/// Writes waiting for a write thread.
+#[derive(Default)]
+struct Writes {
+    waiting: Vec<Write>,
+    /// A write thread has been asked to take them (and has not yet).
+    started: bool,
+}
+
+impl std::fmt::Debug for Writes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writes")
+            .field("waiting", &self.waiting.len())
+            .field("started", &self.started)
+            .finish()
+    }
+}
+
+/// Note reads waiting for a read thread.
+#[derive(Debug, Default)]
+struct Gets {
+    waiting: Vec<((Uuid, Uuid), GetAnswer)>,
+    /// A read thread has been asked to take them (and has not yet).
+    started: bool,
+}
+
+type GetAnswer = tokio::sync::oneshot::Sender<Result<Option<Option<Note>>, StoreError>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Threads running reads: one per core (reads do not block).
@@ -43,6 +83,8 @@ impl NoteProxy {
             reads: Lane::new("notely-read", read_threads()).expect("starting the read threads"),
             writes: Lane::new("notely-write", 2 * read_threads())
                 .expect("starting the write threads"),
+            gets: Arc::default(),
+            writes_waiting: Arc::default(),
         }
     }
 
@@ -62,25 +104,31 @@ impl NoteProxy {
         op: impl FnOnce(&Engine<Note>, &Placement) -> Result<T, MoveError> + Send + 'static,
     ) -> Result<Option<T>, StoreError> {
         let proxy = self.clone();
-        let work = move || -> Result<Option<T>, StoreError> {
-            let placement = match proxy.engine.placement(&account) {
-                Ok(p) => p,
-                Err(MoveError::Unplaced(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            let started = Instant::now();
-            let result = op(&proxy.engine, &placement);
-            let store = placement.target.as_deref().unwrap_or(&placement.location);
-            proxy
-                .telemetry
-                .store(store, name, started.elapsed(), result.is_err());
-            Ok(Some(result?))
-        };
         let path = self.engine.control().path().to_path_buf();
         self.reads
-            .run(work)
+            .run(move || proxy.placed(account, name, op))
             .await
             .map_err(|e| StoreError::Task(path, e.to_string()))?
+    }
+
+    /// The body of [`Self::on_placed`], on the calling thread.
+    fn placed<T>(
+        &self,
+        account: Uuid,
+        name: &'static str,
+        op: impl FnOnce(&Engine<Note>, &Placement) -> Result<T, MoveError>,
+    ) -> Result<Option<T>, StoreError> {
+        let placement = match self.engine.placement(&account) {
+            Ok(p) => p,
+            Err(MoveError::Unplaced(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let started = Instant::now();
+        let result = op(&self.engine, &placement);
+        let store = placement.target.as_deref().unwrap_or(&placement.location);
+        self.telemetry
+            .store(store, name, started.elapsed(), result.is_err());
+        Ok(Some(result?))
     }
 
     /// Runs the write `op` for `account` on the write threads; `None` when the account does
@@ -88,33 +136,64 @@ impl NoteProxy {
     /// created, in the same transaction). The engine finds the placement itself, under the
     /// store's lock, with no separate look-up of the account. Recorded per store (the one
     /// receiving writes) in the telemetry.
+    ///
+    /// Writes arriving together are written together ([`Engine::batch`]): each waits in
+    /// `writes_waiting` while a write thread is busy or on its way, and the next one to start
+    /// takes every write waiting, runs them in its store's group transaction and answers each
+    /// once its write committed.
     async fn on_owner<T: Send + 'static>(
         &self,
         account: Uuid,
         name: &'static str,
         op: impl FnOnce(&Engine<Note>) -> Result<T, MoveError> + Send + 'static,
     ) -> Result<Option<T>, StoreError> {
-        let proxy = self.clone();
-        let work = move || -> Result<Option<T>, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let telemetry = Arc::clone(&self.telemetry);
+        let write: Write = Box::new(move |engine| {
             let started = Instant::now();
-            let result = op(&proxy.engine);
-            if let Some(p) = proxy.engine.last_placement(&account) {
+            let result = op(engine);
+            if let Some(p) = engine.last_placement(&account) {
                 let store = p.target.as_deref().unwrap_or(&p.location);
-                proxy
-                    .telemetry
-                    .store(store, name, started.elapsed(), result.is_err());
+                telemetry.store(store, name, started.elapsed(), result.is_err());
             }
-            match result {
-                Ok(value) => Ok(Some(value)),
-                Err(MoveError::Unplaced(_)) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
+            Box::new(move |committed| {
+                let answer = match (result, committed) {
+                    (Ok(value), Ok(())) => Ok(Some(value)),
+                    (Ok(_), Err(e)) => Err(e.into()),
+                    (Err(MoveError::Unplaced(_)), _) => Ok(None),
+                    (Err(e), _) => Err(e.into()),
+                };
+                let _ = tx.send(answer);
+            })
+        });
+        let start = {
+            let mut writes = lock(&self.writes_waiting);
+            writes.waiting.push(write);
+            !std::mem::replace(&mut writes.started, true)
         };
-        let path = self.engine.control().path().to_path_buf();
-        self.writes
-            .run(work)
-            .await
-            .map_err(|e| StoreError::Task(path, e.to_string()))?
+        if start {
+            let proxy = self.clone();
+            self.writes.spawn(move || proxy.write_waiting());
+        }
+        rx.await.map_err(|_| {
+            StoreError::Task(
+                self.engine.control().path().to_path_buf(),
+                crate::lane::Stopped(self.writes.name()).to_string(),
+            )
+        })?
+    }
+
+    /// Runs every write waiting in `writes_waiting` as one batch, on a write thread, and
+    /// answers each once it committed.
+    fn write_waiting(&self) {
+        let waiting = {
+            let mut writes = lock(&self.writes_waiting);
+            writes.started = false;
+            std::mem::take(&mut writes.waiting)
+        };
+        for (answer, committed) in self.engine.batch(waiting) {
+            answer(committed);
+        }
     }
 
     /// The account's note ids; `None` if the account does not exist.
@@ -124,9 +203,52 @@ impl NoteProxy {
     }
 
     /// `None` if the account does not exist; `Some(None)` if the note does not.
+    ///
+    /// Reads arriving together are read together ([`Engine::get_many`]): each waits in
+    /// `gets` while a read thread is busy or on its way, and the next one to start takes every
+    /// read waiting, so a batch pays for each database's read lock once.
     pub async fn get(&self, account: Uuid, note: Uuid) -> Result<Option<Option<Note>>, StoreError> {
-        self.on_placed(account, "get", move |e, p| e.get(p, &account, &note))
-            .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut gets = lock(&self.gets);
+            gets.waiting.push(((account, note), tx));
+            !std::mem::replace(&mut gets.started, true)
+        };
+        if start {
+            let proxy = self.clone();
+            self.reads.spawn(move || proxy.read_waiting());
+        }
+        rx.await.map_err(|_| {
+            StoreError::Task(
+                self.engine.control().path().to_path_buf(),
+                crate::lane::Stopped(self.reads.name()).to_string(),
+            )
+        })?
+    }
+
+    /// Reads every note waiting in `gets`, on a read thread, and answers each.
+    fn read_waiting(&self) {
+        let waiting = {
+            let mut gets = lock(&self.gets);
+            gets.started = false;
+            std::mem::take(&mut gets.waiting)
+        };
+        let (wanted, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+        let started = Instant::now();
+        let found = self.engine.get_many(&wanted);
+        let took = started.elapsed();
+        for (found, answer) in found.into_iter().zip(answers) {
+            let answered = match found {
+                Ok(Some((p, note))) => {
+                    let store = p.target.as_deref().unwrap_or(&p.location);
+                    self.telemetry.store(store, "get", took, false);
+                    Ok(Some(note))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(StoreError::from(e)),
+            };
+            let _ = answer.send(answered);
+        }
     }
 
     /// Creates the note `make` builds for the account (given its id); `None` if the account

@@ -150,9 +150,63 @@ impl Account {
 pub struct Note {
     pub id: Uuid,
     pub creator: Uuid,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub content: String,
+}
+
+/// Serialises a time exactly as chrono's `Serialize` does (RFC 3339 in UTC with `Z`, the
+/// fraction in 3, 6 or 9 digits as needed, none when whole), without `fmt`: every note the
+/// API answers with has two, and chrono's formatting was a tenth of a GET note's own work in
+/// the profile. Years outside 0..=9999 and leap seconds go through chrono.
+pub fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 30];
+    match write_rfc3339(t, &mut buf) {
+        Some(len) => s.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default()),
+        None => Serialize::serialize(t, s),
+    }
+}
+
+/// `t` in `buf` as [`rfc3339`] writes it; its length, or `None` when chrono must do it.
+fn write_rfc3339(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = t.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    fn put(buf: &mut [u8], at: usize, mut value: u32, width: usize) -> usize {
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        at + width
+    }
+    let mut at = put(buf, 0, year, 4);
+    for (sep, value) in [
+        (b'-', t.month()),
+        (b'-', t.day()),
+        (b'T', t.hour()),
+        (b':', t.minute()),
+        (b':', t.second()),
+    ] {
+        buf[at] = sep;
+        at = put(buf, at + 1, value, 2);
+    }
+    if nanos != 0 {
+        buf[at] = b'.';
+        at = if nanos % 1_000_000 == 0 {
+            put(buf, at + 1, nanos / 1_000_000, 3)
+        } else if nanos % 1_000 == 0 {
+            put(buf, at + 1, nanos / 1_000, 6)
+        } else {
+            put(buf, at + 1, nanos, 9)
+        };
+    }
+    buf[at] = b'Z';
+    Some(at + 1)
 }
 
 /// Unix milliseconds as a UTC time.
@@ -623,5 +677,62 @@ pub mod legacy {
             ))
         })?
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API's times read exactly as chrono's own serialisation: whole seconds, millis,
+    /// micros, nanos, the first and last four-digit years, and what goes through chrono.
+    #[test]
+    fn times_serialise_as_chrono_does() {
+        let mut times: Vec<DateTime<Utc>> = [
+            "2026-11-30T04:05:00Z",
+            "2026-11-30T04:05:00.100Z",
+            "2026-11-30T04:05:00.000001Z",
+            "2026-11-30T04:05:00.000000001Z",
+            "2026-11-30T04:05:00.123456789Z",
+            "0000-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999Z",
+            "+10000-01-01T00:00:00Z",
+            "-0001-01-01T00:00:00Z",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        // A leap second.
+        times.push(
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .unwrap()
+                .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+                .unwrap()
+                .and_utc(),
+        );
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let secs = (seed % 400_000_000_000) as i64 - 62_000_000_000;
+            let nanos =
+                [0, 1_000_000, 1_000, 1][(seed >> 60) as usize % 4] * ((seed >> 20) % 1_000) as u32;
+            times.push(DateTime::from_timestamp(secs, nanos).unwrap());
+        }
+        for t in times {
+            let note = Note {
+                id: Uuid::nil(),
+                creator: Uuid::nil(),
+                created_at: t,
+                updated_at: t,
+                content: String::new(),
+            };
+            let ours = serde_json::to_value(&note).unwrap();
+            let chrono = serde_json::to_value(t).unwrap();
+            assert_eq!(ours["createdAt"], chrono, "{t:?}");
+            assert_eq!(ours["updatedAt"], chrono, "{t:?}");
+        }
     }
 }

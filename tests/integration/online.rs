@@ -389,6 +389,17 @@ enum Action {
         owner: i64,
         stale: bool,
     },
+    /// Updates (and, for `delete`, deletes) of several records as one [`Engine::batch`]:
+    /// (owner, slot, delete).
+    Burst {
+        via: usize,
+        ops: Vec<(i64, i64, bool)>,
+    },
+    /// Reads of several records as one [`Engine::get_many`]: (owner, slot).
+    Reads {
+        via: usize,
+        ids: Vec<(i64, i64)>,
+    },
     Step,
     Crash,
     Cancel,
@@ -404,6 +415,8 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (via.clone(), owner.clone(), slot.clone()).prop_map(|(via, owner, slot)| Action::Delete { via, owner, slot }),
         3 => (via.clone(), owner.clone(), slot.clone(), any::<bool>()).prop_map(|(via, owner, slot, stale)| Action::Get { via, owner, slot, stale }),
         1 => (via.clone(), owner.clone(), any::<bool>()).prop_map(|(via, owner, stale)| Action::List { via, owner, stale }),
+        2 => (via.clone(), proptest::collection::vec((owner.clone(), slot.clone(), any::<bool>()), 1..6)).prop_map(|(via, ops)| Action::Burst { via, ops }),
+        2 => (via.clone(), proptest::collection::vec((owner.clone(), slot.clone()), 1..6)).prop_map(|(via, ids)| Action::Reads { via, ids }),
         6 => Just(Action::Step),
         1 => Just(Action::Crash),
         1 => Just(Action::Cancel),
@@ -638,6 +651,80 @@ impl World {
                     allowed.contains(&seen),
                     "get {id} (placement from step {since}) saw {seen:?}; allowed {allowed:?}"
                 );
+            }
+            Action::Burst { via, ref ops } => {
+                // Distinct records: what one op of the batch did is known before the next.
+                let mut picked = BTreeSet::new();
+                let mut plan = Vec::new();
+                for &(owner, slot, delete) in ops {
+                    let Some(id) = self.model.owned(owner).into_iter().nth(slot as usize) else {
+                        continue;
+                    };
+                    if !picked.insert((owner, id)) {
+                        continue;
+                    }
+                    let before = self.model.get((owner, id));
+                    let after = if delete {
+                        None
+                    } else {
+                        self.model.version += 1;
+                        let v = self.model.version;
+                        before.clone().map(|b| Rec {
+                            version: v,
+                            body: format!("b{v}"),
+                            ..b
+                        })
+                    };
+                    plan.push((owner, id, before, after));
+                }
+                let answers = self.engines[via].batch(plan.iter().map(|(owner, id, _, after)| {
+                    move |e: &Engine<Rec>| match after {
+                        None => e.delete(owner, id).map(|gone| gone.then_some(None)),
+                        Some(after) => e
+                            .update(owner, id, |_| Some(after.clone()))
+                            .map(|got| got.map(Some)),
+                    }
+                }));
+                for ((owner, id, before, after), (value, committed)) in
+                    plan.into_iter().zip(answers)
+                {
+                    let r = committed.and(value);
+                    match self.write_result(r) {
+                        Some(got) => {
+                            assert_eq!(
+                                got,
+                                Some(after.clone()),
+                                "batched write of {id} of {owner}"
+                            );
+                            self.model.set((owner, id), after);
+                        }
+                        None => self.settle(via, owner, id, [before, after]),
+                    }
+                }
+            }
+            Action::Reads { via, ref ids } => {
+                let wanted: Vec<(i64, i64)> = ids
+                    .iter()
+                    .map(|&(owner, slot)| {
+                        (
+                            owner,
+                            match slot {
+                                0..3 => owner * 1000 + slot,
+                                5 => ((owner + 1) % OWNERS) * 1000,
+                                _ => owner * 1000 + 100 + slot,
+                            },
+                        )
+                    })
+                    .collect();
+                let found = self.engines[via].get_many(&wanted);
+                for ((owner, id), found) in wanted.into_iter().zip(found) {
+                    let (_, seen) = found.unwrap().expect("every owner is placed");
+                    assert_eq!(
+                        seen,
+                        self.model.get((owner, id)),
+                        "batched read of {id} of {owner}"
+                    );
+                }
             }
             Action::List { via, owner, stale } => {
                 let (p, _) = self.placement(via, owner, stale);

@@ -135,7 +135,10 @@ impl Placement {
     }
 }
 
-const PLACEMENT_COLUMNS: &str = "location, target, phase, move_id, epoch";
+/// The look-up of a placement, reading the columns `placement_row` expects in its order (a
+/// literal: it runs per request, and its text is the statement cache's key).
+const LOOKUP: &str =
+    "SELECT location, target, phase, move_id, epoch FROM strata_placement WHERE owner = ?1";
 
 fn placement_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Placement> {
     Ok(Placement {
@@ -154,11 +157,9 @@ pub fn install(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The owner's placement, `None` if the directory does not know it.
 pub fn lookup(conn: &Connection, owner: &dyn ToSql) -> rusqlite::Result<Option<Placement>> {
-    conn.prepare_cached(&format!(
-        "SELECT {PLACEMENT_COLUMNS} FROM strata_placement WHERE owner = ?1"
-    ))?
-    .query_row([owner], placement_row)
-    .optional()
+    conn.prepare_cached(LOOKUP)?
+        .query_row([owner], placement_row)
+        .optional()
 }
 
 /// Places a new owner at `location` (stable); false if it already has a placement.

@@ -11,7 +11,7 @@ use rusqlite::{Connection, ToSql, params};
 
 use crate::directory::{self, Placement};
 use crate::pace::Latencies;
-use crate::pool::Pool;
+use crate::pool::{self, Pool};
 
 /// A record the engine moves: owned by one owner (the unit of placement), identified by an
 /// id, versioned so that the newer of two copies wins.
@@ -227,6 +227,25 @@ pub(crate) fn newest<R: Item>(from: Option<R>, to: Option<R>) -> Option<R> {
         (Some(a), Some(b)) => Some(if a.version() > b.version() { a } else { b }),
         (a, b) => b.or(a),
     }
+}
+
+/// Runs `f`'s reads on `c` in one read transaction (one snapshot of the database), its
+/// `BEGIN` and `COMMIT` prepared once per connection (they run per batch of requests).
+fn snapshot<T, E: From<rusqlite::Error>>(
+    c: &Connection,
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    c.prepare_cached("BEGIN")?.execute([])?;
+    let value = f();
+    let end = c
+        .prepare_cached(if value.is_ok() { "COMMIT" } else { "ROLLBACK" })
+        .and_then(|mut s| s.execute([]));
+    if end.is_err() && !c.is_autocommit() {
+        let _ = c.execute_batch("ROLLBACK");
+    }
+    let value = value?;
+    end?;
+    Ok(value)
 }
 
 /// In which order a write commits its two databases.
@@ -618,6 +637,164 @@ impl<R: Item> Engine<R> {
             current = now;
         }
         Err(MoveError::Contended(format!("{owner:?}")))
+    }
+
+    /// Several owners' records at once, each as [`Engine::placement`] then [`Engine::get`]
+    /// would read it, but with one read transaction on the control database for all the
+    /// placements and one per location for all the records there (a batch of concurrent
+    /// requests pays for each database's read lock once, not once per request). Each answer
+    /// is `None` when its owner has no placement, else the placement it was read by and the
+    /// record if any.
+    ///
+    /// Every placement is read after the call began and every record after its placement,
+    /// as for a lone read; a record not found is looked for again as [`Engine::get`] does
+    /// (a fresh placement, and the records again if it changed), and anything the batch could
+    /// not read (an error on one database) is read again alone, so each answer, error
+    /// included, is the one a lone read would have given.
+    pub fn get_many(
+        &self,
+        wanted: &[(R::Owner, R::Id)],
+    ) -> Vec<Result<Option<(Placement, Option<R>)>>> {
+        let _timed = self.timed();
+        // The placements, in one snapshot of the directory.
+        let mut placements: Option<Vec<Option<Placement>>> = self
+            .control
+            .with_reader(|c| {
+                snapshot(c, || {
+                    wanted
+                        .iter()
+                        .map(|(owner, _)| directory::lookup(c, owner))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+            })
+            .ok();
+        // Which records each location is asked for (item index), then one snapshot of each.
+        let mut by_location: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        if let Some(placements) = &placements {
+            for (i, p) in placements.iter().enumerate() {
+                if let Some(p) = p {
+                    by_location.entry(&p.location).or_default().push(i);
+                    if let Some(target) = &p.target {
+                        by_location.entry(target).or_default().push(i);
+                    }
+                }
+            }
+        }
+        // Per item: what each of its locations had (`None` when that read failed).
+        let mut found: Vec<Vec<Option<Option<R>>>> =
+            (0..wanted.len()).map(|_| Vec::new()).collect();
+        for (name, items) in &by_location {
+            let read = self.location(name).ok().and_then(|loc| {
+                loc.pool
+                    .with_reader(|c| -> LayoutResult<Vec<Option<R>>> {
+                        snapshot(c, || {
+                            items
+                                .iter()
+                                .map(|&i| loc.layout.get(c, &wanted[i].0, &wanted[i].1))
+                                .collect()
+                        })
+                    })
+                    .ok()
+            });
+            match read {
+                Some(records) => {
+                    for (&i, record) in items.iter().zip(records) {
+                        found[i].push(Some(record));
+                    }
+                }
+                None => {
+                    for &i in items {
+                        found[i].push(None);
+                    }
+                }
+            }
+        }
+        wanted
+            .iter()
+            .enumerate()
+            .map(|(i, (owner, id))| {
+                let alone = |p: Placement| {
+                    let record = self.get(&p, owner, id)?;
+                    Ok(Some((p, record)))
+                };
+                let Some(placement) = placements.as_mut().and_then(|p| p[i].take()) else {
+                    // Unplaced, or the directory's read failed: as a lone read.
+                    return match self.placement(owner) {
+                        Ok(p) => alone(p),
+                        Err(MoveError::Unplaced(_)) => Ok(None),
+                        Err(e) => Err(e),
+                    };
+                };
+                let mut record = None;
+                for read in std::mem::take(&mut found[i]) {
+                    match read {
+                        Some(r) => record = newest(record, r),
+                        None => return alone(placement),
+                    }
+                }
+                if record.is_some() {
+                    return Ok(Some((placement, record)));
+                }
+                // Not found: as a lone read does, unless the placement is still the same.
+                let now = self.placement(owner)?;
+                if now.epoch == placement.epoch {
+                    return Ok(Some((placement, None)));
+                }
+                alone(now)
+            })
+            .collect()
+    }
+
+    /// Runs several requests (each op calls [`Engine::create`], [`Engine::update`],
+    /// [`Engine::delete`] or reads) one after the other on this thread as one batch, and
+    /// answers each with its value and whether its writes committed. The writes of owners
+    /// that are not moving share their location's group transaction (group commit, see
+    /// [`Pool::with_group_write`]) without waiting for its commit one by one: the batch
+    /// commits what is still open once every op ran. A write is committed when its answer's
+    /// second part is `Ok`; never tell a client an op succeeded before (and unless) it is.
+    ///
+    /// For a thread with many requests in hand (a queue of them): they pay for one
+    /// transaction, and no thread waits per write.
+    pub fn batch<T, F: FnOnce(&Self) -> T>(
+        &self,
+        ops: impl IntoIterator<Item = F>,
+    ) -> Vec<(T, Result<()>)> {
+        let done: Vec<(T, Vec<pool::Joined>)> = ops
+            .into_iter()
+            .map(|op| pool::deferred(|| op(self)))
+            .collect();
+        let locations = self.locations();
+        let location_of = |pool: u64| locations.iter().find(|l| l.pool.id() == pool);
+        for (_, joined) in &done {
+            for j in joined {
+                if j.outcome().is_none()
+                    && let Some(loc) = location_of(j.pool)
+                {
+                    loc.pool.settle_group(j);
+                }
+            }
+        }
+        done.into_iter()
+            .map(|(value, joined)| {
+                let committed = joined.iter().try_for_each(|j| {
+                    let failed = |source| match location_of(j.pool) {
+                        Some(loc) => sqlite(loc, source),
+                        None => MoveError::Sqlite {
+                            location: String::new(),
+                            path: std::path::PathBuf::new(),
+                            source,
+                        },
+                    };
+                    match j.outcome() {
+                        Some(Ok(())) => Ok(()),
+                        Some(Err(e)) => Err(failed(e)),
+                        // (Every location's pool is the engine's: unreachable.)
+                        None => Err(failed(rusqlite::Error::InvalidQuery)),
+                    }
+                });
+                (value, committed)
+            })
+            .collect()
     }
 
     /// The owner's record ids in sort-key order (both locations merged while moving).

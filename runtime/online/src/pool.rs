@@ -1,7 +1,8 @@
 //! A database file opened for an application: one writer connection and a few readers.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ use rusqlite::{Connection, OpenFlags};
 /// in its own savepoint.
 #[derive(Debug)]
 pub struct Pool {
+    /// Unique in the process (deferred writes name their pool by it, see [`deferred`]).
+    id: u64,
     path: PathBuf,
     writer: Mutex<Writer>,
     /// Signalled when a group transaction ends (committed or rolled back).
@@ -99,7 +102,57 @@ struct Writer {
 }
 
 /// Group transactions begun so far, in every pool: the next one's id.
-static GROUPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+static GROUPS: AtomicU64 = AtomicU64::new(1);
+
+/// Pools opened so far: the next one's id.
+static POOLS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// While this thread runs [`deferred`]: the group transactions its writes joined.
+    static DEFERRED: RefCell<Option<Vec<Joined>>> = const { RefCell::new(None) };
+}
+
+/// A group transaction a deferred write joined (see [`deferred`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Joined {
+    /// The pool's id.
+    pub(crate) pool: u64,
+    group: u64,
+    outcome: Arc<OnceLock<Result<(), Failure>>>,
+}
+
+impl Joined {
+    /// How the group ended: `None` while it is open.
+    pub(crate) fn outcome(&self) -> Option<rusqlite::Result<()>> {
+        self.outcome
+            .get()
+            .map(|o| o.as_ref().map(|_| ()).map_err(Failure::error))
+    }
+}
+
+/// Runs `f` with this thread's group writes ([`Pool::with_group_write`]) deferred: each
+/// returns as soon as its savepoint is released, without committing its group or waiting for
+/// its commit, and the groups they joined are returned with `f`'s value. The caller commits
+/// the groups still open ([`Pool::settle_group`]) and must not report any of these writes as
+/// done before its group committed ([`Joined::outcome`]).
+///
+/// This is group commit for a thread that has several writes in hand (a batch of requests):
+/// they share one transaction without a thread per write waiting for it.
+pub(crate) fn deferred<T>(f: impl FnOnce() -> T) -> (T, Vec<Joined>) {
+    /// Ends the deferral even if `f` panics (the thread may go on serving).
+    struct Restore(Option<Vec<Joined>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            DEFERRED.with_borrow_mut(|d| *d = previous);
+        }
+    }
+    let restore = Restore(DEFERRED.with_borrow_mut(|d| d.replace(Vec::new())));
+    let value = f();
+    let joined = DEFERRED.with_borrow_mut(Option::take).unwrap_or_default();
+    drop(restore);
+    (value, joined)
+}
 
 /// An open group transaction.
 #[derive(Debug)]
@@ -207,6 +260,7 @@ impl Pool {
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Pool {
+            id: POOLS.fetch_add(1, Ordering::Relaxed),
             path: path.to_path_buf(),
             writer: Mutex::new(Writer {
                 conn: writer,
@@ -223,6 +277,20 @@ impl Pool {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The pool's id, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Commits the group transaction `group` (see [`deferred`]) if it is still open; its
+    /// outcome is then known.
+    pub(crate) fn settle_group(&self, group: &Joined) {
+        let mut w = self.lock_writer();
+        if w.group.as_ref().is_some_and(|g| g.id == group.group) {
+            let _ = w.settle(&self.ended);
+        }
     }
 
     /// Runs `f` on an idle reader connection (waiting for one only when all are busy).
@@ -321,6 +389,17 @@ impl Pool {
         if result.is_ok() {
             group.members += 1;
         }
+        if group.members < GROUP_MAX && DEFERRED.with_borrow(Option::is_some) {
+            // A deferred write: the caller commits (see `deferred`), also after a failed one
+            // (the group it began, if it did, is open).
+            let joined = Joined {
+                pool: self.id,
+                group: group.id,
+                outcome: Arc::clone(&group.outcome),
+            };
+            DEFERRED.with_borrow_mut(|d| d.get_or_insert_default().push(joined));
+            return result;
+        }
         if self.queued.load(Ordering::SeqCst) == 0 || group.members >= GROUP_MAX {
             // Nobody else is coming: commit for the group, this write included.
             let settled = w.settle(&self.ended);
@@ -416,6 +495,73 @@ mod tests {
             groups < 1600,
             "writes shared transactions ({groups} for 1600)"
         );
+        drop(pool);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn count(pool: &Pool, sql: &str) -> i64 {
+        pool.with_reader(|c| c.query_row(sql, [], |r| r.get(0)))
+            .unwrap()
+    }
+
+    /// Deferred writes of one thread share a group that stays open (invisible to readers)
+    /// until the caller settles it; a failed one is undone alone; a writer from another
+    /// thread commits the deferred ones with its own; and a panic ends the deferral.
+    #[test]
+    fn deferred_writes_wait_for_their_caller_to_commit() {
+        let (pool, dir) = pool("deferred");
+        let insert = |k: i64| {
+            pool.with_group_write(
+                |c, _| c.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [k]),
+                |e| e,
+            )
+        };
+        let (results, joined) = deferred(|| (0..5).map(|k| insert(k % 4)).collect::<Vec<_>>());
+        assert_eq!(
+            results.iter().map(Result::is_ok).collect::<Vec<_>>(),
+            [true, true, true, true, false],
+            "the duplicate key fails alone"
+        );
+        assert_eq!(joined.len(), 5, "one entry per write");
+        assert!(
+            joined.iter().all(|j| j.outcome().is_none()),
+            "not committed yet"
+        );
+        assert_eq!(
+            count(&pool, "SELECT count(*) FROM t"),
+            0,
+            "readers see nothing yet"
+        );
+        pool.settle_group(&joined[0]);
+        assert!(joined.iter().all(|j| matches!(j.outcome(), Some(Ok(())))));
+        assert_eq!(count(&pool, "SELECT count(*) FROM t"), 4);
+
+        // Another thread's write joins the open group and commits it with its own.
+        let ((), joined) = deferred(|| insert(10).map(|_| ()).unwrap());
+        std::thread::scope(|s| {
+            s.spawn(|| insert(11).unwrap());
+        });
+        assert!(matches!(joined[0].outcome(), Some(Ok(()))));
+        assert_eq!(count(&pool, "SELECT count(*) FROM t"), 6);
+
+        // A lone failed write leaves its group for the caller to settle.
+        let (failed, joined) = deferred(|| insert(0));
+        assert!(failed.is_err());
+        assert!(
+            !pool.writer.lock().unwrap().conn.is_autocommit(),
+            "still open"
+        );
+        pool.settle_group(&joined[0]);
+        assert!(pool.writer().is_autocommit());
+
+        // A panic inside the deferral ends it: the next write commits at once.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deferred(|| -> () { panic!("boom") })
+        }));
+        assert!(caught.is_err());
+        insert(12).unwrap();
+        assert_eq!(count(&pool, "SELECT count(*) FROM t"), 7);
+        assert!(pool.writer().is_autocommit(), "no transaction left open");
         drop(pool);
         let _ = std::fs::remove_dir_all(dir);
     }
