@@ -54,12 +54,22 @@ impl std::fmt::Debug for Writes {
     }
 }
 
-/// Note reads waiting for a read thread.
+/// A thread reading notes: when it is done (or panics), the reads that came meanwhile go to
+/// a read thread, or nobody is reading any more.
+struct Reading<'a>(&'a NoteProxy);
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.read_done();
+    }
+}
+
+/// Note reads waiting while another thread reads.
 #[derive(Debug, Default)]
 struct Gets {
     waiting: Vec<((Uuid, Uuid), GetAnswer)>,
-    /// A read thread has been asked to take them (and has not yet).
-    started: bool,
+    /// A thread is reading notes (or has been asked to read the waiting ones).
+    reading: bool,
 }
 
 type GetAnswer = tokio::sync::oneshot::Sender<Result<Option<Option<Note>>, StoreError>>;
@@ -204,20 +214,28 @@ impl NoteProxy {
 
     /// `None` if the account does not exist; `Some(None)` if the note does not.
     ///
-    /// Reads arriving together are read together ([`Engine::get_many`]): each waits in
-    /// `gets` while a read thread is busy or on its way, and the next one to start takes every
-    /// read waiting, so a batch pays for each database's read lock once.
+    /// One thread reads at a time (two reading the same database at once contend for
+    /// SQLite's lock on its shared memory): a read that finds nobody reading reads at once,
+    /// on the calling thread (no hand-off: a look-up of two indexed rows costs less than the
+    /// thread switches); the reads arriving meanwhile wait in `gets`, and are read together
+    /// ([`Engine::get_many`]) by a read thread, so a batch pays for each database's read lock
+    /// once.
     pub async fn get(&self, account: Uuid, note: Uuid) -> Result<Option<Option<Note>>, StoreError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let start = {
+        let rx = {
             let mut gets = lock(&self.gets);
-            gets.waiting.push(((account, note), tx));
-            !std::mem::replace(&mut gets.started, true)
+            if gets.reading {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                gets.waiting.push(((account, note), tx));
+                Some(rx)
+            } else {
+                gets.reading = true;
+                None
+            }
         };
-        if start {
-            let proxy = self.clone();
-            self.reads.spawn(move || proxy.read_waiting());
-        }
+        let Some(rx) = rx else {
+            let _reading = Reading(self);
+            return self.read(&[(account, note)]).pop().unwrap_or(Ok(None));
+        };
         rx.await.map_err(|_| {
             StoreError::Task(
                 self.engine.control().path().to_path_buf(),
@@ -226,19 +244,49 @@ impl NoteProxy {
         })?
     }
 
-    /// Reads every note waiting in `gets`, on a read thread, and answers each.
+    /// After a read: the reads that came meanwhile go to a read thread, or nobody is reading.
+    fn read_done(&self) {
+        let mut gets = lock(&self.gets);
+        if gets.waiting.is_empty() {
+            gets.reading = false;
+        } else {
+            drop(gets);
+            let proxy = self.clone();
+            self.reads.spawn(move || proxy.read_waiting());
+        }
+    }
+
+    /// Reads the notes waiting in `gets` and answers each, until none are left (on a read
+    /// thread).
     fn read_waiting(&self) {
-        let waiting = {
-            let mut gets = lock(&self.gets);
-            gets.started = false;
-            std::mem::take(&mut gets.waiting)
-        };
-        let (wanted, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+        loop {
+            let waiting = {
+                let mut gets = lock(&self.gets);
+                if gets.waiting.is_empty() {
+                    gets.reading = false;
+                    return;
+                }
+                std::mem::take(&mut gets.waiting)
+            };
+            let (wanted, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+            // (On a panic, `Reading` hands the reads waiting to another read thread.)
+            let reading = Reading(self);
+            let found = self.read(&wanted);
+            std::mem::forget(reading);
+            for (found, answer) in found.into_iter().zip(answers) {
+                let _ = answer.send(found);
+            }
+        }
+    }
+
+    /// Reads `wanted` as one batch, recorded per store in the telemetry.
+    fn read(&self, wanted: &[(Uuid, Uuid)]) -> Vec<Result<Option<Option<Note>>, StoreError>> {
         let started = Instant::now();
-        let found = self.engine.get_many(&wanted);
+        let found = self.engine.get_many(wanted);
         let took = started.elapsed();
-        for (found, answer) in found.into_iter().zip(answers) {
-            let answered = match found {
+        found
+            .into_iter()
+            .map(|found| match found {
                 Ok(Some((p, note))) => {
                     let store = p.target.as_deref().unwrap_or(&p.location);
                     self.telemetry.store(store, "get", took, false);
@@ -246,9 +294,8 @@ impl NoteProxy {
                 }
                 Ok(None) => Ok(None),
                 Err(e) => Err(StoreError::from(e)),
-            };
-            let _ = answer.send(answered);
-        }
+            })
+            .collect()
     }
 
     /// Creates the note `make` builds for the account (given its id); `None` if the account
