@@ -469,6 +469,25 @@ async fn cors_allows_local_pages_and_configured_origins() {
             "{origin}: {headers:?}"
         );
     }
+    // A plain request (no `Origin`) and a page's: both say the answer varies by origin; only
+    // the page's names it.
+    for origin in [None, Some("http://localhost:5173")] {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        let (status, headers, _) = api.raw(Method::GET, "/accounts", None, &headers).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers.get_all(header::VARY).iter().count(),
+            1,
+            "{headers:?}"
+        );
+        assert_eq!(headers[header::VARY], "origin");
+        assert_eq!(
+            headers
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .map(|v| v.to_str().unwrap()),
+            origin
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -329,26 +328,93 @@ async fn delete_note(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Records every routed request in the telemetry, by route template.
-async fn track(
-    State(state): State<AppState>,
-    matched: Option<MatchedPath>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let method = req.method().clone();
-    let started = std::time::Instant::now();
-    let res = next.run(req).await;
-    if let Some(damaged) = res.extensions().get::<Damaged>() {
-        damaged.report(&state.telemetry);
+/// Records every routed request in the telemetry, by route template, and reports a damaged
+/// store an answer names. A service of its own rather than axum's `from_fn`, which boxes each
+/// request's future and clones the rest of the stack per request (README's "API benchmark").
+#[derive(Debug, Clone)]
+struct Track<S> {
+    inner: S,
+    telemetry: Arc<Telemetry>,
+}
+
+#[derive(Debug, Clone)]
+struct TrackLayer(Arc<Telemetry>);
+
+impl<S> tower_layer::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            telemetry: Arc::clone(&self.0),
+        }
     }
-    state.telemetry.api(
-        method.as_str(),
-        matched.as_ref().map_or("(unmatched)", |m| m.as_str()),
-        started.elapsed(),
-        res.status().is_server_error(),
-    );
-    res
+}
+
+impl<S> tower_service::Service<Request> for Track<S>
+where
+    S: tower_service::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        Tracked {
+            inner: self.inner.call(req),
+            telemetry: Arc::clone(&self.telemetry),
+            method,
+            route,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered, recorded once answered.
+    struct Tracked<F> {
+        #[pin]
+        inner: F,
+        telemetry: Arc<Telemetry>,
+        method: axum::http::Method,
+        route: Option<MatchedPath>,
+        started: std::time::Instant,
+    }
+}
+
+impl<F, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.inner.poll(cx));
+        if let Ok(res) = &answer {
+            if let Some(damaged) = res.extensions().get::<Damaged>() {
+                damaged.report(this.telemetry);
+            }
+            this.telemetry.api(
+                this.method.as_str(),
+                this.route.as_ref().map_or("(unmatched)", |m| m.as_str()),
+                this.started.elapsed(),
+                res.status().is_server_error(),
+            );
+        }
+        std::task::Poll::Ready(answer)
+    }
 }
 
 /// The API's routes, each request recorded in the telemetry.
@@ -362,6 +428,6 @@ pub fn router(state: AppState) -> Router {
             "/accounts/{id}/notes/{note}",
             get(get_note).put(update_note).delete(delete_note),
         )
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .route_layer(TrackLayer(Arc::clone(&state.telemetry)))
         .with_state(state)
 }
