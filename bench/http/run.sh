@@ -28,6 +28,12 @@ run() { # name, then wrk arguments
   local name=$1; shift
   wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" | python3 bench/http/parse.py "$name"
 }
+# Warm-up (not measured): both servers' first seconds under load (caches, lazily prepared
+# statements, the CPU's clock) count in neither's figures.
+for target in http://127.0.0.1:18090/x "$url"; do
+  wrk -t2 -c"$conns" -d2s "$target" > /dev/null
+  wrk -t2 -c"$conns" -d2s -s bench/http/put.lua "$target" > /dev/null
+done
 {
   run "ceiling GET" http://127.0.0.1:18090/x
   run "notely GET note" "$url"

@@ -197,9 +197,9 @@ fn write_rfc3339(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
     }
     if nanos != 0 {
         buf[at] = b'.';
-        at = if nanos % 1_000_000 == 0 {
+        at = if nanos.is_multiple_of(1_000_000) {
             put(buf, at + 1, nanos / 1_000_000, 3)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             put(buf, at + 1, nanos / 1_000, 6)
         } else {
             put(buf, at + 1, nanos, 9)

@@ -229,12 +229,21 @@ pub(crate) fn newest<R: Item>(from: Option<R>, to: Option<R>) -> Option<R> {
     }
 }
 
-/// Runs `f`'s reads on `c` in one read transaction (one snapshot of the database), its
-/// `BEGIN` and `COMMIT` prepared once per connection (they run per batch of requests).
+/// What [`Engine::get_many`] found for one record: the placement it was read by, and the
+/// record if any.
+pub type Found<R> = (Placement, Option<R>);
+
+/// Runs `f`'s `reads` statements on `c` in one read transaction (one snapshot of the
+/// database), its `BEGIN` and `COMMIT` prepared once per connection (they run per batch of
+/// requests); a single statement is a transaction of its own already.
 fn snapshot<T, E: From<rusqlite::Error>>(
     c: &Connection,
+    reads: usize,
     f: impl FnOnce() -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
+    if reads <= 1 {
+        return f();
+    }
     c.prepare_cached("BEGIN")?.execute([])?;
     let value = f();
     let end = c
@@ -651,16 +660,13 @@ impl<R: Item> Engine<R> {
     /// (a fresh placement, and the records again if it changed), and anything the batch could
     /// not read (an error on one database) is read again alone, so each answer, error
     /// included, is the one a lone read would have given.
-    pub fn get_many(
-        &self,
-        wanted: &[(R::Owner, R::Id)],
-    ) -> Vec<Result<Option<(Placement, Option<R>)>>> {
+    pub fn get_many(&self, wanted: &[(R::Owner, R::Id)]) -> Vec<Result<Option<Found<R>>>> {
         let _timed = self.timed();
         // The placements, in one snapshot of the directory.
         let mut placements: Option<Vec<Option<Placement>>> = self
             .control
             .with_reader(|c| {
-                snapshot(c, || {
+                snapshot(c, wanted.len(), || {
                     wanted
                         .iter()
                         .map(|(owner, _)| directory::lookup(c, owner))
@@ -687,7 +693,7 @@ impl<R: Item> Engine<R> {
             let read = self.location(name).ok().and_then(|loc| {
                 loc.pool
                     .with_reader(|c| -> LayoutResult<Vec<Option<R>>> {
-                        snapshot(c, || {
+                        snapshot(c, items.len(), || {
                             items
                                 .iter()
                                 .map(|&i| loc.layout.get(c, &wanted[i].0, &wanted[i].1))

@@ -144,8 +144,8 @@ mod worker;
 
 pub use directory::{MoveRecord, MoveState, Phase, Placement};
 pub use engine::{
-    Engine, Fault, Item, Layout, LayoutError, LayoutResult, Location, MoveError, Opener, fault,
-    item_hash,
+    Engine, Fault, Found, Item, Layout, LayoutError, LayoutResult, Location, MoveError, Opener,
+    fault, item_hash,
 };
 pub use pool::{Pool, WriterGuard};
 pub use worker::{MoveStatus, Pace, Step, TargetProgress, WorkReport};
