@@ -769,34 +769,29 @@ impl<R: Item> Engine<R> {
             .into_iter()
             .map(|op| pool::deferred(|| op(self)))
             .collect();
-        let locations = self.locations();
-        let location_of = |pool: u64| locations.iter().find(|l| l.pool.id() == pool);
         for (_, joined) in &done {
             for j in joined {
-                if j.outcome().is_none()
-                    && let Some(loc) = location_of(j.pool)
-                {
-                    loc.pool.settle_group(j);
+                if j.outcome().is_none() {
+                    j.settle();
                 }
             }
         }
+        let locations = self.locations();
         done.into_iter()
             .map(|(value, joined)| {
                 let committed = joined.iter().try_for_each(|j| {
-                    let failed = |source| match location_of(j.pool) {
-                        Some(loc) => sqlite(loc, source),
-                        None => MoveError::Sqlite {
-                            location: String::new(),
-                            path: std::path::PathBuf::new(),
-                            source,
-                        },
-                    };
-                    match j.outcome() {
-                        Some(Ok(())) => Ok(()),
-                        Some(Err(e)) => Err(failed(e)),
-                        // (Every location's pool is the engine's: unreachable.)
-                        None => Err(failed(rusqlite::Error::InvalidQuery)),
-                    }
+                    // (`settle` left none open.)
+                    let outcome = j.outcome().unwrap_or(Err(rusqlite::Error::InvalidQuery));
+                    outcome.map_err(|source| {
+                        match locations.iter().find(|l| Arc::ptr_eq(&l.pool, &j.pool)) {
+                            Some(loc) => sqlite(loc, source),
+                            None => MoveError::Sqlite {
+                                location: String::new(),
+                                path: j.pool.path().to_path_buf(),
+                                source,
+                            },
+                        }
+                    })
                 });
                 (value, committed)
             })

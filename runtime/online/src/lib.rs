@@ -29,6 +29,13 @@
 //!   back through the target's layout) with the ledger of everything the move wrote there,
 //!   and checks that nothing is left at the source. Any difference stops the move.
 //!
+//! Requests that arrive together can be served together, with the same guarantees:
+//! [`Engine::get_many`] reads a batch with one read transaction per database (each record
+//! still read after its placement, and looked for again alone when it is missing), and
+//! [`Engine::batch`] runs a batch of requests on one thread, the writes of owners that are not
+//! moving sharing their store's group transaction ([`Pool::with_group_write`]); it says per
+//! request whether its writes committed, and nothing may be answered before.
+//!
 //! # Examples
 //!
 //! Notes owned by accounts, moved from one database to another while they stay readable

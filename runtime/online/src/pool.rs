@@ -112,16 +112,35 @@ thread_local! {
     static DEFERRED: RefCell<Option<Vec<Joined>>> = const { RefCell::new(None) };
 }
 
+/// Commits the groups this thread's deferred writes left open in pools other than `pool`
+/// (an id; 0 for all) (see [`deferred`]).
+fn settle_deferred_except(pool: u64) {
+    let open: Vec<Joined> = DEFERRED.with_borrow(|d| {
+        d.iter()
+            .flatten()
+            .filter(|j| j.pool.id != pool && j.outcome.get().is_none())
+            .cloned()
+            .collect()
+    });
+    for j in open {
+        j.settle();
+    }
+}
+
 /// A group transaction a deferred write joined (see [`deferred`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Joined {
-    /// The pool's id.
-    pub(crate) pool: u64,
+    pub(crate) pool: Arc<Pool>,
     group: u64,
     outcome: Arc<OnceLock<Result<(), Failure>>>,
 }
 
 impl Joined {
+    /// Commits the group if it is still open; its outcome is then known.
+    pub(crate) fn settle(&self) {
+        self.pool.settle_group(self);
+    }
+
     /// How the group ended: `None` while it is open.
     pub(crate) fn outcome(&self) -> Option<rusqlite::Result<()>> {
         self.outcome
@@ -138,15 +157,25 @@ impl Joined {
 ///
 /// This is group commit for a thread that has several writes in hand (a batch of requests):
 /// they share one transaction without a thread per write waiting for it.
+///
+/// A deferring thread keeps at most one group open, and none while it waits for another
+/// pool's writer: taking a writer ([`Pool::with_group_write`], [`Pool::writer`]) first commits
+/// its open groups elsewhere. Otherwise two processes each holding one database's group open
+/// while waiting for the other's would stall each other until the busy timeout.
 pub(crate) fn deferred<T>(f: impl FnOnce() -> T) -> (T, Vec<Joined>) {
-    /// Ends the deferral even if `f` panics (the thread may go on serving).
+    /// Ends the deferral even if `f` panics (the thread may go on serving), committing what
+    /// the writes done before the panic left open (nobody else might, for a while).
     struct Restore(Option<Vec<Joined>>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let previous = self.0.take();
-            DEFERRED.with_borrow_mut(|d| *d = previous);
+            let left = DEFERRED.with_borrow_mut(|d| std::mem::replace(d, previous));
+            for j in left.into_iter().flatten() {
+                j.settle();
+            }
         }
     }
+    settle_deferred_except(0);
     let restore = Restore(DEFERRED.with_borrow_mut(|d| d.replace(Vec::new())));
     let value = f();
     let joined = DEFERRED.with_borrow_mut(Option::take).unwrap_or_default();
@@ -279,11 +308,6 @@ impl Pool {
         &self.path
     }
 
-    /// The pool's id, unique in the process.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Commits the group transaction `group` (see [`deferred`]) if it is still open; its
     /// outcome is then known.
     pub(crate) fn settle_group(&self, group: &Joined) {
@@ -330,6 +354,7 @@ impl Pool {
     /// committed first (its members are answered), so the caller has the connection to itself,
     /// outside any transaction it did not begin.
     pub fn writer(&self) -> WriterGuard<'_> {
+        settle_deferred_except(self.id);
         let mut w = self.lock_writer();
         let _ = w.settle(&self.ended);
         WriterGuard(w)
@@ -348,10 +373,14 @@ impl Pool {
     /// next ones of the group. `wrap` turns SQLite's errors about the transaction itself into
     /// `E`.
     pub fn with_group_write<T, E>(
-        &self,
+        self: &Arc<Self>,
         f: impl FnOnce(&Connection, u64) -> Result<T, E>,
         wrap: impl Fn(rusqlite::Error) -> E,
     ) -> Result<T, E> {
+        let deferring = DEFERRED.with_borrow(Option::is_some);
+        if deferring {
+            settle_deferred_except(self.id);
+        }
         let mut w = self.lock_writer();
         if w.group.is_none() {
             run(&w.conn, "BEGIN IMMEDIATE").map_err(&wrap)?;
@@ -389,11 +418,11 @@ impl Pool {
         if result.is_ok() {
             group.members += 1;
         }
-        if group.members < GROUP_MAX && DEFERRED.with_borrow(Option::is_some) {
+        if group.members < GROUP_MAX && deferring {
             // A deferred write: the caller commits (see `deferred`), also after a failed one
             // (the group it began, if it did, is open).
             let joined = Joined {
-                pool: self.id,
+                pool: Arc::clone(self),
                 group: group.id,
                 outcome: Arc::clone(&group.outcome),
             };
@@ -532,7 +561,7 @@ mod tests {
             0,
             "readers see nothing yet"
         );
-        pool.settle_group(&joined[0]);
+        joined[0].settle();
         assert!(joined.iter().all(|j| matches!(j.outcome(), Some(Ok(())))));
         assert_eq!(count(&pool, "SELECT count(*) FROM t"), 4);
 
@@ -551,16 +580,47 @@ mod tests {
             !pool.writer.lock().unwrap().conn.is_autocommit(),
             "still open"
         );
-        pool.settle_group(&joined[0]);
+        joined[0].settle();
         assert!(pool.writer().is_autocommit());
 
-        // A panic inside the deferral ends it: the next write commits at once.
+        // A panic inside the deferral ends it, committing what its writes left open; the
+        // next write commits at once.
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            deferred(|| -> () { panic!("boom") })
+            deferred(|| {
+                insert(20).unwrap();
+                panic!("boom")
+            })
         }));
         assert!(caught.is_err());
-        insert(12).unwrap();
+        assert!(pool.writer.lock().unwrap().group.is_none(), "settled");
         assert_eq!(count(&pool, "SELECT count(*) FROM t"), 7);
+        insert(12).unwrap();
+        assert_eq!(count(&pool, "SELECT count(*) FROM t"), 8);
+
+        // A deferring thread never waits for another database's writer with a group open:
+        // it commits it first (two processes doing the opposite would stall each other).
+        let (other, other_dir) = self::pool("deferred-other");
+        let insert_other = |k: i64| {
+            other.with_group_write(
+                |c, _| c.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [k]),
+                |e| e,
+            )
+        };
+        let ((), joined) = deferred(|| {
+            insert(30).unwrap();
+            assert_eq!(count(&pool, "SELECT count(*) FROM t"), 8, "open");
+            insert_other(30).unwrap();
+            assert_eq!(count(&pool, "SELECT count(*) FROM t"), 9, "committed first");
+            drop(other.writer());
+            assert_eq!(
+                count(&other, "SELECT count(*) FROM t"),
+                1,
+                "and by a writer"
+            );
+        });
+        assert!(joined.iter().all(|j| j.outcome().is_some()));
+        drop(other);
+        let _ = std::fs::remove_dir_all(other_dir);
         assert!(pool.writer().is_autocommit(), "no transaction left open");
         drop(pool);
         let _ = std::fs::remove_dir_all(dir);
