@@ -148,9 +148,9 @@ impl NoteProxy {
     /// receiving writes) in the telemetry.
     ///
     /// Writes arriving together are written together ([`Engine::batch`]): each waits in
-    /// `writes_waiting` while a write thread is busy or on its way, and the next one to start
-    /// takes every write waiting, runs them in its store's group transaction and answers each
-    /// once its write committed.
+    /// `writes_waiting` until a write thread, asked by the first of them, takes every write
+    /// waiting, runs them in its store's group transaction and answers each once its write
+    /// committed (batches of writes arriving meanwhile may run on the other write threads).
     async fn on_owner<T: Send + 'static>(
         &self,
         account: Uuid,
@@ -159,19 +159,23 @@ impl NoteProxy {
     ) -> Result<Option<T>, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let telemetry = Arc::clone(&self.telemetry);
+        let path = self.engine.control().path().to_path_buf();
         let write: Write = Box::new(move |engine| {
             let started = Instant::now();
-            let result = op(engine);
+            // A panicking write fails alone (its savepoint undone), not the batch.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(engine)));
             if let Some(p) = engine.last_placement(&account) {
                 let store = p.target.as_deref().unwrap_or(&p.location);
-                telemetry.store(store, name, started.elapsed(), result.is_err());
+                let failed = !matches!(result, Ok(Ok(_)));
+                telemetry.store(store, name, started.elapsed(), failed);
             }
             Box::new(move |committed| {
                 let answer = match (result, committed) {
-                    (Ok(value), Ok(())) => Ok(Some(value)),
-                    (Ok(_), Err(e)) => Err(e.into()),
-                    (Err(MoveError::Unplaced(_)), _) => Ok(None),
-                    (Err(e), _) => Err(e.into()),
+                    (Ok(Ok(value)), Ok(())) => Ok(Some(value)),
+                    (Ok(Ok(_)), Err(e)) => Err(e.into()),
+                    (Ok(Err(MoveError::Unplaced(_))), _) => Ok(None),
+                    (Ok(Err(e)), _) => Err(e.into()),
+                    (Err(_), _) => Err(StoreError::Task(path, "the write panicked".into())),
                 };
                 let _ = tx.send(answer);
             })
@@ -234,7 +238,17 @@ impl NoteProxy {
         };
         let Some(rx) = rx else {
             let _reading = Reading(self);
-            return self.read(&[(account, note)]).pop().unwrap_or(Ok(None));
+            // (A panic is this request's error, as on a read thread, not the connection's.)
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.read(&[(account, note)]).pop()
+            }));
+            return match read {
+                Ok(found) => found.unwrap_or(Ok(None)),
+                Err(_) => Err(StoreError::Task(
+                    self.engine.control().path().to_path_buf(),
+                    "the read panicked".into(),
+                )),
+            };
         };
         rx.await.map_err(|_| {
             StoreError::Task(
@@ -293,7 +307,14 @@ impl NoteProxy {
                     Ok(Some(note))
                 }
                 Ok(None) => Ok(None),
-                Err(e) => Err(StoreError::from(e)),
+                Err(e) => {
+                    if let MoveError::Sqlite { location, .. } | MoveError::Layout { location, .. } =
+                        &e
+                    {
+                        self.telemetry.store(location, "get", took, true);
+                    }
+                    Err(StoreError::from(e))
+                }
             })
             .collect()
     }

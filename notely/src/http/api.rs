@@ -366,6 +366,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        let started = std::time::Instant::now();
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
         Tracked {
@@ -373,7 +374,7 @@ where
             telemetry: Arc::clone(&self.telemetry),
             method,
             route,
-            started: std::time::Instant::now(),
+            started,
         }
     }
 }

@@ -96,8 +96,9 @@ where
     type Future = Either<tower_http::cors::ResponseFuture<S::Future>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        // (Both wrap the same service.)
-        self.plain.poll_ready(cx)
+        // Either may take the request.
+        std::task::ready!(self.plain.poll_ready(cx))?;
+        self.cors.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {

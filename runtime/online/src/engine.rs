@@ -674,22 +674,27 @@ impl<R: Item> Engine<R> {
                 })
             })
             .ok();
-        // Which records each location is asked for (item index), then one snapshot of each.
-        let mut by_location: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        // Which records each location is asked for (item index): first every item's source,
+        // then every moving item's target, so that each item's source is read before its
+        // target, as a lone read does (a record moves source → target, the target committed
+        // first: read the other way round, a record copied and removed between the two reads
+        // would be in neither). One snapshot per location and round.
+        let mut sources: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut targets: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         if let Some(placements) = &placements {
             for (i, p) in placements.iter().enumerate() {
                 if let Some(p) = p {
-                    by_location.entry(&p.location).or_default().push(i);
+                    sources.entry(&p.location).or_default().push(i);
                     if let Some(target) = &p.target {
-                        by_location.entry(target).or_default().push(i);
+                        targets.entry(target).or_default().push(i);
                     }
                 }
             }
         }
-        // Per item: what each of its locations had (`None` when that read failed).
+        // Per item: what each of its locations had, source first (`None` when a read failed).
         let mut found: Vec<Vec<Option<Option<R>>>> =
             (0..wanted.len()).map(|_| Vec::new()).collect();
-        for (name, items) in &by_location {
+        for (name, items) in sources.iter().chain(&targets) {
             let read = self.location(name).ok().and_then(|loc| {
                 loc.pool
                     .with_reader(|c| -> LayoutResult<Vec<Option<R>>> {
@@ -761,25 +766,34 @@ impl<R: Item> Engine<R> {
     ///
     /// For a thread with many requests in hand (a queue of them): they pay for one
     /// transaction, and no thread waits per write.
+    ///
+    /// An op that panics ends the batch with its panic, after committing what the ops before it
+    /// wrote (their answers are lost with the batch): catch panics in the op to fail it alone.
     pub fn batch<T, F: FnOnce(&Self) -> T>(
         &self,
         ops: impl IntoIterator<Item = F>,
     ) -> Vec<(T, Result<()>)> {
-        let done: Vec<(T, Vec<pool::Joined>)> = ops
-            .into_iter()
-            .map(|op| pool::deferred(|| op(self)))
-            .collect();
-        for (_, joined) in &done {
-            for j in joined {
-                if j.outcome().is_none() {
-                    j.settle();
-                }
+        // One deferral for the whole batch, so that a deferring thread never holds one op's
+        // group open while a later op waits for another database (see `pool::deferred`); each
+        // op's groups are its range of the joined list.
+        let (done, joined) = pool::deferred(|| {
+            ops.into_iter()
+                .map(|op| {
+                    let from = pool::deferred_len();
+                    let value = op(self);
+                    (value, from..pool::deferred_len())
+                })
+                .collect::<Vec<_>>()
+        });
+        for j in &joined {
+            if j.outcome().is_none() {
+                j.settle();
             }
         }
         let locations = self.locations();
         done.into_iter()
-            .map(|(value, joined)| {
-                let committed = joined.iter().try_for_each(|j| {
+            .map(|(value, range)| {
+                let committed = joined[range].iter().try_for_each(|j| {
                     // (`settle` left none open.)
                     let outcome = j.outcome().unwrap_or(Err(rusqlite::Error::InvalidQuery));
                     outcome.map_err(|source| {

@@ -112,6 +112,11 @@ thread_local! {
     static DEFERRED: RefCell<Option<Vec<Joined>>> = const { RefCell::new(None) };
 }
 
+/// How many groups this thread's deferred writes have joined so far (see [`deferred`]).
+pub(crate) fn deferred_len() -> usize {
+    DEFERRED.with_borrow(|d| d.as_ref().map_or(0, Vec::len))
+}
+
 /// Commits the groups this thread's deferred writes left open in pools other than `pool`
 /// (an id; 0 for all) (see [`deferred`]).
 fn settle_deferred_except(pool: u64) {
