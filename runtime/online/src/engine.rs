@@ -650,7 +650,8 @@ impl<R: Item> Engine<R> {
 
     /// Several owners' records at once, each as [`Engine::placement`] then [`Engine::get`]
     /// would read it, but with one read transaction on the control database for all the
-    /// placements and one per location for all the records there (a batch of concurrent
+    /// placements and one per location for all the records there (two while owners move:
+    /// every source before any target) (a batch of concurrent
     /// requests pays for each database's read lock once, not once per request). Each answer
     /// is `None` when its owner has no placement, else the placement it was read by and the
     /// record if any.
