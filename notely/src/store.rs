@@ -389,17 +389,44 @@ pub mod notes {
         )
     }
 
+    /// The layout's statements, written once (they run per request, and their text is the
+    /// statement cache's key).
+    struct Sql {
+        get: String,
+        batch: String,
+        insert: String,
+        put: String,
+    }
+
+    fn sql() -> &'static Sql {
+        static SQL: std::sync::LazyLock<Sql> = std::sync::LazyLock::new(|| Sql {
+            get: format!("SELECT {COLUMNS} FROM notes WHERE id = ?1 AND creator = ?2"),
+            batch: format!(
+                "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
+                 ORDER BY id LIMIT ?3"
+            ),
+            insert: format!(
+                "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
+                 ON CONFLICT (creator, id) DO NOTHING"
+            ),
+            put: format!(
+                "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
+                 ON CONFLICT (creator, id) DO UPDATE SET created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at, content = excluded.content{ALSO_SET}"
+            ),
+        });
+        &SQL
+    }
+
     /// The layout of the `notes` table for the online engine.
     #[derive(Debug, Clone, Copy)]
     pub struct NotesTable;
 
     impl Layout<Note> for NotesTable {
         fn get(&self, c: &Connection, owner: &Uuid, id: &Uuid) -> LayoutResult<Option<Note>> {
-            Ok(c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM notes WHERE id = ?1 AND creator = ?2"
-            ))?
-            .query_row([id, owner], note_row)
-            .optional()?)
+            Ok(c.prepare_cached(&sql().get)?
+                .query_row([id, owner], note_row)
+                .optional()?)
         }
 
         fn ids(&self, c: &Connection, owner: &Uuid) -> LayoutResult<Vec<(i64, Uuid)>> {
@@ -418,10 +445,7 @@ pub mod notes {
             after: Option<&Uuid>,
             limit: usize,
         ) -> LayoutResult<Vec<Note>> {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
-                 ORDER BY id LIMIT ?3"
-            ))?;
+            let mut stmt = c.prepare_cached(&sql().batch)?;
             Ok(stmt
                 .query_map(params![owner, after, limit as i64], note_row)?
                 .collect::<rusqlite::Result<_>>()?)
@@ -429,21 +453,13 @@ pub mod notes {
 
         fn insert(&self, c: &Connection, n: &Note) -> LayoutResult<bool> {
             let inserted = c
-                .prepare_cached(&format!(
-                    "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
-                     ON CONFLICT (creator, id) DO NOTHING"
-                ))?
+                .prepare_cached(&sql().insert)?
                 .execute(values(n))?;
             Ok(inserted == 1)
         }
 
         fn put(&self, c: &Connection, n: &Note) -> LayoutResult<()> {
-            c.prepare_cached(&format!(
-                "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
-                 ON CONFLICT (creator, id) DO UPDATE SET created_at = excluded.created_at, \
-                 updated_at = excluded.updated_at, content = excluded.content{ALSO_SET}"
-            ))?
-            .execute(values(n))?;
+            c.prepare_cached(&sql().put)?.execute(values(n))?;
             Ok(())
         }
 
