@@ -452,9 +452,7 @@ pub mod notes {
         }
 
         fn insert(&self, c: &Connection, n: &Note) -> LayoutResult<bool> {
-            let inserted = c
-                .prepare_cached(&sql().insert)?
-                .execute(values(n))?;
+            let inserted = c.prepare_cached(&sql().insert)?.execute(values(n))?;
             Ok(inserted == 1)
         }
 

@@ -84,8 +84,15 @@ const BY_ID: Ints = Ints {
              WHERE owner = excluded.owner",
 };
 
+thread_local! {
+    /// The tables this thread's record reads went to, in order (see
+    /// `a_batched_read_reads_each_source_before_its_target`).
+    static READS: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Layout<Rec> for Ints {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
+        READS.with_borrow_mut(|r| r.push(self.table));
         let body = || -> rusqlite::Result<Option<Rec>> {
             c.prepare_cached(&format!(
                 "SELECT id, owner, version, body FROM {} WHERE id = ?1 AND owner = ?2",
@@ -199,6 +206,7 @@ fn new_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rec> {
 
 impl Layout<Rec> for New {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
+        READS.with_borrow_mut(|r| r.push("new_items"));
         let body = || -> rusqlite::Result<Option<Rec>> {
             c.prepare_cached(
                 "SELECT key, owner, ver, body FROM new_items WHERE key = ?1 AND owner = ?2",
@@ -813,6 +821,31 @@ proptest! {
         }
         world.finish();
     }
+}
+
+/// A moving owner's record is read at its source before its target in a batch too, as a
+/// lone read does (the move is `old` → `new`, whose name sorts first): a record copied to the
+/// target and removed from the source between a target-first pair of reads would be in
+/// neither.
+#[test]
+fn a_batched_read_reads_each_source_before_its_target() {
+    let mut w = World::new();
+    w.apply(&Action::Step); // owner 0 enters dual
+    let engine = &w.engines[0];
+    assert!(engine.placement(&0).unwrap().is_moving());
+    READS.with_borrow_mut(Vec::clear);
+    let found = engine.get_many(&[(0, 0), (1, 1000), (0, 1)]);
+    assert!(
+        found.iter().all(|f| matches!(f, Ok(Some((_, Some(_)))))),
+        "{found:?}"
+    );
+    let reads = READS.with_borrow_mut(std::mem::take);
+    let first_new = reads.iter().position(|t| *t == "new_items");
+    let last_old = reads.iter().rposition(|t| *t == "old_items");
+    assert!(
+        first_new.is_some() && first_new > last_old,
+        "sources first, then targets: {reads:?}"
+    );
 }
 
 /// The races the issue names, each forced in order.
