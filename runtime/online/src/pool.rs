@@ -24,7 +24,7 @@ use rusqlite::{Connection, OpenFlags};
 /// in its own savepoint.
 #[derive(Debug)]
 pub struct Pool {
-    /// Unique in the process (deferred writes name their pool by it, see [`deferred`]).
+    /// Unique in the process (a deferring thread tells its pools apart by it, see [`deferred`]).
     id: u64,
     path: PathBuf,
     writer: Mutex<Writer>,
@@ -157,7 +157,7 @@ impl Joined {
 /// Runs `f` with this thread's group writes ([`Pool::with_group_write`]) deferred: each
 /// returns as soon as its savepoint is released, without committing its group or waiting for
 /// its commit, and the groups they joined are returned with `f`'s value. The caller commits
-/// the groups still open ([`Pool::settle_group`]) and must not report any of these writes as
+/// the groups still open ([`Joined::settle`]) and must not report any of these writes as
 /// done before its group committed ([`Joined::outcome`]).
 ///
 /// This is group commit for a thread that has several writes in hand (a batch of requests):
