@@ -162,7 +162,8 @@ impl NoteProxy {
         let path = self.engine.control().path().to_path_buf();
         let write: Write = Box::new(move |engine| {
             let started = Instant::now();
-            // A panicking write fails alone (its savepoint undone), not the batch.
+            // A panicking write fails without ending the batch (one inside its transaction
+            // rolls its whole group back, whose other writes then fail too).
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(engine)));
             if let Some(p) = engine.last_placement(&account) {
                 let store = p.target.as_deref().unwrap_or(&p.location);
