@@ -114,31 +114,26 @@ impl NoteProxy {
         op: impl FnOnce(&Engine<Note>, &Placement) -> Result<T, MoveError> + Send + 'static,
     ) -> Result<Option<T>, StoreError> {
         let proxy = self.clone();
-        let path = self.engine.control().path().to_path_buf();
-        self.reads
-            .run(move || proxy.placed(account, name, op))
-            .await
-            .map_err(|e| StoreError::Task(path, e.to_string()))?
+        let work = move || -> Result<Option<T>, StoreError> {
+            let placement = match proxy.engine.placement(&account) {
+                Ok(p) => p,
+                Err(MoveError::Unplaced(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let started = Instant::now();
+            let result = op(&proxy.engine, &placement);
+            let store = placement.target.as_deref().unwrap_or(&placement.location);
+            proxy
+                .telemetry
+                .store(store, name, started.elapsed(), result.is_err());
+            Ok(Some(result?))
+        };
+        self.reads.run(work).await.map_err(|e| self.failed(e))?
     }
 
-    /// The body of [`Self::on_placed`], on the calling thread.
-    fn placed<T>(
-        &self,
-        account: Uuid,
-        name: &'static str,
-        op: impl FnOnce(&Engine<Note>, &Placement) -> Result<T, MoveError>,
-    ) -> Result<Option<T>, StoreError> {
-        let placement = match self.engine.placement(&account) {
-            Ok(p) => p,
-            Err(MoveError::Unplaced(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let started = Instant::now();
-        let result = op(&self.engine, &placement);
-        let store = placement.target.as_deref().unwrap_or(&placement.location);
-        self.telemetry
-            .store(store, name, started.elapsed(), result.is_err());
-        Ok(Some(result?))
+    /// A request's error when the thread running it stopped or panicked before answering.
+    fn failed(&self, why: impl ToString) -> StoreError {
+        StoreError::Task(self.engine.control().path().to_path_buf(), why.to_string())
     }
 
     /// Runs the write `op` for `account` on the write threads; `None` when the account does
@@ -190,12 +185,8 @@ impl NoteProxy {
             let proxy = self.clone();
             self.writes.spawn(move || proxy.write_waiting());
         }
-        rx.await.map_err(|_| {
-            StoreError::Task(
-                self.engine.control().path().to_path_buf(),
-                crate::lane::Stopped(self.writes.name()).to_string(),
-            )
-        })?
+        rx.await
+            .map_err(|_| self.failed(crate::lane::Stopped(self.writes.name())))?
     }
 
     /// Runs every write waiting in `writes_waiting` as one batch, on a write thread, and
@@ -245,18 +236,11 @@ impl NoteProxy {
             }));
             return match read {
                 Ok(found) => found.unwrap_or(Ok(None)),
-                Err(_) => Err(StoreError::Task(
-                    self.engine.control().path().to_path_buf(),
-                    "the read panicked".into(),
-                )),
+                Err(_) => Err(self.failed("the read panicked")),
             };
         };
-        rx.await.map_err(|_| {
-            StoreError::Task(
-                self.engine.control().path().to_path_buf(),
-                crate::lane::Stopped(self.reads.name()).to_string(),
-            )
-        })?
+        rx.await
+            .map_err(|_| self.failed(crate::lane::Stopped(self.reads.name())))?
     }
 
     /// After a read: the reads that came meanwhile go to a read thread, or nobody is reading.
