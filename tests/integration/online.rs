@@ -848,6 +848,83 @@ fn a_batched_read_reads_each_source_before_its_target() {
     );
 }
 
+/// The engine remembers placements between commits to the control database (it reads the
+/// database's WAL index, no transaction): a placement another process changes (here the
+/// sqlite3 shell) must be read again by the next request, lone or batched, and a placement
+/// read before that change must not be remembered past it.
+#[test]
+fn a_placement_another_process_changes_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 2);
+    let e = engine(dir.path());
+    // Another copy of owner 0's record 0 at `new`, which only a read placed there finds.
+    let moved = Rec {
+        owner: 0,
+        id: 0,
+        version: 7,
+        body: "at new".into(),
+    };
+    New.insert(
+        &Connection::open(dir.path().join("new.db")).unwrap(),
+        &moved,
+    )
+    .unwrap();
+    let summary = |found: &[strata_online::Found<Rec>]| {
+        found
+            .iter()
+            .map(|(p, r)| (p.location.clone(), r.as_ref().map(|r| r.version)))
+            .collect::<Vec<_>>()
+    };
+    let read = |e: &Engine<Rec>| -> Vec<_> {
+        let found: Vec<_> = e
+            .get_many(&[(0, 0), (1, 1000)])
+            .into_iter()
+            .map(|f| f.unwrap().unwrap())
+            .collect();
+        summary(&found)
+    };
+    let shell = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(dir.path().join("control.db"))
+            .arg(sql)
+            .output()
+            .expect("the sqlite3 shell (README's test command installs it)");
+        assert!(out.status.success(), "{out:?}");
+    };
+    for round in 0..3 {
+        let (to, from, version) = if round % 2 == 0 {
+            ("new", "old", 7)
+        } else {
+            ("old", "new", 1)
+        };
+        // Read twice (the second from what the engine remembers) where the owner is now.
+        for _ in 0..2 {
+            assert_eq!(e.placement(&0).unwrap().location, from);
+            let v = if from == "old" { 1 } else { 7 };
+            assert_eq!(
+                read(&e),
+                [(from.to_string(), Some(v)), ("old".to_string(), Some(1))]
+            );
+        }
+        shell(&format!(
+            "UPDATE strata_placement SET location = '{to}', epoch = epoch + 1 WHERE owner = 0"
+        ));
+        assert_eq!(e.placement(&0).unwrap().location, to, "round {round}");
+        assert_eq!(
+            read(&e),
+            [
+                (to.to_string(), Some(version)),
+                ("old".to_string(), Some(1))
+            ],
+            "round {round}"
+        );
+    }
+    // An owner the directory did not know, placed by another process, is found.
+    assert!(e.get_many(&[(9, 9)])[0].as_ref().unwrap().is_none());
+    shell("INSERT INTO strata_placement (owner, location) VALUES (9, 'old')");
+    assert_eq!(e.placement(&9).unwrap().location, "old");
+}
+
 /// The races the issue names, each forced in order.
 #[test]
 fn named_races_resolve_correctly() {

@@ -12,6 +12,7 @@ use rusqlite::{Connection, ToSql, params};
 use crate::directory::{self, Placement};
 use crate::pace::Latencies;
 use crate::pool::{self, Pool};
+use crate::stamp::Stamp;
 
 /// A record the engine moves: owned by one owner (the unit of placement), identified by an
 /// id, versioned so that the newer of two copies wins.
@@ -417,6 +418,41 @@ pub struct Engine<R: Item> {
     /// it read it in (see [`Engine::locked_request`]): where the owner's next write locks first,
     /// and, within that same group, the placement it acts on.
     seen: std::sync::Mutex<std::collections::HashMap<R::Owner, (Placement, u64)>>,
+    /// Placements read from the control database, good while its commit stamp stays the one
+    /// they were read under (see [`Engine::lookup`]).
+    placements: std::sync::Mutex<Placements<R::Owner>>,
+}
+
+/// The placements [`Engine::lookup`] read while the control database's commit stamp was
+/// `stamp` (each read after the stamp was: a read beginning while the stamp is still the
+/// same finds each of them as it is here). `None` for an owner without one.
+struct Placements<O> {
+    stamp: Option<Stamp>,
+    known: std::collections::HashMap<O, Option<Placement>>,
+}
+
+impl<O: Hash + Eq> Placements<O> {
+    /// The owner's placement if it was read under `stamp`.
+    fn get(&mut self, stamp: Stamp, owner: &O) -> Option<Option<Placement>> {
+        if self.stamp != Some(stamp) {
+            // Something committed since: what was read before may have changed.
+            self.stamp = Some(stamp);
+            self.known.clear();
+            return None;
+        }
+        self.known.get(owner).cloned()
+    }
+
+    /// Keeps what was read after `stamp` was, if nothing committed since it as far as this
+    /// cache knows (else it may be stale for the stamp the cache is at).
+    fn put(&mut self, stamp: Stamp, owner: O, placement: Option<Placement>) {
+        if self.stamp == Some(stamp) {
+            if self.known.len() >= SEEN_MAX {
+                self.known.clear();
+            }
+            self.known.insert(owner, placement);
+        }
+    }
 }
 
 /// Owners [`Engine`] remembers a placement for before it forgets them all.
@@ -483,6 +519,10 @@ impl<R: Item> Engine<R> {
             opener: None,
             fault: std::sync::RwLock::new(None),
             seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+            placements: std::sync::Mutex::new(Placements {
+                stamp: None,
+                known: std::collections::HashMap::new(),
+            }),
         })
     }
 
@@ -590,10 +630,53 @@ impl<R: Item> Engine<R> {
 
     /// The owner's current placement.
     pub fn placement(&self, owner: &R::Owner) -> Result<Placement> {
-        self.control
-            .with_reader(|c| directory::lookup(c, owner))
+        self.lookup(std::slice::from_ref(owner))
             .map_err(|e| self.control_err(e))?
+            .pop()
+            .flatten()
             .ok_or_else(|| MoveError::Unplaced(format!("{owner:?}")))
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Placements<R::Owner>> {
+        self.placements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The owners' placements (`None` for an owner without one), as one read of the control
+    /// database begun now would find them: those read since the last commit to it, by any
+    /// connection in any process, are remembered ([`Pool::stamp`] tells), the others read
+    /// in one snapshot. A request's read then pays no transaction on the control database,
+    /// which changes only when owners are created or moved.
+    fn lookup(&self, owners: &[R::Owner]) -> rusqlite::Result<Vec<Option<Placement>>> {
+        // Read before the placements are: any of them committed later changes it.
+        let stamp = self.control.stamp();
+        let mut found: Vec<Option<Option<Placement>>> = match stamp {
+            Some(stamp) => {
+                let mut known = self.remembered();
+                owners.iter().map(|o| known.get(stamp, o)).collect()
+            }
+            None => vec![None; owners.len()],
+        };
+        let missing: Vec<usize> = (0..owners.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let read = self.control.with_reader(|c| {
+                snapshot(c, missing.len(), || {
+                    missing
+                        .iter()
+                        .map(|&i| directory::lookup(c, &owners[i]))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+            })?;
+            let mut known = stamp.map(|_| self.remembered());
+            for (&i, placement) in missing.iter().zip(read) {
+                if let (Some(stamp), Some(known)) = (stamp, known.as_mut()) {
+                    known.put(stamp, owners[i].clone(), placement.clone());
+                }
+                found[i] = Some(placement);
+            }
+        }
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// Places a new owner at the default location for new owners (`fallback` if none is
@@ -649,10 +732,11 @@ impl<R: Item> Engine<R> {
     }
 
     /// Several owners' records at once, each as [`Engine::placement`] then [`Engine::get`]
-    /// would read it, but with one read transaction on the control database for all the
-    /// placements and one per location for all the records there (two while owners move:
-    /// every source before any target) (a batch of concurrent
-    /// requests pays for each database's read lock once, not once per request). Each answer
+    /// would read it, but with at most one read transaction on the control database for all
+    /// the placements (none for those remembered since its last commit) and one per location
+    /// for all the records there (two while owners move: every source before any target) (a
+    /// batch of concurrent requests pays for each database's read lock once, not once per
+    /// request). Each answer
     /// is `None` when its owner has no placement, else the placement it was read by and the
     /// record if any.
     ///
@@ -663,18 +747,9 @@ impl<R: Item> Engine<R> {
     /// included, is the one a lone read would have given.
     pub fn get_many(&self, wanted: &[(R::Owner, R::Id)]) -> Vec<Result<Option<Found<R>>>> {
         let _timed = self.timed();
-        // The placements, in one snapshot of the directory.
-        let mut placements: Option<Vec<Option<Placement>>> = self
-            .control
-            .with_reader(|c| {
-                snapshot(c, wanted.len(), || {
-                    wanted
-                        .iter()
-                        .map(|(owner, _)| directory::lookup(c, owner))
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-            })
-            .ok();
+        // The placements, as of now.
+        let owners: Vec<R::Owner> = wanted.iter().map(|(owner, _)| owner.clone()).collect();
+        let mut placements: Option<Vec<Option<Placement>>> = self.lookup(&owners).ok();
         // Which records each location is asked for (item index): first every item's source,
         // then every moving item's target, so that each item's source is read before its
         // target, as a lone read does (a record moves source → target, the target committed

@@ -147,6 +147,7 @@ pub mod hash;
 pub mod pace;
 mod pool;
 pub mod shard;
+mod stamp;
 mod worker;
 
 pub use directory::{MoveRecord, MoveState, Phase, Placement};
@@ -155,6 +156,7 @@ pub use engine::{
     fault, item_hash,
 };
 pub use pool::{Pool, WriterGuard};
+pub use stamp::Stamp;
 pub use worker::{MoveStatus, Pace, Step, TargetProgress, WorkReport};
 
 /// Lowers the calling thread's CPU priority (nice +10 on Linux; nothing elsewhere), for

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::stamp::{Stamp, Watch};
+
 /// One SQLite database in WAL mode with a writer connection and `readers` reader connections,
 /// so reads never queue behind writes. Calls block the calling thread; async applications run
 /// them on a blocking pool.
@@ -36,6 +38,8 @@ pub struct Pool {
     queued: AtomicUsize,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// The database's commit stamp, if its WAL index is shared memory (see [`Pool::stamp`]).
+    watch: Option<Watch>,
     /// Held for its `Drop`, which stops the thread.
     _checkpointer: Option<Checkpointer>,
 }
@@ -293,6 +297,7 @@ impl Pool {
                 Ok(Mutex::new(conn))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let watch = Watch::open(path)?;
         Ok(Pool {
             id: POOLS.fetch_add(1, Ordering::Relaxed),
             path: path.to_path_buf(),
@@ -304,8 +309,18 @@ impl Pool {
             queued: AtomicUsize::new(0),
             readers,
             next: AtomicUsize::new(0),
+            watch,
             _checkpointer: checkpointer,
         })
+    }
+
+    /// The database's commit stamp now, read without a transaction: equal stamps, read at two
+    /// moments, mean that no connection in any process committed to the database in between,
+    /// so that something read from it after the first is still what a read would find at the
+    /// second. `None` when it cannot tell (a commit under way; a VFS whose WAL index is not
+    /// shared memory): read the database.
+    pub fn stamp(&self) -> Option<Stamp> {
+        self.watch.as_ref().and_then(Watch::stamp)
     }
 
     /// The database file.
