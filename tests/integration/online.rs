@@ -891,6 +891,9 @@ fn a_placement_another_process_changes_is_read_again() {
             .expect("the sqlite3 shell (README's test command installs it)");
         assert!(out.status.success(), "{out:?}");
     };
+    // The engine uses what it remembers (two owners read above).
+    read(&e);
+    assert_eq!(e.placements_remembered(), 2);
     for round in 0..3 {
         let (to, from, version) = if round % 2 == 0 {
             ("new", "old", 7)
@@ -923,6 +926,85 @@ fn a_placement_another_process_changes_is_read_again() {
     assert!(e.get_many(&[(9, 9)])[0].as_ref().unwrap().is_none());
     shell("INSERT INTO strata_placement (owner, location) VALUES (9, 'old')");
     assert_eq!(e.placement(&9).unwrap().location, "old");
+}
+
+/// Remembered placements under a storm of commits: another connection bumps owner 0's epoch
+/// as fast as it can (resting now and then, so that reads find nothing new too) while two
+/// threads read the placement, alone and in batches. No read may return an epoch older than
+/// one committed before the read began: a placement kept under a stamp read after the
+/// placement was would be.
+#[test]
+fn remembered_placements_never_go_back_in_time() {
+    use std::sync::atomic::AtomicI64;
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 1);
+    let e = Arc::new(engine(dir.path()));
+    let committed = Arc::new(AtomicI64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (committed, stop) = (Arc::clone(&committed), Arc::clone(&stop));
+        let path = dir.path().join("control.db");
+        std::thread::spawn(move || {
+            let c = Connection::open(path).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let epoch: i64 = c
+                    .query_row(
+                        "UPDATE strata_placement SET epoch = epoch + 1 WHERE owner = 0 \
+                         RETURNING epoch",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                committed.store(epoch, Ordering::SeqCst);
+                n += 1;
+                if n.is_multiple_of(64) {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+            n
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|t| {
+            let (e, committed) = (Arc::clone(&e), Arc::clone(&committed));
+            std::thread::spawn(move || {
+                let (mut reads, mut remembered) = (0u64, 0u64);
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+                while std::time::Instant::now() < until {
+                    let before = committed.load(Ordering::SeqCst);
+                    let epoch = if (reads + t) % 2 == 0 {
+                        e.placement(&0).unwrap().epoch
+                    } else {
+                        e.get_many(&[(0, 0)])[0]
+                            .as_ref()
+                            .unwrap()
+                            .as_ref()
+                            .unwrap()
+                            .0
+                            .epoch
+                    };
+                    assert!(
+                        epoch >= before,
+                        "read epoch {epoch}, {before} committed before"
+                    );
+                    reads += 1;
+                    remembered += u64::from(e.placements_remembered() > 0);
+                }
+                (reads, remembered)
+            })
+        })
+        .collect();
+    let seen: Vec<(u64, u64)> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    stop.store(true, Ordering::SeqCst);
+    let commits = writer.join().unwrap();
+    let (reads, remembered) = seen.iter().fold((0, 0), |(a, b), (r, m)| (a + r, b + m));
+    assert!(
+        commits > 100 && reads > 100,
+        "{commits} commits, {reads} reads"
+    );
+    assert!(remembered > 0, "the engine never remembered a placement");
 }
 
 /// The races the issue names, each forced in order.

@@ -637,6 +637,12 @@ impl<R: Item> Engine<R> {
             .ok_or_else(|| MoveError::Unplaced(format!("{owner:?}")))
     }
 
+    /// How many placements the engine remembers now (see [`Engine::lookup`]); for tests.
+    #[doc(hidden)]
+    pub fn placements_remembered(&self) -> usize {
+        self.remembered().known.len()
+    }
+
     fn remembered(&self) -> std::sync::MutexGuard<'_, Placements<R::Owner>> {
         self.placements
             .lock()

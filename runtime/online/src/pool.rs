@@ -38,8 +38,9 @@ pub struct Pool {
     queued: AtomicUsize,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
-    /// The database's commit stamp, if its WAL index is shared memory (see [`Pool::stamp`]).
-    watch: Option<Watch>,
+    /// The database's commit stamp, if its WAL index is shared memory (see [`Pool::stamp`]);
+    /// opened by the first call, so that pools nobody asks keep no connection for it.
+    watch: OnceLock<Option<Watch>>,
     /// Held for its `Drop`, which stops the thread.
     _checkpointer: Option<Checkpointer>,
 }
@@ -297,7 +298,6 @@ impl Pool {
                 Ok(Mutex::new(conn))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let watch = Watch::open(path)?;
         Ok(Pool {
             id: POOLS.fetch_add(1, Ordering::Relaxed),
             path: path.to_path_buf(),
@@ -309,7 +309,7 @@ impl Pool {
             queued: AtomicUsize::new(0),
             readers,
             next: AtomicUsize::new(0),
-            watch,
+            watch: OnceLock::new(),
             _checkpointer: checkpointer,
         })
     }
@@ -318,9 +318,14 @@ impl Pool {
     /// moments, mean that no connection in any process committed to the database in between,
     /// so that something read from it after the first is still what a read would find at the
     /// second. `None` when it cannot tell (a commit under way; a VFS whose WAL index is not
-    /// shared memory): read the database.
+    /// shared memory; a watch that could not be opened): read the database.
+    ///
+    /// The first call opens a connection that the pool keeps for it (see `stamp.rs`).
     pub fn stamp(&self) -> Option<Stamp> {
-        self.watch.as_ref().and_then(Watch::stamp)
+        self.watch
+            .get_or_init(|| Watch::open(&self.path).ok().flatten())
+            .as_ref()
+            .and_then(Watch::stamp)
     }
 
     /// The database file.

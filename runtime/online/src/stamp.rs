@@ -103,8 +103,20 @@ impl Watch {
         }
         // `isInit` is the first byte of the fourth word.
         let initialised = first[3].to_ne_bytes()[0] == 1;
-        (first == second && initialised).then_some(Stamp(first))
+        (first == second && initialised && checksum_holds(&first)).then_some(Stamp(first))
     }
+}
+
+/// Whether the header's last two words are the checksum of its first ten, as SQLite checks
+/// before it trusts a header it read (pairs of native-order words: `s1 += a + s2; s2 += b +
+/// s1`).
+fn checksum_holds(h: &[u32; WORDS]) -> bool {
+    let (mut s1, mut s2) = (0u32, 0u32);
+    for pair in h[..10].chunks_exact(2) {
+        s1 = s1.wrapping_add(pair[0]).wrapping_add(s2);
+        s2 = s2.wrapping_add(pair[1]).wrapping_add(s1);
+    }
+    [s1, s2] == [h[10], h[11]]
 }
 
 /// The connection's mapping of its WAL index's first region, if it has one in shared memory.
@@ -194,6 +206,20 @@ mod tests {
             .execute_batch("BEGIN; INSERT INTO t VALUES (1); ROLLBACK")
             .unwrap();
         assert_eq!(watch.stamp(), last);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_header_is_trusted_only_with_its_checksum() {
+        let dir = tempfile_dir();
+        let path = dir.join("c.db");
+        let writer = wal(&path);
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let watch = Watch::open(&path).unwrap().unwrap();
+        let Stamp(mut words) = watch.stamp().unwrap();
+        assert!(checksum_holds(&words));
+        words[4] ^= 1; // another last frame, the checksum left as it was
+        assert!(!checksum_holds(&words));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
