@@ -742,9 +742,8 @@ impl<R: Item> Engine<R> {
     /// the placements (none for those remembered since its last commit) and one per location
     /// for all the records there (two while owners move: every source before any target) (a
     /// batch of concurrent requests pays for each database's read lock once, not once per
-    /// request). Each answer
-    /// is `None` when its owner has no placement, else the placement it was read by and the
-    /// record if any.
+    /// request). Each answer is `None` when its owner has no placement, else the placement it
+    /// was read by and the record if any.
     ///
     /// Every placement is read after the call began and every record after its placement,
     /// as for a lone read; a record not found is looked for again as [`Engine::get`] does

@@ -12,7 +12,9 @@
 //!
 //! The header is read as SQLite reads it: copy 0, a barrier, then copy 1 (writers write copy
 //! 1 then copy 0); copies that differ (a commit in progress, or one that died half-way) give
-//! no stamp, as does a header not yet initialised.
+//! no stamp, as do a header not yet initialised and one whose checksum does not hold. (SQLite
+//! writes the header with plain stores and reads it the same way, relying on the two copies,
+//! the barrier and the checksum; the loads here are atomic, the rest is SQLite's protocol.)
 //!
 //! The memory is SQLite's own mapping of the `-shm` file, obtained through the VFS of a
 //! connection the watch owns and never uses again: while that connection is open it holds its
