@@ -145,6 +145,7 @@ pub mod directory;
 mod engine;
 pub mod hash;
 pub mod pace;
+mod placements;
 mod pool;
 pub mod shard;
 mod stamp;
