@@ -4,6 +4,7 @@
 //! `strata-probe DB_PATH` applies the probe's migrations to `DB_PATH` and prints the report as
 //! one line of JSON. `STRATA_PROBE_SLOW_MS` makes the `slow_fill` migration take that long,
 //! `STRATA_PROBE_NOTX_SLOW_MS` does the same for the `no_transaction` one.
+//! `STRATA_PROBE_GROUP_MS` sets how long migrations may share a transaction (`0`: one each).
 
 use std::time::Duration;
 
@@ -19,8 +20,14 @@ fn main() -> std::process::ExitCode {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60_000);
-    let migrator = strata::Migrator::new(&strata_tests::probe::MIGRATIONS, "main")
+    let mut migrator = strata::Migrator::new(&strata_tests::probe::MIGRATIONS, "main")
         .lock_timeout(Duration::from_millis(timeout));
+    if let Some(ms) = std::env::var("STRATA_PROBE_GROUP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        migrator = migrator.group_for(Duration::from_millis(ms));
+    }
     match migrator.run(path.as_ref()) {
         Ok(report) => {
             let applied: Vec<String> = report

@@ -135,3 +135,74 @@ fn run_started_survives_a_failing_first_migration() {
         ]
     );
 }
+
+mod plain {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230201000031, schema = none)]
+    fn create_p1(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE p1 (id INTEGER PRIMARY KEY)")
+    }
+
+    #[migration(20230201000032, schema = none)]
+    fn create_p2(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE p2 (id INTEGER PRIMARY KEY)")
+    }
+
+    #[migration(20230201000033, schema = none)]
+    fn create_p3(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE p3 (id INTEGER PRIMARY KEY)")
+    }
+
+    #[migration(20230201000034, schema = none)]
+    fn create_p4(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE p4 (id INTEGER PRIMARY KEY)")
+    }
+
+    #[migration(20230201000035, schema = none)]
+    fn create_p5(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE p5 (id INTEGER PRIMARY KEY)")
+    }
+
+    #[migration(20230201000036, schema = none)]
+    fn create_p6(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE p6 (id INTEGER PRIMARY KEY)")
+    }
+}
+
+/// The database header's file change counter: SQLite (rollback journal) adds one per commit.
+fn commits(path: &std::path::Path) -> u32 {
+    let header = std::fs::read(path).unwrap();
+    u32::from_be_bytes(header[24..28].try_into().unwrap())
+}
+
+/// Group commit: plain migrations applied together share one commit (the run's own set-up
+/// commits aside); with `group_for` zero each has its own. Same history and audit either way.
+#[test]
+fn plain_migrations_share_a_commit_unless_told_otherwise() {
+    let run = |group: Option<std::time::Duration>| {
+        let (dir, path) = temp_db();
+        let mut m = Migrator::new(&plain::MIGRATIONS, "main").backup(None);
+        if let Some(g) = group {
+            m = m.group_for(g);
+        }
+        let report = m.run(&path).unwrap();
+        let versions: Vec<i64> = report.applied.iter().map(|a| a.version).collect();
+        assert_eq!(versions, history(&path));
+        let applied = events(&path)
+            .iter()
+            .filter(|e| e.0 == "applied")
+            .count();
+        (commits(&path), versions, applied, dir)
+    };
+    let (grouped, versions, applied, _a) = run(None);
+    let (single, versions_single, applied_single, _b) = run(Some(std::time::Duration::ZERO));
+    assert_eq!(versions.len(), 6);
+    assert_eq!((versions_single, applied, applied_single), (versions, 6, 6));
+    assert!(
+        single >= grouped + 5,
+        "commits: {grouped} grouped, {single} one per migration"
+    );
+}

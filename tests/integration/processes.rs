@@ -1,5 +1,6 @@
 //! Real OS processes: concurrent starts, kill -9 in the middle of migrations, exit codes.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -97,9 +98,13 @@ fn kill_9_during_a_long_migration_then_restart_completes() {
     let mut rng = Rng::from_time();
     for round in 0..8 {
         let (_dir, path) = temp_db();
-        let mut child = probe(&path, &[("STRATA_PROBE_SLOW_MS", "1000")])
-            .spawn()
-            .unwrap();
+        // A transaction per migration: the first commits alone, the slow one is killed midway.
+        let mut child = probe(
+            &path,
+            &[("STRATA_PROBE_SLOW_MS", "1000"), ("STRATA_PROBE_GROUP_MS", "0")],
+        )
+        .spawn()
+        .unwrap();
         // Wait for the first migration to commit, then kill at a random point of the slow one.
         assert!(wait_for(Duration::from_secs(20), || {
             path.exists()
@@ -128,6 +133,43 @@ fn kill_9_during_a_long_migration_then_restart_completes() {
         );
         assert_complete(&path);
     }
+}
+
+/// Group commit (the default): the first migration and the slow one share a transaction, so a
+/// kill -9 anywhere leaves both or neither, each with its history row, and a restart completes.
+#[test]
+fn kill_9_during_a_group_of_migrations_leaves_all_or_none_of_it() {
+    let mut rng = Rng::from_time();
+    let mut seen = BTreeSet::new();
+    for round in 0..8 {
+        let (_dir, path) = temp_db();
+        let mut child = probe(&path, &[("STRATA_PROBE_SLOW_MS", "1000")])
+            .spawn()
+            .unwrap();
+        assert!(wait_for(Duration::from_secs(20), || path.exists()));
+        std::thread::sleep(Duration::from_millis(rng.below(1400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let applied = std::panic::catch_unwind(|| history(&path)).unwrap_or_default();
+        let (first, slow) = (applied.contains(&ALL[0]), applied.contains(&ALL[1]));
+        eprintln!("round {round}: recorded before the kill: {applied:?}");
+        // Never the first alone while the slow one ran after it in the same transaction.
+        assert_eq!(first, slow, "round {round}: a group half committed");
+        assert_eq!(has_table(&path, "people"), first, "round {round}");
+        assert_eq!(has_table(&path, "items"), slow, "round {round}");
+        if slow {
+            assert_eq!(count(&path, "items"), 200);
+        }
+        seen.insert(first);
+        let out = probe(&path, &[]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_complete(&path);
+    }
+    eprintln!("kill points fell before and after the group's commit: {seen:?}");
 }
 
 #[test]
@@ -184,9 +226,12 @@ fn kill_9_during_a_no_transaction_migration_is_recovered() {
 #[test]
 fn waiting_is_bounded_by_the_lock_timeout() {
     let (_dir, path) = temp_db();
-    let slow = probe(&path, &[("STRATA_PROBE_SLOW_MS", "4000")])
-        .spawn()
-        .unwrap();
+    let slow = probe(
+        &path,
+        &[("STRATA_PROBE_SLOW_MS", "4000"), ("STRATA_PROBE_GROUP_MS", "0")],
+    )
+    .spawn()
+    .unwrap();
     assert!(wait_for(Duration::from_secs(20), || {
         path.exists()
             && std::panic::catch_unwind(|| history(&path).contains(&ALL[0])).unwrap_or(false)

@@ -96,6 +96,13 @@ impl<'s> Migrator<'s> {
         self
     }
 
+    /// How long consecutive plain migrations may share one transaction (default 50 ms; see
+    /// [`Options::group_for`]); `Duration::ZERO`: a transaction per migration.
+    pub fn group_for(mut self, window: Duration) -> Self {
+        self.options.group_for = window;
+        self
+    }
+
     /// Proceed although the database has migrations applied that this binary does not know
     /// (a deliberate rollback of the binary). Default: refuse.
     pub fn allow_unknown(mut self, allow: bool) -> Self {

@@ -1,9 +1,10 @@
 //! The runner behind [`Migrator`](crate::Migrator): applies or reverts migrations on one open
-//! database, one `BEGIN IMMEDIATE` transaction per migration.
+//! database, each in a `BEGIN IMMEDIATE` transaction — of its own, or shared by consecutive
+//! plain migrations for up to [`crate::Options::group_for`], each in a savepoint (group commit).
 //!
 //! Every step that decides something reads the history under SQLite's write lock, so processes
-//! migrating the same file at once apply each migration exactly once. Between two migrations the
-//! lock is released; the next step checks, with one cheap query, that nobody else moved on
+//! migrating the same file at once apply each migration exactly once. Between two transactions
+//! the lock is released; the next step checks, with one cheap query, that nobody else moved on
 //! meanwhile, and starts over from a full read if somebody did.
 
 use std::collections::BTreeSet;
@@ -203,24 +204,59 @@ impl Runner<'_> {
                     history,
                 } => (migrations, history),
             };
+            // The open group (see `Options::group_for`): when its transaction began, and the
+            // migrations it applied so far (reported once it commits).
+            let mut group: Option<(Instant, Vec<Applied>)> = None;
             for m in migrations {
                 if self
                     .stop
                     .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
                 {
                     report.stopped = true;
+                    self.close_group(&mut group, report)?;
                     break 'plan;
+                }
+                let grouped = direction == DirectionTarget::Up && self.groupable(m);
+                if group
+                    .as_ref()
+                    .is_some_and(|(since, _)| !grouped || since.elapsed() >= self.options.group_for)
+                {
+                    self.close_group(&mut group, report)?;
+                }
+                if grouped {
+                    if group.is_none() {
+                        if !self.begin_step(&mut seen, history)? {
+                            continue 'plan;
+                        }
+                        group = Some((Instant::now(), Vec::new()));
+                    }
+                    match self.execute_grouped(m) {
+                        Ok(done) => {
+                            history = (
+                                history.0 + 1,
+                                Some(history.1.map_or(m.version(), |v| v.max(m.version()))),
+                            );
+                            if let Some((_, applied)) = &mut group {
+                                applied.push(done);
+                            }
+                        }
+                        Err(e) => {
+                            // Only this migration was undone: the group's earlier ones commit,
+                            // as they would have one by one.
+                            if group.take().is_some()
+                                && !self.conn.is_autocommit()
+                                && self.exec_cached("COMMIT").is_err()
+                            {
+                                self.rollback();
+                            }
+                            return Err(self.failed(m, Direction::Up, e));
+                        }
+                    }
+                    continue;
                 }
                 let fk_guard =
                     ForeignKeysOff::new(self.conn, m.foreign_keys() == ForeignKeys::Off)?;
-                match seen.take() {
-                    Some(version) => self.begin_immediate_since(Some(version))?,
-                    None => self.begin_immediate()?,
-                }
-                seen = self.data_version();
-                if self.history_marker()? != (history.0, history.1, 0) {
-                    // Another process applied, reverted or leased something: plan again.
-                    self.rollback();
+                if !self.begin_step(&mut seen, history)? {
                     continue 'plan;
                 }
                 // An older instance may have registered since the plan (registering changes no
@@ -251,10 +287,79 @@ impl Runner<'_> {
                     }
                 }
             }
+            self.close_group(&mut group, report)?;
             break;
         }
         report.version = self.newest_applied()?;
         Ok(())
+    }
+
+    /// Takes the write lock for the next step and checks that nobody else moved the history
+    /// on since `history` was seen; `false` (rolled back) if somebody did: plan again.
+    fn begin_step(&self, seen: &mut Option<i64>, history: (i64, Option<i64>)) -> Result<bool> {
+        match seen.take() {
+            Some(version) => self.begin_immediate_since(Some(version))?,
+            None => self.begin_immediate()?,
+        }
+        *seen = self.data_version();
+        if self.history_marker()? != (history.0, history.1, 0) {
+            // Another process applied, reverted or leased something.
+            self.rollback();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Whether `m` may share a transaction with its neighbours: it runs in one, keeps foreign
+    /// keys on (switching them off needs no open transaction), is no contract (checked against
+    /// live instances under its own lock) and adopts no imported history.
+    fn groupable(&self, m: &'static Migration) -> bool {
+        !self.options.group_for.is_zero()
+            && m.transactional()
+            && m.foreign_keys() != ForeignKeys::Off
+            && m.imported().is_none()
+            && classify(self.known, m).class != Class::Contract
+    }
+
+    /// Commits the open group, if any, and reports its migrations applied.
+    fn close_group(
+        &self,
+        group: &mut Option<(Instant, Vec<Applied>)>,
+        report: &mut Report,
+    ) -> Result<()> {
+        let Some((_, applied)) = group.take() else {
+            return Ok(());
+        };
+        if let Err(e) = self.exec_cached("COMMIT") {
+            self.rollback();
+            return Err(store::file_error(self.path, e));
+        }
+        report.applied.extend(applied);
+        Ok(())
+    }
+
+    /// Runs plain migration `m` up inside the open group's transaction, in a savepoint of its
+    /// own: on failure only its changes are undone (unless SQLite itself ended the whole
+    /// transaction, as it does on a full disk).
+    fn execute_grouped(&self, m: &'static Migration) -> Result<Applied> {
+        self.exec_cached("SAVEPOINT strata_group_member")?;
+        match self.run_recorded(m, m.up_fn(), Direction::Up) {
+            Ok(done) => {
+                self.exec_cached("RELEASE strata_group_member")?;
+                Ok(done)
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let undone = self
+                        .exec_cached("ROLLBACK TO strata_group_member")
+                        .and_then(|()| self.exec_cached("RELEASE strata_group_member"));
+                    if undone.is_err() {
+                        self.rollback();
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Under the write lock: initialise, validate, wait for leases, back up, and decide what to
@@ -765,43 +870,51 @@ impl Runner<'_> {
         f: MigrationFn,
         direction: Direction,
     ) -> Result<Applied> {
-        let fk_check = m.foreign_keys() == ForeignKeys::Off;
-        let outcome = (|| {
-            let before = if fk_check {
-                fk_violations(self.conn)?
-            } else {
-                BTreeSet::new()
-            };
-            let (t0, changes) = (Instant::now(), self.conn.total_changes());
-            f(&mut Tx::new(self.conn, Some(m)))?;
-            let rows = self.conn.total_changes() - changes;
-            if self.conn.is_autocommit() {
-                return Err(Error::Usage(format!(
-                    "migration {} ended the transaction itself (COMMIT or ROLLBACK in its SQL); \
-                     mark it `no_transaction` if it must manage transactions",
-                    m.id()
-                )));
-            }
-            if fk_check {
-                let new: Vec<_> = fk_violations(self.conn)?
-                    .difference(&before)
-                    .cloned()
-                    .collect();
-                if !new.is_empty() {
-                    return Err(Error::ForeignKeyViolation {
-                        id: m.id(),
-                        violations: describe_violations(&new),
-                    });
-                }
-            }
-            let done = self.record_success(m, direction, t0.elapsed(), rows)?;
-            self.exec_cached("COMMIT")?;
-            Ok(done)
-        })();
+        let outcome = self
+            .run_recorded(m, f, direction)
+            .and_then(|done| Ok(self.exec_cached("COMMIT").map(|()| done)?));
         outcome.map_err(|e| {
             self.rollback();
             self.failed(m, direction, e)
         })
+    }
+
+    /// Runs `m` one way inside the open transaction and records it there (no commit).
+    fn run_recorded(
+        &self,
+        m: &'static Migration,
+        f: MigrationFn,
+        direction: Direction,
+    ) -> Result<Applied> {
+        let fk_check = m.foreign_keys() == ForeignKeys::Off;
+        let before = if fk_check {
+            fk_violations(self.conn)?
+        } else {
+            BTreeSet::new()
+        };
+        let (t0, changes) = (Instant::now(), self.conn.total_changes());
+        f(&mut Tx::new(self.conn, Some(m)))?;
+        let rows = self.conn.total_changes() - changes;
+        if self.conn.is_autocommit() {
+            return Err(Error::Usage(format!(
+                "migration {} ended the transaction itself (COMMIT or ROLLBACK in its SQL); \
+                 mark it `no_transaction` if it must manage transactions",
+                m.id()
+            )));
+        }
+        if fk_check {
+            let new: Vec<_> = fk_violations(self.conn)?
+                .difference(&before)
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                return Err(Error::ForeignKeyViolation {
+                    id: m.id(),
+                    violations: describe_violations(&new),
+                });
+            }
+        }
+        self.record_success(m, direction, t0.elapsed(), rows)
     }
 
     /// Runs a `no_transaction` migration under a lease, then records it.
