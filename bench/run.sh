@@ -7,6 +7,9 @@
 # per migration). Modes:
 #   cold   — a fresh database file, apply all N (open + check + apply)
 #   steady — all N applied, none pending: the startup check (open + check)
+# Cold applies also run two variants: Strata with a transaction per migration (`strata-single`,
+# no group commit: the floor's own discipline) and refinery's opt-in grouping
+# (`refinery-grouped`, every migration in one transaction).
 # Every tool uses a rollback journal with synchronous=FULL (SQLite's defaults).
 # Prints medians and ratios as a Markdown table (also saved to bench/results/).
 set -euo pipefail
@@ -25,18 +28,28 @@ trap 'rm -rf "$work"' EXIT
 # so that whatever else the machine does at one moment weighs on every tool alike; report.py
 # takes the median of all of a tool's samples.
 sets="n10 n100 n1000 t1000"
+# A tool or variant: its binary, with BENCH_VARIANT set for the variants.
+bench() {
+  local tool=$1
+  shift
+  case $tool in
+    strata-single) BENCH_VARIANT=single "./strata-bench/target/release/strata-bench" "$@" ;;
+    refinery-grouped) BENCH_VARIANT=grouped "./refinery-bench/target/release/refinery-bench" "$@" ;;
+    *) "./$tool-bench/target/release/$tool-bench" "$@" ;;
+  esac
+}
 rotate() {
   local shift=$1
-  set -- $tools
+  shift
   for _ in $(seq $((shift % $#))); do set -- "${@:2}" "$1"; done
   echo "$@"
 }
 for round in 1 2 3 4 5; do
   for set in $sets; do
     case $set in n10) cold=6 ;; n100) cold=2 ;; *) cold=1 ;; esac
-    for tool in $(rotate "$round"); do
+    for tool in $(rotate "$round" $tools strata-single refinery-grouped); do
       d=$(mktemp -d -p "$work")
-      "./$tool-bench/target/release/$tool-bench" cold "$set" "$cold" "$d" >> "$raw"
+      bench "$tool" cold "$set" "$cold" "$d" >> "$raw"
       rm -rf "$d"
     done
   done
@@ -46,14 +59,14 @@ done
 for set in $sets; do
   for tool in $tools; do
     mkdir -p "$work/$tool-$set"
-    "./$tool-bench/target/release/$tool-bench" steady "$set" 1 "$work/$tool-$set" > /dev/null
+    bench "$tool" steady "$set" 1 "$work/$tool-$set" > /dev/null
   done
 done
 sync
 for round in $(seq 60); do
   for set in $sets; do
-    for tool in $(rotate "$round"); do
-      "./$tool-bench/target/release/$tool-bench" steady "$set" 20 "$work/$tool-$set" >> "$raw"
+    for tool in $(rotate "$round" $tools); do
+      bench "$tool" steady "$set" 20 "$work/$tool-$set" >> "$raw"
     done
   done
 done

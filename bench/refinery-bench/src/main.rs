@@ -1,4 +1,6 @@
 //! Times refinery on N generated migrations: `refinery-bench cold|steady SET ITERATIONS DIR`.
+//! `BENCH_VARIANT=grouped`: refinery's opt-in grouping (every migration in one transaction),
+//! reported as `refinery-grouped`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -16,6 +18,10 @@ mod t1000 {
     refinery::embed_migrations!("migrations/t1000");
 }
 
+fn grouped() -> bool {
+    std::env::var("BENCH_VARIANT").is_ok_and(|v| v == "grouped")
+}
+
 fn migrate(set: &str, path: &Path) {
     let mut conn = rusqlite::Connection::open(path).expect("open");
     let runner = match set {
@@ -25,7 +31,7 @@ fn migrate(set: &str, path: &Path) {
         "t1000" => t1000::migrations::runner(),
         _ => panic!("SET is n10, n100, n1000 or t1000"),
     };
-    runner.run(&mut conn).expect("migrate");
+    runner.set_grouped(grouped()).run(&mut conn).expect("migrate");
 }
 
 fn main() {
@@ -45,5 +51,6 @@ fn main() {
         migrate(set, &path);
         samples.push(t0.elapsed().as_secs_f64() * 1e6);
     }
-    println!("{{\"tool\":\"refinery\",\"mode\":\"{mode}\",\"set\":\"{set}\",\"samples_us\":{samples:?}}}");
+    let tool = if grouped() { "refinery-grouped" } else { "refinery" };
+    println!("{{\"tool\":\"{tool}\",\"mode\":\"{mode}\",\"set\":\"{set}\",\"samples_us\":{samples:?}}}");
 }

@@ -75,12 +75,9 @@ impl Latencies {
         if recent.len() < MIN_SAMPLES {
             return None;
         }
-        recent.sort_unstable();
-        let i = ((recent.len() as f64) * 0.99).ceil() as usize - 1;
-        Some((
-            f64::from(recent[i.min(recent.len() - 1)]) / 1e3,
-            recent.len(),
-        ))
+        let i = (((recent.len() as f64) * 0.99).ceil() as usize - 1).min(recent.len() - 1);
+        let (_, p99, _) = recent.select_nth_unstable(i);
+        Some((f64::from(*p99) / 1e3, recent.len()))
     }
 }
 
