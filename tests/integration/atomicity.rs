@@ -191,10 +191,7 @@ fn plain_migrations_share_a_commit_unless_told_otherwise() {
         let report = m.run(&path).unwrap();
         let versions: Vec<i64> = report.applied.iter().map(|a| a.version).collect();
         assert_eq!(versions, history(&path));
-        let applied = events(&path)
-            .iter()
-            .filter(|e| e.0 == "applied")
-            .count();
+        let applied = events(&path).iter().filter(|e| e.0 == "applied").count();
         (commits(&path), versions, applied, dir)
     };
     let (grouped, versions, applied, _a) = run(None);

@@ -101,7 +101,10 @@ fn kill_9_during_a_long_migration_then_restart_completes() {
         // A transaction per migration: the first commits alone, the slow one is killed midway.
         let mut child = probe(
             &path,
-            &[("STRATA_PROBE_SLOW_MS", "1000"), ("STRATA_PROBE_GROUP_MS", "0")],
+            &[
+                ("STRATA_PROBE_SLOW_MS", "1000"),
+                ("STRATA_PROBE_GROUP_MS", "0"),
+            ],
         )
         .spawn()
         .unwrap();
@@ -228,7 +231,10 @@ fn waiting_is_bounded_by_the_lock_timeout() {
     let (_dir, path) = temp_db();
     let slow = probe(
         &path,
-        &[("STRATA_PROBE_SLOW_MS", "4000"), ("STRATA_PROBE_GROUP_MS", "0")],
+        &[
+            ("STRATA_PROBE_SLOW_MS", "4000"),
+            ("STRATA_PROBE_GROUP_MS", "0"),
+        ],
     )
     .spawn()
     .unwrap();
