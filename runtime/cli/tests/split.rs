@@ -318,3 +318,24 @@ fn bad_input_is_refused_clearly_and_changes_nothing() {
     let usage = strata(&["split", "--source", s]);
     assert_eq!(usage.status.code(), Some(2), "{}", text(&usage));
 }
+
+/// A kill between writing the split's marker aside and renaming it in place leaves the shards
+/// and the marker's temporary file, no marker: `--resume` starts the split again (it used to
+/// refuse, the temporary file not being one of the split's own).
+#[test]
+fn a_kill_between_the_markers_write_and_rename_is_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.db");
+    source(&src, 2_000);
+    let out = dir.path().join("out");
+    let (s, o) = (src.to_str().unwrap(), out.to_str().unwrap());
+    let first = strata(&split_args(s, o, &[]));
+    assert!(first.status.success(), "{}", text(&first));
+    let marker = out.join(".clients.strata-split");
+    std::fs::rename(&marker, out.join(".clients.strata-split.tmp")).unwrap();
+    let resumed = strata(&split_args(s, o, &["--resume"]));
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(marker.exists() && !out.join(".clients.strata-split.tmp").exists());
+    let (rows, count) = shard_rows(&out, 4);
+    assert_eq!((rows, count), (source_rows(&src), 2_000));
+}

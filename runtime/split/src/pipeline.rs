@@ -110,10 +110,14 @@ fn prepare_shards(opts: &SplitOptions, src: &Source) -> Result<Checkpoints> {
     let mut fresh = !opts.resume;
     if opts.resume && !marker.exists() {
         // A split killed while creating its shards, before any row: start it again, after
-        // removing what it made (only its own files are there, or this is not that split).
+        // removing what it made (only its own files are there, or this is not that split) —
+        // the shards, their journals, and the marker written aside when the kill fell between
+        // writing it and renaming it in place.
+        let aside = format!(".{}.strata-split.tmp", opts.table);
         let ours = |name: &str| {
-            name.starts_with(&format!("{}_shard_", opts.table))
-                && (name.ends_with(".db") || name.ends_with(".db-journal"))
+            name == aside
+                || (name.starts_with(&format!("{}_shard_", opts.table))
+                    && (name.ends_with(".db") || name.ends_with(".db-journal")))
         };
         let entries: Vec<PathBuf> = match std::fs::read_dir(&opts.out) {
             Ok(dir) => dir
