@@ -194,7 +194,8 @@ fn plain_migrations_share_a_commit_unless_told_otherwise() {
         let applied = events(&path).iter().filter(|e| e.0 == "applied").count();
         (commits(&path), versions, applied, dir)
     };
-    let (grouped, versions, applied, _a) = run(None);
+    // A window no loaded machine runs past: all six in one group.
+    let (grouped, versions, applied, _a) = run(Some(std::time::Duration::from_secs(60)));
     let (single, versions_single, applied_single, _b) = run(Some(std::time::Duration::ZERO));
     assert_eq!(versions.len(), 6);
     assert_eq!((versions_single, applied, applied_single), (versions, 6, 6));
@@ -202,4 +203,146 @@ fn plain_migrations_share_a_commit_unless_told_otherwise() {
         single >= grouped + 5,
         "commits: {grouped} grouped, {single} one per migration"
     );
+}
+
+mod deferred {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230201000041, schema = none)]
+    fn create_tree(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (id INTEGER PRIMARY KEY,
+                 parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+    }
+
+    #[migration(20230201000042, schema = none)]
+    fn orphan(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("INSERT INTO child VALUES (1, 99)")
+    }
+
+    #[migration(20230201000043, schema = none)]
+    fn adopt(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("INSERT INTO parent VALUES (99)")
+    }
+}
+
+/// A migration that leaves a deferred foreign key violated fails as its own commit would,
+/// whether or not it shares a transaction with its neighbours (the next one, which would mend
+/// it, does not run), and the earlier migration stays applied.
+#[test]
+fn a_deferred_foreign_key_left_violated_fails_its_migration_grouped_or_not() {
+    for group in [
+        std::time::Duration::from_secs(60),
+        std::time::Duration::ZERO,
+    ] {
+        let (_dir, path) = temp_db();
+        let err = Migrator::new(&deferred::MIGRATIONS, "main")
+            .group_for(group)
+            .run(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("20230201000042") && err.contains("FOREIGN KEY constraint failed"),
+            "{group:?}: {err}"
+        );
+        assert_eq!(history(&path), [20230201000041], "{group:?}");
+        assert_eq!(crate::util::count(&path, "child"), 0, "{group:?}");
+        assert_eq!(
+            events(&path),
+            [
+                ("run_started".into(), None),
+                ("applied".into(), Some(20230201000041)),
+                ("failed".into(), Some(20230201000042)),
+            ],
+            "{group:?}"
+        );
+    }
+}
+
+mod restarts {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230201000051, schema = none)]
+    fn create_r1(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE r1 (id INTEGER PRIMARY KEY)")
+    }
+
+    /// Ends the transaction it was given and begins another (what `no_transaction` is for).
+    #[migration(20230201000052, schema = none)]
+    fn restart(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE r2 (id INTEGER PRIMARY KEY); COMMIT; BEGIN")
+    }
+
+    #[migration(20230201000053, schema = none)]
+    fn create_r3(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE r3 (id INTEGER PRIMARY KEY)")
+    }
+}
+
+mod rolls_back {
+    use super::*;
+
+    strata::migrations!();
+
+    #[migration(20230201000101, schema = none)]
+    fn create_s1(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("CREATE TABLE s1 (id INTEGER PRIMARY KEY)")
+    }
+
+    #[migration(20230201000102, schema = none)]
+    fn roll_back(tx: &mut Tx) -> Result<()> {
+        tx.execute_batch("ROLLBACK")
+    }
+}
+
+/// A migration whose SQL ends the transaction itself: `COMMIT; BEGIN` is applied as it is with a
+/// transaction of its own, earlier group members included; a `ROLLBACK` fails it, and the
+/// failed event names the group members that went with it (applied again by the next run).
+#[test]
+fn a_migration_ending_its_groups_transaction_is_caught() {
+    let group = std::time::Duration::from_secs(60);
+    for g in [group, std::time::Duration::ZERO] {
+        let (_dir, path) = temp_db();
+        let report = Migrator::new(&restarts::MIGRATIONS, "main")
+            .group_for(g)
+            .run(&path)
+            .unwrap();
+        let applied: Vec<i64> = report.applied.iter().map(|a| a.version).collect();
+        assert_eq!(applied, [20230201000051, 20230201000052, 20230201000053]);
+        assert_eq!(history(&path), applied, "{g:?}");
+        assert!(["r1", "r2", "r3"].iter().all(|t| has_table(&path, t)));
+    }
+
+    let (_dir, path) = temp_db();
+    let err = Migrator::new(&rolls_back::MIGRATIONS, "main")
+        .group_for(group)
+        .run(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ended the transaction itself"), "{err}");
+    assert_eq!(history(&path), Vec::<i64>::new());
+    assert!(!has_table(&path, "s1"));
+    let detail: String = crate::util::open(&path)
+        .query_row(
+            "SELECT detail FROM strata_events WHERE kind = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        detail.contains("rolled back with it") && detail.contains("20230201000101 create_s1"),
+        "{detail}"
+    );
+    // The next run applies the first again, and fails on the second again.
+    Migrator::new(&rolls_back::MIGRATIONS, "main")
+        .group_for(std::time::Duration::ZERO)
+        .run(&path)
+        .unwrap_err();
+    assert_eq!(history(&path), [20230201000101]);
 }

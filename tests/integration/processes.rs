@@ -138,17 +138,24 @@ fn kill_9_during_a_long_migration_then_restart_completes() {
     }
 }
 
-/// Group commit (the default): the first migration and the slow one share a transaction, so a
-/// kill -9 anywhere leaves both or neither, each with its history row, and a restart completes.
+/// Group commit: the first migration and the slow one share a transaction, so a kill -9
+/// anywhere leaves both or neither, each with its history row, and a restart completes.
 #[test]
 fn kill_9_during_a_group_of_migrations_leaves_all_or_none_of_it() {
     let mut rng = Rng::from_time();
     let mut seen = BTreeSet::new();
     for round in 0..8 {
         let (_dir, path) = temp_db();
-        let mut child = probe(&path, &[("STRATA_PROBE_SLOW_MS", "1000")])
-            .spawn()
-            .unwrap();
+        // A window no loaded machine runs past: the first two always share the transaction.
+        let mut child = probe(
+            &path,
+            &[
+                ("STRATA_PROBE_SLOW_MS", "1000"),
+                ("STRATA_PROBE_GROUP_MS", "60000"),
+            ],
+        )
+        .spawn()
+        .unwrap();
         assert!(wait_for(Duration::from_secs(20), || path.exists()));
         std::thread::sleep(Duration::from_millis(rng.below(1400)));
         child.kill().unwrap(); // SIGKILL

@@ -1,5 +1,5 @@
 //! The history (`strata_migrations`: one row per applied migration, written in the
-//! migration's own transaction) and the audit log (`strata_events`: append-only, who did what
+//! transaction that applies the migration) and the audit log (`strata_events`: append-only, who did what
 //! when).
 
 use std::time::Duration;

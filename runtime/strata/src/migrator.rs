@@ -450,8 +450,10 @@ impl<'s> Migrator<'s> {
     /// Brings the database at `path` up to date (or to the target version), creating it if
     /// missing, after a backup when it already held data.
     ///
-    /// Each migration runs in its own `BEGIN IMMEDIATE` transaction together with its history
-    /// row and audit event, so after a crash it is either applied and recorded or absent.
+    /// Each migration runs in a `BEGIN IMMEDIATE` transaction together with its history row and
+    /// audit event — its own, or one shared with its plain neighbours for up to
+    /// [`Options::group_for`] (group commit), each in a savepoint — so after a crash it is
+    /// either applied and recorded or absent.
     /// Processes migrating the same file at once serialise on SQLite's write lock and apply
     /// each migration exactly once; a crashed process releases the lock with its file handles.
     ///
@@ -461,7 +463,8 @@ impl<'s> Migrator<'s> {
     /// [`Error::UnknownApplied`] and [`Error::OutOfOrder`] before anything is applied (recorded
     /// as `refused` events), [`Error::ApprovalRequired`] in checked mode,
     /// [`Error::MigrationFailed`] and [`Error::ForeignKeyViolation`] when a migration fails
-    /// (rolled back, recorded as a `failed` event; earlier migrations stay applied),
+    /// (rolled back, recorded as a `failed` event; earlier migrations stay applied, but for the
+    /// exceptions [`Options::group_for`] names),
     /// [`Error::LockTimeout`] when another process migrates for too long.
     pub fn run(&self, path: &Path) -> Result<Report> {
         let known = self.source.for_role(&self.role)?;

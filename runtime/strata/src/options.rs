@@ -59,14 +59,18 @@ pub struct Options {
     /// recording who forced it (`migrate up --contract-now`). By default a contract waits
     /// until the last such instance is gone (see [`crate::instances`]).
     pub contract_now: Option<String>,
-    /// Group commit: consecutive migrations that need nothing of their own (they run in a
-    /// transaction, keep foreign keys on, are no contract and adopt no imported history) share
-    /// one transaction until it has been open this long, each in a savepoint of its own; one
-    /// commit (four `fsync`s with SQLite's default journal) then covers them all. A migration
-    /// that fails is undone alone and the ones before it commit, as they would have one by one;
-    /// a crash loses the open group whole (nothing of it was reported applied). The write lock
-    /// is held at most this long plus the last migration's own time. `Duration::ZERO`: a
-    /// transaction per migration.
+    /// Group commit (default 50 ms): consecutive migrations that need nothing of their own
+    /// (they run in a transaction, keep foreign keys on, are no contract and adopt no imported
+    /// history) share one transaction until it has been open this long (at most half the lock
+    /// timeout), each in a savepoint of its own; one commit (four `fsync`s with SQLite's
+    /// default journal) then covers them all. Each still ends as its own commit would: a
+    /// deferred foreign key left violated fails it. A migration that fails is undone alone and
+    /// the ones before it commit, as they would have one by one — unless SQLite ends the whole
+    /// transaction (a full disk, an I/O error) or the migration's SQL rolls it back: then they
+    /// go with it, are named in the `failed` event, and the next run applies them again. A
+    /// crash loses the open group whole; nothing of a group is reported applied before it
+    /// commits. The write lock is held at most this long plus the last migration's own time.
+    /// `Duration::ZERO`: a transaction per migration.
     pub group_for: Duration,
 }
 

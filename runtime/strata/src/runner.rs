@@ -43,6 +43,67 @@ pub(crate) struct Runner<'a> {
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
+/// A group member: the migration, and what applying it reported.
+type GroupMember = (&'static Migration, Applied);
+
+/// Consecutive plain migrations applied in one transaction (group commit).
+struct Group {
+    /// When the transaction began.
+    since: Instant,
+    /// Applied inside it, in order; reported once it commits.
+    members: Vec<GroupMember>,
+}
+
+/// How one group member went.
+enum Member {
+    /// Applied, in the open transaction.
+    Applied(Applied),
+    /// Applied, but its SQL ended the group's transaction and began another: the one open now.
+    Restarted(Applied),
+    /// Failed and undone; the group's earlier members are intact in the open transaction.
+    Undone(Error),
+    /// Failed, and the whole transaction ended with it.
+    Lost(Error),
+}
+
+/// `, rolled back with it: V name, …` for a failed event (nothing when `lost` is empty).
+fn rolled_back_with(lost: &[GroupMember]) -> String {
+    if lost.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = lost
+        .iter()
+        .map(|(m, _)| format!("{} {}", m.version(), m.name()))
+        .collect();
+    format!(
+        "; rolled back with it (same transaction), to be applied again: {}",
+        names.join(", ")
+    )
+}
+
+/// Deferred foreign-key constraints violated in the connection's open transaction (what makes
+/// its `COMMIT` fail), from `sqlite3_db_status(SQLITE_DBSTATUS_DEFERRED_FKS)`.
+fn deferred_foreign_key_violations(conn: &Connection) -> i32 {
+    let (mut current, mut highest) = (0, 0);
+    // SAFETY: `conn.handle()` is the live handle of `conn`, borrowed for this call; the
+    // status call only reads a counter of that connection into the two integers.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_status(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBSTATUS_DEFERRED_FKS,
+            &mut current,
+            &mut highest,
+            0,
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        current
+    } else {
+        0
+    }
+}
+
 /// What to do after the planning step under the write lock.
 enum Plan {
     /// Nothing to do: commit and finish.
@@ -164,7 +225,8 @@ impl Runner<'_> {
             .collect()
     }
 
-    /// Plans under the lock, then runs the planned migrations one transaction each; starts over
+    /// Plans under the lock, then runs the planned migrations, a transaction each or plain
+    /// neighbours grouped (see [`crate::Options::group_for`]); starts over
     /// when another process changed the history in between.
     fn drive(&self, direction: DirectionTarget, report: &mut Report) -> Result<()> {
         let mut waiting_for: Option<(Lease, Instant)> = None;
@@ -204,9 +266,9 @@ impl Runner<'_> {
                     history,
                 } => (migrations, history),
             };
-            // The open group (see `Options::group_for`): when its transaction began, and the
-            // migrations it applied so far (reported once it commits).
-            let mut group: Option<(Instant, Vec<Applied>)> = None;
+            // The open group (see `Options::group_for`): its migrations are applied inside one
+            // transaction and reported once it commits.
+            let mut group: Option<Group> = None;
             for m in migrations {
                 if self
                     .stop
@@ -219,37 +281,64 @@ impl Runner<'_> {
                 let grouped = direction == DirectionTarget::Up && self.groupable(m);
                 if group
                     .as_ref()
-                    .is_some_and(|(since, _)| !grouped || since.elapsed() >= self.options.group_for)
+                    .is_some_and(|g| !grouped || g.since.elapsed() >= self.group_window())
                 {
                     self.close_group(&mut group, report)?;
                 }
                 if grouped {
-                    if group.is_none() {
-                        if !self.begin_step(&mut seen, history)? {
-                            continue 'plan;
+                    let open = match &mut group {
+                        Some(open) => open,
+                        None => {
+                            if !self.begin_step(&mut seen, history)? {
+                                continue 'plan;
+                            }
+                            group.insert(Group {
+                                since: Instant::now(),
+                                members: Vec::new(),
+                            })
                         }
-                        group = Some((Instant::now(), Vec::new()));
-                    }
+                    };
                     match self.execute_grouped(m) {
-                        Ok(done) => {
+                        Member::Applied(done) => {
                             history = (
                                 history.0 + 1,
                                 Some(history.1.map_or(m.version(), |v| v.max(m.version()))),
                             );
-                            if let Some((_, applied)) = &mut group {
-                                applied.push(done);
-                            }
+                            open.members.push((m, done));
                         }
-                        Err(e) => {
+                        Member::Restarted(done) => {
+                            // The migration's SQL ended the group's transaction and began
+                            // another, which holds the rest of it and its history row: commit
+                            // that, as a transaction of its own would have.
+                            let mut members = group.take().map(|g| g.members).unwrap_or_default();
+                            members.push((m, done));
+                            let ended = Group {
+                                since: Instant::now(),
+                                members,
+                            };
+                            self.close_group(&mut Some(ended), report)?;
+                            continue 'plan;
+                        }
+                        Member::Undone(e) => {
                             // Only this migration was undone: the group's earlier ones commit,
                             // as they would have one by one.
-                            if group.take().is_some()
-                                && !self.conn.is_autocommit()
-                                && self.exec_cached("COMMIT").is_err()
-                            {
-                                self.rollback();
-                            }
-                            return Err(self.failed(m, Direction::Up, e));
+                            let members = group.take().map(|g| g.members).unwrap_or_default();
+                            let lost = match self.exec_cached("COMMIT") {
+                                Ok(()) => Vec::new(),
+                                Err(_) => {
+                                    self.rollback();
+                                    members
+                                }
+                            };
+                            return Err(self.failed_with(m, Direction::Up, e, &lost));
+                        }
+                        Member::Lost(e) => {
+                            // SQLite (on a full disk, an I/O error) or the migration's SQL
+                            // ended the whole transaction: the earlier ones went with it, unless
+                            // the migration committed them (their history rows say which).
+                            let members = group.take().map(|g| g.members).unwrap_or_default();
+                            let lost = self.not_recorded(members);
+                            return Err(self.failed_with(m, Direction::Up, e, &lost));
                         }
                     }
                     continue;
@@ -314,50 +403,111 @@ impl Runner<'_> {
     /// keys on (switching them off needs no open transaction), is no contract (checked against
     /// live instances under its own lock) and adopts no imported history.
     fn groupable(&self, m: &'static Migration) -> bool {
-        !self.options.group_for.is_zero()
+        !self.group_window().is_zero()
             && m.transactional()
             && m.foreign_keys() != ForeignKeys::Off
             && m.imported().is_none()
             && classify(self.known, m).class != Class::Contract
     }
 
-    /// Commits the open group, if any, and reports its migrations applied.
-    fn close_group(
-        &self,
-        group: &mut Option<(Instant, Vec<Applied>)>,
-        report: &mut Report,
-    ) -> Result<()> {
-        let Some((_, applied)) = group.take() else {
+    /// How long a group's transaction may stay open before it commits: `group_for`, but at
+    /// most half the lock timeout, so that another process waiting for the lock sees commits
+    /// (progress) within its timeout.
+    fn group_window(&self) -> Duration {
+        self.options.group_for.min(self.options.lock_timeout / 2)
+    }
+
+    /// Commits the open group, if any, and reports its migrations applied. A failed commit
+    /// (the disk, or the lock for the commit not granted within the timeout) rolls the group
+    /// back and fails its last migration, naming the others in the `failed` event.
+    fn close_group(&self, group: &mut Option<Group>, report: &mut Report) -> Result<()> {
+        let Some(mut open) = group.take() else {
             return Ok(());
         };
-        if let Err(e) = self.exec_cached("COMMIT") {
-            self.rollback();
-            return Err(store::file_error(self.path, e));
+        match self.exec_cached("COMMIT") {
+            Ok(()) => {
+                report
+                    .applied
+                    .extend(open.members.into_iter().map(|(_, done)| done));
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                let Some((last, _)) = open.members.pop() else {
+                    return Err(store::file_error(self.path, e));
+                };
+                Err(self.failed_with(last, Direction::Up, e.into(), &open.members))
+            }
         }
-        report.applied.extend(applied);
-        Ok(())
+    }
+
+    /// Of a group's members whose transaction ended abnormally, those whose history rows are
+    /// not in the database (rolled back with it).
+    fn not_recorded(&self, members: Vec<(&'static Migration, Applied)>) -> Vec<GroupMember> {
+        members
+            .into_iter()
+            .filter(|(m, _)| {
+                !self
+                    .conn
+                    .query_row(
+                        "SELECT count(*) > 0 FROM strata_migrations WHERE version = ?1",
+                        [m.version()],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .unwrap_or(false)
+            })
+            .collect()
     }
 
     /// Runs plain migration `m` up inside the open group's transaction, in a savepoint of its
-    /// own: on failure only its changes are undone (unless SQLite itself ended the whole
-    /// transaction, as it does on a full disk).
-    fn execute_grouped(&self, m: &'static Migration) -> Result<Applied> {
-        self.exec_cached("SAVEPOINT strata_group_member")?;
-        match self.run_recorded(m, m.up_fn(), Direction::Up) {
-            Ok(done) => {
-                self.exec_cached("RELEASE strata_group_member")?;
-                Ok(done)
-            }
-            Err(e) => {
-                if !self.conn.is_autocommit() {
-                    let undone = self
-                        .exec_cached("ROLLBACK TO strata_group_member")
-                        .and_then(|()| self.exec_cached("RELEASE strata_group_member"));
-                    if undone.is_err() {
-                        self.rollback();
-                    }
+    /// own, and checks at its end what its own commit would have: no deferred foreign key left
+    /// violated. `PRAGMA defer_foreign_keys`, which a commit resets, is reset after it too.
+    fn execute_grouped(&self, m: &'static Migration) -> Member {
+        if let Err(e) = self.exec_cached("SAVEPOINT strata_group_member") {
+            return self.member_failed(e.into());
+        }
+        let outcome = self
+            .run_recorded(m, m.up_fn(), Direction::Up)
+            .and_then(|done| {
+                if deferred_foreign_key_violations(self.conn) > 0 {
+                    // What `COMMIT` answers a transaction of its own in this state.
+                    return Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                        Some("FOREIGN KEY constraint failed".to_string()),
+                    )));
                 }
-                Err(e)
+                Ok(done)
+            });
+        let done = match outcome {
+            Ok(done) => done,
+            Err(e) => return self.member_failed(e),
+        };
+        match self
+            .exec_cached("RELEASE strata_group_member")
+            .and_then(|()| self.exec_cached("PRAGMA defer_foreign_keys = OFF"))
+        {
+            Ok(()) => Member::Applied(done),
+            // The savepoint is gone but a transaction is open: the migration's SQL committed
+            // (or rolled back) the group's and began its own.
+            Err(_) if !self.conn.is_autocommit() => Member::Restarted(done),
+            Err(e) => Member::Lost(e.into()),
+        }
+    }
+
+    /// Undoes a failed group member, leaving the earlier ones in the open transaction.
+    fn member_failed(&self, e: Error) -> Member {
+        if self.conn.is_autocommit() {
+            return Member::Lost(e);
+        }
+        let undone = self
+            .exec_cached("ROLLBACK TO strata_group_member")
+            .and_then(|()| self.exec_cached("RELEASE strata_group_member"))
+            .and_then(|()| self.exec_cached("PRAGMA defer_foreign_keys = OFF"));
+        match undone {
+            Ok(()) => Member::Undone(e),
+            Err(_) => {
+                self.rollback();
+                Member::Lost(e)
             }
         }
     }
@@ -1072,6 +1222,18 @@ impl Runner<'_> {
 
     /// Records a `failed` event in its own transaction and builds the error to return.
     fn failed(&self, m: &'static Migration, direction: Direction, e: Error) -> Error {
+        self.failed_with(m, direction, e, &[])
+    }
+
+    /// [`Runner::failed`], naming in the event the migrations of its group that were rolled
+    /// back with it (`lost`: to be applied again by the next run).
+    fn failed_with(
+        &self,
+        m: &'static Migration,
+        direction: Direction,
+        e: Error,
+        lost: &[GroupMember],
+    ) -> Error {
         let error = match e {
             e @ Error::ForeignKeyViolation { .. } => e,
             e => Error::MigrationFailed {
@@ -1089,7 +1251,7 @@ impl Runner<'_> {
                 self.conn,
                 event::FAILED,
                 Some((m.version(), m.name())),
-                &format!("{what}{error}"),
+                &format!("{what}{error}{}", rolled_back_with(lost)),
             )?;
             Ok(self.conn.execute_batch("COMMIT")?)
         });

@@ -13,7 +13,7 @@ pub use crate::history::{AppliedMigration, Event, event, read_events, read_histo
 pub(crate) use crate::history::{approved_versions, record_applied, record_event, remove_applied};
 pub use crate::lease::{Lease, holder_is_gone, lease_holder};
 
-/// History: one row per applied migration, written in the migration's own transaction.
+/// History: one row per applied migration, written in the transaction that applies it.
 pub const HISTORY_TABLE: &str = "strata_migrations";
 /// Audit log: append-only.
 pub const EVENTS_TABLE: &str = "strata_events";
