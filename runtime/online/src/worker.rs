@@ -928,8 +928,8 @@ impl<R: Item> Engine<R> {
                 if there.as_ref().is_none_or(|t| t.version() < item.version()) {
                     // Confirmed by reading it back, or the whole batch rolls back and the
                     // source keeps everything.
-                    put_confirmed(to, tc, &item, &mut scratch)?;
-                    delta.replace(there.as_ref(), Some(&item), &mut scratch);
+                    let hash = put_confirmed(to, tc, &item, &mut scratch)?;
+                    delta.replace_hashed(there.as_ref(), hash, &mut scratch);
                     delta.copied += 1;
                 }
                 from.layout
