@@ -210,13 +210,21 @@ impl NoteProxy {
 
     /// `None` if the account does not exist; `Some(None)` if the note does not.
     ///
-    /// One thread reads at a time (two reading the same database at once contend for
+    /// A note the engine remembers (nothing committed to its databases since it was read,
+    /// see [`Engine::remembered`]) is answered at once, on the calling thread. Otherwise one
+    /// thread reads at a time (two reading the same database at once contend for
     /// SQLite's lock on its shared memory): a read that finds nobody reading reads at once,
     /// on the calling thread (no hand-off: a look-up of two indexed rows costs less than the
     /// thread switches); the reads arriving meanwhile wait in `gets`, and are read together
     /// ([`Engine::get_many`]) by a read thread, so a batch pays for each database's read lock
     /// once.
     pub async fn get(&self, account: Uuid, note: Uuid) -> Result<Option<Option<Note>>, StoreError> {
+        let started = Instant::now();
+        if let Some((p, found)) = self.engine.remembered(&account, &note) {
+            let store = p.target.as_deref().unwrap_or(&p.location);
+            self.telemetry.store(store, "get", started.elapsed(), false);
+            return Ok(Some(found));
+        }
         let rx = {
             let mut gets = lock(&self.gets);
             if gets.reading {

@@ -659,6 +659,21 @@ impl World {
                     allowed.contains(&seen),
                     "get {id} (placement from step {since}) saw {seen:?}; allowed {allowed:?}"
                 );
+                // A batched read begun now, and the answer from memory when the engine has
+                // one (the placement and record remembered since the last commits): as of now.
+                let now = self.model.since((owner, id), self.model.step);
+                let batched = self.engines[via].get_many(&[(owner, id)]).pop().unwrap();
+                let batched = batched.unwrap().and_then(|(_, r)| r);
+                assert!(
+                    now.contains(&batched),
+                    "get_many {id} saw {batched:?}; now {now:?}"
+                );
+                if let Some((_, remembered)) = self.engines[via].remembered(&owner, &id) {
+                    assert!(
+                        now.contains(&remembered),
+                        "remembered {id}: {remembered:?}; now {now:?}"
+                    );
+                }
             }
             Action::Burst { via, ref ops } => {
                 // Distinct records: what one op of the batch did is known before the next.
@@ -926,6 +941,139 @@ fn a_placement_another_process_changes_is_read_again() {
     assert!(e.get_many(&[(9, 9)])[0].as_ref().unwrap().is_none());
     shell("INSERT INTO strata_placement (owner, location) VALUES (9, 'old')");
     assert_eq!(e.placement(&9).unwrap().location, "old");
+}
+
+/// The engine remembers records between commits to their database too: a record another
+/// process changes, adds or deletes (here the sqlite3 shell) must be read again by the next
+/// read, and one read before that change must not be remembered past it.
+#[test]
+fn a_record_another_process_changes_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 2);
+    let e = engine(dir.path());
+    let read = |e: &Engine<Rec>, id: i64| -> Option<(i64, String)> {
+        e.get_many(&[(0, id)])[0]
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .1
+            .as_ref()
+            .map(|r| (r.version, r.body.clone()))
+    };
+    let shell = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(dir.path().join("old.db"))
+            .arg(sql)
+            .output()
+            .expect("the sqlite3 shell (README's test command installs it)");
+        assert!(out.status.success(), "{out:?}");
+    };
+    for round in 0..3 {
+        // Read twice: the second from what the engine remembers.
+        for _ in 0..2 {
+            assert_eq!(read(&e, 0).map(|r| r.0), Some(1 + round));
+            assert_eq!(read(&e, 5), None, "round {round}");
+        }
+        assert!(e.records_remembered() >= 2, "round {round}");
+        let kept = e.remembered(&0, &0).map(|(_, r)| r.unwrap().version);
+        assert_eq!(kept, Some(1 + round), "answered from memory");
+        shell(&format!(
+            "UPDATE old_items SET version = version + 1, body = 'round {round}' \
+             WHERE owner = 0 AND id = 0"
+        ));
+        assert!(e.remembered(&0, &0).is_none(), "remembered past a commit");
+        assert_eq!(read(&e, 0), Some((2 + round, format!("round {round}"))));
+    }
+    // A record another process adds, then deletes, is found, then gone.
+    shell("INSERT INTO old_items (id, owner, version, body) VALUES (5, 0, 1, 'new')");
+    assert_eq!(read(&e, 5), Some((1, "new".to_string())));
+    shell("DELETE FROM old_items WHERE owner = 0 AND id = 5");
+    assert_eq!(read(&e, 5), None);
+}
+
+/// Remembered records under a storm of commits: another connection rewrites owner 0's record
+/// 0 (a new version each time) as fast as it can, resting now and then, while two threads read
+/// it, alone and with another record. No read may return a version older than one committed
+/// before the read began.
+#[test]
+fn remembered_records_never_go_back_in_time() {
+    use std::sync::atomic::AtomicI64;
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 2);
+    let e = Arc::new(engine(dir.path()));
+    let committed = Arc::new(AtomicI64::new(1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (committed, stop) = (Arc::clone(&committed), Arc::clone(&stop));
+        let path = dir.path().join("old.db");
+        std::thread::spawn(move || {
+            let c = Connection::open(path).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let version: i64 = c
+                    .query_row(
+                        "UPDATE old_items SET version = version + 1 WHERE owner = 0 AND id = 0 \
+                         RETURNING version",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                committed.store(version, Ordering::SeqCst);
+                n += 1;
+                if n.is_multiple_of(64) {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+            n
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|t| {
+            let (e, committed) = (Arc::clone(&e), Arc::clone(&committed));
+            std::thread::spawn(move || {
+                let (mut reads, mut remembered, mut from_memory) = (0u64, 0u64, 0u64);
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+                while std::time::Instant::now() < until {
+                    let before = committed.load(Ordering::SeqCst);
+                    let wanted: &[(i64, i64)] = if (reads + t) % 2 == 0 {
+                        &[(0, 0)]
+                    } else {
+                        &[(1, 1000), (0, 0)]
+                    };
+                    // From memory when the engine can answer so, else a batched read.
+                    let found = match e.remembered(&0, &0) {
+                        Some(found) => {
+                            from_memory += 1;
+                            found
+                        }
+                        None => e.get_many(wanted).pop().unwrap().unwrap().unwrap(),
+                    };
+                    let version = found.1.unwrap().version;
+                    assert!(
+                        version >= before,
+                        "read version {version}, {before} committed before"
+                    );
+                    reads += 1;
+                    remembered += u64::from(e.records_remembered() > 0);
+                }
+                (reads, remembered, from_memory)
+            })
+        })
+        .collect();
+    let seen: Vec<(u64, u64, u64)> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    stop.store(true, Ordering::SeqCst);
+    let commits = writer.join().unwrap();
+    let (reads, remembered, from_memory) = seen
+        .iter()
+        .fold((0, 0, 0), |(a, b, c), (r, m, f)| (a + r, b + m, c + f));
+    assert!(
+        commits > 100 && reads > 100,
+        "{commits} commits, {reads} reads"
+    );
+    assert!(remembered > 0, "the engine never remembered a record");
+    assert!(from_memory > 0, "no read was answered from memory");
 }
 
 /// Remembered placements under a storm of commits: another connection bumps owner 0's epoch

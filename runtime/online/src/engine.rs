@@ -13,6 +13,7 @@ use crate::directory::{self, Placement};
 use crate::pace::Latencies;
 use crate::placements::Placements;
 use crate::pool::{self, Pool};
+use crate::records::Records;
 
 /// A record the engine moves: owned by one owner (the unit of placement), identified by an
 /// id, versioned so that the newer of two copies wins.
@@ -441,6 +442,9 @@ pub struct Engine<R: Item> {
     /// Placements read from the control database, good while its commit stamp stays the one
     /// they were read under (see [`Engine::lookup`]).
     placements: std::sync::Mutex<Placements<R::Owner>>,
+    /// Per location, records read from it, good while its commit stamp stays the one they
+    /// were read under (see [`Engine::get_many`]).
+    records: std::sync::Mutex<std::collections::HashMap<String, Records<R>>>,
 }
 
 /// Owners [`Engine`] remembers a placement for before it forgets them all.
@@ -508,6 +512,7 @@ impl<R: Item> Engine<R> {
             fault: std::sync::RwLock::new(None),
             seen: std::sync::Mutex::new(std::collections::HashMap::new()),
             placements: std::sync::Mutex::new(Placements::new()),
+            records: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -559,6 +564,15 @@ impl<R: Item> Engine<R> {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The location called `name` if it is open.
+    fn known_location(&self, name: &str) -> Option<Arc<Location<R>>> {
+        self.locations
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// The location called `name`, opened on first use if the engine has an opener.
@@ -625,10 +639,68 @@ impl<R: Item> Engine<R> {
     /// How many placements the engine remembers now (see [`Engine::lookup`]); for tests.
     #[doc(hidden)]
     pub fn placements_remembered(&self) -> usize {
-        self.remembered().len()
+        self.remembered_placements().len()
     }
 
-    fn remembered(&self) -> std::sync::MutexGuard<'_, Placements<R::Owner>> {
+    /// How many records the engine remembers now, over all locations (see
+    /// [`Engine::get_many`]); for tests.
+    #[doc(hidden)]
+    pub fn records_remembered(&self) -> usize {
+        self.kept_records().values().map(Records::len).sum()
+    }
+
+    fn kept_records(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Records<R>>> {
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The records `keys` at `loc` (item by item, `None`: no such record), as one read of it
+    /// begun now would find them: those read since its last commit, by any connection in any
+    /// process, are remembered ([`Pool::stamp`] tells), the others read in one snapshot.
+    fn read_records(
+        &self,
+        loc: &Location<R>,
+        keys: &[&(R::Owner, R::Id)],
+    ) -> LayoutResult<Vec<Option<R>>> {
+        // Read before the records are: any of them committed later changes it.
+        let stamp = loc.pool.stamp();
+        let mut found: Vec<Option<Option<R>>> = match stamp {
+            Some(stamp) => {
+                let mut kept = self.kept_records();
+                let kept = kept.entry(loc.name.clone()).or_insert_with(Records::new);
+                keys.iter().map(|key| kept.get(stamp, key)).collect()
+            }
+            None => vec![None; keys.len()],
+        };
+        let missing: Vec<usize> = (0..keys.len()).filter(|&k| found[k].is_none()).collect();
+        if !missing.is_empty() {
+            let read = loc.pool.with_reader(|c| -> LayoutResult<Vec<Option<R>>> {
+                snapshot(c, missing.len(), || {
+                    missing
+                        .iter()
+                        .map(|&k| loc.layout.get(c, &keys[k].0, &keys[k].1))
+                        .collect()
+                })
+            })?;
+            if let Some(stamp) = stamp {
+                let mut kept = self.kept_records();
+                if let Some(kept) = kept.get_mut(&loc.name) {
+                    for (&k, record) in missing.iter().zip(&read) {
+                        kept.put(stamp, keys[k].clone(), record.clone());
+                    }
+                }
+            }
+            for (k, record) in missing.into_iter().zip(read) {
+                found[k] = Some(record);
+            }
+        }
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    fn remembered_placements(&self) -> std::sync::MutexGuard<'_, Placements<R::Owner>> {
         self.placements
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -644,7 +716,7 @@ impl<R: Item> Engine<R> {
         let stamp = self.control.stamp();
         let mut found: Vec<Option<Option<Placement>>> = match stamp {
             Some(stamp) => {
-                let mut known = self.remembered();
+                let mut known = self.remembered_placements();
                 owners.iter().map(|o| known.get(stamp, o)).collect()
             }
             None => vec![None; owners.len()],
@@ -659,7 +731,7 @@ impl<R: Item> Engine<R> {
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
             })?;
-            let mut known = stamp.map(|_| self.remembered());
+            let mut known = stamp.map(|_| self.remembered_placements());
             for (&i, placement) in missing.iter().zip(read) {
                 if let (Some(stamp), Some(known)) = (stamp, known.as_mut()) {
                     known.put(stamp, owners[i].clone(), placement.clone());
@@ -762,16 +834,8 @@ impl<R: Item> Engine<R> {
             (0..wanted.len()).map(|_| Vec::new()).collect();
         for (name, items) in sources.iter().chain(&targets) {
             let read = self.location(name).ok().and_then(|loc| {
-                loc.pool
-                    .with_reader(|c| -> LayoutResult<Vec<Option<R>>> {
-                        snapshot(c, items.len(), || {
-                            items
-                                .iter()
-                                .map(|&i| loc.layout.get(c, &wanted[i].0, &wanted[i].1))
-                                .collect()
-                        })
-                    })
-                    .ok()
+                let keys: Vec<&(R::Owner, R::Id)> = items.iter().map(|&i| &wanted[i]).collect();
+                self.read_records(&loc, &keys).ok()
             });
             match read {
                 Some(records) => {
@@ -820,6 +884,30 @@ impl<R: Item> Engine<R> {
                 alone(now)
             })
             .collect()
+    }
+
+    /// The owner's record `id` as [`Engine::get_many`] would answer it, if the engine can
+    /// tell from memory alone — its placement remembered since the last commit to the
+    /// control database, and the record (found) since the last commit to each database it is
+    /// read from, source before target — without any I/O or blocking beyond a mutex; `None`
+    /// otherwise (read it with [`Engine::get_many`]). For answering hot reads on a thread that
+    /// must not block.
+    pub fn remembered(&self, owner: &R::Owner, id: &R::Id) -> Option<Found<R>> {
+        let _timed = self.timed();
+        let placement = {
+            let stamp = self.control.stamp()?;
+            self.remembered_placements().get(stamp, owner)??
+        };
+        let key = (owner.clone(), id.clone());
+        let mut record = None;
+        for name in std::iter::once(&placement.location).chain(&placement.target) {
+            // (No opening here: a location not open yet is the slow path's.)
+            let stamp = self.known_location(name)?.pool.stamp()?;
+            let found = self.kept_records().get_mut(name)?.get(stamp, &key)?;
+            record = newest(record, found);
+        }
+        // Not found: the slow path looks the placement up again.
+        record.map(|r| (placement, Some(r)))
     }
 
     /// Runs several requests (each op calls [`Engine::create`], [`Engine::update`],

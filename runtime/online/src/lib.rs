@@ -147,6 +147,7 @@ pub mod hash;
 pub mod pace;
 mod placements;
 mod pool;
+mod records;
 pub mod shard;
 mod stamp;
 mod worker;

@@ -24,7 +24,7 @@ pub(crate) struct Placements<O> {
 /// while the stamp stands: a bound on the damage should the stamp ever stop following commits
 /// (a `-shm` file deleted by hand, a process writing the database with locking turned off —
 /// both outside SQLite's protocol, which already breaks SQLite's own readers).
-const REMEMBER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const REMEMBER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl<O: Hash + Eq> Placements<O> {
     /// How many owners it remembers now.
