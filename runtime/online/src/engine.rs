@@ -246,8 +246,20 @@ fn snapshot<T, E: From<rusqlite::Error>>(
     if reads <= 1 {
         return f();
     }
+    /// Rolls the read transaction back should `f` panic: the connection goes back to its
+    /// pool, and a later single-statement read on it must not see this snapshot.
+    struct Unwind<'c>(&'c Connection);
+    impl Drop for Unwind<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() && !self.0.is_autocommit() {
+                let _ = self.0.execute_batch("ROLLBACK");
+            }
+        }
+    }
     c.prepare_cached("BEGIN")?.execute([])?;
+    let guard = Unwind(c);
     let value = f();
+    drop(guard);
     let end = c
         .prepare_cached(if value.is_ok() { "COMMIT" } else { "ROLLBACK" })
         .and_then(|mut s| s.execute([]));
@@ -446,6 +458,10 @@ pub struct Engine<R: Item> {
     /// were read under (see [`Engine::get_many`]).
     records: std::sync::Mutex<std::collections::HashMap<String, Records<R>>>,
 }
+
+/// Bytes of records (their encodings) all of an engine's locations remember together at most
+/// (see [`Engine::get_many`]); each location also has its own bounds (`records.rs`).
+const RECORDS_BYTES_MAX: usize = 32 << 20;
 
 /// Owners [`Engine`] remembers a placement for before it forgets them all.
 const SEEN_MAX: usize = 65_536;
@@ -669,28 +685,39 @@ impl<R: Item> Engine<R> {
         let stamp = loc.pool.stamp();
         let mut found: Vec<Option<Option<R>>> = match stamp {
             Some(stamp) => {
-                let mut kept = self.kept_records();
-                let kept = kept.entry(loc.name.clone()).or_insert_with(Records::new);
+                let mut all = self.kept_records();
+                if !all.contains_key(&loc.name) {
+                    all.insert(loc.name.clone(), Records::new());
+                }
+                let kept = all.get_mut(&loc.name).expect("inserted above");
                 keys.iter().map(|key| kept.get(stamp, key)).collect()
             }
             None => vec![None; keys.len()],
         };
         let missing: Vec<usize> = (0..keys.len()).filter(|&k| found[k].is_none()).collect();
         if !missing.is_empty() {
-            let read = loc.pool.with_reader(|c| -> LayoutResult<Vec<Option<R>>> {
-                snapshot(c, missing.len(), || {
+            let (read, fresh) = loc.pool.with_reader(|c| -> LayoutResult<_> {
+                // A connection left inside a transaction (it should never be) reads an old
+                // snapshot: answer from it as before, but remember nothing.
+                let fresh = c.is_autocommit();
+                let read: Vec<Option<R>> = snapshot(c, missing.len(), || {
                     missing
                         .iter()
                         .map(|&k| loc.layout.get(c, &keys[k].0, &keys[k].1))
                         .collect()
-                })
+                })?;
+                Ok((read, fresh))
             })?;
-            if let Some(stamp) = stamp {
-                let mut kept = self.kept_records();
-                if let Some(kept) = kept.get_mut(&loc.name) {
+            if let (Some(stamp), true) = (stamp, fresh) {
+                let mut all = self.kept_records();
+                if let Some(kept) = all.get_mut(&loc.name) {
                     for (&k, record) in missing.iter().zip(&read) {
                         kept.put(stamp, keys[k].clone(), record.clone());
                     }
+                }
+                // One budget for all locations: past it, they all start over.
+                if all.values().map(Records::bytes).sum::<usize>() > RECORDS_BYTES_MAX {
+                    all.clear();
                 }
             }
             for (k, record) in missing.into_iter().zip(read) {
@@ -796,10 +823,10 @@ impl<R: Item> Engine<R> {
 
     /// Several owners' records at once, each as [`Engine::placement`] then [`Engine::get`]
     /// would read it, but with at most one read transaction on the control database for all
-    /// the placements (none for those remembered since its last commit) and one per location
-    /// for all the records there (two while owners move: every source before any target) (a
-    /// batch of concurrent requests pays for each database's read lock once, not once per
-    /// request). Each answer is `None` when its owner has no placement, else the placement it
+    /// the placements (none for those remembered since its last commit) and at most one per
+    /// location for all the records there (none for those remembered since the location's
+    /// last commit; two rounds while owners move: every source before any target) (a batch of
+    /// concurrent requests pays for each database's read lock once, not once per request). Each answer is `None` when its owner has no placement, else the placement it
     /// was read by and the record if any.
     ///
     /// Every placement is read after the call began and every record after its placement,
@@ -892,17 +919,19 @@ impl<R: Item> Engine<R> {
     /// read from, source before target — without any I/O or blocking beyond a mutex; `None`
     /// otherwise (read it with [`Engine::get_many`]). For answering hot reads on a thread that
     /// must not block.
+    ///
+    /// Not counted in the engine's foreground latencies (the backfill's pace): it waits for
+    /// nothing the backfill could slow.
     pub fn remembered(&self, owner: &R::Owner, id: &R::Id) -> Option<Found<R>> {
-        let _timed = self.timed();
         let placement = {
-            let stamp = self.control.stamp()?;
+            let stamp = self.control.stamp_if_watched()?;
             self.remembered_placements().get(stamp, owner)??
         };
         let key = (owner.clone(), id.clone());
         let mut record = None;
         for name in std::iter::once(&placement.location).chain(&placement.target) {
             // (No opening here: a location not open yet is the slow path's.)
-            let stamp = self.known_location(name)?.pool.stamp()?;
+            let stamp = self.known_location(name)?.pool.stamp_if_watched()?;
             let found = self.kept_records().get_mut(name)?.get(stamp, &key)?;
             record = newest(record, found);
         }

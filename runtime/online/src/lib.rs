@@ -30,8 +30,10 @@
 //!   and checks that nothing is left at the source. Any difference stops the move.
 //!
 //! Requests that arrive together can be served together, with the same guarantees:
-//! [`Engine::get_many`] reads a batch with one read transaction per database (each record
-//! still read after its placement, and looked for again alone when it is missing), and
+//! [`Engine::get_many`] reads a batch with at most one read transaction per database (none
+//! for the placements and records remembered since that database's last commit; each record
+//! still read after its placement, and looked for again alone when it is missing),
+//! [`Engine::remembered`] answers a hot read from memory alone, and
 //! [`Engine::batch`] runs a batch of requests on one thread, the writes of owners that are not
 //! moving sharing their store's group transaction ([`Pool::with_group_write`]); it says per
 //! request whether its writes committed, and nothing may be answered before.

@@ -328,6 +328,12 @@ impl Pool {
             .and_then(Watch::stamp)
     }
 
+    /// [`Pool::stamp`], if the watch is open already (`None` otherwise, without opening it):
+    /// no I/O, for callers that must not block.
+    pub fn stamp_if_watched(&self) -> Option<Stamp> {
+        self.watch.get()?.as_ref().and_then(Watch::stamp)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

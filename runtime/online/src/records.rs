@@ -46,6 +46,11 @@ impl<R: Item> Records<R> {
         self.known.len()
     }
 
+    /// The remembered records' encoded sizes, summed.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// What a read of `key` found under `stamp`, if one did: `Some(None)` for no record.
     pub(crate) fn get(&mut self, stamp: Stamp, key: &(R::Owner, R::Id)) -> Option<Option<R>> {
         if self.stamp != Some(stamp) || self.since.elapsed() >= REMEMBER_AT_MOST {
@@ -62,24 +67,31 @@ impl<R: Item> Records<R> {
         if self.stamp != Some(stamp) {
             return;
         }
-        let size = found.as_ref().map_or(0, |r| {
-            self.scratch.clear();
-            r.encode(&mut self.scratch);
-            self.scratch.len()
-        });
+        let size = found.as_ref().map_or(0, |r| self.size(r));
         if size > RECORD_MAX {
             return;
+        }
+        // Replacing (the same record read twice in one batch): its old size goes first.
+        if let Some(Some(old)) = self.known.remove(&key) {
+            let old = self.size(&old);
+            self.bytes -= old.min(self.bytes);
         }
         if self.known.len() >= KEPT_MAX || self.bytes + size > BYTES_MAX {
             self.start_over(self.stamp);
         }
         self.bytes += size;
-        if let Some(Some(old)) = self.known.insert(key, found) {
-            // Replaced (two reads of the same record in one batch): count it once.
-            self.scratch.clear();
-            old.encode(&mut self.scratch);
-            self.bytes -= self.scratch.len().min(self.bytes);
+        self.known.insert(key, found);
+    }
+
+    /// A record's encoded size (the scratch buffer kept no larger than a record it keeps).
+    fn size(&mut self, r: &R) -> usize {
+        self.scratch.clear();
+        r.encode(&mut self.scratch);
+        let size = self.scratch.len();
+        if self.scratch.capacity() > RECORD_MAX {
+            self.scratch = Vec::new();
         }
+        size
     }
 
     fn start_over(&mut self, stamp: Option<Stamp>) {

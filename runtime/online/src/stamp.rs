@@ -8,7 +8,7 @@
 //! a read transaction begun at either moment sees the same database. Reading the header is a
 //! few loads from shared memory; a read transaction costs a lock on the `-shm` file (a system
 //! call) and a statement. [`Watch::stamp`] lets a cache of something read from the database
-//! (the engine's placements) be used only while no commit can have changed it.
+//! (the engine's placements and records) be used only while no commit can have changed it.
 //!
 //! The header is read as SQLite reads it: copy 0, a barrier, then copy 1 (writers write copy
 //! 1 then copy 0); copies that differ (a commit in progress, or one that died half-way) give
