@@ -87,7 +87,10 @@ pub fn start(
         engine
             .control()
             .with_writer(|c| {
-                let tx = c.unchecked_transaction()?;
+                let tx = rusqlite::Transaction::new_unchecked(
+                    c,
+                    rusqlite::TransactionBehavior::Immediate,
+                )?;
                 directory::set_setting(&tx, directory::DEFAULT_LOCATION, to)?;
                 tx.execute("DELETE FROM strata_shard_map", [])?;
                 tx.commit()
@@ -121,7 +124,8 @@ pub fn seed_legacy(
     for i in 0..accounts {
         let account = crate::store::Account::new(Uuid::new_v4(), format!("legacy user {i}"));
         engine.control().with_writer(|c| {
-            let tx = c.unchecked_transaction()?;
+            let tx =
+                rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO accounts (id, name) VALUES (?1, ?2)",
                 rusqlite::params![account.id, account.name],
@@ -171,7 +175,7 @@ pub fn start_shards(
         }
     }
     control.with_writer(|c| {
-        let tx = c.unchecked_transaction()?;
+        let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
         shard::set_shard_map(&tx, &map)?;
         tx.commit()
     })?;
@@ -202,7 +206,14 @@ pub fn seed_legacy_notes(
         legacy
             .pool
             .with_writer(|c| -> strata_online::LayoutResult<()> {
-                let tx = c.unchecked_transaction()?;
+                // The write lock first (a deferred transaction that finds the database changed
+                // by another process when it comes to write fails at once with SQLITE_BUSY,
+                // whatever the busy timeout; `notely move seed-legacy` beside a running server
+                // did, one run in two).
+                let tx = rusqlite::Transaction::new_unchecked(
+                    c,
+                    rusqlite::TransactionBehavior::Immediate,
+                )?;
                 for i in 0..per_account {
                     let at = crate::store::from_millis(base + (a * per_account + i) as i64);
                     crate::store::legacy::MemosTable.insert(
