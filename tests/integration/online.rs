@@ -90,9 +90,18 @@ thread_local! {
     static READS: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// A record id whose read panics on this thread (see
+    /// `a_batched_read_that_panics_leaves_no_old_snapshot_behind`).
+    static PANIC_AT: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
 impl Layout<Rec> for Ints {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
         READS.with_borrow_mut(|r| r.push(self.table));
+        if PANIC_AT.get() == Some(*id) {
+            panic!("a layout bug reading record {id}");
+        }
         let body = || -> rusqlite::Result<Option<Rec>> {
             c.prepare_cached(&format!(
                 "SELECT id, owner, version, body FROM {} WHERE id = ?1 AND owner = ?2",
@@ -348,7 +357,12 @@ pub fn create(dir: &Path, per_owner: i64) {
 
 /// An engine over the files, with its own connections (like another process).
 pub fn engine(dir: &Path) -> Engine<Rec> {
-    let pool = |name: &str| Arc::new(Pool::open(&dir.join(format!("{name}.db")), 2).unwrap());
+    engine_with_readers(dir, 2)
+}
+
+/// [`engine`] with `readers` read connections per database.
+fn engine_with_readers(dir: &Path, readers: usize) -> Engine<Rec> {
+    let pool = |name: &str| Arc::new(Pool::open(&dir.join(format!("{name}.db")), readers).unwrap());
     Engine::new(
         pool("control"),
         vec![
@@ -990,6 +1004,44 @@ fn a_record_another_process_changes_is_read_again() {
     assert_eq!(read(&e, 5), Some((1, "new".to_string())));
     shell("DELETE FROM old_items WHERE owner = 0 AND id = 5");
     assert_eq!(read(&e, 5), None);
+}
+
+/// A layout that panics in the middle of a batched read (inside its read transaction) must
+/// not leave that transaction open on the connection, which goes back to its pool: the next
+/// read on it (one statement, no `BEGIN` of its own) would see the old snapshot, and the
+/// engine would remember what it saw. One reader per database, so the next read gets it.
+#[test]
+fn a_batched_read_that_panics_leaves_no_old_snapshot_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 2);
+    let e = engine_with_readers(dir.path(), 1);
+    let version = |e: &Engine<Rec>| {
+        e.get_many(&[(0, 0)])[0]
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .1
+            .as_ref()
+            .unwrap()
+            .version
+    };
+    // Neither record read before (nor remembered): the batch reads both in one transaction.
+    PANIC_AT.set(Some(1));
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        e.get_many(&[(0, 0), (0, 1)])
+    }));
+    PANIC_AT.set(None);
+    assert!(read.is_err(), "the layout's panic reaches the caller");
+    Connection::open(dir.path().join("old.db"))
+        .unwrap()
+        .execute(
+            "UPDATE old_items SET version = 2 WHERE owner = 0 AND id = 0",
+            [],
+        )
+        .unwrap();
+    assert_eq!(version(&e), 2, "read from the snapshot the panic left open");
+    assert_eq!(version(&e), 2);
 }
 
 /// Remembered records under a storm of commits: another connection rewrites owner 0's record
