@@ -1044,35 +1044,30 @@ fn a_batched_read_that_panics_leaves_no_old_snapshot_behind() {
     assert_eq!(version(&e), 2);
 }
 
-/// Remembered records under a storm of commits: another connection rewrites owner 0's record
-/// 0 (a new version each time) as fast as it can, resting now and then, while two threads read
-/// it, alone and with another record. No read may return a version older than one committed
-/// before the read began.
-#[test]
-fn remembered_records_never_go_back_in_time() {
-    use std::sync::atomic::AtomicI64;
-    let dir = tempfile::tempdir().unwrap();
-    create(dir.path(), 2);
-    let e = Arc::new(engine(dir.path()));
-    let committed = Arc::new(AtomicI64::new(1));
+/// Another connection committing `sql` (an `UPDATE … RETURNING` of one integer) to `path` as
+/// fast as it can, resting 2 ms every 64 commits (so that reads find nothing new too), until
+/// told to stop: the last value committed (`first` before any), the stop flag, and the thread,
+/// which returns how many commits it made.
+fn storm_of_commits(
+    path: std::path::PathBuf,
+    first: i64,
+    sql: &'static str,
+) -> (
+    Arc<std::sync::atomic::AtomicI64>,
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<u64>,
+) {
+    let committed = Arc::new(std::sync::atomic::AtomicI64::new(first));
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (committed, stop) = (Arc::clone(&committed), Arc::clone(&stop));
-        let path = dir.path().join("old.db");
         std::thread::spawn(move || {
             let c = Connection::open(path).unwrap();
             c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let version: i64 = c
-                    .query_row(
-                        "UPDATE old_items SET version = version + 1 WHERE owner = 0 AND id = 0 \
-                         RETURNING version",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .unwrap();
-                committed.store(version, Ordering::SeqCst);
+                let value: i64 = c.query_row(sql, [], |r| r.get(0)).unwrap();
+                committed.store(value, Ordering::SeqCst);
                 n += 1;
                 if n.is_multiple_of(64) {
                     std::thread::sleep(std::time::Duration::from_millis(2));
@@ -1081,6 +1076,24 @@ fn remembered_records_never_go_back_in_time() {
             n
         })
     };
+    (committed, stop, writer)
+}
+
+/// Remembered records under a storm of commits: another connection rewrites owner 0's record
+/// 0 (a new version each time) as fast as it can, resting now and then, while two threads read
+/// it, alone and with another record. No read may return a version older than one committed
+/// before the read began.
+#[test]
+fn remembered_records_never_go_back_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 2);
+    let e = Arc::new(engine(dir.path()));
+    let (committed, stop, writer) = storm_of_commits(
+        dir.path().join("old.db"),
+        1,
+        "UPDATE old_items SET version = version + 1 WHERE owner = 0 AND id = 0 \
+         RETURNING version",
+    );
     let readers: Vec<_> = (0..2)
         .map(|t| {
             let (e, committed) = (Arc::clone(&e), Arc::clone(&committed));
@@ -1135,37 +1148,15 @@ fn remembered_records_never_go_back_in_time() {
 /// placement was would be.
 #[test]
 fn remembered_placements_never_go_back_in_time() {
-    use std::sync::atomic::AtomicI64;
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 1);
     let e = Arc::new(engine(dir.path()));
-    let committed = Arc::new(AtomicI64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (committed, stop) = (Arc::clone(&committed), Arc::clone(&stop));
-        let path = dir.path().join("control.db");
-        std::thread::spawn(move || {
-            let c = Connection::open(path).unwrap();
-            c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-            let mut n = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                let epoch: i64 = c
-                    .query_row(
-                        "UPDATE strata_placement SET epoch = epoch + 1 WHERE owner = 0 \
-                         RETURNING epoch",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .unwrap();
-                committed.store(epoch, Ordering::SeqCst);
-                n += 1;
-                if n.is_multiple_of(64) {
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                }
-            }
-            n
-        })
-    };
+    let (committed, stop, writer) = storm_of_commits(
+        dir.path().join("control.db"),
+        0,
+        "UPDATE strata_placement SET epoch = epoch + 1 WHERE owner = 0 \
+         RETURNING epoch",
+    );
     let readers: Vec<_> = (0..2)
         .map(|t| {
             let (e, committed) = (Arc::clone(&e), Arc::clone(&committed));

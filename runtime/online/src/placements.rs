@@ -69,28 +69,10 @@ impl<O: Hash + Eq> Placements<O> {
 mod tests {
     use super::*;
     use crate::directory;
-    use rusqlite::Connection;
 
     #[test]
     fn remembered_placements_last_while_the_stamp_stands_and_at_most_a_second() {
-        let stamp = |n: u32| {
-            let path = std::env::temp_dir()
-                .join(format!("strata-placements-{}-{n}.db", std::process::id()));
-            let c = Connection::open(&path).unwrap();
-            c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-                .unwrap();
-            c.execute_batch("CREATE TABLE t (x)").unwrap();
-            let s = crate::stamp::Watch::open(&path)
-                .unwrap()
-                .unwrap()
-                .stamp()
-                .unwrap();
-            drop(c);
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-            s
-        };
+        let stamp = |n| crate::stamp::new_database_stamp("placements", n);
         let (a, b) = (stamp(1), stamp(2));
         assert_ne!(a, b, "two databases' headers differ in their salts");
         let placement = Placement {

@@ -105,7 +105,6 @@ impl<R: Item> Records<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::Connection;
 
     #[derive(Debug, Clone, PartialEq)]
     struct Rec(i64, String);
@@ -127,24 +126,8 @@ mod tests {
         }
     }
 
-    /// The commit stamp of a new WAL database, `n` apart.
     fn stamp(n: u32) -> Stamp {
-        let path =
-            std::env::temp_dir().join(format!("strata-records-{}-{n}.db", std::process::id()));
-        let c = Connection::open(&path).unwrap();
-        c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .unwrap();
-        c.execute_batch("CREATE TABLE t (x)").unwrap();
-        let s = crate::stamp::Watch::open(&path)
-            .unwrap()
-            .unwrap()
-            .stamp()
-            .unwrap();
-        drop(c);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        s
+        crate::stamp::new_database_stamp("records", n)
     }
 
     #[test]

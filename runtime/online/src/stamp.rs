@@ -160,6 +160,23 @@ fn first_region(conn: &Connection) -> Option<*const AtomicU32> {
     Some(region.cast_const().cast())
 }
 
+/// The commit stamp of a new WAL database with one table (its files removed again): `tag`
+/// and `n` name it, so two calls give two databases' stamps, different in their salts.
+#[cfg(test)]
+pub(crate) fn new_database_stamp(tag: &str, n: u32) -> Stamp {
+    let path = std::env::temp_dir().join(format!("strata-{tag}-{}-{n}.db", std::process::id()));
+    let c = Connection::open(&path).unwrap();
+    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    c.execute_batch("CREATE TABLE t (x)").unwrap();
+    let s = Watch::open(&path).unwrap().unwrap().stamp().unwrap();
+    drop(c);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
