@@ -96,6 +96,13 @@ thread_local! {
     static PANIC_AT: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
 }
 
+thread_local! {
+    /// A record id whose removal runs a hook on this thread, just after the row is deleted
+    /// (see `a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand`).
+    static ON_REMOVE: std::cell::RefCell<Option<(i64, Box<dyn FnMut()>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl Layout<Rec> for Ints {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
         READS.with_borrow_mut(|r| r.push(self.table));
@@ -172,7 +179,15 @@ impl Layout<Rec> for Ints {
             let sql = format!("DELETE FROM {} WHERE id = ?1 AND owner = ?2", self.table);
             Ok(c.prepare_cached(&sql)?.execute([id, owner])? == 1)
         };
-        Ok(body()?)
+        let removed = body()?;
+        ON_REMOVE.with_borrow_mut(|hook| {
+            if let Some((at, f)) = hook.as_mut()
+                && *at == *id
+            {
+                f();
+            }
+        });
+        Ok(removed)
     }
     fn count(&self, c: &Connection, owner: &i64) -> LayoutResult<u64> {
         let body = || -> rusqlite::Result<u64> {
@@ -1270,6 +1285,96 @@ fn named_races_resolve_correctly() {
         stale: false,
     });
     w.finish();
+}
+
+/// A backfill batch holds both databases' write locks: a foreground write that queues for one
+/// of them meanwhile gets it after the record in hand, not after the batch. The batch cut short
+/// leaves the owner in backfill (its records are not all copied yet), and the move ends with
+/// every record at the target and the write kept.
+#[test]
+fn a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 50);
+    let e = engine(dir.path());
+    let old = Arc::clone(&e.location("old").unwrap().pool);
+    let id = e
+        .start_move("owner 0 → new", &[(0, "new".into())])
+        .unwrap()
+        .id;
+    assert_eq!(e.step_move(id, 100).unwrap(), Step::Began);
+    assert_eq!(e.step_move(id, 100).unwrap(), Step::Phase);
+    let (go, gone) = std::sync::mpsc::channel::<()>();
+    // After the tenth record's removal (both locks held): a write to another owner of the
+    // source queues for its lock; the batch goes on once it waits.
+    ON_REMOVE.with_borrow_mut(|hook| {
+        let old = Arc::clone(&old);
+        *hook = Some((
+            9,
+            Box::new(move || {
+                go.send(()).unwrap();
+                let since = std::time::Instant::now();
+                while old.writers_waiting() == 0 {
+                    assert!(since.elapsed().as_secs() < 30, "the write never queued");
+                    std::thread::yield_now();
+                }
+            }),
+        ));
+    });
+    let step = std::thread::scope(|s| {
+        let e = &e;
+        let writer = s.spawn(move || {
+            gone.recv().unwrap();
+            e.update(&1, &1003, |r| {
+                Some(Rec {
+                    version: r.version + 1,
+                    body: "written during the batch".into(),
+                    ..r.clone()
+                })
+            })
+            .unwrap()
+        });
+        let step = e.step_move(id, 100).unwrap();
+        assert!(writer.join().unwrap().is_some());
+        step
+    });
+    ON_REMOVE.with_borrow_mut(|hook| *hook = None);
+    assert_eq!(
+        step,
+        Step::Batch {
+            taken: 10,
+            copied: 10,
+            more: true
+        }
+    );
+    let state = loop {
+        if let Step::Finished(state) = e.step_move(id, 100).unwrap() {
+            break state;
+        }
+    };
+    assert_eq!(state, MoveState::Done);
+    let status = e.move_status(id).unwrap();
+    assert_eq!(status.record.differences, 0);
+    let count = |db: &str, sql: &str| -> i64 {
+        Connection::open(dir.path().join(db))
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        count("old.db", "SELECT count(*) FROM old_items WHERE owner = 0"),
+        0
+    );
+    assert_eq!(
+        count("new.db", "SELECT count(*) FROM new_items WHERE owner = '0'"),
+        50
+    );
+    assert_eq!(
+        e.get(&e.placement(&1).unwrap(), &1, &1003)
+            .unwrap()
+            .unwrap()
+            .body,
+        "written during the batch"
+    );
 }
 
 /// A record changed behind the engine's back is caught by verification, which stops the move;

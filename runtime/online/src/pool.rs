@@ -367,6 +367,11 @@ impl Pool {
         f(&self.writer())
     }
 
+    /// How many threads of this process wait for the writer connection now.
+    pub fn writers_waiting(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
     /// Locks the writer's mutex, counted in `queued` while waiting for it.
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
         if let Ok(w) = self.writer.try_lock() {

@@ -112,8 +112,14 @@ pub enum Step {
     Began,
     /// An owner changed phase (or turned back, on a cancel).
     Phase,
-    /// The backfill took `taken` records from a source and copied `copied` of them.
-    Batch { taken: usize, copied: u64 },
+    /// The backfill took `taken` records from a source and copied `copied` of them; `more`:
+    /// the source may hold more of the owner's records (a full batch, or one cut short for a
+    /// waiting write), else the owner goes on to verification.
+    Batch {
+        taken: usize,
+        copied: u64,
+        more: bool,
+    },
     /// An owner was verified and switched to its final location.
     Verified,
     /// Verification found differences; the move failed.
@@ -621,9 +627,13 @@ impl<R: Item> Engine<R> {
             let began = Instant::now();
             let step = self.step_from(run.move_id, run.state, batch, &mut cursor)?;
             let (copied, force) = match step {
-                Step::Batch { taken, copied } => {
+                Step::Batch {
+                    taken,
+                    copied,
+                    more,
+                } => {
                     self.rest(run, taken, began.elapsed());
-                    (copied, taken < batch)
+                    (copied, !more)
                 }
                 Step::Verified => {
                     run.switched += 1;
@@ -723,7 +733,7 @@ impl<R: Item> Engine<R> {
                     Step::Phase
                 }
                 Phase::Backfill => {
-                    let (taken, copied) = match self.backfill_batch(owner, move_id, batch) {
+                    let (taken, copied, more) = match self.backfill_batch(owner, move_id, batch) {
                         Ok(done) => done,
                         Err(conflict @ MoveError::Conflict { .. }) => {
                             let detail = format!(
@@ -736,10 +746,14 @@ impl<R: Item> Engine<R> {
                         }
                         Err(e) => return Err(e),
                     };
-                    if taken < batch {
+                    if !more {
                         self.set_phase(owner, &p, Phase::Verify)?;
                     }
-                    Step::Batch { taken, copied }
+                    Step::Batch {
+                        taken,
+                        copied,
+                        more,
+                    }
                 }
                 Phase::Verify => {
                     if self.verify_owner(owner, move_id, state)? {
@@ -883,14 +897,24 @@ impl<R: Item> Engine<R> {
     /// Copies up to `limit` of the owner's records from the source to the target (unless the
     /// target holds a version as new or newer), records them in the target's ledger in the
     /// same transaction, then removes them from the source. Returns how many records the batch
-    /// took from the source and how many it copied.
-    fn backfill_batch(&self, owner: &R::Owner, move_id: i64, limit: usize) -> Result<(usize, u64)> {
+    /// took from the source, how many it copied, and whether the source may hold more.
+    ///
+    /// The batch holds the write locks of both databases, so every foreground write to either
+    /// waits for it: it ends early, after the record in hand, as soon as a write of this
+    /// process queues for either lock (the rest of the batch is the next batch's). A
+    /// foreground write thus waits for one record's copy and the commits, not for a batch.
+    fn backfill_batch(
+        &self,
+        owner: &R::Owner,
+        move_id: i64,
+        limit: usize,
+    ) -> Result<(usize, u64, bool)> {
         // Find the batch first, from a snapshot, without holding anything: scanning the source
         // (and reading its pages from disk) happens while requests still write. Under the
         // locks, each record is then looked up again by id, so it is copied as it is now.
         let seen = self.placement(owner)?;
         if seen.move_id != Some(move_id) || seen.phase != Phase::Backfill {
-            return Ok((limit, 0));
+            return Ok((0, 0, true));
         }
         let source = self.location(&seen.location)?;
         let ids: Vec<R::Id> = source
@@ -901,19 +925,25 @@ impl<R: Item> Engine<R> {
             .map(|item| item.id().clone())
             .collect();
         if ids.is_empty() {
-            return Ok((0, 0));
+            return Ok((0, 0, false));
         }
         self.locked(owner, |h| {
             let (from, fc) = h.from;
             let Some((to, tc)) = h.to else {
-                return Ok(((limit, 0), Commit::TargetFirst));
+                return Ok(((0, 0, true), Commit::TargetFirst));
             };
             if h.placement.move_id != Some(move_id) || h.placement.phase != Phase::Backfill {
-                return Ok(((limit, 0), Commit::TargetFirst));
+                return Ok(((0, 0, true), Commit::TargetFirst));
             }
             let mut delta = Delta::default();
             let mut scratch = Vec::new();
+            let mut taken = 0;
             for id in &ids {
+                if taken > 0 && (from.pool.writers_waiting() > 0 || to.pool.writers_waiting() > 0) {
+                    // A foreground write waits for one of the locks: let it in.
+                    break;
+                }
+                taken += 1;
                 // Gone since the snapshot (moved by an update, or deleted): nothing to do.
                 let Some(item) = from
                     .layout
@@ -940,8 +970,9 @@ impl<R: Item> Engine<R> {
             if delta != Delta::default() {
                 delta.apply(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
             }
-            // A full batch from the snapshot means there may be more.
-            Ok(((ids.len(), delta.copied), Commit::TargetFirst))
+            // A full batch from the snapshot, or one cut short, means there may be more.
+            let more = ids.len() == limit || taken < ids.len();
+            Ok(((taken, delta.copied, more), Commit::TargetFirst))
         })
     }
 
