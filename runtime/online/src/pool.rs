@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -21,6 +21,16 @@ use crate::stamp::{Stamp, Watch};
 /// request happens to cross the threshold (a checkpoint syncs the database file, which can
 /// take milliseconds; requests waiting for the writer would wait for it too).
 ///
+/// SQLite starts the WAL over from its beginning only when a write transaction begins with
+/// every frame already checkpointed; under a steady stream of writes (a move's backfill, group
+/// commits) one is always open when the background checkpoint ends, so the WAL never restarts
+/// and grows by every commit (hundreds of megabytes in a minute of backfill: each frame then
+/// extends the file, and every read searches a longer WAL index). So when the background
+/// thread finds the WAL past [`RESTART_FRAMES`], the next transaction begun on the writer
+/// connection first checkpoints the few frames committed since, under the writer's lock, and
+/// begins with the WAL fully checkpointed: its first write restarts the WAL, unless a reader
+/// still reads from it (then the next round tries again).
+///
 /// Writes of one owner at one location can share a transaction ([`Pool::with_group_write`]):
 /// group commit, one `BEGIN IMMEDIATE … COMMIT` for every write waiting for the writer, each
 /// in its own savepoint.
@@ -38,6 +48,8 @@ pub struct Pool {
     queued: AtomicUsize,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// Set by the background checkpoint when the WAL should start over (see above).
+    restart: Arc<AtomicBool>,
     /// The database's commit stamp, if its WAL index is shared memory (see [`Pool::stamp`]);
     /// opened by the first call, so that pools nobody asks keep no connection for it.
     watch: OnceLock<Option<Watch>>,
@@ -55,8 +67,12 @@ struct Checkpointer {
 /// How often the background thread checkpoints.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
 
+/// A WAL of this many frames (4 MiB of 4 KiB pages) or more is made to start over (see
+/// [`Pool`]).
+pub const RESTART_FRAMES: i64 = 1024;
+
 impl Checkpointer {
-    fn start(path: &Path) -> rusqlite::Result<Checkpointer> {
+    fn start(path: &Path, restart: Arc<AtomicBool>) -> rusqlite::Result<Checkpointer> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         conn.busy_timeout(Duration::from_millis(100))?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
@@ -70,7 +86,11 @@ impl Checkpointer {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 while !*stopped {
                     // PASSIVE: copies what it can without blocking readers or writers.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    let frames = conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                    if frames.is_ok_and(|n| n >= RESTART_FRAMES) {
+                        restart.store(true, Ordering::Relaxed);
+                    }
                     stopped = wake
                         .wait_timeout(stopped, CHECKPOINT_EVERY)
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -290,7 +310,8 @@ impl Pool {
         configure(&writer)?;
         // Checkpoints are the background thread's job (see above).
         writer.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
-        let checkpointer = Some(Checkpointer::start(path)?);
+        let restart = Arc::new(AtomicBool::new(false));
+        let checkpointer = Some(Checkpointer::start(path, Arc::clone(&restart))?);
         let readers = (0..readers.max(1))
             .map(|_| {
                 let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -309,6 +330,7 @@ impl Pool {
             queued: AtomicUsize::new(0),
             readers,
             next: AtomicUsize::new(0),
+            restart,
             watch: OnceLock::new(),
             _checkpointer: checkpointer,
         })
@@ -367,6 +389,17 @@ impl Pool {
         f(&self.writer())
     }
 
+    /// When the background checkpoint asked for it: checkpoints, on the writer connection
+    /// outside any transaction, the frames committed since the background checkpoint, so that
+    /// the transaction begun next finds the WAL fully checkpointed and its first write starts
+    /// the WAL over (see [`Pool`]). PASSIVE: it waits for nobody, and a reader still on the
+    /// WAL only makes it partial (the background thread asks again).
+    fn restart_wal(&self, conn: &Connection) {
+        if self.restart.swap(false, Ordering::Relaxed) && conn.is_autocommit() {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
+    }
+
     /// How many threads of this process wait for the writer connection now.
     pub fn writers_waiting(&self) -> usize {
         self.queued.load(Ordering::SeqCst)
@@ -393,6 +426,7 @@ impl Pool {
         settle_deferred_except(self.id);
         let mut w = self.lock_writer();
         let _ = w.settle(&self.ended);
+        self.restart_wal(&w.conn);
         WriterGuard(w)
     }
 
@@ -419,6 +453,7 @@ impl Pool {
         }
         let mut w = self.lock_writer();
         if w.group.is_none() {
+            self.restart_wal(&w.conn);
             run(&w.conn, "BEGIN IMMEDIATE").map_err(&wrap)?;
             w.group = Some(Group {
                 id: GROUPS.fetch_add(1, Ordering::Relaxed),
@@ -504,6 +539,70 @@ mod tests {
             .execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
             .unwrap();
         (Arc::new(Pool::open(&path, 2).unwrap()), dir)
+    }
+
+    /// The WAL's checkpoint sequence (its header's bytes 12–15): SQLite adds one each time the
+    /// WAL starts over.
+    fn wal_restarts(path: &Path) -> Option<u32> {
+        let mut wal = PathBuf::from(path).into_os_string();
+        wal.push("-wal");
+        let bytes = std::fs::read(wal).ok()?;
+        Some(u32::from_be_bytes(bytes.get(12..16)?.try_into().ok()?))
+    }
+
+    /// Under a steady stream of writes, with a reader reading, the WAL still starts over (about
+    /// once a second): without the writer's own checkpoint before its transaction, a write is
+    /// always open when the background checkpoint ends, and the WAL grows by every commit.
+    #[test]
+    fn the_wal_starts_over_under_a_steady_stream_of_writes() {
+        let (pool, dir) = pool("restart");
+        let path = dir.join("db.sqlite");
+        let stop = AtomicBool::new(false);
+        let seen = std::thread::scope(|s| {
+            for t in 0..2i64 {
+                let (pool, stop) = (&pool, &stop);
+                s.spawn(move || {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        pool.with_group_write(
+                            |c, _| c.execute("INSERT INTO t (k, v) VALUES (?1, ?1)", [t << 40 | i]),
+                            |e| e,
+                        )
+                        .unwrap();
+                        i += 1;
+                    }
+                });
+            }
+            let (pool, stop) = (&pool, &stop);
+            s.spawn(move || {
+                // Short reads with pauses, as requests read (a reader that never pauses keeps
+                // every checkpoint from completing: SQLite's checkpoint starvation).
+                while !stop.load(Ordering::Relaxed) {
+                    pool.with_reader(|c| {
+                        c.query_row("SELECT count(*) FROM t WHERE k < 10", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
+                    })
+                    .unwrap();
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            });
+            let mut seen = std::collections::BTreeSet::new();
+            let since = std::time::Instant::now();
+            while since.elapsed() < Duration::from_millis(3500) {
+                seen.extend(wal_restarts(&path));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            stop.store(true, Ordering::Relaxed);
+            seen
+        });
+        assert!(
+            seen.len() >= 2,
+            "the WAL started over {} times",
+            seen.len().saturating_sub(1)
+        );
+        drop(pool);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// Many threads write at once: every write that succeeded is there when it returns, a
