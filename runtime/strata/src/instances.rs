@@ -546,20 +546,27 @@ fn join_new(
 
 /// One heartbeat in one database (`None` when its file is gone): refresh this process's row,
 /// re-registering if it was removed; the connection serves the rest of the beat.
+/// SQLite's default `wal_autocheckpoint` (pages).
+const AUTOCHECKPOINT: i64 = 1000;
+
 /// Writes instance `id`'s heartbeat; false when it has no row.
 ///
 /// In WAL mode the beat commits without syncing the WAL (`synchronous = NORMAL`; a beat lost to
 /// a power cut is only a missed beat): with SQLite's default (`FULL`) its commit synced the
 /// whole WAL — every frame the application wrote since the last sync — while holding the write
 /// lock, and the application's writers, kept out, slept in SQLite's busy handler (1, 2, 5,
-/// 10 ms…): requests stalled 30–60 ms at every beat while a move's backfill wrote. The
-/// connection is back to `FULL` before anything else (the deferred migrations) uses it.
+/// 10 ms…): requests stalled 30–60 ms at every beat while a move's backfill wrote. Nor does its
+/// commit checkpoint the application's WAL (`wal_autocheckpoint = 0`): that is the
+/// application's own writers' or checkpointer's job, and a beat adds one page to it. The
+/// connection is back to SQLite's defaults before anything else (the deferred migrations)
+/// uses it.
 fn beat(conn: &Connection, id: &str) -> Result<bool> {
     let wal = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?
         .eq_ignore_ascii_case("wal");
     if wal {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     let updated = conn.execute(
         "UPDATE strata_instances SET heartbeat_at = ?1, heartbeat_ms = ?2 WHERE id = ?3",
@@ -567,6 +574,7 @@ fn beat(conn: &Connection, id: &str) -> Result<bool> {
     );
     if wal {
         conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT)?;
     }
     Ok(updated? > 0)
 }
@@ -688,8 +696,9 @@ mod tests {
             .unwrap()
     }
 
-    /// A beat lands, and leaves its connection syncing as SQLite's default (`FULL`, 2) has it,
-    /// in WAL mode (where the beat itself commits with `NORMAL`) and in rollback mode alike.
+    /// A beat lands, and leaves its connection syncing and checkpointing as SQLite's defaults
+    /// have it (`FULL`, 2; 1000 pages), in WAL mode (where the beat itself commits with
+    /// `NORMAL` and no checkpoint) and in rollback mode alike.
     #[test]
     fn a_beat_lands_and_leaves_its_connection_at_full_sync() {
         let dir = tempfile::tempdir().unwrap();
@@ -711,6 +720,10 @@ mod tests {
             assert!(beat(&conn, "me").unwrap(), "{mode}");
             assert!(!beat(&conn, "someone else").unwrap(), "{mode}");
             assert_eq!(synchronous(&conn), 2, "{mode}");
+            let autocheckpoint: i64 = conn
+                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(autocheckpoint, AUTOCHECKPOINT, "{mode}");
             let ms: i64 = setup
                 .query_row("SELECT heartbeat_ms FROM strata_instances", [], |r| {
                     r.get(0)
