@@ -104,6 +104,10 @@ pub struct WorkReport {
     pub duration_s: f64,
 }
 
+/// Records a backfill batch copies before it lets a waiting foreground write in (see
+/// `backfill_batch`).
+const YIELD_AFTER: usize = 8;
+
 /// What one step of a move did.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -900,15 +904,19 @@ impl<R: Item> Engine<R> {
     /// took from the source, how many it copied, and whether the source may hold more.
     ///
     /// The batch holds the write locks of both databases, so every foreground write to either
-    /// waits for it: it ends early, after the record in hand, as soon as a write of this
-    /// process queues for either lock (the rest of the batch is the next batch's). A
-    /// foreground write thus waits for one record's copy and the commits, not for a batch.
+    /// waits for it: once it has taken [`YIELD_AFTER`] records, it ends after the record in
+    /// hand as soon as a write of this process queues for either lock (the rest of the batch
+    /// is the next batch's). A foreground write thus waits for a few records' copies and the
+    /// commits, not for a batch; under a steady stream of writes the batch stays big enough to
+    /// keep the backfill going (at one record a batch it would crawl).
     fn backfill_batch(
         &self,
         owner: &R::Owner,
         move_id: i64,
         limit: usize,
     ) -> Result<(usize, u64, bool)> {
+        // A batch of nothing would find nothing and send the owner to verification.
+        let limit = limit.max(1);
         // Find the batch first, from a snapshot, without holding anything: scanning the source
         // (and reading its pages from disk) happens while requests still write. Under the
         // locks, each record is then looked up again by id, so it is copied as it is now.
@@ -939,7 +947,9 @@ impl<R: Item> Engine<R> {
             let mut scratch = Vec::new();
             let mut taken = 0;
             for id in &ids {
-                if taken > 0 && (from.pool.writers_waiting() > 0 || to.pool.writers_waiting() > 0) {
+                if taken >= YIELD_AFTER
+                    && (from.pool.writers_waiting() > 0 || to.pool.writers_waiting() > 0)
+                {
                     // A foreground write waits for one of the locks: let it in.
                     break;
                 }

@@ -544,11 +544,6 @@ fn join_new(
     }
 }
 
-/// One heartbeat in one database (`None` when its file is gone): refresh this process's row,
-/// re-registering if it was removed; the connection serves the rest of the beat.
-/// SQLite's default `wal_autocheckpoint` (pages).
-const AUTOCHECKPOINT: i64 = 1000;
-
 /// Writes instance `id`'s heartbeat; false when it has no row.
 ///
 /// In WAL mode the beat commits without syncing the WAL (`synchronous = NORMAL`; a beat lost to
@@ -557,28 +552,34 @@ const AUTOCHECKPOINT: i64 = 1000;
 /// lock, and the application's writers, kept out, slept in SQLite's busy handler (1, 2, 5,
 /// 10 ms…): requests stalled 30–60 ms at every beat while a move's backfill wrote. Nor does its
 /// commit checkpoint the application's WAL (`wal_autocheckpoint = 0`): that is the
-/// application's own writers' or checkpointer's job, and a beat adds one page to it. The
-/// connection is back to SQLite's defaults before anything else (the deferred migrations)
-/// uses it.
+/// application's own writers' or checkpointer's job, and a beat adds one page to it. Both
+/// settings are put back as they were after the beat (best effort: the beat has landed).
 fn beat(conn: &Connection, id: &str) -> Result<bool> {
     let wal = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?
         .eq_ignore_ascii_case("wal");
-    if wal {
+    let before = if wal {
+        let read = |pragma: &str| conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0));
+        let before: (i64, i64) = (read("synchronous")?, read("wal_autocheckpoint")?);
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    }
+        Some(before)
+    } else {
+        None
+    };
     let updated = conn.execute(
         "UPDATE strata_instances SET heartbeat_at = ?1, heartbeat_ms = ?2 WHERE id = ?3",
         params![now(), unix_ms(), id],
     );
-    if wal {
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT)?;
+    if let Some((synchronous, autocheckpoint)) = before {
+        let _ = conn.pragma_update(None, "synchronous", synchronous);
+        let _ = conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint);
     }
     Ok(updated? > 0)
 }
 
+/// One heartbeat in one database (`None` when its file is gone): refresh this process's row,
+/// re-registering if it was removed; the connection serves the rest of the beat.
 fn refresh(m: &Member, id: &str, label: &str) -> Result<Option<Connection>> {
     let Some(conn) = open_existing(&m.path)? else {
         return Ok(None);
@@ -696,9 +697,9 @@ mod tests {
             .unwrap()
     }
 
-    /// A beat lands, and leaves its connection syncing and checkpointing as SQLite's defaults
-    /// have it (`FULL`, 2; 1000 pages), in WAL mode (where the beat itself commits with
-    /// `NORMAL` and no checkpoint) and in rollback mode alike.
+    /// A beat lands, and leaves its connection syncing and checkpointing as it found them
+    /// (SQLite's defaults: `FULL`, 2; 1000 pages), in WAL mode (where the beat itself commits
+    /// with `NORMAL` and no checkpoint) and in rollback mode alike.
     #[test]
     fn a_beat_lands_and_leaves_its_connection_at_full_sync() {
         let dir = tempfile::tempdir().unwrap();
@@ -723,7 +724,7 @@ mod tests {
             let autocheckpoint: i64 = conn
                 .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
                 .unwrap();
-            assert_eq!(autocheckpoint, AUTOCHECKPOINT, "{mode}");
+            assert_eq!(autocheckpoint, 1000, "{mode}");
             let ms: i64 = setup
                 .query_row("SELECT heartbeat_ms FROM strata_instances", [], |r| {
                     r.get(0)
