@@ -96,10 +96,13 @@ thread_local! {
     static PANIC_AT: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
 }
 
+/// A record id, and what to run on removing it.
+type RemoveHook = (i64, Box<dyn FnMut()>);
+
 thread_local! {
     /// A record id whose removal runs a hook on this thread, just after the row is deleted
     /// (see `a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand`).
-    static ON_REMOVE: std::cell::RefCell<Option<(i64, Box<dyn FnMut()>)>> =
+    static ON_REMOVE: std::cell::RefCell<Option<RemoveHook>> =
         const { std::cell::RefCell::new(None) };
 }
 
