@@ -26,7 +26,7 @@ use crate::stamp::{Stamp, Watch};
 /// commits) one is always open when the background checkpoint ends, so the WAL never restarts
 /// and grows by every commit (hundreds of megabytes in a minute of backfill: each frame then
 /// extends the file, and every read searches a longer WAL index). So when the background
-/// thread has copied a WAL past [`RESTART_FRAMES`] whole, the next transaction begun on the
+/// thread has copied a WAL past [`RESTART_FRAMES`] (nearly) whole, the next transaction begun on the
 /// writer connection first checkpoints the few frames committed since, under the writer's
 /// lock (syncing the WAL and the database: about a millisecond here, once a second), and
 /// begins with the WAL fully checkpointed: its first write restarts the WAL, unless a reader
@@ -72,6 +72,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
 /// [`Pool`]).
 pub const RESTART_FRAMES: i64 = 1024;
 
+/// At most this many frames left by the background checkpoint (held back by a reader) for the
+/// writer to copy before its next transaction.
+const RESTART_SLACK: i64 = 256;
+
 impl Checkpointer {
     fn start(path: &Path, restart: Arc<AtomicBool>) -> rusqlite::Result<Checkpointer> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
@@ -91,8 +95,13 @@ impl Checkpointer {
                         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                     });
                     match done {
-                        // Every frame copied: the writer has only the frames since to copy.
-                        Ok((frames, copied)) if frames >= RESTART_FRAMES && copied == frames => {
+                        // (Nearly) every frame copied: the writer has only the frames since,
+                        // and the few a reader held back, to copy.
+                        Ok((frames, copied))
+                            if frames >= RESTART_FRAMES
+                                && copied >= 0
+                                && frames - copied <= RESTART_SLACK =>
+                        {
                             restart.store(true, Ordering::Relaxed);
                         }
                         Ok(_) => {}

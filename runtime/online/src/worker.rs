@@ -981,7 +981,7 @@ impl<R: Item> Engine<R> {
                 delta.apply(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
             }
             // A full batch from the snapshot, or one cut short, means there may be more.
-            let more = ids.len() == limit || taken < ids.len();
+            let more = ids.len() >= limit || taken < ids.len();
             Ok(((taken, delta.copied, more), Commit::TargetFirst))
         })
     }
