@@ -26,9 +26,9 @@ use crate::stamp::{Stamp, Watch};
 /// commits) one is always open when the background checkpoint ends, so the WAL never restarts
 /// and grows by every commit (hundreds of megabytes in a minute of backfill: each frame then
 /// extends the file, and every read searches a longer WAL index). So when the background
-/// thread has copied a WAL past [`RESTART_FRAMES`] (nearly) whole, the next transaction begun on the
-/// writer connection first checkpoints the few frames committed since, under the writer's
-/// lock (syncing the WAL and the database: about a millisecond here, once a second), and
+/// thread has copied a WAL of 1024 frames or more (nearly) whole, the next transaction begun
+/// on the writer connection first checkpoints the few frames committed since, under the
+/// writer's lock (syncing the WAL and the database: about a millisecond here, once a second), and
 /// begins with the WAL fully checkpointed: its first write restarts the WAL, unless a reader
 /// still reads from it (then the next round tries again).
 ///
@@ -70,7 +70,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
 
 /// A WAL of this many frames (4 MiB of 4 KiB pages) or more is made to start over (see
 /// [`Pool`]).
-pub const RESTART_FRAMES: i64 = 1024;
+const RESTART_FRAMES: i64 = 1024;
 
 /// At most this many frames left by the background checkpoint (held back by a reader) for the
 /// writer to copy before its next transaction.
