@@ -715,7 +715,7 @@ mod tests {
             setup.execute_batch(CREATE).unwrap();
             setup
                 .execute(
-                    "INSERT INTO strata_instances VALUES ('me', 'h', 1, 'l', NULL, 'f', 's',                      'then', 0)",
+                    "INSERT INTO strata_instances VALUES ('me', 'h', 1, 'l', NULL, 'f', 's', 'then', 0)",
                     [],
                 )
                 .unwrap();
