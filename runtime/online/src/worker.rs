@@ -637,6 +637,11 @@ impl<R: Item> Engine<R> {
                     more,
                 } => {
                     self.rest(run, taken, began.elapsed());
+                    if taken == 0 && more {
+                        // The owner's placement changed under the batch: look again after a
+                        // pause rather than at once.
+                        std::thread::sleep(run.pace.pause);
+                    }
                     (copied, !more)
                 }
                 Step::Verified => {
