@@ -146,6 +146,7 @@
 pub mod directory;
 mod engine;
 pub mod hash;
+mod ledger;
 pub mod pace;
 mod placements;
 mod pool;
@@ -157,8 +158,9 @@ mod worker;
 pub use directory::{MoveRecord, MoveState, Phase, Placement};
 pub use engine::{
     Engine, Fault, Found, Item, Layout, LayoutError, LayoutResult, Location, MoveError, Opener,
-    fault, item_hash,
+    fault,
 };
+pub use ledger::item_hash;
 pub use pool::{Pool, WriterGuard};
 pub use stamp::Stamp;
 pub use worker::{MoveStatus, Pace, Step, TargetProgress, WorkReport};

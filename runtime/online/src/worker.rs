@@ -18,10 +18,8 @@ const BASELINE_WINDOW: Duration = Duration::from_secs(5);
 fn pace_key(move_id: i64) -> String {
     format!("pace.{move_id}")
 }
-use crate::engine::{
-    Commit, Delta, Engine, HASH_MODULUS, Item, Location, MoveError, Result, item_hash,
-    put_confirmed, sqlite,
-};
+use crate::engine::{Commit, Engine, Item, Location, MoveError, Result, sqlite};
+use crate::ledger::{Delta, HASH_MODULUS, item_hash, put_confirmed};
 
 /// How the backfill shares the databases with foreground traffic.
 #[derive(Debug, Clone)]
