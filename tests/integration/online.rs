@@ -930,14 +930,7 @@ fn a_placement_another_process_changes_is_read_again() {
             .collect();
         summary(&found)
     };
-    let shell = |sql: &str| {
-        let out = std::process::Command::new("sqlite3")
-            .arg(dir.path().join("control.db"))
-            .arg(sql)
-            .output()
-            .expect("the sqlite3 shell (README's test command installs it)");
-        assert!(out.status.success(), "{out:?}");
-    };
+    let shell = |sql: &str| sqlite3_shell(&dir.path().join("control.db"), sql);
     // The engine uses what it remembers (two owners read above).
     read(&e);
     assert_eq!(e.placements_remembered(), 2);
@@ -975,6 +968,16 @@ fn a_placement_another_process_changes_is_read_again() {
     assert_eq!(e.placement(&9).unwrap().location, "old");
 }
 
+/// Runs `sql` on the database at `path` in the sqlite3 shell: another process's write.
+fn sqlite3_shell(path: &Path, sql: &str) {
+    let out = std::process::Command::new("sqlite3")
+        .arg(path)
+        .arg(sql)
+        .output()
+        .expect("the sqlite3 shell (README's test command installs it)");
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// The engine remembers records between commits to their database too: a record another
 /// process changes, adds or deletes (here the sqlite3 shell) must be read again by the next
 /// read, and one read before that change must not be remembered past it.
@@ -993,14 +996,7 @@ fn a_record_another_process_changes_is_read_again() {
             .as_ref()
             .map(|r| (r.version, r.body.clone()))
     };
-    let shell = |sql: &str| {
-        let out = std::process::Command::new("sqlite3")
-            .arg(dir.path().join("old.db"))
-            .arg(sql)
-            .output()
-            .expect("the sqlite3 shell (README's test command installs it)");
-        assert!(out.status.success(), "{out:?}");
-    };
+    let shell = |sql: &str| sqlite3_shell(&dir.path().join("old.db"), sql);
     for round in 0..3 {
         // Read twice: the second from what the engine remembers.
         for _ in 0..2 {
