@@ -28,7 +28,7 @@ use crate::stamp::{Stamp, Watch};
 /// extends the file, and every read searches a longer WAL index). So when the background
 /// thread has copied a WAL of 1024 frames or more (nearly) whole, the next transaction begun
 /// on the writer connection first checkpoints the few frames committed since, under the
-/// writer's lock (syncing the WAL and the database: about a millisecond here, once a second), and
+/// writer's lock (two syncs, of the WAL and the database; at most once a second), and
 /// begins with the WAL fully checkpointed: its first write restarts the WAL, unless a reader
 /// still reads from it (then the next round tries again).
 ///
