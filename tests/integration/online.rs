@@ -1595,7 +1595,7 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
     use std::sync::atomic::AtomicU64;
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
-    create(dir.path(), 1000);
+    create(dir.path(), 3000);
     let e = Arc::new(engine(dir.path()));
     let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
     let id = e.start_move("all → new", &all).unwrap().id;
@@ -1626,14 +1626,15 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
         std::thread::sleep(d);
         (copied() - a) as f64 / t.elapsed().as_secs_f64()
     };
-    // Calm: the rate climbs from the minimum (by a twentieth of the way to the maximum every
-    // quarter second). 3000 records: enough for the three phases below.
+    // Calm: the rate climbs from the minimum (doubling every quarter second until the first
+    // cut). 9000 records: enough for the three phases below.
     std::thread::sleep(Duration::from_millis(1500));
     let calm = rate_over(Duration::from_millis(1000));
-    // Injected latency: the rate halves (once per window, for fresh samples) down to the
-    // minimum.
+    // Injected latency, over the budget in the last second and over the move so far: the
+    // rate halves (once per window, for fresh samples) down to the minimum, four halvings
+    // from the calm 1200/s.
     injected.store(80_000, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(2600));
+    std::thread::sleep(Duration::from_millis(4000));
     let held = rate_over(Duration::from_millis(1000));
     let during = e
         .move_status(id)
@@ -1669,7 +1670,7 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
     let done = e.move_status(id).unwrap();
     assert_eq!(
         (done.record.differences, done.record.records_copied),
-        (0, 3000)
+        (0, 9000)
     );
     assert!(done.pace.is_none(), "a finished move shows no pace");
 }

@@ -3,13 +3,22 @@
 //! The engine serves every foreground read and write, so it times them ([`Latencies`]: each
 //! call's duration — lock waits, statements, commit — over a sliding window). Before a move's
 //! backfill starts, the worker takes the foreground p99 as its *baseline*; while it copies, a
-//! [`Controller`] keeps the foreground p99 within a *budget* (default 1.5× the baseline):
+//! [`Controller`] keeps the foreground p99 within a *budget* (default 1.5× the baseline).
 //!
-//! > Every quarter second the worker compares the foreground p99 of the last second with the
-//! > budget: under it, the backfill rate grows by a fixed step; over it, the rate halves (additive
-//! > increase, multiplicative decrease, as TCP's congestion control), never below the minimum
-//! > rate that keeps every move finishing, nor above `max_rate`. After a cut it waits one
-//! > window, so that one spike still in the window is not cut for twice.
+//! The promise is about the p99 over the move, so the controller reads two windows every
+//! quarter second: the p99 of the last second and the p99 of the move so far (at most the
+//! last [`LONG_WINDOW`]; in its first seconds, the last five, before the move included). Over
+//! a second the p99 rests on a few slow calls and swings with anything else the machine does;
+//! over the move it is what the promise counts. (Both reach back only as far as the samples
+//! kept: [`Latencies`] keeps the last 8192 calls.)
+//!
+//! > Until its first cut the rate doubles each time (slow start, from the minimum); then it
+//! > grows by a fixed step. It is halved when the last second's p99 is over the budget and
+//! > the move's so far is too, or when the last second's is far over it ([`SURGE`] × the
+//! > budget); either alone merely over the budget holds the rate where it is. Never below the minimum rate that keeps every move
+//! > finishing, nor above `max_rate`. After a cut it waits one second, so that one spike
+//! > still in the window is not cut for twice. (Additive increase, multiplicative decrease,
+//! > as TCP's congestion control.)
 //!
 //! The application may add its own signal (its API p99, a load figure) through [`Signal`]; the
 //! controller acts on whichever of the two is further over its baseline. The batch size follows
@@ -34,8 +43,15 @@ pub const MIN_SAMPLES: usize = 20;
 pub const BASELINE_FLOOR_MS: f64 = 5.0;
 /// How often the controller decides.
 pub const INTERVAL: Duration = Duration::from_millis(250);
-/// The window the controller's p99 is measured over.
+/// The short window the controller's p99 is measured over.
 pub const WINDOW: Duration = Duration::from_secs(1);
+/// The long window: the move's p99 so far, over at most this long.
+pub const LONG_WINDOW: Duration = Duration::from_secs(10);
+/// A last second this many times over the budget is cut for at once, whatever the move's p99
+/// so far.
+pub const SURGE: f64 = 1.5;
+/// Until its first cut the rate grows by this factor at each decision.
+const SLOW_START: f64 = 2.0;
 
 /// The durations of the engine's foreground calls, newest last (a bounded sliding window).
 #[derive(Debug, Default)]
@@ -119,7 +135,8 @@ pub struct PaceState {
     pub app_baseline_ms: Option<f64>,
     /// See `app_baseline_ms`.
     pub app_measured_ms: Option<f64>,
-    /// Share of the time so far the foreground was over budget, so the rate was cut (0–1).
+    /// Share of the time so far the foreground was over budget, so the rate was cut or held
+    /// (0–1).
     pub throttled: f64,
     /// Records per batch now.
     pub batch: usize,
@@ -154,6 +171,25 @@ impl PaceState {
     }
 }
 
+/// The foreground p99 over one window (ms): the engine's, and the application's [`Signal`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reading {
+    /// The engine's foreground p99, `None` with too few calls.
+    pub engine_ms: Option<f64>,
+    /// The application's signal, `None` without one.
+    pub app_ms: Option<f64>,
+}
+
+impl Reading {
+    /// Both figures over the last `window`.
+    pub fn take(latencies: &Latencies, signal: Option<&Signal>, window: Duration) -> Reading {
+        Reading {
+            engine_ms: latencies.p99(window).map(|(p, _)| p),
+            app_ms: signal.and_then(|s| s.read(window)),
+        }
+    }
+}
+
 /// The AIMD controller (see the module docs). Pure: the worker feeds it measurements.
 #[derive(Debug, Clone)]
 pub struct Controller {
@@ -169,6 +205,8 @@ pub struct Controller {
     /// After a cut, how long until the measurement window holds only samples taken since: no
     /// second cut for the same spike meanwhile.
     hold: Duration,
+    /// No cut yet: the rate grows by [`SLOW_START`] rather than by `step`.
+    starting: bool,
     last: PaceState,
 }
 
@@ -191,6 +229,7 @@ impl Controller {
             over: Duration::ZERO,
             total: Duration::ZERO,
             hold: Duration::ZERO,
+            starting: true,
             last: PaceState::default(),
         }
     }
@@ -204,59 +243,66 @@ impl Controller {
     /// How far over its baseline the foreground is: the larger of the two ratios (`None`
     /// without any measurement to compare). A side without a baseline is judged against the
     /// floor.
-    fn ratio(&self, engine_ms: Option<f64>, app_ms: Option<f64>) -> Option<f64> {
+    fn ratio(&self, reading: Reading) -> Option<f64> {
         let of = |now: Option<f64>, base: Option<f64>| {
             now.map(|n| n / base.unwrap_or(BASELINE_FLOOR_MS).max(BASELINE_FLOOR_MS))
         };
-        match (of(engine_ms, self.baseline), of(app_ms, self.app_baseline)) {
+        match (
+            of(reading.engine_ms, self.baseline),
+            of(reading.app_ms, self.app_baseline),
+        ) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// One decision, `dt` after the previous one, given the last second's p99 of the engine
-    /// and of the application (ms) and the rate the backfill actually achieved meanwhile.
-    /// Returns the rate allowed from now on.
-    pub fn update(
-        &mut self,
-        dt: Duration,
-        engine_ms: Option<f64>,
-        app_ms: Option<f64>,
-        achieved: f64,
-    ) -> f64 {
+    /// One decision, `dt` after the previous one, given the foreground p99 of the last second
+    /// (`last`) and of the move so far (`so_far`), and the rate the backfill achieved
+    /// meanwhile. Returns the rate allowed from now on.
+    pub fn update(&mut self, dt: Duration, last: Reading, so_far: Reading, achieved: f64) -> f64 {
         self.total += dt;
-        let ratio = self.ratio(engine_ms, app_ms);
-        let over = ratio.is_some_and(|r| r > self.budget);
-        if over {
+        let over = |r: Option<f64>, factor: f64| r.is_some_and(|r| r > self.budget * factor);
+        let (now, overall) = (self.ratio(last), self.ratio(so_far));
+        // The move so far over the budget is cut for only while the last second adds to it:
+        // within the budget now, the move's p99 comes down by itself.
+        let cut = (over(overall, 1.0) && over(now, 1.0)) || over(now, SURGE);
+        let bump = over(now, 1.0) || over(overall, 1.0);
+        if cut || bump {
             self.over += dt;
         }
         if !self.hold.is_zero() {
             // The window still holds samples from before the last cut: wait for fresh ones.
             self.hold = self.hold.saturating_sub(dt);
-        } else if over {
+        } else if cut {
             self.rate = (self.rate / 2.0).max(self.min_rate);
             self.hold = WINDOW;
-        } else {
+            self.starting = false;
+        } else if !bump {
             // No foreground to protect, or within budget: climb, but not far beyond what the
             // backfill manages (so that a cut takes effect at once).
             let ceiling = self.max_rate.unwrap_or(f64::INFINITY);
             let reach = (achieved * 2.0).max(self.min_rate + self.step);
-            self.rate = (self.rate + self.step).min(ceiling).min(reach);
+            let next = if self.starting {
+                self.rate * SLOW_START
+            } else {
+                self.rate + self.step
+            };
+            self.rate = next.min(ceiling).min(reach).max(self.min_rate);
         }
         self.last = PaceState {
             rate: self.rate,
             budget: self.budget,
             baseline_ms: self.baseline,
-            measured_ms: engine_ms,
+            measured_ms: last.engine_ms,
             app_baseline_ms: self.app_baseline,
-            app_measured_ms: app_ms,
+            app_measured_ms: last.app_ms,
             throttled: if self.total.is_zero() {
                 0.0
             } else {
                 self.over.as_secs_f64() / self.total.as_secs_f64()
             },
             batch: 0,
-            at_minimum: over && self.rate <= self.min_rate,
+            at_minimum: cut && self.rate <= self.min_rate,
         };
         self.rate
     }
@@ -288,6 +334,23 @@ impl Controller {
 mod tests {
     use super::*;
 
+    fn reading(engine_ms: Option<f64>, app_ms: Option<f64>) -> Reading {
+        Reading { engine_ms, app_ms }
+    }
+
+    /// One decision where the last second and the move so far read alike; the backfill
+    /// achieved `achieved`, or kept up with the rate.
+    fn same(
+        c: &mut Controller,
+        engine_ms: Option<f64>,
+        app_ms: Option<f64>,
+        achieved: Option<f64>,
+    ) -> f64 {
+        let r = reading(engine_ms, app_ms);
+        let achieved = achieved.unwrap_or(c.rate());
+        c.update(INTERVAL, r, r, achieved)
+    }
+
     /// A machine where the foreground p99 grows with the backfill rate: `base` ms idle, plus
     /// `per_k` ms per 1000 records/s; the backfill can reach `capacity` records/s.
     struct Machine {
@@ -300,7 +363,7 @@ mod tests {
         fn step(&self, c: &mut Controller) -> (f64, f64) {
             let achieved = c.rate().min(self.capacity);
             let p99 = self.base + self.per_k * achieved / 1000.0;
-            let rate = c.update(INTERVAL, Some(p99), None, achieved);
+            let rate = same(c, Some(p99), None, Some(achieved));
             (rate, p99)
         }
     }
@@ -345,21 +408,86 @@ mod tests {
         c.set_baseline(Some(4.0), None);
         // A storm: every interval far over budget, the rate falls to the minimum and stays.
         for _ in 0..20 {
-            c.update(INTERVAL, Some(50.0), None, c.rate());
+            same(&mut c, Some(50.0), None, None);
         }
         assert_eq!(c.rate(), 500.0);
         assert!(c.state(10).at_minimum);
         // Calm again: back to the maximum within 20 steps (5 s), never above it.
         let mut steps = 0;
         while c.rate() < 8000.0 {
-            c.update(INTERVAL, Some(4.0), None, c.rate());
+            same(&mut c, Some(4.0), None, None);
             steps += 1;
             assert!(steps <= 20, "still at {} after {steps} steps", c.rate());
         }
         for _ in 0..10 {
-            c.update(INTERVAL, Some(4.0), None, c.rate());
+            same(&mut c, Some(4.0), None, None);
         }
         assert_eq!(c.rate(), 8000.0);
+    }
+
+    #[test]
+    fn it_starts_fast_and_climbs_by_steps_after_its_first_cut() {
+        let mut c = Controller::new(1.5, 500.0, Some(25_000.0));
+        c.set_baseline(Some(4.0), None);
+        // Doubling at each quarter second: 500 -> 25k in six decisions (1.5 s), where steps
+        // of (25k - 500) / 20 would take twenty.
+        let mut steps = 0;
+        while c.rate() < 25_000.0 {
+            same(&mut c, Some(4.0), None, None);
+            steps += 1;
+            assert!(steps <= 6, "still at {} after {steps} steps", c.rate());
+        }
+        // The backfill manages only 3000/s: the rate does not run away beyond twice that.
+        let mut c = Controller::new(1.5, 500.0, Some(25_000.0));
+        for _ in 0..20 {
+            same(&mut c, Some(4.0), None, Some(3000.0));
+        }
+        assert_eq!(c.rate(), 6000.0);
+        // The first cut ends the slow start.
+        same(&mut c, Some(40.0), None, None);
+        assert_eq!(c.rate(), 3000.0);
+        for _ in 0..4 {
+            same(&mut c, Some(4.0), None, None);
+        }
+        assert_eq!(c.rate(), 3000.0, "held for a window after the cut");
+        same(&mut c, Some(4.0), None, None);
+        assert_eq!(c.rate(), 3000.0 + c.step);
+    }
+
+    #[test]
+    fn a_bad_second_or_a_bad_move_so_far_holds_the_rate_and_both_or_a_surge_cut_it() {
+        let mut c = Controller::new(1.5, 500.0, Some(20_000.0));
+        c.set_baseline(Some(10.0), None);
+        let (fine, bad, surge) = (
+            reading(Some(10.0), None),
+            reading(Some(16.0), None),
+            reading(Some(23.0), None),
+        );
+        for _ in 0..12 {
+            c.update(INTERVAL, fine, fine, c.rate());
+        }
+        let calm = c.rate();
+        assert_eq!(calm, 20_000.0);
+        // The last second over the budget (16 ms > 15), the move so far within: held.
+        for _ in 0..8 {
+            c.update(INTERVAL, bad, fine, calm);
+        }
+        assert_eq!(c.rate(), calm);
+        assert!(c.state(10).throttled > 0.0);
+        // The move so far over the budget, the last second within: held too.
+        c.update(INTERVAL, fine, bad, calm);
+        assert_eq!(c.rate(), calm);
+        // Both over the budget: cut.
+        c.update(INTERVAL, bad, bad, calm);
+        assert_eq!(c.rate(), calm / 2.0);
+        // A last second far over the budget (23 ms > 1.5 × 15): cut, however well the move
+        // went so far.
+        for _ in 0..4 {
+            c.update(INTERVAL, fine, fine, c.rate());
+        }
+        let before = c.rate();
+        c.update(INTERVAL, surge, fine, before);
+        assert_eq!(c.rate(), before / 2.0);
     }
 
     #[test]
@@ -367,12 +495,12 @@ mod tests {
         let mut c = Controller::new(1.5, 100.0, Some(10_000.0));
         c.set_baseline(Some(3.0), Some(20.0));
         for _ in 0..40 {
-            c.update(INTERVAL, Some(3.0), Some(20.0), c.rate());
+            same(&mut c, Some(3.0), Some(20.0), None);
         }
         let calm = c.rate();
         assert_eq!(calm, 10_000.0);
         // The engine sees nothing wrong; the application's p99 doubled: cut.
-        c.update(INTERVAL, Some(3.0), Some(40.0), calm);
+        same(&mut c, Some(3.0), Some(40.0), Some(calm));
         assert_eq!(c.rate(), calm / 2.0);
     }
 
@@ -381,14 +509,14 @@ mod tests {
         let mut c = Controller::new(1.5, 500.0, None);
         c.set_baseline(None, None);
         for _ in 0..10 {
-            c.update(INTERVAL, None, None, c.rate());
+            same(&mut c, None, None, None);
         }
         assert!(c.rate() > 500.0);
         // A 0.2 ms baseline is judged as 5 ms: 2.5 ms is within budget.
         let mut c = Controller::new(1.5, 500.0, None);
         c.set_baseline(Some(0.2), None);
         let before = c.rate();
-        c.update(INTERVAL, Some(2.5), None, c.rate());
+        same(&mut c, Some(2.5), None, None);
         assert!(c.rate() > before);
     }
 

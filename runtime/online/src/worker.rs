@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
-use crate::pace::{Controller, INTERVAL, PaceState, Signal, WINDOW};
+use crate::pace::{Controller, INTERVAL, LONG_WINDOW, PaceState, Reading, Signal, WINDOW};
 
 /// How far back the baseline looks: the foreground before the worker started copying.
 const BASELINE_WINDOW: Duration = Duration::from_secs(5);
@@ -871,9 +871,22 @@ impl<R: Item> Engine<R> {
             let dt = decided.elapsed();
             if dt >= INTERVAL {
                 let achieved = *since as f64 / dt.as_secs_f64();
-                let engine = self.latencies().p99(WINDOW).map(|(p, _)| p);
-                let app = run.pace.signal.as_ref().and_then(|s| s.read(WINDOW));
-                c.update(dt, engine, app, achieved);
+                let signal = run.pace.signal.as_ref();
+                let last = Reading::take(self.latencies(), signal, WINDOW);
+                // The move so far, but never less than the baseline's window: early on, the
+                // foreground from before the move fills it out, so that one slow second at
+                // the start weighs no more than one later.
+                let so_far = run.started.elapsed().clamp(BASELINE_WINDOW, LONG_WINDOW);
+                let so_far = Reading::take(self.latencies(), signal, so_far);
+                c.update(dt, last, so_far, achieved);
+                tracing::debug!(
+                    move_id = run.move_id,
+                    achieved,
+                    ?last,
+                    ?so_far,
+                    rate = c.rate(),
+                    "backfill pace"
+                );
                 *decided = Instant::now();
                 *since = 0;
             }
