@@ -352,6 +352,9 @@ pub fn create(dir: &Path, per_owner: i64) {
     }
     let old = Connection::open(dir.join("old.db")).unwrap();
     old.execute_batch(OLD_SQL).unwrap();
+    // One transaction: a commit per record costs a sync each. (Ids repeat across owners past
+    // 1000 per owner; the stores key by owner and id.)
+    old.execute_batch("BEGIN").unwrap();
     for owner in 0..OWNERS {
         for i in 0..per_owner {
             let id = owner * 1000 + i;
@@ -367,6 +370,7 @@ pub fn create(dir: &Path, per_owner: i64) {
             .unwrap();
         }
     }
+    old.execute_batch("COMMIT").unwrap();
     Connection::open(dir.join("new.db"))
         .unwrap()
         .execute_batch(NEW_SQL)
@@ -1575,6 +1579,72 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
         by_id.with_reader(|c| BY_ID.get(c, &1, &2)).unwrap(),
         Some(squatter)
     );
+}
+
+/// The worker judges the move's p99 so far, not only the last second's: a signal over the
+/// budget in its last second but within it over the longer window holds the rate where it is;
+/// over both, the rate halves. Real files, a real worker thread.
+#[test]
+fn a_slow_second_within_a_good_move_holds_the_backfill_and_a_slow_move_cuts_it() {
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 3000);
+    let e = Arc::new(engine(dir.path()));
+    let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
+    let id = e.start_move("all → new", &all).unwrap().id;
+    // The application's p99 in µs over a window of a second or less, and over longer ones.
+    let (short, long) = (
+        Arc::new(AtomicU64::new(5_000)),
+        Arc::new(AtomicU64::new(5_000)),
+    );
+    let signal = {
+        let (short, long) = (Arc::clone(&short), Arc::clone(&long));
+        strata_online::pace::Signal::new(move |w| {
+            let us = if w <= Duration::from_secs(1) {
+                &short
+            } else {
+                &long
+            };
+            Some(us.load(Ordering::Relaxed) as f64 / 1000.0)
+        })
+    };
+    let pace = strata_online::Pace {
+        batch: 100,
+        max_rate: Some(1200.0),
+        min_rate: 100.0,
+        latency_budget: Some(1.5),
+        signal: Some(signal),
+        ..Default::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
+        std::thread::spawn(move || e.work(&pace, &stop, &mut |_| {}).unwrap())
+    };
+    let rate = || {
+        e.move_status(id)
+            .unwrap()
+            .pace
+            .expect("the worker publishes its pace")
+    };
+    // Calm: up to the maximum (doubling from 100/s, four quarter seconds).
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(rate().rate, 1200.0, "{:?}", rate());
+    // The last second at 10 ms, over the budget (7.5 ms) but not 1.5× over it; the move so
+    // far at 5 ms: held, for two seconds.
+    short.store(10_000, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(2000));
+    let held = rate();
+    assert_eq!(held.rate, 1200.0, "{held:?}");
+    assert!(held.throttled > 0.0, "{held:?}");
+    // The move so far over its mark too: cut.
+    long.store(10_000, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1000));
+    let cut = rate();
+    stop.store(true, Ordering::Relaxed);
+    worker.join().unwrap();
+    assert!(cut.rate <= 600.0, "{cut:?}");
 }
 
 /// Steps move `id` (batches of 10) until it ends; its final state.
