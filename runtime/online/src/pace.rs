@@ -101,9 +101,9 @@ impl Latencies {
     }
 }
 
-/// The application's own latency over a window (ms, e.g. its API p99 over the last second —
-/// over the last five for the baseline), or `None` when it has no figure; combined with the
-/// engine's measurement by the [`Controller`].
+/// The application's own latency over a window (ms, e.g. its API p99 over the last second;
+/// over the last five for the baseline, and over five to ten for the move so far), or `None`
+/// when it has no figure; combined with the engine's measurement by the [`Controller`].
 #[derive(Clone)]
 pub struct Signal(pub Arc<dyn Fn(Duration) -> Option<f64> + Send + Sync>);
 
