@@ -1581,6 +1581,25 @@ fn a_copy_that_conflicts_stops_the_move_and_loses_nothing() {
     );
 }
 
+/// Waits (at most 15 s: a slow machine decides less often) for the worker of move `id` to
+/// publish a pace that satisfies `ok`; that pace.
+fn until_pace(
+    e: &Engine<Rec>,
+    id: i64,
+    ok: impl Fn(&strata_online::pace::PaceState) -> bool,
+) -> strata_online::pace::PaceState {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let pace = e.move_status(id).unwrap().pace;
+        if let Some(p) = pace.as_ref().filter(|p| ok(p)) {
+            return p.clone();
+        }
+        assert!(Instant::now() < deadline, "{pace:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The worker judges the move's p99 so far, not only the last second's: a signal over the
 /// budget in its last second but within it over the longer window holds the rate where it is;
 /// over both, the rate halves. Real files, a real worker thread.
@@ -1622,29 +1641,25 @@ fn a_slow_second_within_a_good_move_holds_the_backfill_and_a_slow_move_cuts_it()
         let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
         std::thread::spawn(move || e.work(&pace, &stop, &mut |_| {}).unwrap())
     };
-    let rate = || {
-        e.move_status(id)
-            .unwrap()
-            .pace
-            .expect("the worker publishes its pace")
-    };
-    // Calm: up to the maximum (doubling from 100/s, four quarter seconds).
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(rate().rate, 1200.0, "{:?}", rate());
-    // The last second at 10 ms, over the budget (7.5 ms) but not 1.5× over it; the move so
-    // far at 5 ms: held, for two seconds.
+    // Calm: up to the maximum (doubling from 100/s).
+    until_pace(&e, id, |p| p.rate >= 1200.0);
+    // Both windows at 10 ms, over the budget (7.5 ms) but not 1.5× over it: cut.
     short.store(10_000, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(2000));
-    let held = rate();
-    assert_eq!(held.rate, 1200.0, "{held:?}");
-    assert!(held.throttled > 0.0, "{held:?}");
-    // The move so far over its mark too: cut.
     long.store(10_000, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(1000));
-    let cut = rate();
+    let cut = until_pace(&e, id, |p| p.rate < 1200.0);
+    // Within the second after the cut (no decision then), the longer window calms down and
+    // the last second stays slow: held for two seconds, below the maximum, where a climb
+    // would show (a step is 55/s every quarter second).
+    long.store(5_000, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(2000));
+    let held = until_pace(&e, id, |_| true);
+    assert_eq!(held.rate, cut.rate, "{held:?}");
+    assert!(held.throttled > 0.0, "{held:?}");
+    // The move so far slow again: cut.
+    long.store(10_000, Ordering::Relaxed);
+    until_pace(&e, id, |p| p.rate <= held.rate / 2.0);
     stop.store(true, Ordering::Relaxed);
     worker.join().unwrap();
-    assert!(cut.rate <= 600.0, "{cut:?}");
 }
 
 /// Steps move `id` (batches of 10) until it ends; its final state.
@@ -1697,25 +1712,20 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
         (copied() - a) as f64 / t.elapsed().as_secs_f64()
     };
     // Calm: the rate climbs from the minimum (doubling every quarter second until the first
-    // cut). 9000 records: enough for the three phases below.
-    std::thread::sleep(Duration::from_millis(1500));
+    // cut) to the maximum. 9000 records: enough for the three phases below.
+    until_pace(&e, id, |p| p.rate >= 1200.0);
     let calm = rate_over(Duration::from_millis(1000));
     // Injected latency, over the budget in the last second and over the move so far: the
     // rate halves (once per window, for fresh samples) down to the minimum, four halvings
-    // from the calm 1200/s.
+    // from 1200/s.
     injected.store(80_000, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(4000));
+    let during = until_pace(&e, id, |p| p.at_minimum);
+    assert!(during.throttled > 0.0, "{during:?}");
     let held = rate_over(Duration::from_millis(1000));
-    let during = e
-        .move_status(id)
-        .unwrap()
-        .pace
-        .expect("the worker publishes its pace");
-    assert!(during.at_minimum && during.throttled > 0.0, "{during:?}");
     assert_eq!(during.app_baseline_ms, Some(5.0));
-    // Removed: it climbs again.
+    // Removed: it climbs again (by steps of 55/s now).
     injected.store(5_000, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(1500));
+    until_pace(&e, id, |p| p.rate >= 500.0);
     let again = rate_over(Duration::from_millis(1000));
     stop.store(true, Ordering::Relaxed);
     worker.join().unwrap();

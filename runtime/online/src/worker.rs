@@ -875,7 +875,7 @@ impl<R: Item> Engine<R> {
                 let last = Reading::take(self.latencies(), signal, WINDOW);
                 // The move so far, but never less than the baseline's window: early on, the
                 // foreground from before the move fills it out, so that one slow second at
-                // the start weighs no more than one later.
+                // the start is one of five rather than the whole window.
                 let so_far = run.started.elapsed().clamp(BASELINE_WINDOW, LONG_WINDOW);
                 let so_far = Reading::take(self.latencies(), signal, so_far);
                 c.update(dt, last, so_far, achieved);
