@@ -14,8 +14,8 @@
 //! window shrinks towards the last second. With too few calls in the last second for a p99,
 //! the longer window stands in for it.)
 //!
-//! > Until it first has to cut or hold, the rate doubles each time (slow start, from the
-//! > minimum); then it grows by a fixed step. It is halved when the last second's p99 is over
+//! > Until its first cut, the rate doubles each time (slow start, from the minimum); then it
+//! > grows by a fixed step. It is halved when the last second's p99 is over
 //! > the budget while the move's so far is over its *mark* (the baseline plus [`MARK`] of the
 //! > headroom the budget allows: 1.275× for a budget of 1.5×), or when the last second's is
 //! > far over the budget ([`SURGE`] × it); either of the first two alone holds the rate where
@@ -59,7 +59,7 @@ pub const SURGE: f64 = 1.5;
 /// the budget allows, so that the p99 of the whole move, which the seconds still to come
 /// move too, lands within the budget. Between 0 and 1.
 pub const MARK: f64 = 0.55;
-/// Until it first has to cut or hold, the rate grows by this factor at each decision.
+/// Until its first cut, the rate grows by this factor at each decision.
 pub const SLOW_START: f64 = 2.0;
 const _: () = assert!(SURGE >= 1.0 && MARK >= 0.0 && MARK <= 1.0);
 
@@ -230,7 +230,7 @@ pub struct Controller {
     /// After a cut, how long until the last second's window holds only samples taken since:
     /// no second cut for the same spike meanwhile.
     cooldown: Duration,
-    /// Never cut or held yet: the rate grows by [`SLOW_START`] rather than by `step`.
+    /// Never cut yet: the rate grows by [`SLOW_START`] rather than by `step`.
     starting: bool,
     last: PaceState,
 }
@@ -313,10 +313,7 @@ impl Controller {
             self.rate = (self.rate / 2.0).max(self.min_rate);
             self.cooldown = WINDOW;
             self.starting = false;
-        } else if held {
-            // Near the budget: stay, and climb by steps from here on.
-            self.starting = false;
-        } else {
+        } else if !held {
             // No foreground to protect, or within budget: climb, but not far beyond what the
             // backfill manages (so that a cut takes effect at once). After a slow interval
             // (a verification or phase step instead of copies) that can lower the rate.
@@ -577,9 +574,9 @@ mod tests {
             c.update(INTERVAL, fine, close, calm);
         }
         assert_eq!(c.rate(), calm);
-        // Both fine again: it climbs, by steps now that it was held.
+        // Both fine again: it climbs (still doubling: no cut yet).
         c.update(INTERVAL, fine, fine, calm);
-        assert_eq!(c.rate(), calm + c.step);
+        assert_eq!(c.rate(), 2.0 * calm);
         let high = c.rate();
         // Both over: cut.
         c.update(INTERVAL, bad, close, high);
