@@ -15,15 +15,14 @@
 //! the longer window stands in for it.)
 //!
 //! > Until its first cut, the rate doubles each time (slow start, from the minimum); then it
-//! > grows by a fixed step. It is halved when the last second's p99 is over
-//! > the budget while the move's so far is over its *mark* (the baseline plus [`MARK`] of the
-//! > headroom the budget allows: 1.275× for a budget of 1.5×), or when the last second's is
-//! > far over the budget ([`SURGE`] × it); either of the first two alone holds the rate where
-//! > it is. Never below the minimum rate that keeps every move finishing, nor above
-//! > `max_rate`. After a cut it waits a second before deciding again, so that one spike still
-//! > in the last second's window is not cut for twice (the longer window keeps it for up to
-//! > ten, holding the rate meanwhile). (Additive increase, multiplicative decrease, as TCP's
-//! > congestion control.)
+//! > grows by a fixed step. It is halved when the last second's p99 is over the budget while
+//! > the move's so far is over its *mark* (the baseline plus [`MARK`] of the headroom the
+//! > budget allows: 1.275× for a budget of 1.5×), or when the last second's is far over the
+//! > budget ([`SURGE`] × it). It is held where it is when the last second is over the budget
+//! > alone, or over the mark while the move so far is too. Never below the minimum rate that
+//! > keeps every move finishing, nor above `max_rate`. After a cut it waits a second before
+//! > deciding again, so that one spike still in the last second's window is not cut for
+//! > twice. (Additive increase, multiplicative decrease, as TCP's congestion control.)
 //!
 //! The application may add its own signal (its API p99, a load figure) through [`Signal`]; the
 //! controller acts on whichever of the two is further over its baseline. The batch size follows
@@ -300,8 +299,11 @@ impl Controller {
         // The move so far over its mark is cut for only while the last second adds to it:
         // within the budget now, the move's p99 comes down by itself.
         let cut = (above(now, budget) && above(overall, mark)) || above(now, budget * SURGE);
-        // (A cut is held too: SURGE is at least 1.)
-        let held = above(now, budget) || above(overall, mark);
+        // Held: the last second over the budget, or the move so far over its mark while the
+        // last second adds to it. (A cut is held too: SURGE is at least 1.) The last second
+        // under the mark climbs whatever the move so far: that is how the move's p99 comes
+        // back down, and a move held at a low rate by an old slow spell would never end.
+        let held = above(now, budget) || (above(overall, mark) && above(now, mark));
         if held {
             self.over += dt;
         }
@@ -569,13 +571,14 @@ mod tests {
         }
         assert_eq!(c.rate(), calm);
         assert!(c.state(10).throttled > 0.0);
-        // The move so far over its mark, the last second within: held too.
+        // The move so far over its mark, the last second too but within the budget: held.
         for _ in 0..8 {
-            c.update(INTERVAL, fine, close, calm);
+            c.update(INTERVAL, close, close, calm);
         }
         assert_eq!(c.rate(), calm);
-        // Both fine again: it climbs (still doubling: no cut yet).
-        c.update(INTERVAL, fine, fine, calm);
+        // The last second under the mark: it climbs (still doubling: no cut yet), however the
+        // move went so far.
+        c.update(INTERVAL, fine, close, calm);
         assert_eq!(c.rate(), 2.0 * calm);
         let high = c.rate();
         // Both over: cut.
@@ -602,7 +605,8 @@ mod tests {
         }
         let calm = c.rate();
         assert_eq!(calm, 16_000.0);
-        // Over the mark, within the budget: held; over the budget: cut.
+        // Over the mark, within the budget: held (the longer window stands for the last
+        // second too); over the budget: cut.
         c.update(INTERVAL, none, reading(Some(13.0), None), calm);
         assert_eq!(c.rate(), calm);
         c.update(INTERVAL, none, reading(Some(16.0), None), calm);
