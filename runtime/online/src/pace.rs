@@ -11,8 +11,8 @@
 //! a second the p99 rests on a few slow calls and swings with anything else the machine does;
 //! the longer window comes closer to what the promise counts. (Both reach back only as far as
 //! the samples kept: [`Latencies`] keeps the last 8192 calls, so at high call rates the longer
-//! window shrinks towards the last second. With too few calls in the last second for a p99,
-//! the longer window stands in for it.)
+//! window shrinks towards the last second. For a signal with too few calls in the last second
+//! for a p99, its longer window stands in for it; then a move so far over the mark holds.)
 //!
 //! > Until its first cut, the rate doubles each time (slow start, from the minimum); then it
 //! > grows by a fixed step. It is halved when the last second's p99 is over the budget while
@@ -20,9 +20,10 @@
 //! > budget allows: 1.275× for a budget of 1.5×), or when the last second's is far over the
 //! > budget ([`SURGE`] × it). It is held where it is when the last second is over the budget
 //! > alone, or over the mark while the move so far is too. Never below the minimum rate that
-//! > keeps every move finishing, nor above `max_rate`. After a cut it waits a second before
-//! > deciding again, so that one spike still in the last second's window is not cut for
-//! > twice. (Additive increase, multiplicative decrease, as TCP's congestion control.)
+//! > keeps every move finishing, nor above `max_rate`, nor much beyond twice what the backfill
+//! > achieved in the last quarter second. After a cut its next decisions change nothing for a
+//! > second, so that one spike still in the last second's window is not cut for twice.
+//! > (Additive increase, multiplicative decrease, as TCP's congestion control.)
 //!
 //! The application may add its own signal (its API p99, a load figure) through [`Signal`]; the
 //! controller acts on whichever of the two is further over its baseline. The batch size follows
@@ -52,13 +53,14 @@ pub const WINDOW: Duration = Duration::from_secs(1);
 /// The long window: the move's p99 so far, over at most this long.
 pub const LONG_WINDOW: Duration = Duration::from_secs(10);
 /// A last second this many times over the budget is cut for at its next decision, whatever
-/// the move's p99 so far. At least 1.
+/// the move's p99 so far (unless within a second of the last cut). At least 1.
 pub const SURGE: f64 = 1.5;
-/// The mark the move's p99 so far is held to: the baseline plus this share of the headroom
-/// the budget allows, so that the p99 of the whole move, which the seconds still to come
-/// move too, lands within the budget. Between 0 and 1.
+/// The mark, as a share of the headroom the budget allows over the baseline: with both the
+/// last second and the move so far over it the rate stops climbing, and with the last second
+/// over the budget too it is cut — so that the p99 of the whole move, which the seconds still
+/// to come move too, lands within the budget. Between 0 and 1.
 pub const MARK: f64 = 0.55;
-/// Until its first cut, the rate grows by this factor at each decision.
+/// Until its first cut, the rate grows by this factor at each decision that climbs.
 pub const SLOW_START: f64 = 2.0;
 const _: () = assert!(SURGE >= 1.0 && MARK >= 0.0 && MARK <= 1.0);
 
@@ -150,20 +152,22 @@ pub struct PaceState {
     /// The application's signal over the move so far (ms).
     #[serde(default)]
     pub app_so_far_ms: Option<f64>,
-    /// Share of the time so far the foreground was over the budget in its last second or over
-    /// the mark over the move so far, so that the rate was cut or held (0–1).
+    /// Share of the time so far the foreground was over the budget in its last second, or over
+    /// the mark in both its last second and the move so far, so that the rate was cut or held
+    /// (0–1; the second after a cut included).
     pub throttled: f64,
     /// Records per batch now.
     pub batch: usize,
     /// Whether the rate sits at its minimum while the foreground is over the budget in its
-    /// last second or over its mark over the move so far (the ETA then says so).
+    /// last second, or over the mark in both its last second and the move so far (the ETA
+    /// then says so).
     pub at_minimum: bool,
 }
 
 impl PaceState {
-    /// One line: `pace 2400/s within 1.5× (p99 3.1 ms, 2.6 over the move, 2.0 before; app 5.2
-    /// ms, 5.0 over the move, 4.8 before), throttled 12%`, and `held at the minimum by the
-    /// budget` when it is.
+    /// One line: `pace 2400/s within 1.50× (p99 3.1 ms, 2.6 over the move, 2.0 before; app
+    /// 5.2 ms, 5.0 over the move, 4.8 before), throttled 12%`, and `held at the minimum rate by
+    /// the budget` when it is.
     pub fn describe(&self) -> String {
         let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
         // "3.1 ms, 2.6 over the move, 2.0 before" (the middle one when known).
@@ -291,9 +295,12 @@ impl Controller {
     pub fn update(&mut self, dt: Duration, last: Reading, so_far: Reading, achieved: f64) -> f64 {
         self.total += dt;
         let overall = self.ratio(so_far);
-        // Too few calls in the last second for a p99 (light traffic): the longer window
-        // stands in for it.
-        let now = self.ratio(last).or(overall);
+        // A signal with too few calls in the last second for a p99 (light traffic): its
+        // longer window stands in for it.
+        let now = self.ratio(Reading {
+            engine_ms: last.engine_ms.or(so_far.engine_ms),
+            app_ms: last.app_ms.or(so_far.app_ms),
+        });
         let above = |r: Option<f64>, limit: f64| r.is_some_and(|r| r > limit);
         let (budget, mark) = (self.budget, self.mark());
         // The move so far over its mark is cut for only while the last second adds to it:
@@ -549,7 +556,8 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_second_or_a_move_so_far_near_the_budget_holds_the_rate_and_both_or_a_surge_cut_it() {
+    fn a_bad_second_or_a_second_and_a_move_over_the_mark_hold_the_rate_and_both_over_or_a_surge_cut_it()
+     {
         // The ceiling far above the rates seen, so that a climb would show.
         let mut c = Controller::new(1.5, 500.0, Some(100_000.0));
         c.set_baseline(Some(10.0), None);
@@ -610,6 +618,26 @@ mod tests {
         c.update(INTERVAL, none, reading(Some(13.0), None), calm);
         assert_eq!(c.rate(), calm);
         c.update(INTERVAL, none, reading(Some(16.0), None), calm);
+        assert_eq!(c.rate(), calm / 2.0);
+    }
+
+    #[test]
+    fn a_signal_without_a_last_second_is_judged_by_its_longer_window() {
+        let mut c = Controller::new(1.5, 500.0, Some(100_000.0));
+        c.set_baseline(Some(10.0), Some(10.0));
+        for _ in 0..5 {
+            let r = reading(Some(10.0), Some(10.0));
+            c.update(INTERVAL, r, r, c.rate());
+        }
+        let calm = c.rate();
+        // The engine's last second is fine; the application has too few calls in it, and its
+        // longer window is at 4× its baseline: cut.
+        c.update(
+            INTERVAL,
+            reading(Some(10.0), None),
+            reading(Some(10.0), Some(40.0)),
+            calm,
+        );
         assert_eq!(c.rate(), calm / 2.0);
     }
 
