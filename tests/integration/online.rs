@@ -1600,6 +1600,41 @@ fn until_pace(
     }
 }
 
+/// A move of every owner from `old` to `new` (3000 records each, real files) driven by a
+/// real worker thread, paced between 100 and 1200 records/s within 1.5× of `signal`'s
+/// baseline: the files' directory, the engine, the move, the worker's stop flag and thread.
+fn paced_move(
+    signal: strata_online::pace::Signal,
+) -> (
+    tempfile::TempDir,
+    Arc<Engine<Rec>>,
+    i64,
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 3000);
+    let e = Arc::new(engine(dir.path()));
+    let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
+    let id = e.start_move("all → new", &all).unwrap().id;
+    let pace = strata_online::Pace {
+        batch: 100,
+        max_rate: Some(1200.0),
+        min_rate: 100.0,
+        latency_budget: Some(1.5),
+        signal: Some(signal),
+        ..Default::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            e.work(&pace, &stop, &mut |_| {}).unwrap();
+        })
+    };
+    (dir, e, id, stop, worker)
+}
+
 /// The worker judges the move's p99 so far, not only the last second's: a signal over the
 /// budget in its last second but under the mark over the longer window holds the rate where it
 /// is; over both, the rate halves. Real files, a real worker thread.
@@ -1607,11 +1642,6 @@ fn until_pace(
 fn a_slow_second_within_a_good_move_holds_the_backfill_and_a_slow_move_cuts_it() {
     use std::sync::atomic::AtomicU64;
     use std::time::Duration;
-    let dir = tempfile::tempdir().unwrap();
-    create(dir.path(), 3000);
-    let e = Arc::new(engine(dir.path()));
-    let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
-    let id = e.start_move("all → new", &all).unwrap().id;
     // The application's p99 in µs over a window of a second or less, and over longer ones.
     let (short, long) = (
         Arc::new(AtomicU64::new(5_000)),
@@ -1628,19 +1658,7 @@ fn a_slow_second_within_a_good_move_holds_the_backfill_and_a_slow_move_cuts_it()
             Some(us.load(Ordering::Relaxed) as f64 / 1000.0)
         })
     };
-    let pace = strata_online::Pace {
-        batch: 100,
-        max_rate: Some(1200.0),
-        min_rate: 100.0,
-        latency_budget: Some(1.5),
-        signal: Some(signal),
-        ..Default::default()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker = {
-        let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
-        std::thread::spawn(move || e.work(&pace, &stop, &mut |_| {}).unwrap())
-    };
+    let (_dir, e, id, stop, worker) = paced_move(signal);
     // Calm: up to the maximum (doubling from 100/s).
     until_pace(&e, id, |p| p.rate >= 1200.0);
     // Both windows at 10 ms, over the budget (7.5 ms) but not 1.5× over it: the first
@@ -1681,11 +1699,6 @@ fn run_to_end(e: &Engine<Rec>, id: i64) -> MoveState {
 fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up() {
     use std::sync::atomic::AtomicU64;
     use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    create(dir.path(), 3000);
-    let e = Arc::new(engine(dir.path()));
-    let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
-    let id = e.start_move("all → new", &all).unwrap().id;
     // The application's p99, in µs: 5 ms before and after, 80 ms while latency is injected.
     let injected = Arc::new(AtomicU64::new(5_000));
     let signal = {
@@ -1694,19 +1707,7 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
             Some(injected.load(Ordering::Relaxed) as f64 / 1000.0)
         })
     };
-    let pace = strata_online::Pace {
-        batch: 100,
-        max_rate: Some(1200.0),
-        min_rate: 100.0,
-        latency_budget: Some(1.5),
-        signal: Some(signal),
-        ..Default::default()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker = {
-        let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
-        std::thread::spawn(move || e.work(&pace, &stop, &mut |_| {}).unwrap())
-    };
+    let (_dir, e, id, stop, worker) = paced_move(signal);
     let copied = || e.move_status(id).unwrap().record.records_copied;
     let rate_over = |d: Duration| {
         let (a, t) = (copied(), Instant::now());
