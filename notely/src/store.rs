@@ -394,6 +394,7 @@ pub mod notes {
     struct Sql {
         get: String,
         batch: String,
+        batch_ids: String,
         insert: String,
         put: String,
     }
@@ -405,6 +406,9 @@ pub mod notes {
                 "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
                  ORDER BY id LIMIT ?3"
             ),
+            batch_ids: "SELECT id FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
+                        ORDER BY id LIMIT ?3"
+                .to_string(),
             insert: format!(
                 "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
                  ON CONFLICT (creator, id) DO NOTHING"
@@ -448,6 +452,20 @@ pub mod notes {
             let mut stmt = c.prepare_cached(&sql().batch)?;
             Ok(stmt
                 .query_map(params![owner, after, limit as i64], note_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        }
+
+        fn batch_ids(
+            &self,
+            c: &Connection,
+            owner: &Uuid,
+            after: Option<&Uuid>,
+            limit: usize,
+        ) -> LayoutResult<Vec<Uuid>> {
+            // The key's index alone: no row is read or decoded.
+            let mut stmt = c.prepare_cached(&sql().batch_ids)?;
+            Ok(stmt
+                .query_map(params![owner, after, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?)
         }
 
@@ -553,6 +571,7 @@ pub mod legacy {
         get: String,
         ids: String,
         batch: String,
+        batch_ids: String,
         taken: String,
         remove: String,
         count: String,
@@ -580,6 +599,10 @@ pub mod legacy {
                 ids: format!("SELECT {id}, {created} FROM {table} WHERE {owner} = ?1"),
                 batch: format!(
                     "SELECT {columns} FROM {table} WHERE {owner} = ?1 AND {id} > ?2 \
+                     ORDER BY {id} LIMIT ?3"
+                ),
+                batch_ids: format!(
+                    "SELECT {id} FROM {table} WHERE {owner} = ?1 AND {id} > ?2 \
                      ORDER BY {id} LIMIT ?3"
                 ),
                 taken: format!("SELECT count(*) FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
@@ -640,6 +663,29 @@ pub mod legacy {
             let mut stmt = c.prepare_cached(&statements().batch)?;
             let rows = stmt.query_map(params![key(owner), after, limit as i64], row)?;
             rows.map(|r| to_note(r?)).collect()
+        }
+
+        fn batch_ids(
+            &self,
+            c: &Connection,
+            owner: &Uuid,
+            after: Option<&Uuid>,
+            limit: usize,
+        ) -> LayoutResult<Vec<Uuid>> {
+            // The key's index alone: no row is read or decoded.
+            let after = after.map(key).unwrap_or_default();
+            let mut stmt = c.prepare_cached(&statements().batch_ids)?;
+            let mut rows = stmt.query(params![key(owner), after, limit as i64])?;
+            let mut out = Vec::with_capacity(limit);
+            while let Some(r) = rows.next()? {
+                let id = r.get_ref(0)?.as_str().map_err(|e| {
+                    LayoutError::Invalid(format!("legacy memo: `memo_id` is not text: {e}"))
+                })?;
+                out.push(Uuid::parse_str(id).map_err(|e| {
+                    LayoutError::Invalid(format!("legacy memo {id}: `memo_id` is not a UUID: {e}"))
+                })?);
+            }
+            Ok(out)
         }
 
         fn insert(&self, c: &Connection, n: &Note) -> LayoutResult<bool> {
@@ -747,6 +793,57 @@ mod tests {
             let chrono = serde_json::to_value(t).unwrap();
             assert_eq!(ours["createdAt"], chrono, "{t:?}");
             assert_eq!(ours["updatedAt"], chrono, "{t:?}");
+        }
+    }
+
+    /// Each layout's `batch_ids` (what the backfill scans) names exactly the records its
+    /// `batch` returns, in the same order, for the same owner, start and limit, with another
+    /// owner's records beside them.
+    #[test]
+    fn batch_ids_name_the_records_batch_returns() {
+        let layouts: [(&str, &dyn Layout<Note>); 2] = [
+            (
+                include_str!("../../migrations/schema/legacy.sql"),
+                &legacy::MemosTable,
+            ),
+            (
+                include_str!("../../migrations/schema/notes.sql"),
+                &notes::NotesTable,
+            ),
+        ];
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let note = |creator| Note {
+            id: Uuid::new_v4(),
+            creator,
+            created_at: from_millis(1_700_000_000_000),
+            updated_at: from_millis(1_700_000_000_000),
+            content: "body".into(),
+        };
+        for (schema, layout) in layouts {
+            let c = Connection::open_in_memory().unwrap();
+            c.execute_batch(schema).unwrap();
+            for owner in [a, a, b, a, b, a, a, a, b, a] {
+                assert!(layout.insert(&c, &note(owner)).unwrap());
+            }
+            let all = layout.batch(&c, &a, None, 100).unwrap();
+            assert_eq!(all.len(), 7);
+            let ids = |after: Option<&Uuid>, limit| layout.batch_ids(&c, &a, after, limit).unwrap();
+            for (after, limit) in [
+                (None, 100),
+                (None, 3),
+                (Some(&all[1].id), 3),
+                (Some(&all[6].id), 3),
+            ] {
+                let records = layout.batch(&c, &a, after, limit).unwrap();
+                let expected: Vec<Uuid> = records.iter().map(|n| n.id).collect();
+                assert_eq!(
+                    ids(after, limit),
+                    expected,
+                    "after {after:?}, limit {limit}"
+                );
+            }
+            assert_eq!(ids(Some(&all[1].id), 3).len(), 3);
+            assert!(ids(Some(&all[6].id), 3).is_empty());
         }
     }
 }

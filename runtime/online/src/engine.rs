@@ -50,6 +50,23 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
         after: Option<&R::Id>,
         limit: usize,
     ) -> LayoutResult<Vec<R>>;
+    /// The ids of [`Layout::batch`]'s records (the same owner, order, `after` and `limit`):
+    /// what the backfill scans for its next batch before it copies each record as it is under
+    /// the locks. The default reads the records; a layout that can read the ids alone (from
+    /// the key or an index) spares decoding records only to drop them.
+    fn batch_ids(
+        &self,
+        c: &Connection,
+        owner: &R::Owner,
+        after: Option<&R::Id>,
+        limit: usize,
+    ) -> LayoutResult<Vec<R::Id>> {
+        Ok(self
+            .batch(c, owner, after, limit)?
+            .iter()
+            .map(|item| item.id().clone())
+            .collect())
+    }
     /// Inserts the record; false (and nothing written) if its id is taken.
     fn insert(&self, c: &Connection, item: &R) -> LayoutResult<bool>;
     /// Inserts or replaces the owner's record `item.id()`. It must never touch another

@@ -943,11 +943,8 @@ impl<R: Item> Engine<R> {
         let source = self.location(&seen.location)?;
         let ids: Vec<R::Id> = source
             .pool
-            .with_reader(|c| source.layout.batch(c, owner, None, limit))
-            .map_err(|e| sqlite(&source, e))?
-            .iter()
-            .map(|item| item.id().clone())
-            .collect();
+            .with_reader(|c| source.layout.batch_ids(c, owner, None, limit))
+            .map_err(|e| sqlite(&source, e))?;
         if ids.is_empty() {
             return Ok((0, 0, false));
         }
