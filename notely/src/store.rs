@@ -209,6 +209,20 @@ fn write_rfc3339(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
     Some(at + 1)
 }
 
+/// How many of an owner's records the backfill's scan looks at, per record it takes: of the
+/// first `limit × BACKFILL_WINDOW` in the key's index (the ids alone; the index holds each
+/// rowid too), the batch is the `limit` first in the table's own order. Notes are written an
+/// account's at a time (the legacy application's, the seeding's, a user's session) while
+/// their ids are random, so in id order a batch of 100 rewrote a page per note, and the next
+/// batch the same pages again; in storage order neighbours share pages. The window keeps a
+/// batch's scan bounded: sorting all an account's remaining records per batch would make
+/// moving an account of a million notes quadratic.
+const BACKFILL_WINDOW: usize = 16;
+
+fn backfill_window(limit: usize) -> i64 {
+    limit.saturating_mul(BACKFILL_WINDOW) as i64
+}
+
 /// Unix milliseconds as a UTC time.
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
@@ -394,7 +408,7 @@ pub mod notes {
     struct Sql {
         get: String,
         batch: String,
-        batch_ids: String,
+        backfill_ids: String,
         insert: String,
         put: String,
     }
@@ -406,8 +420,8 @@ pub mod notes {
                 "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
                  ORDER BY id LIMIT ?3"
             ),
-            batch_ids: "SELECT id FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
-                        ORDER BY id LIMIT ?3"
+            backfill_ids: "SELECT id FROM (SELECT id, rowid AS r FROM notes WHERE creator = ?1 \
+                           LIMIT ?3) ORDER BY r LIMIT ?2"
                 .to_string(),
             insert: format!(
                 "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
@@ -455,17 +469,18 @@ pub mod notes {
                 .collect::<rusqlite::Result<_>>()?)
         }
 
-        fn batch_ids(
+        fn backfill_ids(
             &self,
             c: &Connection,
             owner: &Uuid,
-            after: Option<&Uuid>,
             limit: usize,
         ) -> LayoutResult<Vec<Uuid>> {
-            // The key's index alone: no row is read or decoded.
-            let mut stmt = c.prepare_cached(&sql().batch_ids)?;
+            // See `BACKFILL_WINDOW`.
+            let mut stmt = c.prepare_cached(&sql().backfill_ids)?;
             Ok(stmt
-                .query_map(params![owner, after, limit as i64], |r| r.get(0))?
+                .query_map(params![owner, limit as i64, backfill_window(limit)], |r| {
+                    r.get(0)
+                })?
                 .collect::<rusqlite::Result<_>>()?)
         }
 
@@ -571,7 +586,7 @@ pub mod legacy {
         get: String,
         ids: String,
         batch: String,
-        batch_ids: String,
+        backfill_ids: String,
         taken: String,
         remove: String,
         count: String,
@@ -601,9 +616,9 @@ pub mod legacy {
                     "SELECT {columns} FROM {table} WHERE {owner} = ?1 AND {id} > ?2 \
                      ORDER BY {id} LIMIT ?3"
                 ),
-                batch_ids: format!(
-                    "SELECT {id} FROM {table} WHERE {owner} = ?1 AND {id} > ?2 \
-                     ORDER BY {id} LIMIT ?3"
+                backfill_ids: format!(
+                    "SELECT {id} FROM (SELECT {id}, rowid AS r FROM {table} WHERE {owner} = ?1 \
+                     LIMIT ?3) ORDER BY r LIMIT ?2"
                 ),
                 taken: format!("SELECT count(*) FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
                 remove: format!("DELETE FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
@@ -665,17 +680,15 @@ pub mod legacy {
             rows.map(|r| to_note(r?)).collect()
         }
 
-        fn batch_ids(
+        fn backfill_ids(
             &self,
             c: &Connection,
             owner: &Uuid,
-            after: Option<&Uuid>,
             limit: usize,
         ) -> LayoutResult<Vec<Uuid>> {
-            // The key's index alone: no row is read or decoded.
-            let after = after.map(key).unwrap_or_default();
-            let mut stmt = c.prepare_cached(&statements().batch_ids)?;
-            let mut rows = stmt.query(params![key(owner), after, limit as i64])?;
+            // See `BACKFILL_WINDOW`.
+            let mut stmt = c.prepare_cached(&statements().backfill_ids)?;
+            let mut rows = stmt.query(params![key(owner), limit as i64, backfill_window(limit)])?;
             let mut out = Vec::with_capacity(limit);
             while let Some(r) = rows.next()? {
                 let id = r.get_ref(0)?.as_str().map_err(|e| {
@@ -796,11 +809,11 @@ mod tests {
         }
     }
 
-    /// Each layout's `batch_ids` (what the backfill scans) names exactly the records its
-    /// `batch` returns, in the same order, for the same owner, start and limit, with another
-    /// owner's records beside them.
+    /// Each layout's `backfill_ids` (what the backfill scans) names only the owner's records,
+    /// at most `limit` of them, in the order they were written (the table's, not the ids'),
+    /// with another owner's records between them; and after each batch's removal, the next.
     #[test]
-    fn batch_ids_name_the_records_batch_returns() {
+    fn backfill_ids_take_the_owners_records_in_storage_order() {
         let layouts: [(&str, &dyn Layout<Note>); 2] = [
             (
                 include_str!("../../migrations/schema/legacy.sql"),
@@ -812,38 +825,62 @@ mod tests {
             ),
         ];
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let note = |creator| Note {
-            id: Uuid::new_v4(),
-            creator,
-            created_at: from_millis(1_700_000_000_000),
-            updated_at: from_millis(1_700_000_000_000),
-            content: "body".into(),
-        };
         for (schema, layout) in layouts {
             let c = Connection::open_in_memory().unwrap();
             c.execute_batch(schema).unwrap();
-            for owner in [a, a, b, a, b, a, a, a, b, a] {
-                assert!(layout.insert(&c, &note(owner)).unwrap());
+            let mut written = Vec::new();
+            // Ids falling as they are written: storage order is the reverse of theirs.
+            for (i, owner) in [a, a, b, a, b, a, a, a, b, a].into_iter().enumerate() {
+                let note = Note {
+                    id: Uuid::from_u128(0xffff - i as u128),
+                    creator: owner,
+                    created_at: from_millis(1_700_000_000_000),
+                    updated_at: from_millis(1_700_000_000_000),
+                    content: "body".into(),
+                };
+                assert!(layout.insert(&c, &note).unwrap());
+                if owner == a {
+                    written.push(note.id);
+                }
             }
-            let all = layout.batch(&c, &a, None, 100).unwrap();
-            assert_eq!(all.len(), 7);
-            let ids = |after: Option<&Uuid>, limit| layout.batch_ids(&c, &a, after, limit).unwrap();
-            for (after, limit) in [
-                (None, 100),
-                (None, 3),
-                (Some(&all[1].id), 3),
-                (Some(&all[6].id), 3),
-            ] {
-                let records = layout.batch(&c, &a, after, limit).unwrap();
-                let expected: Vec<Uuid> = records.iter().map(|n| n.id).collect();
-                assert_eq!(
-                    ids(after, limit),
-                    expected,
-                    "after {after:?}, limit {limit}"
-                );
+            assert_eq!(layout.backfill_ids(&c, &a, 100).unwrap(), written);
+            let mut left = written.as_slice();
+            while !left.is_empty() {
+                let batch = layout.backfill_ids(&c, &a, 3).unwrap();
+                assert_eq!(batch, left[..left.len().min(3)]);
+                for id in &batch {
+                    assert!(layout.remove(&c, &a, id).unwrap());
+                }
+                left = &left[batch.len()..];
             }
-            assert_eq!(ids(Some(&all[1].id), 3).len(), 3);
-            assert!(ids(Some(&all[6].id), 3).is_empty());
+            assert!(layout.backfill_ids(&c, &a, 3).unwrap().is_empty());
+            assert_eq!(layout.backfill_ids(&c, &b, 100).unwrap().len(), 3);
+            // The scan is bounded: a batch of one looks at the first `BACKFILL_WINDOW` ids only
+            // (here the last written), and takes the first written of those; batches still
+            // drain the owner.
+            let mut written = Vec::new();
+            for i in 0..40u128 {
+                let id = Uuid::from_u128(0xffff - i);
+                written.push(id);
+                let at = from_millis(1_700_000_000_000);
+                let note = Note {
+                    id,
+                    creator: a,
+                    created_at: at,
+                    updated_at: at,
+                    content: "body".into(),
+                };
+                assert!(layout.insert(&c, &note).unwrap());
+            }
+            let mut taken = Vec::new();
+            while let [id] = layout.backfill_ids(&c, &a, 1).unwrap()[..] {
+                assert!(layout.remove(&c, &a, &id).unwrap());
+                taken.push(id);
+            }
+            assert_eq!(taken[0], written[40 - BACKFILL_WINDOW]);
+            taken.sort();
+            written.sort();
+            assert_eq!(taken, written);
         }
     }
 }

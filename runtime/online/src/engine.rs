@@ -50,19 +50,21 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
         after: Option<&R::Id>,
         limit: usize,
     ) -> LayoutResult<Vec<R>>;
-    /// The ids of [`Layout::batch`]'s records (the same owner, order, `after` and `limit`):
-    /// what the backfill scans for its next batch before it copies each record as it is under
-    /// the locks. The default reads the records; a layout that can read the ids alone (from
-    /// the key or an index) spares decoding records only to drop them.
-    fn batch_ids(
+    /// Up to `limit` of the owner's record ids: the backfill's next batch, which it then
+    /// copies record by record under the locks and removes from this store. Any order will do
+    /// (each batch takes from what is left), so a layout returns them in the order it removes
+    /// most cheaply: its storage order, where neighbouring records share pages and each page
+    /// is rewritten once (in a random order, such as random ids, a batch rewrites a page per
+    /// record, and the next batch the same pages again). The default takes
+    /// [`Layout::batch`]'s ids (id order), reading the records.
+    fn backfill_ids(
         &self,
         c: &Connection,
         owner: &R::Owner,
-        after: Option<&R::Id>,
         limit: usize,
     ) -> LayoutResult<Vec<R::Id>> {
         Ok(self
-            .batch(c, owner, after, limit)?
+            .batch(c, owner, None, limit)?
             .iter()
             .map(|item| item.id().clone())
             .collect())

@@ -943,7 +943,7 @@ impl<R: Item> Engine<R> {
         let source = self.location(&seen.location)?;
         let ids: Vec<R::Id> = source
             .pool
-            .with_reader(|c| source.layout.batch_ids(c, owner, None, limit))
+            .with_reader(|c| source.layout.backfill_ids(c, owner, limit))
             .map_err(|e| sqlite(&source, e))?;
         if ids.is_empty() {
             return Ok((0, 0, false));
