@@ -209,20 +209,6 @@ fn write_rfc3339(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
     Some(at + 1)
 }
 
-/// How many of an owner's records the backfill's scan looks at, per record it takes: of the
-/// first `limit × BACKFILL_WINDOW` in the key's index (the ids alone; the index holds each
-/// rowid too), the batch is the `limit` first in the table's own order. Notes are written an
-/// account's at a time (the legacy application's, the seeding's, a user's session) while
-/// their ids are random, so in id order a batch of 100 rewrote a page per note, and the next
-/// batch the same pages again; in storage order neighbours share pages. The window keeps a
-/// batch's scan bounded: sorting all an account's remaining records per batch would make
-/// moving an account of a million notes quadratic.
-const BACKFILL_WINDOW: usize = 16;
-
-fn backfill_window(limit: usize) -> i64 {
-    limit.saturating_mul(BACKFILL_WINDOW) as i64
-}
-
 /// Unix milliseconds as a UTC time.
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
@@ -420,8 +406,10 @@ pub mod notes {
                 "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
                  ORDER BY id LIMIT ?3"
             ),
-            backfill_ids: "SELECT id FROM (SELECT id, rowid AS r FROM notes WHERE creator = ?1 \
-                           LIMIT ?3) ORDER BY r LIMIT ?2"
+            // Creation order, from `notes_by_creator` (no sort, however many notes): notes are
+            // written as they are created, and copied in in their source's order, so it is
+            // the table's own order too.
+            backfill_ids: "SELECT id FROM notes WHERE creator = ?1 ORDER BY created_at LIMIT ?2"
                 .to_string(),
             insert: format!(
                 "INSERT INTO notes ({WRITTEN}) VALUES ({VALUES}) \
@@ -475,12 +463,9 @@ pub mod notes {
             owner: &Uuid,
             limit: usize,
         ) -> LayoutResult<Vec<Uuid>> {
-            // See `BACKFILL_WINDOW`.
             let mut stmt = c.prepare_cached(&sql().backfill_ids)?;
             Ok(stmt
-                .query_map(params![owner, limit as i64, backfill_window(limit)], |r| {
-                    r.get(0)
-                })?
+                .query_map(params![owner, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?)
         }
 
@@ -530,6 +515,22 @@ pub mod legacy {
     use super::*;
     use notely_migrations::m20261121100100_create_legacy_memos::memos;
     use strata::Tx;
+
+    /// How many of an account's legacy memos the backfill's scan looks at per memo it takes: of
+    /// the first `limit × BACKFILL_WINDOW` in the key's index (ids alone; the index holds each
+    /// rowid too), a batch is the `limit` first in the table's own order. Rows lie in the order
+    /// they were written while their ids are random: in id order a batch's memos lay on about
+    /// as many pages as memos, and the next batch rewrote the same pages again; in storage
+    /// order they lie on the fewest. An account of up to `limit × BACKFILL_WINDOW` memos (1,600
+    /// at the default batch) is taken in storage order; beyond that, each window is a random
+    /// sample of the account and the gain shrinks. The table has no index to take a bigger
+    /// account in storage order without sorting all of it per batch (which would make moving
+    /// an account of a million memos quadratic).
+    pub(crate) const BACKFILL_WINDOW: usize = 16;
+
+    fn backfill_window(limit: usize) -> i64 {
+        limit.saturating_mul(BACKFILL_WINDOW) as i64
+    }
 
     /// The layout of the legacy `memos` table for the online engine.
     #[derive(Debug, Clone, Copy)]
@@ -686,7 +687,7 @@ pub mod legacy {
             owner: &Uuid,
             limit: usize,
         ) -> LayoutResult<Vec<Uuid>> {
-            // See `BACKFILL_WINDOW`.
+            // In storage order, within `BACKFILL_WINDOW`.
             let mut stmt = c.prepare_cached(&statements().backfill_ids)?;
             let mut rows = stmt.query(params![key(owner), limit as i64, backfill_window(limit)])?;
             let mut out = Vec::with_capacity(limit);
@@ -810,34 +811,47 @@ mod tests {
     }
 
     /// Each layout's `backfill_ids` (what the backfill scans) names only the owner's records,
-    /// at most `limit` of them, in the order they were written (the table's, not the ids'),
-    /// with another owner's records between them; and after each batch's removal, the next.
+    /// `limit` of them unless fewer are left, in the order they were written (the table's, not
+    /// the ids'), with another owner's records between them; and after each batch's removal,
+    /// the next. The legacy layout's scan is bounded by its window.
     #[test]
     fn backfill_ids_take_the_owners_records_in_storage_order() {
-        let layouts: [(&str, &dyn Layout<Note>); 2] = [
+        #[cfg(not(feature = "next"))]
+        let schemas = [
+            include_str!("../../migrations/schema/legacy.sql"),
+            include_str!("../../migrations/schema/notes.sql"),
+        ];
+        #[cfg(feature = "next")]
+        let schemas = [
+            include_str!("../../migrations/schema/next/legacy.sql"),
+            include_str!("../../migrations/schema/next/notes.sql"),
+        ];
+        let layouts: [(&str, &dyn Layout<Note>, Option<usize>); 2] = [
             (
-                include_str!("../../migrations/schema/legacy.sql"),
+                schemas[0],
                 &legacy::MemosTable,
+                Some(legacy::BACKFILL_WINDOW),
             ),
-            (
-                include_str!("../../migrations/schema/notes.sql"),
-                &notes::NotesTable,
-            ),
+            (schemas[1], &notes::NotesTable, None),
         ];
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        for (schema, layout) in layouts {
+        // Ids falling as they are written: storage order is the reverse of theirs.
+        let note = |i: usize, creator| {
+            let at = from_millis(1_700_000_000_000 + i as i64);
+            Note {
+                id: Uuid::from_u128(0xffff - i as u128),
+                creator,
+                created_at: at,
+                updated_at: at,
+                content: "body".into(),
+            }
+        };
+        for (schema, layout, window) in layouts {
             let c = Connection::open_in_memory().unwrap();
             c.execute_batch(schema).unwrap();
             let mut written = Vec::new();
-            // Ids falling as they are written: storage order is the reverse of theirs.
             for (i, owner) in [a, a, b, a, b, a, a, a, b, a].into_iter().enumerate() {
-                let note = Note {
-                    id: Uuid::from_u128(0xffff - i as u128),
-                    creator: owner,
-                    created_at: from_millis(1_700_000_000_000),
-                    updated_at: from_millis(1_700_000_000_000),
-                    content: "body".into(),
-                };
+                let note = note(i, owner);
                 assert!(layout.insert(&c, &note).unwrap());
                 if owner == a {
                     written.push(note.id);
@@ -855,30 +869,32 @@ mod tests {
             }
             assert!(layout.backfill_ids(&c, &a, 3).unwrap().is_empty());
             assert_eq!(layout.backfill_ids(&c, &b, 100).unwrap().len(), 3);
-            // The scan is bounded: a batch of one looks at the first `BACKFILL_WINDOW` ids only
-            // (here the last written), and takes the first written of those; batches still
-            // drain the owner.
-            let mut written = Vec::new();
-            for i in 0..40u128 {
-                let id = Uuid::from_u128(0xffff - i);
-                written.push(id);
-                let at = from_millis(1_700_000_000_000);
-                let note = Note {
-                    id,
-                    creator: a,
-                    created_at: at,
-                    updated_at: at,
-                    content: "body".into(),
-                };
-                assert!(layout.insert(&c, &note).unwrap());
-            }
+            // More records than a batch's window: a full batch whatever its size, and batches
+            // drain the owner. Legacy: a batch of one looks at the first `BACKFILL_WINDOW` ids
+            // only (the last written), and takes the first written of those.
+            let written: Vec<Uuid> = (100..140)
+                .map(|i| {
+                    let note = note(i, a);
+                    assert!(layout.insert(&c, &note).unwrap());
+                    note.id
+                })
+                .collect();
+            assert_eq!(layout.backfill_ids(&c, &a, 20).unwrap().len(), 20);
             let mut taken = Vec::new();
             while let [id] = layout.backfill_ids(&c, &a, 1).unwrap()[..] {
                 assert!(layout.remove(&c, &a, &id).unwrap());
                 taken.push(id);
             }
-            assert_eq!(taken[0], written[40 - BACKFILL_WINDOW]);
+            let first = match window {
+                Some(window) => written[written.len() - window],
+                None => written[0],
+            };
+            assert_eq!(taken[0], first);
+            if window.is_none() {
+                assert_eq!(taken, written);
+            }
             taken.sort();
+            let mut written = written;
             written.sort();
             assert_eq!(taken, written);
         }

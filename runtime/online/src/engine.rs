@@ -50,12 +50,14 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
         after: Option<&R::Id>,
         limit: usize,
     ) -> LayoutResult<Vec<R>>;
-    /// Up to `limit` of the owner's record ids: the backfill's next batch, which it then
-    /// copies record by record under the locks and removes from this store. Any order will do
-    /// (each batch takes from what is left), so a layout returns them in the order it removes
-    /// most cheaply: its storage order, where neighbouring records share pages and each page
-    /// is rewritten once (in a random order, such as random ids, a batch rewrites a page per
-    /// record, and the next batch the same pages again). The default takes
+    /// Up to `limit` of the owner's record ids, each once: the backfill's next batch, which it
+    /// then copies record by record under the locks and removes from this store. Fewer than
+    /// `limit` only when that is all the owner has here: a short batch sends the owner to
+    /// verification (which fails the move if records are left). Any order will do (each
+    /// batch takes from what is left), so a layout returns them in the order it removes most
+    /// cheaply: its storage order, where neighbouring records share pages and a batch
+    /// rewrites each page once (in a random order, such as random ids, a batch rewrites a
+    /// page per record, and the next batch the same pages again). The default takes
     /// [`Layout::batch`]'s ids (id order), reading the records.
     fn backfill_ids(
         &self,
