@@ -12,12 +12,17 @@ fn main() -> std::process::ExitCode {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
         // Log events (INFO and above) go to the telemetry's recent lines (the TUI's Logs
-        // page); without the TUI, warnings and errors go to stderr too. Nothing prints over
-        // the terminal UI.
+        // page); without the TUI, warnings and errors go to stderr too (or down to the level
+        // `NOTELY_LOG` names: `debug` shows, for one, each decision of a move's pace). Nothing
+        // prints over the terminal UI.
+        let level = std::env::var("NOTELY_LOG")
+            .ok()
+            .and_then(|v| v.parse::<LevelFilter>().ok())
+            .unwrap_or(LevelFilter::WARN);
         let stderr = (!cli.cli).then(|| {
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(LevelFilter::WARN)
+                .with_filter(level)
         });
         tracing_subscriber::registry()
             .with(notely::telemetry::LogLayer.with_filter(LevelFilter::INFO))

@@ -1600,7 +1600,7 @@ fn until_pace(
     }
 }
 
-/// A move of every owner from `old` to `new` (3000 records each, real files) driven by a
+/// A move of every owner from `old` to `new` (4000 records each, real files) driven by a
 /// real worker thread, paced between 100 and 1200 records/s within 1.5× of `signal`'s
 /// baseline: the files' directory, the engine, the move, the worker's stop flag and thread.
 fn paced_move(
@@ -1613,7 +1613,7 @@ fn paced_move(
     std::thread::JoinHandle<()>,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    create(dir.path(), 3000);
+    create(dir.path(), 4000);
     let e = Arc::new(engine(dir.path()));
     let all: Vec<(i64, String)> = (0..OWNERS).map(|o| (o, "new".to_string())).collect();
     let id = e.start_move("all → new", &all).unwrap().id;
@@ -1637,7 +1637,7 @@ fn paced_move(
 
 /// The worker judges the move's p99 so far, not only the last second's: a signal over the
 /// budget in its last second but under the mark over the longer window holds the rate where it
-/// is; over both, the rate halves. Real files, a real worker thread.
+/// is; over both, the rate is cut. Real files, a real worker thread.
 #[test]
 fn a_slow_second_within_a_good_move_holds_the_backfill_and_a_slow_move_cuts_it() {
     use std::sync::atomic::AtomicU64;
@@ -1666,7 +1666,7 @@ fn a_slow_second_within_a_good_move_holds_the_backfill_and_a_slow_move_cuts_it()
     long.store(10_000, Ordering::Relaxed);
     short.store(10_000, Ordering::Relaxed);
     let cut = until_pace(&e, id, |p| p.app_measured_ms == Some(10.0));
-    assert!(cut.rate <= 600.0, "{cut:?}");
+    assert!(cut.rate <= 1200.0 * strata_online::pace::CUT, "{cut:?}");
     // Within the second after the cut (its decisions change nothing), the longer window
     // calms down and the last second stays slow: held for two seconds, below the maximum,
     // where a climb would show (a step is 55/s every quarter second).
@@ -1677,7 +1677,7 @@ fn a_slow_second_within_a_good_move_holds_the_backfill_and_a_slow_move_cuts_it()
     assert!(held.throttled > cut.throttled, "{held:?}");
     // The move so far slow again: cut.
     long.store(10_000, Ordering::Relaxed);
-    until_pace(&e, id, |p| p.rate <= held.rate / 2.0);
+    until_pace(&e, id, |p| p.rate <= held.rate * strata_online::pace::CUT);
     stop.store(true, Ordering::Relaxed);
     worker.join().unwrap();
 }
@@ -1715,11 +1715,11 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
         (copied() - a) as f64 / t.elapsed().as_secs_f64()
     };
     // Calm: the rate climbs from the minimum (doubling every quarter second until the first
-    // cut) to the maximum. 9000 records: enough for the three phases below.
+    // cut) to the maximum. 12000 records: enough for the three phases below.
     until_pace(&e, id, |p| p.rate >= 1200.0);
     let calm = rate_over(Duration::from_millis(1000));
     // Injected latency, over the budget in the last second and over the move so far: the
-    // rate halves (about once a second, for fresh samples) down to the minimum, four halvings
+    // rate is cut (about once a second, for fresh samples) down to the minimum, seven cuts
     // from 1200/s.
     injected.store(80_000, Ordering::Relaxed);
     let during = until_pace(&e, id, |p| p.at_minimum);
@@ -1753,7 +1753,7 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
     let done = e.move_status(id).unwrap();
     assert_eq!(
         (done.record.differences, done.record.records_copied),
-        (0, 9000)
+        (0, 12000)
     );
     assert!(done.pace.is_none(), "a finished move shows no pace");
 }
