@@ -15,10 +15,16 @@ fn main() -> std::process::ExitCode {
         // page); without the TUI, warnings and errors go to stderr too (or down to the level
         // `NOTELY_LOG` names: `debug` shows, for one, each decision of a move's pace). Nothing
         // prints over the terminal UI.
-        let level = std::env::var("NOTELY_LOG")
-            .ok()
-            .and_then(|v| v.parse::<LevelFilter>().ok())
-            .unwrap_or(LevelFilter::WARN);
+        let level = match std::env::var("NOTELY_LOG").as_deref().map(str::trim) {
+            Ok("") | Err(_) => LevelFilter::WARN,
+            Ok(v) => v.parse::<LevelFilter>().unwrap_or_else(|_| {
+                eprintln!(
+                    "NOTELY_LOG={v:?} is not a level (error, warn, info, debug, trace or off); \
+                     logging warnings"
+                );
+                LevelFilter::WARN
+            }),
+        };
         let stderr = (!cli.cli).then(|| {
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)

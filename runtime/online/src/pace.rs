@@ -15,10 +15,10 @@
 //! for a p99, its longer window stands in for it; then a move so far over the mark holds.)
 //!
 //! > Until its first cut, the rate doubles each time (slow start, from the minimum); then it
-//! > grows by a fixed step. It is cut (to [`CUT`] of itself) when the last second's p99 is over
-//! > the budget while the move's so far is over its *mark* (the baseline plus [`MARK`] of the headroom the
-//! > budget allows: 1.275× for a budget of 1.5×), or when the last second's is far over the
-//! > budget ([`SURGE`] × it). It is held where it is when the last second is over the budget
+//! > grows by a fixed step. It is cut (to [`CUT`] of itself) when the last second's p99 is
+//! > over the budget while the move's so far is over its *mark* (the baseline plus [`MARK`] of
+//! > the headroom the budget allows: 1.275× for a budget of 1.5×), or when the last second's
+//! > is far over the budget ([`SURGE`] × it). It is held where it is when the last second is over the budget
 //! > alone, or over the mark while the move so far is too. Never below the minimum rate that
 //! > keeps every move finishing, nor above `max_rate`, nor much beyond twice what the backfill
 //! > achieved in the last quarter second. After a cut its next decisions change nothing for a
@@ -466,7 +466,7 @@ mod tests {
             .iter()
             .fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
         assert!(hi <= 2.0 * 5000.0 + c.step, "peak {hi}");
-        assert!(lo >= 2750.0 / 2.0 - c.step, "trough {lo}");
+        assert!(lo >= 2750.0 * CUT - c.step, "trough {lo}");
         // It keeps correcting (cuts, not only holds), and is over budget at most one interval
         // in four once converged.
         assert!(cuts >= 5, "{cuts} cuts");
@@ -504,7 +504,7 @@ mod tests {
             last.iter().all(|(r, p)| *r == first && *p <= 15.0),
             "{last:?}"
         );
-        assert!(first >= 2750.0 / 2.0, "{first}");
+        assert!(first >= 2750.0, "{first}");
         assert!(c.state(10).throttled > 0.5);
     }
 
