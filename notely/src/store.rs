@@ -690,7 +690,7 @@ pub mod legacy {
             // In storage order, within `BACKFILL_WINDOW`.
             let mut stmt = c.prepare_cached(&statements().backfill_ids)?;
             let mut rows = stmt.query(params![key(owner), limit as i64, backfill_window(limit)])?;
-            let mut out = Vec::with_capacity(limit);
+            let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 let id = r.get_ref(0)?.as_str().map_err(|e| {
                     LayoutError::Invalid(format!("legacy memo: `memo_id` is not text: {e}"))

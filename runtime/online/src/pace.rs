@@ -18,11 +18,12 @@
 //! > grows by a fixed step. It is cut (to [`CUT`] of itself) when the last second's p99 is
 //! > over the budget while the move's so far is over its *mark* (the baseline plus [`MARK`] of
 //! > the headroom the budget allows: 1.275× for a budget of 1.5×), or when the last second's
-//! > is far over the budget ([`SURGE`] × it). It is held where it is when the last second is over the budget
-//! > alone, or over the mark while the move so far is too. Never below the minimum rate that
-//! > keeps every move finishing, nor above `max_rate`, nor much beyond twice what the backfill
-//! > achieved in the last quarter second. After a cut its next decisions change nothing for a
-//! > second, so that one spike still in the last second's window is not cut for twice.
+//! > is far over the budget ([`SURGE`] × it). It is held where it is when the last second is
+//! > over the budget alone, or over the mark while the move so far is too. Never below the
+//! > minimum rate that keeps every move finishing, nor above `max_rate`, nor much beyond twice
+//! > what the backfill achieved in the last quarter second. After a cut its next decisions
+//! > change nothing for a second, so that one spike still in the last second's window is not
+//! > cut for twice.
 //! > (Additive increase, multiplicative decrease, as TCP's congestion control.)
 //!
 //! The application may add its own signal (its API p99, a load figure) through [`Signal`]; the
