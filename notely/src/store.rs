@@ -629,6 +629,13 @@ pub mod legacy {
         })
     }
 
+    /// A memo's `memo_id`, parsed.
+    fn memo_id(id: &str) -> LayoutResult<Uuid> {
+        Uuid::parse_str(id).map_err(|e| {
+            LayoutError::Invalid(format!("legacy memo {id}: `memo_id` is not a UUID: {e}"))
+        })
+    }
+
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<memos::Row> {
         <memos::Row as strata::Record>::from_row(r)
     }
@@ -656,11 +663,7 @@ pub mod legacy {
             let mut out = rows
                 .into_iter()
                 .map(|(id, created)| {
-                    let uuid = Uuid::parse_str(&id).map_err(|e| {
-                        LayoutError::Invalid(format!(
-                            "legacy memo {id}: `memo_id` is not a UUID: {e}"
-                        ))
-                    })?;
+                    let uuid = memo_id(&id)?;
                     Ok((time(&id, "created", &created)?.timestamp_millis(), uuid))
                 })
                 .collect::<LayoutResult<Vec<_>>>()?;
@@ -695,9 +698,7 @@ pub mod legacy {
                 let id = r.get_ref(0)?.as_str().map_err(|e| {
                     LayoutError::Invalid(format!("legacy memo: `memo_id` is not text: {e}"))
                 })?;
-                out.push(Uuid::parse_str(id).map_err(|e| {
-                    LayoutError::Invalid(format!("legacy memo {id}: `memo_id` is not a UUID: {e}"))
-                })?);
+                out.push(memo_id(id)?);
             }
             Ok(out)
         }
