@@ -248,6 +248,41 @@ fn note_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Note> {
 }
 
 /// Accounts (control database).
+/// Ids per `IN (..)` list in a layout's `get_many` and `remove_many`: a longer list is split.
+/// Each length is a statement of its own in the connection's cache; the backfill asks for
+/// eight at a time.
+const IN_MAX: usize = 16;
+
+/// One statement text per length of its `IN (..)` list, 1 to [`IN_MAX`]: `head` and then
+/// `(?2, ?3, ..)`, after the owner's `?1`.
+fn in_lists(head: &str) -> Vec<String> {
+    (1..=IN_MAX)
+        .map(|n| {
+            let marks: Vec<String> = (2..n + 2).map(|i| format!("?{i}")).collect();
+            format!("{head} ({})", marks.join(", "))
+        })
+        .collect()
+}
+
+/// `texts[n - 1]` (from [`in_lists`]) run for each part of `keys` of at most [`IN_MAX`], with
+/// `owner` as `?1` and the part after it; `each` sees every statement's rows.
+fn for_each_in<K: rusqlite::ToSql>(
+    c: &Connection,
+    texts: &[String],
+    owner: &K,
+    keys: &[K],
+    mut each: impl FnMut(&mut rusqlite::Statement<'_>, &[&dyn rusqlite::ToSql]) -> LayoutResult<()>,
+) -> LayoutResult<()> {
+    for part in keys.chunks(IN_MAX) {
+        let mut stmt = c.prepare_cached(&texts[part.len() - 1])?;
+        let params: Vec<&dyn rusqlite::ToSql> = std::iter::once(owner as &dyn rusqlite::ToSql)
+            .chain(part.iter().map(|k| k as &dyn rusqlite::ToSql))
+            .collect();
+        each(&mut stmt, &params)?;
+    }
+    Ok(())
+}
+
 pub mod accounts {
     use super::*;
 
@@ -393,6 +428,8 @@ pub mod notes {
     /// statement cache's key).
     struct Sql {
         get: String,
+        get_many: Vec<String>,
+        remove_many: Vec<String>,
         batch: String,
         backfill_ids: String,
         insert: String,
@@ -402,6 +439,10 @@ pub mod notes {
     fn sql() -> &'static Sql {
         static SQL: std::sync::LazyLock<Sql> = std::sync::LazyLock::new(|| Sql {
             get: format!("SELECT {COLUMNS} FROM notes WHERE id = ?1 AND creator = ?2"),
+            get_many: in_lists(&format!(
+                "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND id IN"
+            )),
+            remove_many: in_lists("DELETE FROM notes WHERE creator = ?1 AND id IN"),
             batch: format!(
                 "SELECT {COLUMNS} FROM notes WHERE creator = ?1 AND (?2 IS NULL OR id > ?2) \
                  ORDER BY id LIMIT ?3"
@@ -433,6 +474,26 @@ pub mod notes {
             Ok(c.prepare_cached(&sql().get)?
                 .query_row([id, owner], note_row)
                 .optional()?)
+        }
+
+        fn get_many(&self, c: &Connection, owner: &Uuid, ids: &[Uuid]) -> LayoutResult<Vec<Note>> {
+            let mut out = Vec::with_capacity(ids.len());
+            for_each_in(c, &sql().get_many, owner, ids, |stmt, params| {
+                for note in stmt.query_map(params, note_row)? {
+                    out.push(note?);
+                }
+                Ok(())
+            })?;
+            Ok(out)
+        }
+
+        fn remove_many(&self, c: &Connection, owner: &Uuid, ids: &[Uuid]) -> LayoutResult<u64> {
+            let mut removed = 0;
+            for_each_in(c, &sql().remove_many, owner, ids, |stmt, params| {
+                removed += stmt.execute(params)? as u64;
+                Ok(())
+            })?;
+            Ok(removed)
         }
 
         fn ids(&self, c: &Connection, owner: &Uuid) -> LayoutResult<Vec<(i64, Uuid)>> {
@@ -585,6 +646,8 @@ pub mod legacy {
     /// rows come back through `memos::Row`.
     struct Statements {
         get: String,
+        get_many: Vec<String>,
+        remove_many: Vec<String>,
         ids: String,
         batch: String,
         backfill_ids: String,
@@ -612,6 +675,12 @@ pub mod legacy {
             );
             Statements {
                 get: format!("SELECT {columns} FROM {table} WHERE {id} = ?1 AND {owner} = ?2"),
+                get_many: in_lists(&format!(
+                    "SELECT {columns} FROM {table} WHERE {owner} = ?1 AND {id} IN"
+                )),
+                remove_many: in_lists(&format!(
+                    "DELETE FROM {table} WHERE {owner} = ?1 AND {id} IN"
+                )),
                 ids: format!("SELECT {id}, {created} FROM {table} WHERE {owner} = ?1"),
                 batch: format!(
                     "SELECT {columns} FROM {table} WHERE {owner} = ?1 AND {id} > ?2 \
@@ -653,6 +722,40 @@ pub mod legacy {
                 .optional()?
                 .map(to_note)
                 .transpose()
+        }
+
+        fn get_many(&self, c: &Connection, owner: &Uuid, ids: &[Uuid]) -> LayoutResult<Vec<Note>> {
+            let keys: Vec<String> = ids.iter().map(key).collect();
+            let mut out = Vec::with_capacity(ids.len());
+            for_each_in(
+                c,
+                &statements().get_many,
+                &key(owner),
+                &keys,
+                |stmt, params| {
+                    for r in stmt.query_map(params, row)? {
+                        out.push(to_note(r?)?);
+                    }
+                    Ok(())
+                },
+            )?;
+            Ok(out)
+        }
+
+        fn remove_many(&self, c: &Connection, owner: &Uuid, ids: &[Uuid]) -> LayoutResult<u64> {
+            let keys: Vec<String> = ids.iter().map(key).collect();
+            let mut removed = 0;
+            for_each_in(
+                c,
+                &statements().remove_many,
+                &key(owner),
+                &keys,
+                |stmt, params| {
+                    removed += stmt.execute(params)? as u64;
+                    Ok(())
+                },
+            )?;
+            Ok(removed)
         }
 
         fn ids(&self, c: &Connection, owner: &Uuid) -> LayoutResult<Vec<(i64, Uuid)>> {
@@ -815,8 +918,8 @@ mod tests {
     /// `limit` of them unless fewer are left, in the order they were written (the table's, not
     /// the ids'), with another owner's records between them; and after each batch's removal,
     /// the next. The legacy layout's scan is bounded by its window.
-    #[test]
-    fn backfill_ids_take_the_owners_records_in_storage_order() {
+    /// Both layouts, each with its store's schema (the legacy one with its backfill window).
+    fn layouts() -> [(&'static str, &'static dyn Layout<Note>, Option<usize>); 2] {
         #[cfg(not(feature = "next"))]
         let schemas = [
             include_str!("../../migrations/schema/legacy.sql"),
@@ -827,14 +930,73 @@ mod tests {
             include_str!("../../migrations/schema/next/legacy.sql"),
             include_str!("../../migrations/schema/next/notes.sql"),
         ];
-        let layouts: [(&str, &dyn Layout<Note>, Option<usize>); 2] = [
+        [
             (
                 schemas[0],
                 &legacy::MemosTable,
                 Some(legacy::BACKFILL_WINDOW),
             ),
             (schemas[1], &notes::NotesTable, None),
-        ];
+        ]
+    }
+
+    /// `get_many` and `remove_many` (one statement per up to `IN_MAX` ids) find and remove
+    /// exactly the owner's records among the ids: not another owner's with the same id, not
+    /// ids without a record, all of a list longer than one statement takes.
+    #[test]
+    fn get_many_and_remove_many_keep_to_the_owner() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let note = |i: u128, creator| {
+            let at = from_millis(1_700_000_000_000 + i as i64);
+            Note {
+                id: Uuid::from_u128(i),
+                creator,
+                created_at: at,
+                updated_at: at,
+                content: format!("note {i}"),
+            }
+        };
+        for (schema, layout, _) in layouts() {
+            let c = Connection::open_in_memory().unwrap();
+            c.execute_batch(schema).unwrap();
+            let mine: Vec<Note> = (0..40).map(|i| note(i, a)).collect();
+            for n in &mine {
+                assert!(layout.insert(&c, n).unwrap());
+            }
+            // Another owner with one of the same ids, and one of its own.
+            for n in [note(7, b), note(100, b)] {
+                assert!(layout.insert(&c, &n).unwrap());
+            }
+            assert!(layout.get_many(&c, &a, &[]).unwrap().is_empty());
+            // Every other one of a's, a missing id, and b's own: a's twenty, as `get` has them.
+            let mut asked: Vec<Uuid> = mine.iter().step_by(2).map(|n| n.id).collect();
+            asked.extend([Uuid::from_u128(999), Uuid::from_u128(100)]);
+            assert!(asked.len() > IN_MAX);
+            let mut found = layout.get_many(&c, &a, &asked).unwrap();
+            found.sort_by_key(|n| n.id);
+            let expected: Vec<Note> = mine.iter().step_by(2).cloned().collect();
+            assert_eq!(found, expected);
+            let b7 = layout.get_many(&c, &b, &[Uuid::from_u128(7)]).unwrap();
+            assert_eq!(b7, [note(7, b)]);
+            // Removing them: twenty, b's records stay, a's others too.
+            assert_eq!(layout.remove_many(&c, &a, &asked).unwrap(), 20);
+            assert_eq!(layout.remove_many(&c, &a, &asked).unwrap(), 0);
+            assert!(layout.get_many(&c, &a, &asked).unwrap().is_empty());
+            assert_eq!(layout.count(&c, &a).unwrap(), 20);
+            assert_eq!(layout.count(&c, &b).unwrap(), 2);
+            assert_eq!(
+                layout.get(&c, &b, &Uuid::from_u128(100)).unwrap(),
+                Some(note(100, b))
+            );
+            assert_eq!(
+                layout.get(&c, &a, &Uuid::from_u128(7)).unwrap(),
+                Some(note(7, a))
+            );
+        }
+    }
+
+    #[test]
+    fn backfill_ids_take_the_owners_records_in_storage_order() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         // Ids falling as they are written: storage order is the reverse of theirs.
         let note = |i: usize, creator| {
@@ -847,7 +1009,7 @@ mod tests {
                 content: "body".into(),
             }
         };
-        for (schema, layout, window) in layouts {
+        for (schema, layout, window) in layouts() {
             let c = Connection::open_in_memory().unwrap();
             c.execute_batch(schema).unwrap();
             let mut written = Vec::new();

@@ -100,6 +100,12 @@ thread_local! {
 type RemoveHook = (i64, Box<dyn FnMut()>);
 
 thread_local! {
+    /// Scans of an owner's records (`Layout::batch`, which the backfill's ids come from) on
+    /// this thread.
+    static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+thread_local! {
     /// A record id whose removal runs a hook on this thread, just after the row is deleted
     /// (see `a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand`).
     static ON_REMOVE: std::cell::RefCell<Option<RemoveHook>> =
@@ -140,6 +146,7 @@ impl Layout<Rec> for Ints {
         after: Option<&i64>,
         limit: usize,
     ) -> LayoutResult<Vec<Rec>> {
+        SCANS.set(SCANS.get() + 1);
         let body = || -> rusqlite::Result<Vec<Rec>> {
             let mut s = c.prepare_cached(&format!(
                 "SELECT id, owner, version, body FROM {} WHERE owner = ?1 AND id > ?2 \
@@ -1290,12 +1297,65 @@ fn named_races_resolve_correctly() {
     w.finish();
 }
 
-/// A backfill batch holds both databases' write locks: a foreground write that queues for one
-/// of them meanwhile gets it after the record in hand, not after the batch. The batch cut short
-/// leaves the owner in backfill (its records are not all copied yet), and the move ends with
-/// every record at the target and the write kept.
+/// The backfill scans an owner's ids several batches ahead: one scan serves the batches that
+/// follow it. A record deleted after the scan is skipped (the batch reads each again under the
+/// locks), and the batch that takes the last id of a scan that found them all sends the owner
+/// to verification, which finds the target complete.
 #[test]
-fn a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand() {
+fn one_scan_serves_several_backfill_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 50);
+    let e = engine(dir.path());
+    let id = e
+        .start_move("owner 0 → new", &[(0, "new".into())])
+        .unwrap()
+        .id;
+    assert_eq!(e.step_move(id, 10).unwrap(), Step::Began);
+    assert_eq!(e.step_move(id, 10).unwrap(), Step::Phase);
+    SCANS.set(0);
+    let batch = |copied, more| Step::Batch {
+        taken: 10,
+        copied,
+        more,
+    };
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, true));
+    // Scanned, not copied yet: deleted by a request.
+    assert!(e.delete(&0, &15).unwrap());
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(9, true));
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, true));
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, true));
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, false));
+    assert_eq!(SCANS.get(), 1, "one scan for the five batches");
+    assert_eq!(e.step_move(id, 10).unwrap(), Step::Verified);
+    let state = loop {
+        if let Step::Finished(state) = e.step_move(id, 10).unwrap() {
+            break state;
+        }
+    };
+    assert_eq!(state, MoveState::Done);
+    assert_eq!(e.move_status(id).unwrap().record.differences, 0);
+    let count = |db: &str, sql: &str| -> i64 {
+        Connection::open(dir.path().join(db))
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        count("old.db", "SELECT count(*) FROM old_items WHERE owner = 0"),
+        0
+    );
+    assert_eq!(
+        count("new.db", "SELECT count(*) FROM new_items WHERE owner = '0'"),
+        49
+    );
+}
+
+/// A backfill batch holds both databases' write locks: a foreground write that queues for one
+/// of them meanwhile gets it after the records in hand (the batch copies eight at a time), not
+/// after the batch. The batch cut short leaves the owner in backfill (its records are not all
+/// copied yet), and the move ends with every record at the target and the write kept.
+#[test]
+fn a_backfill_batch_lets_a_waiting_write_in_after_the_records_in_hand() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 50);
     let e = engine(dir.path());
@@ -1307,8 +1367,9 @@ fn a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand() {
     assert_eq!(e.step_move(id, 100).unwrap(), Step::Began);
     assert_eq!(e.step_move(id, 100).unwrap(), Step::Phase);
     let (go, gone) = std::sync::mpsc::channel::<()>();
-    // After the tenth record's removal (both locks held): a write to another owner of the
-    // source queues for its lock; the batch goes on once it waits.
+    // After the tenth record's removal (both locks held, the second eight in hand): a write
+    // to another owner of the source queues for its lock; the batch goes on once it waits,
+    // and ends with the sixteenth.
     ON_REMOVE.with_borrow_mut(|hook| {
         let old = Arc::clone(&old);
         *hook = Some((
@@ -1344,8 +1405,8 @@ fn a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand() {
     assert_eq!(
         step,
         Step::Batch {
-            taken: 10,
-            copied: 10,
+            taken: 16,
+            copied: 16,
             more: true
         }
     );

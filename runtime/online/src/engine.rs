@@ -71,6 +71,27 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
             .map(|item| item.id().clone())
             .collect())
     }
+    /// The owner's records among `ids` (each given once), in any order; an id without a
+    /// record is left out. The backfill reads a few records at a time through it, under the
+    /// locks (at the source, then the target, then the target again to confirm its copies),
+    /// so one statement for all of them (`.. AND id IN (?2, ?3, ..)`) saves a statement per
+    /// record. The default calls [`Layout::get`] for each.
+    fn get_many(&self, c: &Connection, owner: &R::Owner, ids: &[R::Id]) -> LayoutResult<Vec<R>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.get(c, owner, id)?);
+        }
+        Ok(out)
+    }
+    /// Removes the owner's records among `ids` (each given once); returns how many there
+    /// were. The default calls [`Layout::remove`] for each.
+    fn remove_many(&self, c: &Connection, owner: &R::Owner, ids: &[R::Id]) -> LayoutResult<u64> {
+        let mut removed = 0;
+        for id in ids {
+            removed += u64::from(self.remove(c, owner, id)?);
+        }
+        Ok(removed)
+    }
     /// Inserts the record; false (and nothing written) if its id is taken.
     fn insert(&self, c: &Connection, item: &R) -> LayoutResult<bool>;
     /// Inserts or replaces the owner's record `item.id()`. It must never touch another
@@ -330,6 +351,9 @@ pub struct Engine<R: Item> {
     /// Per location, records read from it, good while its commit stamp stays the one they
     /// were read under (see [`Engine::get_many`]).
     records: std::sync::Mutex<std::collections::HashMap<String, Records<R>>>,
+    /// The ids the backfill scanned ahead at one owner's source and has not taken yet (see
+    /// `Engine::backfill_batch`).
+    pub(crate) scanned: std::sync::Mutex<Option<crate::worker::Scanned<R>>>,
 }
 
 /// Bytes of records (their encodings) all of an engine's locations remember together at most
@@ -402,6 +426,7 @@ impl<R: Item> Engine<R> {
             seen: std::sync::Mutex::new(std::collections::HashMap::new()),
             placements: std::sync::Mutex::new(Placements::new()),
             records: std::sync::Mutex::new(std::collections::HashMap::new()),
+            scanned: std::sync::Mutex::new(None),
         })
     }
 

@@ -128,6 +128,18 @@ pub(crate) fn put_confirmed<R: Item>(
         .layout
         .get(conn, item.owner(), item.id())
         .map_err(|e| sqlite(loc, e))?;
+    confirmed(loc, item, back.as_ref(), scratch)
+}
+
+/// Whether `back`, read from `loc` after `item` was written there, is exactly `item` (the
+/// same version, encoding to the same bytes): its content hash if so, else the conflict that
+/// keeps its source (see [`put_confirmed`]).
+pub(crate) fn confirmed<R: Item>(
+    loc: &Location<R>,
+    item: &R,
+    back: Option<&R>,
+    scratch: &mut Vec<u8>,
+) -> Result<i64> {
     let why = match back {
         Some(b) if b.version() == item.version() => {
             // The encodings compared byte for byte: exact, and cheaper than hashing both.

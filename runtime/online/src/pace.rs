@@ -14,8 +14,8 @@
 //! window shrinks towards the last second. For a signal with too few calls in the last second
 //! for a p99, its longer window stands in for it; then a move so far over the mark holds.)
 //!
-//! > Until its first cut, the rate doubles each time (slow start, from the minimum); then it
-//! > grows by a fixed step. It is cut (to [`CUT`] of itself) when the last second's p99 is
+//! > Until its first cut, the rate doubles each time, deciding every tenth of a second (slow
+//! > start, from the minimum); then it grows by a fixed step. It is cut (to [`CUT`] of itself) when the last second's p99 is
 //! > over the budget while the move's so far is over its *mark* (the baseline plus [`MARK`] of
 //! > the headroom the budget allows: 1.275× for a budget of 1.5×), or when the last second's
 //! > is far over the budget ([`SURGE`] × it). It is held where it is when the last second is
@@ -49,6 +49,8 @@ pub const MIN_SAMPLES: usize = 20;
 pub const BASELINE_FLOOR_MS: f64 = 5.0;
 /// How often the controller decides.
 pub const INTERVAL: Duration = Duration::from_millis(250);
+/// How often it decides until its first cut (slow start, see [`Controller::interval`]).
+pub const START_INTERVAL: Duration = Duration::from_millis(100);
 /// The short window the controller's p99 is measured over.
 pub const WINDOW: Duration = Duration::from_secs(1);
 /// The long window: the move's p99 so far, over at most this long.
@@ -359,6 +361,20 @@ impl Controller {
             at_minimum: held && self.rate <= self.min_rate,
         };
         self.rate
+    }
+
+    /// How long until the next decision: [`START_INTERVAL`] during slow start, then
+    /// [`INTERVAL`]. Doubling from the minimum every quarter second, a backfill spent its first
+    /// second and a half below its ceiling, a fifth of a 7-second move in Notely's demo; a
+    /// tenth of a second reaches it in a little over half a second. The climb is no steeper
+    /// for the foreground than a cut can answer: the last second's p99 lags either way, and
+    /// the rate never goes far beyond twice what the backfill achieved.
+    pub fn interval(&self) -> Duration {
+        if self.starting {
+            START_INTERVAL
+        } else {
+            INTERVAL
+        }
     }
 
     /// The rate allowed now (records/s).

@@ -316,6 +316,18 @@ impl std::ops::Deref for WriterGuard<'_> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
+    // A layout's statements, the backfill's `IN (..)` lists of a few lengths, the ledger's and
+    // the directory's: more than rusqlite's default of 16, which would evict and re-prepare.
+    conn.set_prepared_statement_cache_capacity(64);
+    // SQLite plans a `LIMIT ?n` (and `LIKE ?n`, and, after ANALYZE, a range over ?n) with the
+    // value bound, and marks the statement to be prepared again whenever that parameter is
+    // bound anew, which a cached statement is on every use (rusqlite clears its bindings on
+    // return to the cache): the backfill's scans and every paged read were parsed and planned
+    // again per call. The query planner stability guarantee plans them once, from the text.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
 }
 
@@ -782,6 +794,43 @@ mod tests {
         drop(other);
         let _ = std::fs::remove_dir_all(other_dir);
         assert!(pool.writer().is_autocommit(), "no transaction left open");
+        drop(pool);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A cached statement with `LIMIT ?1`, run with changing limits, is prepared once on the
+    /// pool's connections; on a plain connection SQLite prepares it again on every run (the
+    /// reason the pool turns the query planner stability guarantee on).
+    #[test]
+    fn a_limit_parameter_does_not_prepare_the_statement_again() {
+        use rusqlite::StatementStatus::RePrepare;
+        let (pool, dir) = pool("qpsg");
+        const SQL: &str = "SELECT k FROM t ORDER BY k LIMIT ?1";
+        pool.with_writer(|c| c.execute_batch("INSERT INTO t (k, v) VALUES (1, 1), (2, 2), (3, 3)"))
+            .unwrap();
+        let runs = |c: &Connection| -> rusqlite::Result<(Vec<usize>, i32)> {
+            let mut rows = Vec::new();
+            for limit in [1, 2, 3, 1] {
+                let mut stmt = c.prepare_cached(SQL)?;
+                rows.push(stmt.query_map([limit], |r| r.get::<_, i64>(0))?.count());
+            }
+            let reprepared = c.prepare_cached(SQL)?.get_status(RePrepare);
+            Ok((rows, reprepared))
+        };
+        for (rows, reprepared) in [
+            pool.with_reader(runs).unwrap(),
+            pool.with_writer(runs).unwrap(),
+        ] {
+            assert_eq!(rows, [1, 2, 3, 1], "each run sees its own limit");
+            assert_eq!(reprepared, 0, "prepared once");
+        }
+        let plain = Connection::open(dir.join("db.sqlite")).unwrap();
+        let (rows, reprepared) = runs(&plain).unwrap();
+        assert_eq!(rows, [1, 2, 3, 1]);
+        assert!(
+            reprepared >= 3,
+            "SQLite prepares it again per run: {reprepared}"
+        );
         drop(pool);
         let _ = std::fs::remove_dir_all(dir);
     }
