@@ -382,18 +382,29 @@ fn work(engine: &Engine<Note>, pace: &Pace, stop: &AtomicBool, telemetry: &Telem
                 done.records_copied,
                 done.owners_switched
             ),
-            Ok(None) => nap(stop, Duration::from_millis(200)),
+            // No move to work on: look again in a moment, or as soon as the control database
+            // changes (a move started there is worked on at once; a move's figures count from
+            // its start).
+            Ok(None) => nap(stop, Duration::from_millis(200), Some(engine.control())),
             Err(e) => {
                 tracing::error!("move worker: {e}");
-                nap(stop, Duration::from_secs(1));
+                nap(stop, Duration::from_secs(1), None);
             }
         }
     }
 }
 
-fn nap(stop: &AtomicBool, total: Duration) {
+/// Sleeps for `total`, in steps of 20 ms, until `stop` is set or, with `watch`, a commit to
+/// that database (its [`strata_online::Pool::stamp`] changes; without a stamp, the whole time).
+fn nap(stop: &AtomicBool, total: Duration, watch: Option<&strata_online::Pool>) {
     let until = Instant::now() + total;
+    let before = watch.and_then(|w| w.stamp());
     while !stop.load(Ordering::Relaxed) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
+        if let (Some(w), Some(before)) = (watch, before)
+            && w.stamp() != Some(before)
+        {
+            return;
+        }
     }
 }

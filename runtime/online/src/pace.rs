@@ -50,7 +50,7 @@ pub const BASELINE_FLOOR_MS: f64 = 5.0;
 /// How often the controller decides.
 pub const INTERVAL: Duration = Duration::from_millis(250);
 /// How often it decides until its first cut (slow start, see [`Controller::interval`]).
-pub const START_INTERVAL: Duration = Duration::from_millis(100);
+pub const START_INTERVAL: Duration = Duration::from_millis(50);
 /// The short window the controller's p99 is measured over.
 pub const WINDOW: Duration = Duration::from_secs(1);
 /// The long window: the move's p99 so far, over at most this long.
