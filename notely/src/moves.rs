@@ -398,7 +398,7 @@ fn work(engine: &Engine<Note>, pace: &Pace, stop: &AtomicBool, telemetry: &Telem
 /// that database (its [`strata_online::Pool::stamp`] changes; without a stamp, the whole time).
 fn nap(stop: &AtomicBool, total: Duration, watch: Option<&strata_online::Pool>) {
     let until = Instant::now() + total;
-    let before = watch.and_then(|w| w.stamp());
+    let before = watch.and_then(strata_online::Pool::stamp);
     while !stop.load(Ordering::Relaxed) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
         if let (Some(w), Some(before)) = (watch, before)
