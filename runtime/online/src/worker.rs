@@ -181,6 +181,14 @@ struct Run<'a> {
 /// starts over from now rather than catch up in a burst.
 const SLACK: Duration = Duration::from_millis(50);
 
+/// When the batch after one of `taken` records is due, at `rate` records/s, the last one
+/// having been due at `due` (see [`Pacer::due`]): `taken / rate` later, counted from `now` less
+/// [`SLACK`] if the worker is further behind than that.
+fn next_due(due: Instant, now: Instant, taken: usize, rate: f64) -> Instant {
+    let behind = now.checked_sub(SLACK).unwrap_or(now);
+    due.max(behind) + Duration::from_secs_f64(taken as f64 / rate.max(1.0))
+}
+
 /// The latency pace of one worker's move.
 struct Pacer {
     controller: Controller,
@@ -947,8 +955,7 @@ impl<R: Item> Engine<R> {
             // The rate alone sets the rest: the controller answers for the foreground's
             // latency, and a batch lets waiting writes in as it goes.
             let now = Instant::now();
-            let behind = now.checked_sub(SLACK).unwrap_or(now);
-            *due = (*due).max(behind) + Duration::from_secs_f64(taken as f64 / c.rate());
+            *due = next_due(*due, now, taken, c.rate());
             due.saturating_duration_since(now)
         } else if let Some(max) = run.pace.max_rate.filter(|m| *m > 0.0) {
             let due = Duration::from_secs_f64(run.copied as f64 / max);
@@ -1232,5 +1239,41 @@ impl<R: Item> Engine<R> {
             )
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Batches at the rate are due one after another, whenever their rests end: a rest that
+    /// overslept is made up by the next, shorter one; a worker further behind than `SLACK`
+    /// starts over from `SLACK` ago rather than catch up on the whole delay at once.
+    #[test]
+    fn batches_keep_to_a_schedule_and_make_up_a_late_wake_within_the_slack() {
+        let t0 = Instant::now();
+        // 100 records at 25k/s: 4 ms each.
+        let due = next_due(t0, t0, 100, 25_000.0);
+        assert_eq!(due - t0, 4 * MS);
+        // Woken 1 ms late, and the next batch took 1 ms: due 4 ms after the last due time,
+        // so 2 ms of rest instead of 4.
+        let now = t0 + 6 * MS;
+        let due = next_due(due, now, 100, 25_000.0);
+        assert_eq!(due - t0, 8 * MS);
+        assert_eq!(due.saturating_duration_since(now), 2 * MS);
+        // Running ahead (a short batch) leaves the schedule as it is.
+        let due = next_due(due, t0 + 7 * MS, 50, 25_000.0);
+        assert_eq!(due - t0, 10 * MS);
+        // A second behind (an owner's verification): counted from `SLACK` ago, no rest now,
+        // and the records of one `SLACK` made up at most.
+        let now = t0 + 1010 * MS;
+        let due = next_due(due, now, 100, 25_000.0);
+        assert_eq!(due, now - SLACK + 4 * MS);
+        assert_eq!(due.saturating_duration_since(now), Duration::ZERO);
+        // A cut takes effect at once: 100 records at 5k/s are 20 ms.
+        let due2 = next_due(due, due, 100, 5_000.0);
+        assert_eq!(due2 - due, 20 * MS);
     }
 }
