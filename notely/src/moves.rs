@@ -373,6 +373,8 @@ fn work(engine: &Engine<Note>, pace: &Pace, stop: &AtomicBool, telemetry: &Telem
                 tracing::info!("{}", describe(s));
             }
         };
+        // Read before looking for a move, so that one started while it looks wakes the nap.
+        let before = engine.control().stamp();
         match engine.work(pace, stop, &mut progress) {
             Ok(Some(done)) => tracing::info!(
                 "move {} {} after {:.1}s: {} records copied, {} accounts switched",
@@ -385,7 +387,11 @@ fn work(engine: &Engine<Note>, pace: &Pace, stop: &AtomicBool, telemetry: &Telem
             // No move to work on: look again in a moment, or as soon as the control database
             // changes (a move started there is worked on at once; a move's figures count from
             // its start).
-            Ok(None) => nap(stop, Duration::from_millis(200), Some(engine.control())),
+            Ok(None) => nap(
+                stop,
+                Duration::from_millis(200),
+                Some((engine.control(), before)),
+            ),
             Err(e) => {
                 tracing::error!("move worker: {e}");
                 nap(stop, Duration::from_secs(1), None);
@@ -395,16 +401,65 @@ fn work(engine: &Engine<Note>, pace: &Pace, stop: &AtomicBool, telemetry: &Telem
 }
 
 /// Sleeps for `total`, in steps of 20 ms, until `stop` is set or, with `watch`, a commit to
-/// that database (its [`strata_online::Pool::stamp`] changes; without a stamp, the whole time).
-fn nap(stop: &AtomicBool, total: Duration, watch: Option<&strata_online::Pool>) {
+/// that database since its stamp `before` (its [`strata_online::Pool::stamp`] differs; without
+/// a stamp, the whole time).
+fn nap(
+    stop: &AtomicBool,
+    total: Duration,
+    watch: Option<(&strata_online::Pool, Option<strata_online::Stamp>)>,
+) {
     let until = Instant::now() + total;
-    let before = watch.and_then(strata_online::Pool::stamp);
     while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-        if let (Some(w), Some(before)) = (watch, before)
-            && w.stamp() != Some(before)
+        if let Some((pool, Some(before))) = watch
+            && pool.stamp() != Some(before)
         {
             return;
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker's nap ends at a commit to the database it watches, also one made by another
+    /// connection before the nap began (after the stamp was read); without one, it runs its
+    /// whole time.
+    #[test]
+    fn the_nap_ends_at_a_commit_to_the_watched_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.db");
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let pool = strata_online::Pool::open(&path, 1).unwrap();
+        let stop = AtomicBool::new(false);
+        // No commit: the whole 100 ms.
+        let before = pool.stamp();
+        assert!(before.is_some(), "a WAL database has a stamp");
+        let began = Instant::now();
+        nap(&stop, Duration::from_millis(100), Some((&pool, before)));
+        assert!(began.elapsed() >= Duration::from_millis(100));
+        // A commit after the stamp was read: at once, well before the nap's 5 s.
+        let before = pool.stamp();
+        other.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let began = Instant::now();
+        nap(&stop, Duration::from_secs(5), Some((&pool, before)));
+        assert!(began.elapsed() < Duration::from_secs(4));
+        // A commit during the nap.
+        let before = pool.stamp();
+        std::thread::scope(|s| {
+            let other = &path;
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                rusqlite::Connection::open(other)
+                    .unwrap()
+                    .execute("INSERT INTO t VALUES (2)", [])
+                    .unwrap();
+            });
+            let began = Instant::now();
+            nap(&stop, Duration::from_secs(5), Some((&pool, before)));
+            assert!(began.elapsed() < Duration::from_secs(4));
+        });
     }
 }

@@ -247,7 +247,6 @@ fn note_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Note> {
     })
 }
 
-/// Accounts (control database).
 /// Ids per `IN (..)` list in a layout's `get_many` and `remove_many`: a longer list is split.
 /// Each length is a statement of its own in the connection's cache; the backfill asks for
 /// eight at a time.
@@ -283,6 +282,7 @@ fn for_each_in<K: rusqlite::ToSql>(
     Ok(())
 }
 
+/// Accounts (control database).
 pub mod accounts {
     use super::*;
 
@@ -582,11 +582,12 @@ pub mod legacy {
     /// rowid too), a batch is the `limit` first in the table's own order. Rows lie in the order
     /// they were written while their ids are random: in id order a batch's memos lay on about
     /// as many pages as memos, and the next batch rewrote the same pages again; in storage
-    /// order they lie on the fewest. An account of up to `limit × BACKFILL_WINDOW` memos (1,600
-    /// at the default batch) is taken in storage order; beyond that, each window is a random
-    /// sample of the account and the gain shrinks. The table has no index to take a bigger
-    /// account in storage order without sorting all of it per batch (which would make moving
-    /// an account of a million memos quadratic).
+    /// order they lie on the fewest. An account of up to `limit × BACKFILL_WINDOW` memos is
+    /// taken in storage order (12,800 at the default batch of 100: the engine scans eight
+    /// batches' ids at a time); beyond that, each window is a random sample of the account and
+    /// the gain shrinks. The table has no index to take a bigger account in storage order
+    /// without sorting all of it per scan (which would make moving an account of a million
+    /// memos quadratic).
     pub(crate) const BACKFILL_WINDOW: usize = 16;
 
     fn backfill_window(limit: usize) -> i64 {

@@ -107,7 +107,8 @@ thread_local! {
 
 thread_local! {
     /// A record id whose removal runs a hook on this thread, just after the row is deleted
-    /// (see `a_backfill_batch_lets_a_waiting_write_in_after_the_record_in_hand`).
+    /// (see `a_backfill_batch_lets_a_waiting_write_in_after_the_records_in_hand`, which needs
+    /// the default `remove_many`, one `remove` per record).
     static ON_REMOVE: std::cell::RefCell<Option<RemoveHook>> =
         const { std::cell::RefCell::new(None) };
 }
@@ -1297,14 +1298,15 @@ fn named_races_resolve_correctly() {
     w.finish();
 }
 
-/// The backfill scans an owner's ids several batches ahead: one scan serves the batches that
-/// follow it. A record deleted after the scan is skipped (the batch reads each again under the
-/// locks), and the batch that takes the last id of a scan that found them all sends the owner
-/// to verification, which finds the target complete.
+/// The backfill scans an owner's ids several batches ahead (eight batches' worth): one scan
+/// serves the batches that follow it, a used-up scan is followed by a fresh one, and the owner
+/// goes to verification when a fresh scan finds nothing left. A record deleted after the scan
+/// is skipped (the batch reads each again under the locks), and verification finds the target
+/// complete.
 #[test]
 fn one_scan_serves_several_backfill_batches() {
     let dir = tempfile::tempdir().unwrap();
-    create(dir.path(), 50);
+    create(dir.path(), 100);
     let e = engine(dir.path());
     let id = e
         .start_move("owner 0 → new", &[(0, "new".into())])
@@ -1313,19 +1315,28 @@ fn one_scan_serves_several_backfill_batches() {
     assert_eq!(e.step_move(id, 10).unwrap(), Step::Began);
     assert_eq!(e.step_move(id, 10).unwrap(), Step::Phase);
     SCANS.set(0);
-    let batch = |copied, more| Step::Batch {
-        taken: 10,
+    let batch = |taken, copied, more| Step::Batch {
+        taken,
         copied,
         more,
     };
-    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, true));
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, 10, true));
     // Scanned, not copied yet: deleted by a request.
     assert!(e.delete(&0, &15).unwrap());
-    assert_eq!(e.step_move(id, 10).unwrap(), batch(9, true));
-    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, true));
-    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, true));
-    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, false));
-    assert_eq!(SCANS.get(), 1, "one scan for the five batches");
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, 9, true));
+    for _ in 2..8 {
+        assert_eq!(e.step_move(id, 10).unwrap(), batch(10, 10, true));
+    }
+    assert_eq!(
+        SCANS.get(),
+        1,
+        "one scan of 80 ids for the first eight batches"
+    );
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, 10, true));
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(10, 10, true));
+    assert_eq!(SCANS.get(), 2, "a second for the last 20");
+    assert_eq!(e.step_move(id, 10).unwrap(), batch(0, 0, false));
+    assert_eq!(SCANS.get(), 3, "a third finds none left");
     assert_eq!(e.step_move(id, 10).unwrap(), Step::Verified);
     let state = loop {
         if let Step::Finished(state) = e.step_move(id, 10).unwrap() {
@@ -1346,8 +1357,104 @@ fn one_scan_serves_several_backfill_batches() {
     );
     assert_eq!(
         count("new.db", "SELECT count(*) FROM new_items WHERE owner = '0'"),
-        49
+        99
     );
+}
+
+/// The legacy layout of the tests, answering `get_many` in reverse order and with every record
+/// twice (a layout may answer in any order; one that repeats must not count a record twice).
+struct Doubled;
+
+impl Layout<Rec> for Doubled {
+    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
+        OLD.get(c, owner, id)
+    }
+    fn get_many(&self, c: &Connection, owner: &i64, ids: &[i64]) -> LayoutResult<Vec<Rec>> {
+        let mut out = Vec::new();
+        for id in ids.iter().rev() {
+            if let Some(r) = OLD.get(c, owner, id)? {
+                out.extend([r.clone(), r]);
+            }
+        }
+        Ok(out)
+    }
+    fn ids(&self, c: &Connection, owner: &i64) -> LayoutResult<Vec<(i64, i64)>> {
+        OLD.ids(c, owner)
+    }
+    fn batch(
+        &self,
+        c: &Connection,
+        owner: &i64,
+        after: Option<&i64>,
+        limit: usize,
+    ) -> LayoutResult<Vec<Rec>> {
+        OLD.batch(c, owner, after, limit)
+    }
+    fn insert(&self, c: &Connection, r: &Rec) -> LayoutResult<bool> {
+        OLD.insert(c, r)
+    }
+    fn put(&self, c: &Connection, r: &Rec) -> LayoutResult<()> {
+        OLD.put(c, r)
+    }
+    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<bool> {
+        OLD.remove(c, owner, id)
+    }
+    fn count(&self, c: &Connection, owner: &i64) -> LayoutResult<u64> {
+        OLD.count(c, owner)
+    }
+    fn total(&self, c: &Connection) -> LayoutResult<u64> {
+        OLD.total(c)
+    }
+}
+
+/// A source whose `get_many` answers out of order and with duplicates: the move still copies
+/// each record once and verifies clean.
+#[test]
+fn a_source_answering_out_of_order_and_twice_moves_each_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 30);
+    let pool =
+        |name: &str| Arc::new(Pool::open(&dir.path().join(format!("{name}.db")), 1).unwrap());
+    let e = Engine::new(
+        pool("control"),
+        vec![
+            Location {
+                name: "old".into(),
+                pool: pool("old"),
+                layout: Arc::new(Doubled),
+            },
+            Location {
+                name: "new".into(),
+                pool: pool("new"),
+                layout: Arc::new(New),
+            },
+        ],
+    )
+    .unwrap();
+    let id = e
+        .start_move(
+            "owners 0 and 1 → new",
+            &[(0, "new".into()), (1, "new".into())],
+        )
+        .unwrap()
+        .id;
+    let mut copied = 0;
+    let state = loop {
+        match e.step_move(id, 7).unwrap() {
+            Step::Finished(state) => break state,
+            Step::Batch { copied: c, .. } => copied += c,
+            _ => {}
+        }
+    };
+    assert_eq!(state, MoveState::Done);
+    assert_eq!(copied, 60);
+    let status = e.move_status(id).unwrap();
+    assert_eq!(status.record.differences, 0);
+    for owner in [0, 1] {
+        let mut ids: Vec<i64> = e.list(&e.placement(&owner).unwrap(), &owner).unwrap();
+        ids.sort();
+        assert_eq!(ids, (0..30).map(|i| owner * 1000 + i).collect::<Vec<_>>());
+    }
 }
 
 /// A backfill batch holds both databases' write locks: a foreground write that queues for one
@@ -1775,8 +1882,8 @@ fn injected_foreground_latency_slows_the_backfill_and_its_removal_speeds_it_up()
         std::thread::sleep(d);
         (copied() - a) as f64 / t.elapsed().as_secs_f64()
     };
-    // Calm: the rate climbs from the minimum (doubling every quarter second until the first
-    // cut) to the maximum. 12000 records: enough for the three phases below.
+    // Calm: the rate climbs from the minimum (doubling every twentieth of a second until the
+    // first cut) to the maximum. 12000 records: enough for the three phases below.
     until_pace(&e, id, |p| p.rate >= 1200.0);
     let calm = rate_over(Duration::from_millis(1000));
     // Injected latency, over the budget in the last second and over the move so far: the

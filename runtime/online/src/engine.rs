@@ -50,12 +50,12 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
         after: Option<&R::Id>,
         limit: usize,
     ) -> LayoutResult<Vec<R>>;
-    /// Up to `limit` of the owner's record ids, each once: the backfill's next batch, which it
-    /// then copies record by record under the locks and removes from this store. Fewer than
-    /// `limit` only when that is all the owner has here: a short batch sends the owner to
-    /// verification (which fails the move if records are left). Any order will do (each
-    /// batch takes from what is left), so a layout returns them in the order it removes most
-    /// cheaply: its storage order, where neighbouring records share pages and a batch
+    /// Up to `limit` of the owner's record ids, each once: the backfill's next batches (a scan
+    /// asks for several batches' worth, up to 4096 ids), which it then copies under the locks
+    /// a few at a time and removes from this store. None only when the owner has nothing left
+    /// here: that sends the owner to verification (which fails the move if records are left);
+    /// fewer than `limit` are fine. Any order will do (each scan takes from what is left), so
+    /// a layout returns them in the order it removes most cheaply: its storage order, where neighbouring records share pages and a batch
     /// rewrites each page once (in a random order, such as random ids, a batch rewrites a
     /// page per record, and the next batch the same pages again). The default takes
     /// [`Layout::batch`]'s ids (id order), reading the records.
@@ -351,9 +351,9 @@ pub struct Engine<R: Item> {
     /// Per location, records read from it, good while its commit stamp stays the one they
     /// were read under (see [`Engine::get_many`]).
     records: std::sync::Mutex<std::collections::HashMap<String, Records<R>>>,
-    /// The ids the backfill scanned ahead at one owner's source and has not taken yet (see
-    /// `Engine::backfill_batch`).
-    pub(crate) scanned: std::sync::Mutex<Option<crate::worker::Scanned<R>>>,
+    /// Per move, the ids the backfill scanned ahead at one owner's source and has not taken
+    /// yet (see `Engine::backfill_batch`).
+    pub(crate) scanned: std::sync::Mutex<std::collections::HashMap<i64, crate::worker::Scanned<R>>>,
 }
 
 /// Bytes of records (their encodings) all of an engine's locations remember together at most
@@ -426,7 +426,7 @@ impl<R: Item> Engine<R> {
             seen: std::sync::Mutex::new(std::collections::HashMap::new()),
             placements: std::sync::Mutex::new(Placements::new()),
             records: std::sync::Mutex::new(std::collections::HashMap::new()),
-            scanned: std::sync::Mutex::new(None),
+            scanned: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 

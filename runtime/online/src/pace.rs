@@ -6,7 +6,7 @@
 //! [`Controller`] keeps the foreground p99 within a *budget* (default 1.5× the baseline).
 //!
 //! The promise is about the p99 over the move, so the controller reads two windows every
-//! quarter second: the p99 of the last second and the p99 of the move so far (at most the
+//! quarter second (every twentieth of a second during slow start): the p99 of the last second and the p99 of the move so far (at most the
 //! last [`LONG_WINDOW`]; in its first seconds, the last five, before the move included). Over
 //! a second the p99 rests on a few slow calls and swings with anything else the machine does;
 //! the longer window comes closer to what the promise counts. (Both reach back only as far as
@@ -14,14 +14,14 @@
 //! window shrinks towards the last second. For a signal with too few calls in the last second
 //! for a p99, its longer window stands in for it; then a move so far over the mark holds.)
 //!
-//! > Until its first cut, the rate doubles each time, deciding every tenth of a second (slow
-//! > start, from the minimum); then it grows by a fixed step. It is cut (to [`CUT`] of itself) when the last second's p99 is
+//! > Until its first cut, the rate doubles each time, deciding every twentieth of a second
+//! > (slow start, from the minimum); then it grows by a fixed step. It is cut (to [`CUT`] of itself) when the last second's p99 is
 //! > over the budget while the move's so far is over its *mark* (the baseline plus [`MARK`] of
 //! > the headroom the budget allows: 1.275× for a budget of 1.5×), or when the last second's
 //! > is far over the budget ([`SURGE`] × it). It is held where it is when the last second is
 //! > over the budget alone, or over the mark while the move so far is too. Never below the
 //! > minimum rate that keeps every move finishing, nor above `max_rate`, nor much beyond twice
-//! > what the backfill achieved in the last quarter second. After a cut its next decisions
+//! > what the backfill achieved since the last decision. After a cut its next decisions
 //! > change nothing for a second, so that one spike still in the last second's window is not
 //! > cut for twice.
 //! > (Additive increase, multiplicative decrease, as TCP's congestion control.)
@@ -365,8 +365,8 @@ impl Controller {
 
     /// How long until the next decision: [`START_INTERVAL`] during slow start, then
     /// [`INTERVAL`]. Doubling from the minimum every quarter second, a backfill spent its first
-    /// second and a half below its ceiling, a fifth of a 7-second move in Notely's demo; a
-    /// tenth of a second reaches it in a little over half a second. The climb is no steeper
+    /// second and a half below its ceiling, a fifth of a 7-second move in Notely's demo; every
+    /// twentieth of a second it gets there in about a third of a second. The climb is no steeper
     /// for the foreground than a cut can answer: the last second's p99 lags either way, and
     /// the rate never goes far beyond twice what the backfill achieved.
     pub fn interval(&self) -> Duration {
@@ -552,8 +552,9 @@ mod tests {
     fn it_starts_fast_and_climbs_by_steps_after_its_first_cut() {
         let mut c = Controller::new(1.5, 500.0, Some(25_000.0));
         c.set_baseline(Some(4.0), None);
-        // Doubling at each quarter second: 500 -> 25k in six decisions (1.5 s), where steps
-        // of (25k - 500) / 20 would take twenty.
+        assert_eq!(c.interval(), START_INTERVAL);
+        // Doubling at each decision: 500 -> 25k in six (0.3 s at slow start's interval),
+        // where steps of (25k - 500) / 20 would take twenty.
         let mut steps = 0;
         while c.rate() < 25_000.0 {
             same(&mut c, Some(4.0), None, None);
@@ -570,6 +571,11 @@ mod tests {
         same(&mut c, Some(40.0), None, None);
         let cut = 6000.0 * CUT;
         assert_eq!(c.rate(), cut);
+        assert_eq!(
+            c.interval(),
+            INTERVAL,
+            "decisions every quarter second after the start"
+        );
         for _ in 0..4 {
             same(&mut c, Some(4.0), None, None);
         }

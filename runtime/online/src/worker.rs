@@ -29,9 +29,12 @@ pub struct Pace {
     /// At most this many records per second, if set.
     pub max_rate: Option<f64>,
     /// Rest after every batch, leaving the write locks to foreground requests, when the pace is
-    /// fixed (no `latency_budget`); under a budget the rate sets the rests. Under Notely's
-    /// users a fixed 1 ms after batches of about 2 ms held the paced backfill to 15.1k
-    /// notes/s (median of 5 interleaved runs) against 16.9k without, at the same latency.
+    /// fixed (no `latency_budget`). Under a budget the rate sets the rests, but at least this
+    /// one follows every ten times as long of copying without one: room for writers of other
+    /// processes, which a batch cannot see waiting (a `notely serve` beside the worker's).
+    /// (Under Notely's users a 1 ms rest after every batch of about 2 ms held the paced
+    /// backfill to 15.1k notes/s, median of 5 interleaved runs, against 16.9k without, at the
+    /// same latency.)
     pub pause: Duration,
     /// A worker silent for this long is presumed gone and its move is taken over.
     pub lease_timeout: Duration,
@@ -105,8 +108,8 @@ pub struct WorkReport {
     pub duration_s: f64,
 }
 
-/// Records a backfill batch copies before it lets a waiting foreground write in (see
-/// `backfill_batch`).
+/// Records a backfill batch copies at a time under the locks (one statement per store for them
+/// all), and between which it lets a waiting foreground write in (see `backfill_batch`).
 const YIELD_AFTER: usize = 8;
 
 /// The backfill scans this many batches' ids ahead at a time (at most [`SCAN_MAX`] ids, or one
@@ -118,18 +121,17 @@ const SCAN_MAX: usize = 4096;
 
 /// Ids the backfill scanned at one owner's source, for its next batches (see
 /// `backfill_batch`). They are candidates: each is read again under the locks, and one gone
-/// meanwhile is skipped.
+/// meanwhile is skipped. The owner goes to verification only when a fresh scan finds nothing
+/// left, never on the strength of a stored one.
 pub(crate) struct Scanned<R: Item> {
     owner: R::Owner,
-    move_id: i64,
     /// The placement's epoch at the scan: any change of placement since drops the scan.
     epoch: i64,
     ids: VecDeque<R::Id>,
-    /// The scan found fewer ids than it asked for: these were all the source held. During the
-    /// backfill the source only loses records (new writes go to the target), so once they are
-    /// taken the owner is done.
-    all: bool,
 }
+
+/// Moves whose scans an engine keeps at most (one owner's each); past that, it forgets them all.
+const SCANS_KEPT: usize = 16;
 
 /// What one step of a move did.
 #[doc(hidden)]
@@ -140,8 +142,8 @@ pub enum Step {
     /// An owner changed phase (or turned back, on a cancel).
     Phase,
     /// The backfill took `taken` records from a source and copied `copied` of them; `more`:
-    /// the source may hold more of the owner's records (a full batch, or one cut short for a
-    /// waiting write), else the owner goes on to verification.
+    /// the source may hold more of the owner's records (it took some), else (a fresh scan
+    /// found none left) the owner goes on to verification.
     Batch {
         taken: usize,
         copied: u64,
@@ -200,7 +202,13 @@ struct Pacer {
     /// allowed one: a low-priority thread on a busy machine wakes late from short sleeps, and
     /// per batch those losses held a backfill allowed 25k records/s to about 22k.
     due: Instant,
+    /// When the last rest of at least the pause ended (see [`Pace::pause`]).
+    rested: Instant,
 }
+
+/// Under a latency budget, the worker rests at least [`Pace::pause`] after this many times the
+/// pause of copying without such a rest.
+const WORK_PER_PAUSE: u32 = 10;
 
 fn ledger_row(
     conn: &Connection,
@@ -522,6 +530,7 @@ impl<R: Item> Engine<R> {
                     decided: Instant::now(),
                     since: 0,
                     due: Instant::now(),
+                    rested: Instant::now(),
                 }
             }),
         };
@@ -694,7 +703,7 @@ impl<R: Item> Engine<R> {
                     if taken == 0 && more {
                         // The owner's placement changed under the batch: look again after a
                         // pause rather than at once.
-                        std::thread::sleep(run.pace.pause);
+                        std::thread::sleep(run.pace.pause.max(Duration::from_millis(1)));
                     }
                     (copied, !more)
                 }
@@ -922,11 +931,13 @@ impl<R: Item> Engine<R> {
     /// the rate every quarter second, every twentieth during slow start); otherwise at least
     /// the pause, and within `max_rate` since the start.
     fn rest(&self, run: &mut Run<'_>, taken: usize) {
+        let pause = run.pace.pause;
         let wait = if let Some(Pacer {
             controller: c,
             decided,
             since,
             due,
+            rested,
         }) = &mut run.pacer
         {
             *since += taken as u64;
@@ -956,7 +967,17 @@ impl<R: Item> Engine<R> {
             // latency, and a batch lets waiting writes in as it goes.
             let now = Instant::now();
             *due = next_due(*due, now, taken, c.rate());
-            due.saturating_duration_since(now)
+            let mut wait = due.saturating_duration_since(now);
+            // Writers of other processes wait in SQLite's busy handler, unseen by the batch's
+            // yield and by the latency the controller reads: at the worker's full speed, they
+            // find the locks free at least for a pause now and then.
+            if wait < pause && now.saturating_duration_since(*rested) >= pause * WORK_PER_PAUSE {
+                wait = pause;
+            }
+            if wait >= pause {
+                *rested = now + wait;
+            }
+            wait
         } else if let Some(max) = run.pace.max_rate.filter(|m| *m > 0.0) {
             let due = Duration::from_secs_f64(run.copied as f64 / max);
             run.pace
@@ -1015,16 +1036,9 @@ impl<R: Item> Engine<R> {
             .scanned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+            .remove(&move_id);
         let mut scanned = match kept {
-            Some(s)
-                if s.owner == *owner
-                    && s.move_id == move_id
-                    && s.epoch == seen.epoch
-                    && !s.ids.is_empty() =>
-            {
-                s
-            }
+            Some(s) if s.owner == *owner && s.epoch == seen.epoch && !s.ids.is_empty() => s,
             _ => {
                 let want = limit.saturating_mul(SCAN_AHEAD).min(SCAN_MAX.max(limit));
                 let ids: Vec<R::Id> = source
@@ -1033,14 +1047,13 @@ impl<R: Item> Engine<R> {
                     .map_err(|e| sqlite(&source, e))?;
                 Scanned {
                     owner: owner.clone(),
-                    move_id,
                     epoch: seen.epoch,
-                    all: ids.len() < want,
                     ids: ids.into(),
                 }
             }
         };
         if scanned.ids.is_empty() {
+            // Nothing left at the source: on to verification (which counts the source again).
             return Ok((0, 0, false));
         }
         let ids: Vec<R::Id> = scanned.ids.drain(..limit.min(scanned.ids.len())).collect();
@@ -1049,7 +1062,11 @@ impl<R: Item> Engine<R> {
             let Some((to, tc)) = h.to else {
                 return Ok(((0, 0, true), Commit::TargetFirst));
             };
-            if h.placement.move_id != Some(move_id) || h.placement.phase != Phase::Backfill {
+            if h.placement.move_id != Some(move_id)
+                || h.placement.phase != Phase::Backfill
+                || h.placement.epoch != seen.epoch
+            {
+                // Changed since the scan (by another worker, a cancel): look again.
                 return Ok(((0, 0, true), Commit::TargetFirst));
             }
             let mut delta = Delta::default();
@@ -1063,15 +1080,24 @@ impl<R: Item> Engine<R> {
                     break;
                 }
                 taken += chunk.len();
-                // Those gone since the snapshot (moved by an update, or deleted) are left out.
-                let items = from
+                // Those gone since the snapshot (moved by an update, or deleted) are left out;
+                // each record once, whatever the layout answers (a record counted twice in the
+                // ledger would fail verification).
+                let mut items = from
                     .layout
                     .get_many(fc, owner, chunk)
                     .map_err(|e| sqlite(from, e))?;
+                let mut present: Vec<R::Id> = Vec::with_capacity(items.len());
+                items.retain(|i| {
+                    let first = !present.contains(i.id());
+                    if first {
+                        present.push(i.id().clone());
+                    }
+                    first
+                });
                 if items.is_empty() {
                     continue;
                 }
-                let present: Vec<R::Id> = items.iter().map(|i| i.id().clone()).collect();
                 let there = to
                     .layout
                     .get_many(tc, owner, &present)
@@ -1120,14 +1146,17 @@ impl<R: Item> Engine<R> {
         for id in ids.into_iter().skip(taken).rev() {
             scanned.ids.push_front(id);
         }
-        let more = !scanned.ids.is_empty() || !scanned.all;
-        if more {
-            *self
+        if !scanned.ids.is_empty() {
+            let mut kept = self
                 .scanned
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(scanned);
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if kept.len() >= SCANS_KEPT {
+                kept.clear();
+            }
+            kept.insert(move_id, scanned);
         }
-        Ok((taken, copied, more))
+        Ok((taken, copied, true))
     }
 
     /// Compares the owner's records at the target with the ledger, and checks that nothing is
