@@ -1559,8 +1559,8 @@ fn verification_catches_a_difference_and_cancel_recovers() {
         .start_move("owner 0 → new", &[(0, "new".into())])
         .unwrap()
         .id;
-    // Dual, backfill, one batch of 10 (all five records).
-    for _ in 0..3 {
+    // Dual, backfill, one batch of 10 (all five records), a scan that finds none left.
+    for _ in 0..4 {
         e.step_move(id, 10).unwrap();
     }
     Connection::open(dir.path().join("new.db"))
