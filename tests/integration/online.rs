@@ -1361,6 +1361,71 @@ fn one_scan_serves_several_backfill_batches() {
     );
 }
 
+/// A cancel between two batches, with ids of the owner's source still kept from a scan: the
+/// way back (a backfill from the target to the source, under a new placement) does not take
+/// those ids, which are not at its source — each of its batches copies every record it takes —
+/// every record returns to the source, and moving the owner again later starts from a fresh
+/// scan and copies all of them.
+#[test]
+fn a_cancel_between_batches_leaves_no_scan_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 100);
+    let e = engine(dir.path());
+    let first = e
+        .start_move("owner 0 → new", &[(0, "new".into())])
+        .unwrap()
+        .id;
+    assert_eq!(e.step_move(first, 10).unwrap(), Step::Began);
+    assert_eq!(e.step_move(first, 10).unwrap(), Step::Phase);
+    for _ in 0..3 {
+        assert!(matches!(
+            e.step_move(first, 10).unwrap(),
+            Step::Batch { taken: 10, .. }
+        ));
+    }
+    e.cancel_move(first).unwrap();
+    let mut back = 0;
+    let state = loop {
+        match e.step_move(first, 10).unwrap() {
+            Step::Finished(state) => break state,
+            Step::Batch { taken, copied, .. } => {
+                assert_eq!(
+                    copied, taken as u64,
+                    "a batch of the way back took stale ids"
+                );
+                back += copied;
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(state, MoveState::Cancelled);
+    assert_eq!(back, 30, "the three batches' records copied back");
+    let p = e.placement(&0).unwrap();
+    assert_eq!((p.location.as_str(), p.is_moving()), ("old", false));
+    assert_eq!(e.list(&p, &0).unwrap().len(), 100);
+    // Again, to the end: a fresh scan finds all 100 at the source.
+    let second = e
+        .start_move("owner 0 → new again", &[(0, "new".into())])
+        .unwrap()
+        .id;
+    SCANS.set(0);
+    let mut copied = 0;
+    let state = loop {
+        match e.step_move(second, 10).unwrap() {
+            Step::Finished(state) => break state,
+            Step::Batch { copied: c, .. } => copied += c,
+            _ => {}
+        }
+    };
+    assert_eq!(state, MoveState::Done);
+    assert_eq!(copied, 100);
+    assert_eq!(SCANS.get(), 3, "80 ids, the last 20, then none");
+    assert_eq!(e.move_status(second).unwrap().record.differences, 0);
+    let p = e.placement(&0).unwrap();
+    assert_eq!((p.location.as_str(), p.is_moving()), ("new", false));
+    assert_eq!(e.list(&p, &0).unwrap().len(), 100);
+}
+
 /// The legacy layout of the tests, answering `get_many` in reverse order and with every record
 /// twice (a layout may answer in any order; one that repeats must not count a record twice).
 struct Doubled;
