@@ -1361,6 +1361,127 @@ fn one_scan_serves_several_backfill_batches() {
     );
 }
 
+/// A source layout that disagrees with itself: its scan names another owner's ids
+/// (`phantom`), or its `remove_many` removes nothing (`sticky`).
+struct Faulty {
+    phantom: bool,
+    sticky: bool,
+}
+
+impl Layout<Rec> for Faulty {
+    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
+        OLD.get(c, owner, id)
+    }
+    fn ids(&self, c: &Connection, owner: &i64) -> LayoutResult<Vec<(i64, i64)>> {
+        OLD.ids(c, owner)
+    }
+    fn batch(
+        &self,
+        c: &Connection,
+        owner: &i64,
+        after: Option<&i64>,
+        limit: usize,
+    ) -> LayoutResult<Vec<Rec>> {
+        OLD.batch(c, owner, after, limit)
+    }
+    fn backfill_ids(&self, c: &Connection, owner: &i64, limit: usize) -> LayoutResult<Vec<i64>> {
+        let of = if self.phantom { owner + 1 } else { *owner };
+        Ok(OLD
+            .batch(c, &of, None, limit)?
+            .iter()
+            .map(|r| r.id)
+            .collect())
+    }
+    fn remove_many(&self, c: &Connection, owner: &i64, ids: &[i64]) -> LayoutResult<u64> {
+        if self.sticky {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for id in ids {
+            n += u64::from(OLD.remove(c, owner, id)?);
+        }
+        Ok(n)
+    }
+    fn insert(&self, c: &Connection, r: &Rec) -> LayoutResult<bool> {
+        OLD.insert(c, r)
+    }
+    fn put(&self, c: &Connection, r: &Rec) -> LayoutResult<()> {
+        OLD.put(c, r)
+    }
+    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<bool> {
+        OLD.remove(c, owner, id)
+    }
+    fn count(&self, c: &Connection, owner: &i64) -> LayoutResult<u64> {
+        OLD.count(c, owner)
+    }
+    fn total(&self, c: &Connection) -> LayoutResult<u64> {
+        OLD.total(c)
+    }
+}
+
+/// A source whose layout disagrees with itself stops the move with the record named, rather
+/// than taking the same ids for ever: a scan naming records its reads cannot find (again after
+/// a fresh scan), or a removal that leaves what was found. Nothing of the batch is kept: the
+/// source holds every record, the target none.
+#[test]
+fn a_layout_that_disagrees_with_itself_stops_the_move() {
+    for (phantom, sticky, says) in [
+        (true, false, "get_many does not find it"),
+        (false, true, "remove_many did not remove"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        create(dir.path(), 20);
+        let pool =
+            |name: &str| Arc::new(Pool::open(&dir.path().join(format!("{name}.db")), 1).unwrap());
+        let e = Engine::new(
+            pool("control"),
+            vec![
+                Location {
+                    name: "old".into(),
+                    pool: pool("old"),
+                    layout: Arc::new(Faulty { phantom, sticky }),
+                },
+                Location {
+                    name: "new".into(),
+                    pool: pool("new"),
+                    layout: Arc::new(New),
+                },
+            ],
+        )
+        .unwrap();
+        let id = e
+            .start_move("owner 0 → new", &[(0, "new".into())])
+            .unwrap()
+            .id;
+        let steps: Vec<Step> = (0..20)
+            .map(|_| e.step_move(id, 10).unwrap())
+            .take_while(|s| !matches!(s, Step::Finished(_)))
+            .collect();
+        assert_eq!(steps.last(), Some(&Step::Differs), "{steps:?}");
+        let status = e.move_status(id).unwrap();
+        assert_eq!(status.record.state, MoveState::Failed);
+        assert!(
+            status.found.iter().any(|(_, d)| d.contains(says)),
+            "{:?}",
+            status.found
+        );
+        let count = |db: &str, sql: &str| -> i64 {
+            Connection::open(dir.path().join(db))
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(
+            count("old.db", "SELECT count(*) FROM old_items WHERE owner = 0"),
+            20
+        );
+        assert_eq!(
+            count("new.db", "SELECT count(*) FROM new_items WHERE owner = '0'"),
+            0
+        );
+    }
+}
+
 /// A cancel between two batches, with ids of the owner's source still kept from a scan: the
 /// way back (a backfill from the target to the source, under a new placement) does not take
 /// those ids, which are not at its source — each of its batches copies every record it takes —

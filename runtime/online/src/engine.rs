@@ -203,6 +203,22 @@ pub enum MoveError {
         /// What reading it back found.
         why: &'static str,
     },
+    /// A location's layout disagreed with itself during a backfill batch, under both locks:
+    /// its `backfill_ids` named a record its `get_many` could not find there, again after a
+    /// fresh scan, or its `remove_many` left a record its `get_many` found. The batch is rolled
+    /// back, and the move stops with the record named (it would otherwise take the same ids
+    /// for ever).
+    #[error("{location}'s layout disagrees with itself on record {id} of {owner}: {why}")]
+    Inconsistent {
+        /// The location's name.
+        location: String,
+        /// The record's owner, `Debug`-formatted.
+        owner: String,
+        /// The record's id, `Debug`-formatted.
+        id: String,
+        /// What it did.
+        why: &'static str,
+    },
     /// An injected crash (tests only).
     #[error("injected crash at {0}")]
     Crashed(&'static str),

@@ -807,7 +807,10 @@ impl<R: Item> Engine<R> {
                 Phase::Backfill => {
                     let (taken, copied, more) = match self.backfill_batch(owner, move_id, batch) {
                         Ok(done) => done,
-                        Err(conflict @ MoveError::Conflict { .. }) => {
+                        Err(
+                            conflict
+                            @ (MoveError::Conflict { .. } | MoveError::Inconsistent { .. }),
+                        ) => {
                             let detail = format!(
                                 "{conflict}; the record stays at {}, readable and writable, \
                                  and nothing of its batch was removed there",
@@ -1037,9 +1040,11 @@ impl<R: Item> Engine<R> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&move_id);
+        let mut fresh = false;
         let mut scanned = match kept {
             Some(s) if s.owner == *owner && s.epoch == seen.epoch && !s.ids.is_empty() => s,
             _ => {
+                fresh = true;
                 let want = limit.saturating_mul(SCAN_AHEAD).min(SCAN_MAX.max(limit));
                 let ids: Vec<R::Id> = source
                     .pool
@@ -1057,21 +1062,21 @@ impl<R: Item> Engine<R> {
             return Ok((0, 0, false));
         }
         let ids: Vec<R::Id> = scanned.ids.drain(..limit.min(scanned.ids.len())).collect();
-        let (taken, copied, _) = self.locked(owner, |h| {
+        let (taken, copied, found) = self.locked(owner, |h| {
             let (from, fc) = h.from;
             let Some((to, tc)) = h.to else {
-                return Ok(((0, 0, true), Commit::TargetFirst));
+                return Ok(((0, 0, 0), Commit::TargetFirst));
             };
             if h.placement.move_id != Some(move_id)
                 || h.placement.phase != Phase::Backfill
                 || h.placement.epoch != seen.epoch
             {
                 // Changed since the scan (by another worker, a cancel): look again.
-                return Ok(((0, 0, true), Commit::TargetFirst));
+                return Ok(((0, 0, 0), Commit::TargetFirst));
             }
             let mut delta = Delta::default();
             let mut scratch = Vec::new();
-            let mut taken = 0;
+            let (mut taken, mut found) = (0, 0);
             // A few records at a time, each step one statement per store for them all (see
             // `Layout::get_many`), and a put per copy.
             for chunk in ids.chunks(YIELD_AFTER) {
@@ -1098,6 +1103,7 @@ impl<R: Item> Engine<R> {
                 if items.is_empty() {
                     continue;
                 }
+                found += items.len();
                 let there = to
                     .layout
                     .get_many(tc, owner, &present)
@@ -1128,19 +1134,48 @@ impl<R: Item> Engine<R> {
                         delta.copied += 1;
                     }
                 }
-                from.layout
+                let removed = from
+                    .layout
                     .remove_many(fc, owner, &present)
                     .map_err(|e| sqlite(from, e))?;
+                if removed != present.len() as u64 {
+                    // Under the locks nothing else removes them: the layout kept one.
+                    return Err(MoveError::Inconsistent {
+                        location: from.name.clone(),
+                        owner: format!("{owner:?}"),
+                        id: format!("{:?}", present[0]),
+                        why: "its remove_many did not remove every record its get_many found",
+                    });
+                }
             }
             // The checkpoint: the ledger row commits with the copies.
             if delta != Delta::default() {
                 delta.apply(tc, move_id, owner).map_err(|e| sqlite(to, e))?;
             }
-            Ok(((taken, delta.copied, true), Commit::TargetFirst))
+            Ok(((taken, delta.copied, found), Commit::TargetFirst))
         })?;
         if taken == 0 {
             // The placement changed under the batch: the scan is stale.
             return Ok((0, 0, true));
+        }
+        if fresh && found == 0 && taken == ids.len() {
+            // Not one of a fresh scan's ids at the source: gone since (deleted, or moved by an
+            // update), or a layout whose scan and reads disagree, which would take the same
+            // ids for ever. A scan now (after those removals committed) tells them apart.
+            let again = source
+                .pool
+                .with_reader(|c| source.layout.backfill_ids(c, owner, 1))
+                .map_err(|e| sqlite(&source, e))?;
+            if let Some(id) = again.first().filter(|id| ids.contains(id))
+                && self.placement(owner)?.epoch == seen.epoch
+            {
+                return Err(MoveError::Inconsistent {
+                    location: source.name.clone(),
+                    owner: format!("{owner:?}"),
+                    id: format!("{id:?}"),
+                    why: "its backfill_ids names the record, but its get_many does not find it",
+                });
+            }
         }
         // Those the batch did not reach (cut short) go first next time.
         for id in ids.into_iter().skip(taken).rev() {
