@@ -409,13 +409,15 @@ fn nap(
     watch: Option<(&strata_online::Pool, Option<strata_online::Stamp>)>,
 ) {
     let until = Instant::now() + total;
+    // Sleep first: under a stream of commits (accounts created, heartbeats), the worker looks
+    // for a move at most every 20 ms.
     while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
         if let Some((pool, Some(before))) = watch
             && pool.stamp() != Some(before)
         {
             return;
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

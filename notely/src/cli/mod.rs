@@ -271,7 +271,7 @@ pub struct WorkerArgs {
     pub move_max_rate: Option<f64>,
     /// Milliseconds the server's move worker rests after each batch, when it is not paced by
     /// latency (`--move-latency-budget 0`); under a budget the rate sets the rests, with this
-    /// one after every ten times as long of copying (room for other processes' writers).
+    /// one once ten times as long passes without one (a chance for other processes' writers).
     #[arg(long, global = true, default_value_t = 1.0)]
     pub move_pause_ms: f64,
     /// The server's move worker keeps the foreground p99 (the engine's, and the API's) within
@@ -308,7 +308,7 @@ pub struct PaceArgs {
     pub max_rate: Option<f64>,
     /// Milliseconds to rest after each batch, leaving the databases to requests, when not
     /// paced by latency (`--latency-budget 0`); under a budget the rate sets the rests, with
-    /// this one after every ten times as long of copying (room for other processes' writers).
+    /// this one once ten times as long passes without one (a chance for other processes' writers).
     #[arg(long, default_value_t = 1.0)]
     pub pause_ms: f64,
     /// Keep the foreground p99 within this many times what it was before the backfill (the

@@ -52,13 +52,15 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
     ) -> LayoutResult<Vec<R>>;
     /// Up to `limit` of the owner's record ids, each once: the backfill's next batches (a scan
     /// asks for several batches' worth, up to 4096 ids), which it then copies under the locks
-    /// a few at a time and removes from this store. None only when the owner has nothing left
-    /// here: that sends the owner to verification (which fails the move if records are left);
-    /// fewer than `limit` are fine. Any order will do (each scan takes from what is left), so
-    /// a layout returns them in the order it removes most cheaply: its storage order, where neighbouring records share pages and a batch
-    /// rewrites each page once (in a random order, such as random ids, a batch rewrites a
-    /// page per record, and the next batch the same pages again). The default takes
-    /// [`Layout::batch`]'s ids (id order), reading the records.
+    /// a few at a time and removes from this store. Each id as `get_many` finds it and
+    /// `remove_many` removes it (a scan naming records those do not find stops the move,
+    /// [`MoveError::Inconsistent`]). None only when the owner has nothing left here: that
+    /// sends the owner to verification (which fails the move if records are left); fewer than
+    /// `limit` are fine. Any order will do (each scan takes from what is left), so a layout
+    /// returns them in the order it removes most cheaply: its storage order, where neighbouring
+    /// records share pages and a batch rewrites each page once (in a random order, such as
+    /// random ids, a batch rewrites a page per record, and the next batch the same pages
+    /// again). The default takes [`Layout::batch`]'s ids (id order), reading the records.
     fn backfill_ids(
         &self,
         c: &Connection,
@@ -83,8 +85,10 @@ pub trait Layout<R: Item>: Send + Sync + 'static {
         }
         Ok(out)
     }
-    /// Removes the owner's records among `ids` (each given once); returns how many there
-    /// were. The default calls [`Layout::remove`] for each.
+    /// Removes the owner's records among `ids` (each given once); returns how many records it
+    /// removed — the backfill checks, under the locks, that it removed every one `get_many`
+    /// found ([`MoveError::Inconsistent`] otherwise). The default calls [`Layout::remove`] for
+    /// each.
     fn remove_many(&self, c: &Connection, owner: &R::Owner, ids: &[R::Id]) -> LayoutResult<u64> {
         let mut removed = 0;
         for id in ids {

@@ -29,9 +29,10 @@ pub struct Pace {
     /// At most this many records per second, if set.
     pub max_rate: Option<f64>,
     /// Rest after every batch, leaving the write locks to foreground requests, when the pace is
-    /// fixed (no `latency_budget`). Under a budget the rate sets the rests, but at least this
-    /// one follows every ten times as long of copying without one: room for writers of other
-    /// processes, which a batch cannot see waiting (a `notely serve` beside the worker's).
+    /// fixed (no `latency_budget`). Under a budget the rate sets the rests, and this one comes
+    /// once ten times as long has passed without a rest as long: a chance at the locks for
+    /// writers of other processes, which a batch cannot see waiting (a `notely serve` beside
+    /// the worker's).
     /// (Under Notely's users a 1 ms rest after every batch of about 2 ms held the paced
     /// backfill to 15.1k notes/s, median of 5 interleaved runs, against 16.9k without, at the
     /// same latency.)
@@ -130,7 +131,8 @@ pub(crate) struct Scanned<R: Item> {
     ids: VecDeque<R::Id>,
 }
 
-/// Moves whose scans an engine keeps at most (one owner's each); past that, it forgets them all.
+/// Moves whose scans an engine keeps at most (one owner's each); past that, it forgets the
+/// oldest move's.
 const SCANS_KEPT: usize = 16;
 
 /// What one step of a move did.
@@ -191,6 +193,19 @@ fn next_due(due: Instant, now: Instant, taken: usize, rate: f64) -> Instant {
     due.max(behind) + Duration::from_secs_f64(taken as f64 / rate.max(1.0))
 }
 
+/// How long the paced worker rests after a batch: until the batch is due (`until_due`), but at
+/// least `pause` once `since_rest` (the time since its last rest of at least `pause`) reaches
+/// [`WORK_PER_PAUSE`] pauses. Writers of other processes wait in SQLite's busy handler, unseen
+/// by the batch's yield and by the latency the controller reads: at the worker's full speed,
+/// they get a chance at the locks now and then.
+fn paced_rest(until_due: Duration, pause: Duration, since_rest: Duration) -> Duration {
+    if until_due < pause && since_rest >= pause * WORK_PER_PAUSE {
+        pause
+    } else {
+        until_due
+    }
+}
+
 /// The latency pace of one worker's move.
 struct Pacer {
     controller: Controller,
@@ -206,8 +221,8 @@ struct Pacer {
     rested: Instant,
 }
 
-/// Under a latency budget, the worker rests at least [`Pace::pause`] after this many times the
-/// pause of copying without such a rest.
+/// Under a latency budget, the worker rests at least [`Pace::pause`] once this many pauses have
+/// passed without such a rest (see [`paced_rest`]).
 const WORK_PER_PAUSE: u32 = 10;
 
 fn ledger_row(
@@ -535,6 +550,10 @@ impl<R: Item> Engine<R> {
             }),
         };
         let outcome = self.drive(&mut run, progress);
+        self.scanned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&run.move_id);
         let _ = self.control_write(|c| {
             c.execute(
                 "DELETE FROM strata_directory WHERE key = ?1",
@@ -929,13 +948,14 @@ impl<R: Item> Engine<R> {
         Ok(())
     }
 
-    /// Sleeps as the pace asks after a batch of `taken` records: under a latency budget, until
-    /// the batch is due at the controller's rate (see [`Pacer::due`]; the controller revises
-    /// the rate every quarter second, every twentieth during slow start); otherwise at least
-    /// the pause, and within `max_rate` since the start.
+    /// Sleeps as the pace asks after a batch of `taken` records (none after a step that took
+    /// none): under a latency budget, until the batch is due at the controller's rate (see
+    /// [`Pacer::due`]; the controller revises the rate every quarter second, every twentieth
+    /// during slow start), and a pause now and then at full speed ([`paced_rest`]); otherwise
+    /// at least the pause, and within `max_rate` since the start.
     fn rest(&self, run: &mut Run<'_>, taken: usize) {
         let pause = run.pace.pause;
-        let wait = if let Some(Pacer {
+        if let Some(Pacer {
             controller: c,
             decided,
             since,
@@ -970,18 +990,20 @@ impl<R: Item> Engine<R> {
             // latency, and a batch lets waiting writes in as it goes.
             let now = Instant::now();
             *due = next_due(*due, now, taken, c.rate());
-            let mut wait = due.saturating_duration_since(now);
-            // Writers of other processes wait in SQLite's busy handler, unseen by the batch's
-            // yield and by the latency the controller reads: at the worker's full speed, they
-            // find the locks free at least for a pause now and then.
-            if wait < pause && now.saturating_duration_since(*rested) >= pause * WORK_PER_PAUSE {
-                wait = pause;
+            let wait = paced_rest(
+                due.saturating_duration_since(now),
+                pause,
+                now.saturating_duration_since(*rested),
+            );
+            if taken > 0 && !wait.is_zero() {
+                std::thread::sleep(wait);
+                if wait >= pause {
+                    *rested = Instant::now();
+                }
             }
-            if wait >= pause {
-                *rested = now + wait;
-            }
-            wait
-        } else if let Some(max) = run.pace.max_rate.filter(|m| *m > 0.0) {
+            return;
+        }
+        let wait = if let Some(max) = run.pace.max_rate.filter(|m| *m > 0.0) {
             let due = Duration::from_secs_f64(run.copied as f64 / max);
             run.pace
                 .pause
@@ -1009,8 +1031,9 @@ impl<R: Item> Engine<R> {
 
     /// Copies up to `limit` of the owner's records from the source to the target (unless the
     /// target holds a version as new or newer), records them in the target's ledger in the
-    /// same transaction, then removes them from the source. Returns how many records the batch
-    /// took from the source, how many it copied, and whether the source may hold more.
+    /// same transaction, then removes them from the source. Returns how many of the scan's ids
+    /// the batch took (found at the source or not), how many records it copied, and whether
+    /// the source may hold more (false only when a fresh scan finds nothing left).
     ///
     /// The batch holds the write locks of both databases, so every foreground write to either
     /// waits for it: it copies [`YIELD_AFTER`] records at a time, and ends after the ones in
@@ -1040,12 +1063,12 @@ impl<R: Item> Engine<R> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&move_id);
+        let want = limit.saturating_mul(SCAN_AHEAD).min(SCAN_MAX.max(limit));
         let mut fresh = false;
         let mut scanned = match kept {
             Some(s) if s.owner == *owner && s.epoch == seen.epoch && !s.ids.is_empty() => s,
             _ => {
                 fresh = true;
-                let want = limit.saturating_mul(SCAN_AHEAD).min(SCAN_MAX.max(limit));
                 let ids: Vec<R::Id> = source
                     .pool
                     .with_reader(|c| source.layout.backfill_ids(c, owner, want))
@@ -1158,15 +1181,16 @@ impl<R: Item> Engine<R> {
             // The placement changed under the batch: the scan is stale.
             return Ok((0, 0, true));
         }
-        if fresh && found == 0 && taken == ids.len() {
-            // Not one of a fresh scan's ids at the source: gone since (deleted, or moved by an
-            // update), or a layout whose scan and reads disagree, which would take the same
-            // ids for ever. A scan now (after those removals committed) tells them apart.
+        if fresh && found == 0 {
+            // Not one of the ids a fresh scan gave this batch at the source: gone since
+            // (deleted, or moved by an update), or a layout whose scan and reads disagree,
+            // which would take the same ids for ever. The same scan again, now, tells them
+            // apart: a record gone is not named again.
             let again = source
                 .pool
-                .with_reader(|c| source.layout.backfill_ids(c, owner, 1))
+                .with_reader(|c| source.layout.backfill_ids(c, owner, want))
                 .map_err(|e| sqlite(&source, e))?;
-            if let Some(id) = again.first().filter(|id| ids.contains(id))
+            if let Some(id) = again.iter().find(|id| ids[..taken].contains(id))
                 && self.placement(owner)?.epoch == seen.epoch
             {
                 return Err(MoveError::Inconsistent {
@@ -1187,7 +1211,10 @@ impl<R: Item> Engine<R> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if kept.len() >= SCANS_KEPT {
-                kept.clear();
+                // Another move's, the oldest (each is only a saving: ids are read again).
+                if let Some(&old) = kept.keys().filter(|&&m| m != move_id).min() {
+                    kept.remove(&old);
+                }
             }
             kept.insert(move_id, scanned);
         }
@@ -1339,5 +1366,23 @@ mod tests {
         // A cut takes effect at once: 100 records at 5k/s are 20 ms.
         let due2 = next_due(due, due, 100, 5_000.0);
         assert_eq!(due2 - due, 20 * MS);
+    }
+
+    /// Paced at full speed (nothing left until due), the worker rests a pause once ten pauses
+    /// have passed without one; a rest the schedule asks for stands, however short; with no
+    /// pause configured it never adds one.
+    #[test]
+    fn a_paced_worker_at_full_speed_pauses_now_and_then() {
+        let pause = MS;
+        assert_eq!(paced_rest(Duration::ZERO, pause, 3 * MS), Duration::ZERO);
+        assert_eq!(paced_rest(Duration::ZERO, pause, 9 * MS), Duration::ZERO);
+        assert_eq!(paced_rest(Duration::ZERO, pause, 10 * MS), pause);
+        assert_eq!(paced_rest(MS / 4, pause, 10 * MS), pause);
+        assert_eq!(paced_rest(MS / 4, pause, 2 * MS), MS / 4);
+        assert_eq!(paced_rest(5 * MS, pause, 50 * MS), 5 * MS);
+        assert_eq!(
+            paced_rest(Duration::ZERO, Duration::ZERO, 50 * MS),
+            Duration::ZERO
+        );
     }
 }
