@@ -392,6 +392,11 @@ pub fn engine(dir: &Path) -> Engine<Rec> {
 
 /// [`engine`] with `readers` read connections per database.
 fn engine_with_readers(dir: &Path, readers: usize) -> Engine<Rec> {
+    engine_over(dir, readers, Arc::new(OLD))
+}
+
+/// An engine over the stores in `dir`, `old` laid out by `layout`.
+fn engine_over(dir: &Path, readers: usize, layout: Arc<dyn Layout<Rec>>) -> Engine<Rec> {
     let pool = |name: &str| Arc::new(Pool::open(&dir.join(format!("{name}.db")), readers).unwrap());
     Engine::new(
         pool("control"),
@@ -399,7 +404,7 @@ fn engine_with_readers(dir: &Path, readers: usize) -> Engine<Rec> {
             Location {
                 name: "old".into(),
                 pool: pool("old"),
-                layout: Arc::new(OLD),
+                layout,
             },
             Location {
                 name: "new".into(),
@@ -1361,16 +1366,32 @@ fn one_scan_serves_several_backfill_batches() {
     );
 }
 
-/// A source layout that disagrees with itself: its scan names another owner's ids
-/// (`phantom`), or its `remove_many` removes nothing (`sticky`).
-struct Faulty {
+/// The legacy layout of the tests with quirks: `get_many` answering in reverse order and with
+/// every record twice (`doubled`: a layout may answer in any order; one that repeats must not
+/// count a record twice); or disagreeing with itself: its scan naming another owner's ids
+/// (`phantom`), its `remove_many` removing nothing (`sticky`).
+#[derive(Default)]
+struct Quirky {
+    doubled: bool,
     phantom: bool,
     sticky: bool,
 }
 
-impl Layout<Rec> for Faulty {
+impl Layout<Rec> for Quirky {
     fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
         OLD.get(c, owner, id)
+    }
+    fn get_many(&self, c: &Connection, owner: &i64, ids: &[i64]) -> LayoutResult<Vec<Rec>> {
+        let mut out = Vec::new();
+        for id in ids.iter().rev() {
+            if let Some(r) = OLD.get(c, owner, id)? {
+                if self.doubled {
+                    out.push(r.clone());
+                }
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
     fn ids(&self, c: &Connection, owner: &i64) -> LayoutResult<Vec<(i64, i64)>> {
         OLD.ids(c, owner)
@@ -1431,24 +1452,12 @@ fn a_layout_that_disagrees_with_itself_stops_the_move() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         create(dir.path(), 20);
-        let pool =
-            |name: &str| Arc::new(Pool::open(&dir.path().join(format!("{name}.db")), 1).unwrap());
-        let e = Engine::new(
-            pool("control"),
-            vec![
-                Location {
-                    name: "old".into(),
-                    pool: pool("old"),
-                    layout: Arc::new(Faulty { phantom, sticky }),
-                },
-                Location {
-                    name: "new".into(),
-                    pool: pool("new"),
-                    layout: Arc::new(New),
-                },
-            ],
-        )
-        .unwrap();
+        let quirks = Quirky {
+            phantom,
+            sticky,
+            ..Quirky::default()
+        };
+        let e = engine_over(dir.path(), 1, Arc::new(quirks));
         let id = e
             .start_move("owner 0 → new", &[(0, "new".into())])
             .unwrap()
@@ -1547,76 +1556,17 @@ fn a_cancel_between_batches_leaves_no_scan_behind() {
     assert_eq!(e.list(&p, &0).unwrap().len(), 100);
 }
 
-/// The legacy layout of the tests, answering `get_many` in reverse order and with every record
-/// twice (a layout may answer in any order; one that repeats must not count a record twice).
-struct Doubled;
-
-impl Layout<Rec> for Doubled {
-    fn get(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<Option<Rec>> {
-        OLD.get(c, owner, id)
-    }
-    fn get_many(&self, c: &Connection, owner: &i64, ids: &[i64]) -> LayoutResult<Vec<Rec>> {
-        let mut out = Vec::new();
-        for id in ids.iter().rev() {
-            if let Some(r) = OLD.get(c, owner, id)? {
-                out.extend([r.clone(), r]);
-            }
-        }
-        Ok(out)
-    }
-    fn ids(&self, c: &Connection, owner: &i64) -> LayoutResult<Vec<(i64, i64)>> {
-        OLD.ids(c, owner)
-    }
-    fn batch(
-        &self,
-        c: &Connection,
-        owner: &i64,
-        after: Option<&i64>,
-        limit: usize,
-    ) -> LayoutResult<Vec<Rec>> {
-        OLD.batch(c, owner, after, limit)
-    }
-    fn insert(&self, c: &Connection, r: &Rec) -> LayoutResult<bool> {
-        OLD.insert(c, r)
-    }
-    fn put(&self, c: &Connection, r: &Rec) -> LayoutResult<()> {
-        OLD.put(c, r)
-    }
-    fn remove(&self, c: &Connection, owner: &i64, id: &i64) -> LayoutResult<bool> {
-        OLD.remove(c, owner, id)
-    }
-    fn count(&self, c: &Connection, owner: &i64) -> LayoutResult<u64> {
-        OLD.count(c, owner)
-    }
-    fn total(&self, c: &Connection) -> LayoutResult<u64> {
-        OLD.total(c)
-    }
-}
-
 /// A source whose `get_many` answers out of order and with duplicates: the move still copies
 /// each record once and verifies clean.
 #[test]
 fn a_source_answering_out_of_order_and_twice_moves_each_record_once() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 30);
-    let pool =
-        |name: &str| Arc::new(Pool::open(&dir.path().join(format!("{name}.db")), 1).unwrap());
-    let e = Engine::new(
-        pool("control"),
-        vec![
-            Location {
-                name: "old".into(),
-                pool: pool("old"),
-                layout: Arc::new(Doubled),
-            },
-            Location {
-                name: "new".into(),
-                pool: pool("new"),
-                layout: Arc::new(New),
-            },
-        ],
-    )
-    .unwrap();
+    let doubled = Quirky {
+        doubled: true,
+        ..Quirky::default()
+    };
+    let e = engine_over(dir.path(), 1, Arc::new(doubled));
     let id = e
         .start_move(
             "owners 0 and 1 → new",

@@ -9,7 +9,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::directory::{self, MoveRecord, MoveState, Phase, Placement, now_ms};
-use crate::pace::{Controller, LONG_WINDOW, PaceState, Reading, Signal, WINDOW};
+use crate::pace::{
+    Controller, LONG_WINDOW, PaceState, Pacer, Reading, Signal, WINDOW, next_due, paced_rest,
+};
 
 /// How far back the baseline looks: the foreground before the worker started copying.
 const BASELINE_WINDOW: Duration = Duration::from_secs(5);
@@ -178,52 +180,6 @@ struct Run<'a> {
     /// With a latency budget: the controller and its schedule.
     pacer: Option<Pacer>,
 }
-
-/// How far the paced backfill may fall behind its schedule and still make the time up (see
-/// [`Pacer::due`]): a step that copies nothing (an owner's verification) or a rest that
-/// overslept is made up by shorter rests after it, up to this much; longer, and the schedule
-/// starts over from now rather than catch up in a burst.
-const SLACK: Duration = Duration::from_millis(50);
-
-/// When the batch after one of `taken` records is due, at `rate` records/s, the last one
-/// having been due at `due` (see [`Pacer::due`]): `taken / rate` later, counted from `now` less
-/// [`SLACK`] if the worker is further behind than that.
-fn next_due(due: Instant, now: Instant, taken: usize, rate: f64) -> Instant {
-    let behind = now.checked_sub(SLACK).unwrap_or(now);
-    due.max(behind) + Duration::from_secs_f64(taken as f64 / rate.max(1.0))
-}
-
-/// How long the paced worker rests after a batch: until the batch is due (`until_due`), but at
-/// least `pause` once `since_rest` (the time since its last rest of at least `pause`) reaches
-/// [`WORK_PER_PAUSE`] pauses. Writers of other processes wait in SQLite's busy handler, unseen
-/// by the batch's yield and by the latency the controller reads: at the worker's full speed,
-/// they get a chance at the locks now and then.
-fn paced_rest(until_due: Duration, pause: Duration, since_rest: Duration) -> Duration {
-    if until_due < pause && since_rest >= pause * WORK_PER_PAUSE {
-        pause
-    } else {
-        until_due
-    }
-}
-
-/// The latency pace of one worker's move.
-struct Pacer {
-    controller: Controller,
-    /// When the controller last decided, and the records copied since.
-    decided: Instant,
-    since: u64,
-    /// When the next batch is due: each batch moves it on by its records at the rate. Resting
-    /// until it, rather than for each batch's own share, keeps the achieved rate at the
-    /// allowed one: a low-priority thread on a busy machine wakes late from short sleeps, and
-    /// per batch those losses held a backfill allowed 25k records/s to about 22k.
-    due: Instant,
-    /// When the last rest of at least the pause ended (see [`Pace::pause`]).
-    rested: Instant,
-}
-
-/// Under a latency budget, the worker rests at least [`Pace::pause`] once this many pauses have
-/// passed without such a rest (see [`paced_rest`]).
-const WORK_PER_PAUSE: u32 = 10;
 
 fn ledger_row(
     conn: &Connection,
@@ -1330,59 +1286,5 @@ impl<R: Item> Engine<R> {
             )
         })?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    /// Batches at the rate are due one after another, whenever their rests end: a rest that
-    /// overslept is made up by the next, shorter one; a worker further behind than `SLACK`
-    /// starts over from `SLACK` ago rather than catch up on the whole delay at once.
-    #[test]
-    fn batches_keep_to_a_schedule_and_make_up_a_late_wake_within_the_slack() {
-        let t0 = Instant::now();
-        // 100 records at 25k/s: 4 ms each.
-        let due = next_due(t0, t0, 100, 25_000.0);
-        assert_eq!(due - t0, 4 * MS);
-        // Woken 1 ms late, and the next batch took 1 ms: due 4 ms after the last due time,
-        // so 2 ms of rest instead of 4.
-        let now = t0 + 6 * MS;
-        let due = next_due(due, now, 100, 25_000.0);
-        assert_eq!(due - t0, 8 * MS);
-        assert_eq!(due.saturating_duration_since(now), 2 * MS);
-        // Running ahead (a short batch) leaves the schedule as it is.
-        let due = next_due(due, t0 + 7 * MS, 50, 25_000.0);
-        assert_eq!(due - t0, 10 * MS);
-        // A second behind (an owner's verification): counted from `SLACK` ago, no rest now,
-        // and the records of one `SLACK` made up at most.
-        let now = t0 + 1010 * MS;
-        let due = next_due(due, now, 100, 25_000.0);
-        assert_eq!(due, now - SLACK + 4 * MS);
-        assert_eq!(due.saturating_duration_since(now), Duration::ZERO);
-        // A cut takes effect at once: 100 records at 5k/s are 20 ms.
-        let due2 = next_due(due, due, 100, 5_000.0);
-        assert_eq!(due2 - due, 20 * MS);
-    }
-
-    /// Paced at full speed (nothing left until due), the worker rests a pause once ten pauses
-    /// have passed without one; a rest the schedule asks for stands, however short; with no
-    /// pause configured it never adds one.
-    #[test]
-    fn a_paced_worker_at_full_speed_pauses_now_and_then() {
-        let pause = MS;
-        assert_eq!(paced_rest(Duration::ZERO, pause, 3 * MS), Duration::ZERO);
-        assert_eq!(paced_rest(Duration::ZERO, pause, 9 * MS), Duration::ZERO);
-        assert_eq!(paced_rest(Duration::ZERO, pause, 10 * MS), pause);
-        assert_eq!(paced_rest(MS / 4, pause, 10 * MS), pause);
-        assert_eq!(paced_rest(MS / 4, pause, 2 * MS), MS / 4);
-        assert_eq!(paced_rest(5 * MS, pause, 50 * MS), 5 * MS);
-        assert_eq!(
-            paced_rest(Duration::ZERO, Duration::ZERO, 50 * MS),
-            Duration::ZERO
-        );
     }
 }
